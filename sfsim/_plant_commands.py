@@ -1,0 +1,77 @@
+"""``sfsim validate`` and ``sfsim ledger import``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from shopfloor import PlantError, import_ledger, load_plant
+
+from ._console import print_issues
+
+
+def register(commands: Any) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check plant files and report every problem",
+        description="Check plant files; every problem is reported with file, line, path and what is wrong.",
+    )
+    validate.add_argument("plants", nargs="+", metavar="PLANT", help="plant model YAML file(s)")
+    validate.set_defaults(run=_validate)
+
+    ledger = commands.add_parser("ledger", help="equipment ledger (设备台账) tools")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
+    imp = ledger_commands.add_parser(
+        "import",
+        help="turn a CSV equipment ledger into a plant file",
+        description="Turn a CSV equipment ledger (设备台账, Chinese or English headers, UTF-8 or GB18030) "
+        "into a plant model YAML file. Column set: docs/plant-file.md.",
+    )
+    imp.add_argument("ledger", metavar="LEDGER.csv")
+    imp.add_argument("--out", required=True, metavar="PLANT.yaml", help="plant file to write")
+    imp.add_argument("--enterprise-id", default="enterprise", help="enterprise id (default: enterprise)")
+    imp.add_argument("--enterprise-name", help="enterprise name")
+    imp.add_argument(
+        "--cycle-time", metavar="DURATION", help="ideal cycle time for rows that give none (e.g. 60s)"
+    )
+    imp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    imp.set_defaults(run=_ledger_import)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.plants:
+        try:
+            plant = load_plant(path)
+        except PlantError as e:
+            print_issues(e.issues)
+            print(f"{path}: {len(e.issues)} problem(s)", file=sys.stderr)
+            failed += 1
+            continue
+        machines = sum(1 for _ in plant.machines())
+        lines = sum(len(a.lines) for s in plant.sites for a in s.areas)
+        print(f"{path}: ok ({len(plant.sites)} site(s), {lines} line(s), {machines} machine(s))")
+    return 1 if failed else 0
+
+
+def _ledger_import(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
+        return 1
+    try:
+        text = import_ledger(
+            args.ledger,
+            enterprise_id=args.enterprise_id,
+            enterprise_name=args.enterprise_name,
+            default_cycle_time=args.cycle_time,
+        )
+    except PlantError as e:
+        print_issues(e.issues)
+        print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    out.write_text(text, encoding="utf-8")
+    print(f"{out}: written from {args.ledger}")
+    return 0

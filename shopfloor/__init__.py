@@ -1,0 +1,79 @@
+"""The shared plant model and machine-state vocabulary of the platform.
+
+Simulator, edge gateway and collector all import their names, states, units
+and the plant file format from here, so they never disagree.
+"""
+
+from ._calendar import Calendar, CalendarState, Period, ShiftInstance
+from ._durations import format_duration, parse_duration
+from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
+from ._ledger import COLUMNS as LEDGER_COLUMNS
+from ._ledger import import_ledger
+from ._loader import Issue, PlantError, build_plant, load_plant, parse_plant
+from ._model import (
+    Area,
+    Enterprise,
+    FailureDistribution,
+    Line,
+    Machine,
+    MachineAt,
+    Name,
+    Order,
+    Plant,
+    PowerDraw,
+    Product,
+    RepairDistribution,
+    Site,
+)
+from ._states import (
+    REASONS,
+    MachineryItemState,
+    MachineryOperationMode,
+    PowerClass,
+    ReasonInfo,
+    StopReason,
+    TimeElement,
+)
+
+__all__ = [
+    "CONTROL_NAMES",
+    "KINDS",
+    "LEDGER_COLUMNS",
+    "NC_CONTROLS",
+    "REASONS",
+    "Area",
+    "Calendar",
+    "CalendarState",
+    "Control",
+    "Enterprise",
+    "FailureDistribution",
+    "Industry",
+    "Issue",
+    "KindDefaults",
+    "Line",
+    "Machine",
+    "MachineAt",
+    "MachineryItemState",
+    "MachineryOperationMode",
+    "Name",
+    "Order",
+    "Period",
+    "Plant",
+    "PlantError",
+    "PowerClass",
+    "PowerDraw",
+    "Product",
+    "Protocol",
+    "ReasonInfo",
+    "RepairDistribution",
+    "ShiftInstance",
+    "Site",
+    "StopReason",
+    "TimeElement",
+    "build_plant",
+    "format_duration",
+    "import_ledger",
+    "load_plant",
+    "parse_duration",
+    "parse_plant",
+]

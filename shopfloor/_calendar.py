@@ -1,0 +1,171 @@
+"""Shift calendars: when a site plans to work, pause and maintain.
+
+All instants are POSIX epoch seconds; clock times are local to the calendar's
+time zone. The planned busy time (PBT) of ISO 22400 comes from here, never
+from the machines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CalendarState(StrEnum):
+    WORKING = "working"
+    BREAK = "break"
+    MAINTENANCE = "maintenance"
+    NO_SHIFT = "no_shift"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockRange:
+    """A local clock range; ``end`` at or before ``start`` runs past midnight."""
+
+    start: dt.time
+    #: None stands for 24:00
+    end: dt.time | None
+
+    def on(self, day: dt.date, tz: ZoneInfo) -> tuple[float, float]:
+        start = dt.datetime.combine(day, self.start, tzinfo=tz)
+        end_day = day if self.end is not None and self.end > self.start else day + dt.timedelta(days=1)
+        end = dt.datetime.combine(end_day, self.end or dt.time(0), tzinfo=tz)
+        return start.timestamp(), end.timestamp()
+
+    def minutes(self) -> tuple[float, float]:
+        """Start and end in minutes after the start day's midnight (end may pass 1440)."""
+        s = self.start.hour * 60 + self.start.minute + self.start.second / 60
+        if self.end is None:
+            return s, 1440.0
+        e = self.end.hour * 60 + self.end.minute + self.end.second / 60
+        return s, e if e > s else e + 1440
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shift:
+    id: str
+    zh: str
+    en: str
+    hours: ClockRange
+    breaks: tuple[ClockRange, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceWindow:
+    weekdays: frozenset[int]
+    dates: frozenset[dt.date]
+    hours: ClockRange
+
+    def applies(self, day: dt.date) -> bool:
+        return day in self.dates or day.weekday() in self.weekdays
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftInstance:
+    """One occurrence of a shift: shift ``id`` starting on local ``day``."""
+
+    id: str
+    day: dt.date
+    start: float
+    end: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.day.isoformat()}/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: float
+    end: float
+    state: CalendarState
+    shift: ShiftInstance | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calendar:
+    timezone: str
+    shifts: tuple[Shift, ...]
+    #: weekdays (0 = Monday) with no shifts
+    off_weekdays: frozenset[int]
+    #: holidays: dates with no shifts
+    off_dates: frozenset[dt.date]
+    maintenance: tuple[MaintenanceWindow, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)  # ZoneInfo caches instances by key
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day not in self.off_dates and day.weekday() not in self.off_weekdays
+
+    def local_date(self, epoch_s: float) -> dt.date:
+        return dt.datetime.fromtimestamp(epoch_s, self.tz).date()
+
+    def _days(self, start: float, end: float) -> list[dt.date]:
+        # a shift that starts the day before may still be running at ``start``
+        first = self.local_date(start) - dt.timedelta(days=1)
+        last = self.local_date(end)
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def shift_instances(self, start: float, end: float) -> list[ShiftInstance]:
+        """Shift occurrences overlapping [start, end), in time order."""
+        out = []
+        for day in self._days(start, end):
+            if not self.is_working_day(day):
+                continue
+            for shift in self.shifts:
+                s, e = shift.hours.on(day, self.tz)
+                if e > start and s < end:
+                    out.append(ShiftInstance(id=shift.id, day=day, start=s, end=e))
+        out.sort(key=lambda i: i.start)
+        return out
+
+    def periods(self, start: float, end: float) -> list[Period]:
+        """Partition [start, end) into calendar periods, adjacent equal ones merged.
+
+        Precedence where ranges overlap: maintenance, then break, then shift,
+        then no shift.
+        """
+        tz = self.tz
+        days = self._days(start, end)
+        works: list[tuple[float, float, ShiftInstance]] = []
+        breaks: list[tuple[float, float, ShiftInstance]] = []
+        for inst in self.shift_instances(start, end):
+            works.append((inst.start, inst.end, inst))
+            shift = next(s for s in self.shifts if s.id == inst.id)
+            shift_start_min = shift.hours.minutes()[0]
+            for brk in shift.breaks:
+                # a break clocked before the shift start belongs to the next day
+                day = inst.day if brk.minutes()[0] >= shift_start_min else inst.day + dt.timedelta(days=1)
+                bs, be = brk.on(day, tz)
+                breaks.append((bs, be, inst))
+        maint = [w.hours.on(day, tz) for day in days for w in self.maintenance if w.applies(day)]
+        cuts = {start, end}
+        for s, e, _ in works + breaks:
+            cuts.update((s, e))
+        for s, e in maint:
+            cuts.update((s, e))
+        edges = sorted(c for c in cuts if start <= c <= end)
+        out: list[Period] = []
+        for a, b in zip(edges, edges[1:], strict=False):
+            mid = (a + b) / 2
+            inst = next((i for s, e, i in works if s <= mid < e), None)
+            if any(s <= mid < e for s, e in maint):
+                state = CalendarState.MAINTENANCE
+            elif any(s <= mid < e for s, e, _ in breaks):
+                state = CalendarState.BREAK
+            elif inst is not None:
+                state = CalendarState.WORKING
+            else:
+                state = CalendarState.NO_SHIFT
+            if out and out[-1].state is state and out[-1].shift == inst:
+                out[-1] = Period(out[-1].start, b, state, inst)
+            else:
+                out.append(Period(a, b, state, inst))
+        return out
+

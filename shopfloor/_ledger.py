@@ -1,0 +1,264 @@
+"""Import an equipment ledger (设备台账) from CSV into plant-file data.
+
+Headers may be English or Chinese (see ``COLUMNS`` and docs/plant-file.md);
+values such as 是/否, 数控, 贴片机 are understood. Every machine of the ledger
+becomes part of the asset register, including equipment that sends no
+telemetry, so it counts in the denominators of the digitization indicators.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._durations import parse_duration
+from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
+from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    zh: str
+    aliases: tuple[str, ...]
+    required: bool
+    meaning: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("site", "厂区", ("工厂", "基地", "site_id"), True, "site id (ISA-95 site)"),
+    Column("site_name", "厂区名称", ("工厂名称",), False, "site name"),
+    Column("industry", "行业类型", ("industry_type",), False, "discrete (离散) or process (流程)"),
+    Column("area", "车间", ("area_id",), False, "area id (ISA-95 area); default main"),
+    Column("area_name", "车间名称", (), False, "area name"),
+    Column("line", "产线", ("生产线", "line_id"), True, "line id; rows of a line are in flow order"),
+    Column("line_name", "产线名称", ("生产线名称",), False, "line name"),
+    Column("id", "设备编号", ("machine_id", "asset_id", "资产编号"), True, "machine id"),
+    Column("name_zh", "设备名称", ("name", "中文名称"), False, "Chinese name"),
+    Column("name_en", "英文名称", (), False, "English name"),
+    Column("kind", "设备类型", ("type", "设备类别"), True, "equipment kind (id or Chinese name)"),
+    Column("control", "控制方式", ("控制类型",), False, "manual, nc, cnc, robot_controller, plc, dcs"),
+    Column("key_process", "关键工序", ("是否关键工序",), False, "key-process equipment: yes/no (是/否)"),
+    Column("digital", "数字化", ("是否数字化", "数字化设备"), False, "digital equipment: yes/no"),
+    Column("networked", "联网", ("是否联网", "联网设备"), False, "networked: yes/no"),
+    Column("protocol", "通信协议", ("协议",), False, "opcua, mqtt or none"),
+    Column("process", "工序", ("工序名称",), False, "process step id"),
+    Column("manufacturer", "制造商", ("生产厂家", "厂家"), False, "manufacturer"),
+    Column("model", "型号", ("规格型号",), False, "model"),
+    Column("serial", "出厂编号", ("序列号",), False, "serial number"),
+    Column("cycle_time", "节拍", ("标准节拍", "ideal_cycle_time"), False, "ideal cycle time (45s, 2m …)"),
+    Column("rated_power_kw", "额定功率kW", ("额定功率", "额定功率(kW)", "power_kw"), False, "power when executing"),
+)
+
+_BY_HEADER: dict[str, Column] = {}
+for _c in COLUMNS:
+    for _h in (_c.key, _c.zh, *_c.aliases):
+        _BY_HEADER[_h.strip().lower()] = _c
+
+_YES = {"是", "y", "yes", "true", "1", "√", "✓", "有"}
+_NO = {"否", "n", "no", "false", "0", "×", "✗", "无", ""}
+_CONTROL_WORDS = {
+    "人工": Control.MANUAL, "手动": Control.MANUAL, "手工": Control.MANUAL,
+    "数控": Control.NC, "计算机数控": Control.CNC, "机器人": Control.ROBOT_CONTROLLER,
+    "可编程控制器": Control.PLC, "集散控制": Control.DCS, "集散控制系统": Control.DCS,
+    **{c.value: c for c in Control},
+    **{zh: c for c, (zh, _) in CONTROL_NAMES.items()},
+    **{en.lower(): c for c, (_, en) in CONTROL_NAMES.items()},
+}  # fmt: skip
+_PROTOCOL_WORDS = {
+    "opc ua": Protocol.OPCUA, "opc-ua": Protocol.OPCUA, "opcua": Protocol.OPCUA, "mqtt": Protocol.MQTT,
+    "none": Protocol.NONE, "无": Protocol.NONE, "": Protocol.NONE,
+}  # fmt: skip
+_INDUSTRY_WORDS = {"离散": Industry.DISCRETE, "流程": Industry.PROCESS, **{i.value: i for i in Industry}}
+_KIND_WORDS = {**{k: k for k in KINDS}, **{d.zh: k for k, d in KINDS.items()}, **{d.en.lower(): k for k, d in KINDS.items()}}
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # spreadsheet programs on Chinese Windows save CSV as GB18030/GBK
+        return raw.decode("gb18030")
+
+
+class _Rows:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.issues: list[Issue] = []
+
+    def error(self, row: int, column: Column | None, message: str) -> None:
+        where = f"{column.zh} ({column.key})" if column else ""
+        self.issues.append(Issue(self.source, row, where, message))
+
+
+def _word(value: str, words: Mapping[str, Any], what: str, rows: _Rows, row: int, column: Column) -> Any:
+    key = value.strip().lower()
+    if key in words:
+        return words[key]
+    if value.strip() in words:
+        return words[value.strip()]
+    choices = sorted({str(v) for v in words.values()})
+    rows.error(row, column, f"unknown {what} {value.strip()!r}; expected one of: {', '.join(choices)}")
+    return None
+
+
+def _flag(value: str, rows: _Rows, row: int, column: Column) -> bool | None:
+    key = value.strip().lower()
+    if key in _YES:
+        return True
+    if key in _NO:
+        return False
+    rows.error(row, column, f"expected yes or no (是/否), got {value.strip()!r}")
+    return None
+
+
+def ledger_to_plant_data(
+    path: str | Path,
+    *,
+    enterprise_id: str,
+    enterprise_name: str | None = None,
+    default_cycle_time: str | None = None,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Plant-file data from a ledger, and a map from document path to CSV row.
+
+    Raises ``PlantError`` listing every bad row and cell.
+    """
+    source = str(path)
+    rows = _Rows(source)
+    try:
+        text = _read_text(Path(path))
+    except OSError as e:
+        raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror}")]) from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise PlantError([Issue(source, 1, "", "the ledger is empty; the first row must name the columns")])
+    columns: list[Column | None] = []
+    for cell in header:
+        col = _BY_HEADER.get(cell.strip().lower())
+        if col is None and cell.strip():
+            rows.error(1, None, f"unknown column {cell.strip()!r}; see docs/plant-file.md for the column set")
+        columns.append(col)
+    present = {c.key for c in columns if c}
+    for col in COLUMNS:
+        if col.required and col.key not in present:
+            rows.error(1, col, "missing required column")
+    if "cycle_time" not in present and default_cycle_time is None:
+        rows.error(1, _BY_HEADER["cycle_time"], "missing column; add it or pass a default cycle time")
+    if rows.issues:
+        raise PlantError(rows.issues)
+
+    sites: dict[str, dict[str, Any]] = {}
+    lines_of_doc: dict[str, int] = {}
+    for row_no, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        rec = {col.key: cells[i].strip() if i < len(cells) else "" for i, col in enumerate(columns) if col}
+        for col in COLUMNS:
+            if col.required and not rec.get(col.key):
+                rows.error(row_no, col, "empty cell in a required column")
+        for key in ("site", "area", "line", "id"):
+            value = rec.get(key, "")
+            if value and not ID_PATTERN.fullmatch(value):
+                rows.error(row_no, _BY_HEADER[key], f"must be {ID_RULE}, got {value!r}")
+        machine: dict[str, Any] = {"id": rec.get("id", "")}
+        name = {k: rec[f"name_{k}"] for k in ("zh", "en") if rec.get(f"name_{k}")}
+        if name:
+            machine["name"] = name
+        if rec.get("kind"):
+            machine["kind"] = _word(rec["kind"], _KIND_WORDS, "kind", rows, row_no, _BY_HEADER["kind"])
+        if rec.get("control"):
+            control = _word(rec["control"], _CONTROL_WORDS, "control", rows, row_no, _BY_HEADER["control"])
+            machine["control"] = control.value if control else None
+        for key in ("key_process", "digital", "networked"):
+            if key in rec and rec[key].strip():
+                machine[key] = _flag(rec[key], rows, row_no, _BY_HEADER[key])
+        if rec.get("protocol"):
+            proto = _word(rec["protocol"], _PROTOCOL_WORDS, "protocol", rows, row_no, _BY_HEADER["protocol"])
+            machine["protocol"] = proto.value if proto else None
+        for key in ("process", "manufacturer", "model", "serial"):
+            if rec.get(key):
+                machine[key] = rec[key]
+        cycle = rec.get("cycle_time") or default_cycle_time
+        if not cycle:
+            rows.error(row_no, _BY_HEADER["cycle_time"], "empty; give the ideal cycle time or a default")
+        else:
+            try:
+                parse_duration(cycle)
+                machine["cycle_time"] = cycle
+            except ValueError as e:
+                rows.error(row_no, _BY_HEADER["cycle_time"], str(e))
+        if rec.get("rated_power_kw"):
+            try:
+                machine["power_kw"] = {"executing": float(rec["rated_power_kw"])}
+            except ValueError:
+                rows.error(row_no, _BY_HEADER["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
+
+        site_id = rec.get("site", "")
+        site = sites.setdefault(site_id, {"id": site_id, "_lines": {}, "_areas": {}})
+        if rec.get("site_name"):
+            site["name"] = rec["site_name"]
+        if rec.get("industry"):
+            industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_HEADER["industry"])
+            site["industry"] = industry.value if industry else None
+        area_id = rec.get("area") or "main"
+        if rec.get("area_name"):
+            site["_areas"][area_id] = rec["area_name"]
+        line = site["_lines"].setdefault(rec.get("line", ""), {"id": rec.get("line", ""), "area": area_id,
+                                                                "machines": []})
+        if rec.get("line_name"):
+            line["name"] = rec["line_name"]
+        site_index = list(sites).index(site_id)
+        line_index = list(site["_lines"]).index(line["id"])
+        lines_of_doc[f"sites[{site_index}].lines[{line_index}].machines[{len(line['machines'])}]"] = row_no
+        lines_of_doc.setdefault(f"sites[{site_index}].lines[{line_index}]", row_no)
+        lines_of_doc.setdefault(f"sites[{site_index}]", row_no)
+        line["machines"].append(machine)
+    if rows.issues:
+        raise PlantError(rows.issues)
+
+    enterprise: dict[str, Any] = {"id": enterprise_id}
+    if enterprise_name:
+        enterprise["name"] = enterprise_name
+    data_sites = []
+    for site in sites.values():
+        lines = list(site.pop("_lines").values())
+        areas = site.pop("_areas")
+        if areas:
+            site["areas"] = [
+                {"id": a, **({"name": areas[a]} if a in areas else {})} for a in dict.fromkeys(ln["area"] for ln in lines)
+            ]
+        site["lines"] = lines
+        data_sites.append(site)
+    if not data_sites:
+        raise PlantError([Issue(source, 2, "", "the ledger has a header but no equipment rows")])
+    return {"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc
+
+
+def import_ledger(
+    path: str | Path,
+    *,
+    enterprise_id: str,
+    enterprise_name: str | None = None,
+    default_cycle_time: str | None = None,
+) -> str:
+    """The plant-file YAML for a ledger, validated like any plant file.
+
+    Problems found while validating the result carry the CSV row they came from.
+    """
+    data, rows = ledger_to_plant_data(
+        path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time
+    )
+    build_plant(data, source=str(path), lines=rows)
+    header = (
+        f"# Plant model imported from the equipment ledger {Path(path).name} by `sfsim ledger import`.\n"
+        "# Defaults per equipment kind fill everything the ledger does not say; see docs/plant-file.md.\n"
+    )
+    return header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)

@@ -1,0 +1,170 @@
+"""The plant model: ISA-95 enterprise → site → area → line → machine.
+
+Frozen, keyword-only dataclasses built once by the loader (``load_plant``) or
+the ledger importer; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from ._calendar import Calendar
+from ._kinds import NC_CONTROLS, Control, Industry, Protocol
+from ._states import PowerClass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Name:
+    zh: str
+    en: str
+
+    def __str__(self) -> str:
+        if self.zh == self.en:
+            return self.zh
+        return f"{self.zh} / {self.en}"
+
+
+class FailureDistribution(StrEnum):
+    EXPONENTIAL = "exponential"
+    WEIBULL = "weibull"
+
+
+class RepairDistribution(StrEnum):
+    EXPONENTIAL = "exponential"
+    LOGNORMAL = "lognormal"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerDraw:
+    """Electrical power per power class, kW."""
+
+    executing: float
+    setup: float
+    idle: float
+    down: float
+    off: float
+
+    def of(self, power_class: PowerClass) -> float:
+        return float(getattr(self, power_class.value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Machine:
+    id: str
+    name: Name
+    kind: str
+    control: Control
+    key_process: bool
+    digital: bool
+    networked: bool
+    protocol: Protocol
+    #: the process step this machine performs (key-process NC rate "by process")
+    process: str
+    manufacturer: str
+    model: str
+    serial: str
+    #: ideal cycle time (PRI) per product id, seconds
+    cycle_time_s: Mapping[str, float]
+    #: coefficient of variation of the actual cycle time
+    cycle_cv: float
+    #: mean slow-down of actual cycles against the ideal (0.05 = 5 % slower)
+    speed_loss: float
+    #: mean operating time between failures; None = never fails
+    mtbf_s: float | None
+    mttr_s: float
+    failure_distribution: FailureDistribution
+    #: Weibull shape β (only for failure_distribution weibull)
+    failure_shape: float
+    repair_distribution: RepairDistribution
+    repair_cv: float
+    micro_stops_per_hour: float
+    micro_stop_s: float
+    scrap_rate: float
+    rework_rate: float
+    #: changeover time when the product changes
+    setup_s: float
+    power_kw: PowerDraw
+    #: capacity of the buffer between this machine and the next station
+    buffer: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    product: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Line:
+    id: str
+    name: Name
+    machines: tuple[Machine, ...]
+    #: production plan, repeated in a cycle; the first station releases parts in this order
+    orders: tuple[Order, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Area:
+    id: str
+    name: Name
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Product:
+    id: str
+    name: Name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Site:
+    id: str
+    name: Name
+    industry: Industry
+    calendar: Calendar
+    products: tuple[Product, ...]
+    areas: tuple[Area, ...]
+    #: declared: the enterprise uses digital R&D / design tools (数字化研发设计工具)
+    digital_design_tools: bool
+
+    def is_nc(self, control: Control) -> bool:
+        """Does ``control`` count as numerical control of a key process here?"""
+        return control in NC_CONTROLS[self.industry]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enterprise:
+    id: str
+    name: Name
+
+
+class MachineAt(NamedTuple):
+    """A machine with its place in the ISA-95 hierarchy."""
+
+    enterprise: Enterprise
+    site: Site
+    area: Area
+    line: Line
+    machine: Machine
+
+    @property
+    def path(self) -> str:
+        return "/".join((self.enterprise.id, self.site.id, self.area.id, self.line.id, self.machine.id))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plant:
+    enterprise: Enterprise
+    sites: tuple[Site, ...]
+    #: file the plant was read from, for messages ("" when built in memory)
+    source: str = ""
+
+    def machines(self) -> Iterator[MachineAt]:
+        for site in self.sites:
+            for area in site.areas:
+                for line in area.lines:
+                    for machine in line.machines:
+                        yield MachineAt(self.enterprise, site, area, line, machine)

@@ -1,0 +1,220 @@
+"""One machine as a SimPy process: parts in, cycles, stops, parts out.
+
+The model does no I/O. It keeps an exact log of its reason code (state) and of
+every finished part; ground truth, telemetry and signals are all read from it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import simpy
+
+from shopfloor import REASONS, FailureDistribution, MachineAt, RepairDistribution, StopReason
+
+from . import _random as rnd
+from ._clock import SiteClock
+
+PRODUCING = int(StopReason.PRODUCING)
+SETUP = int(StopReason.SETUP)
+BREAKDOWN = int(StopReason.BREAKDOWN)
+MICRO_STOP = int(StopReason.MICRO_STOP)
+STARVED = int(StopReason.STARVED)
+BLOCKED = int(StopReason.BLOCKED)
+
+GOOD, SCRAP, REWORK = 0, 1, 2
+_EPS = 1e-9
+_NEVER = float("inf")
+
+
+class MachineSim:
+    """Live state, cumulative counters and the exact logs of one machine."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        at: MachineAt,
+        clock: SiteClock,
+        seed: int,
+        inbuf: simpy.Store | None,
+        outbuf: simpy.Store | None,
+    ) -> None:
+        m = at.machine
+        self.env = env
+        self.at = at
+        self.path = at.path
+        self.clock = clock
+        self.inbuf = inbuf
+        self.outbuf = outbuf
+        key = self.path
+        self._cycle = rnd.lognormal(seed, key, rnd.Purpose.CYCLE, 1.0 + m.speed_loss, m.cycle_cv)
+        self._quality = rnd.uniform(seed, key, rnd.Purpose.QUALITY)
+        self._scrap_below = m.scrap_rate
+        self._rework_below = m.scrap_rate + m.rework_rate
+        self._failure: rnd.Stream | None = None
+        if m.mtbf_s is not None:
+            if m.failure_distribution is FailureDistribution.WEIBULL:
+                self._failure = rnd.weibull(seed, key, rnd.Purpose.FAILURE, m.mtbf_s, m.failure_shape)
+            else:
+                self._failure = rnd.exponential(seed, key, rnd.Purpose.FAILURE, m.mtbf_s)
+        if m.repair_distribution is RepairDistribution.LOGNORMAL:
+            self._repair = rnd.lognormal(seed, key, rnd.Purpose.REPAIR, m.mttr_s, m.repair_cv)
+        else:
+            self._repair = rnd.exponential(seed, key, rnd.Purpose.REPAIR, m.mttr_s)
+        self._micro_gap: rnd.Stream | None = None
+        if m.micro_stops_per_hour > 0:
+            self._micro_gap = rnd.exponential(seed, key, rnd.Purpose.MICRO_STOP_GAP, 3600.0 / m.micro_stops_per_hour)
+        self._micro_len = rnd.exponential(seed, key, rnd.Purpose.MICRO_STOP_LENGTH, m.micro_stop_s)
+        # operating time left until the next failure / micro-stop
+        self._to_failure = self._failure.next() if self._failure else _NEVER
+        self._to_micro = self._micro_gap.next() if self._micro_gap else _NEVER
+        self._power_kw = [0.0] * (max(StopReason) + 1)
+        for reason, info in REASONS.items():
+            self._power_kw[reason] = m.power_kw.of(info.power)
+        self.ideal_s = dict(m.cycle_time_s)
+        self.setup_s = m.setup_s
+
+        #: what the machine process is doing; the calendar may override it
+        self.activity = STARVED
+        #: effective reason code (StopReason value) and since when (sim s)
+        self.reason = -1
+        self.since = 0.0
+        self.product = at.line.orders[0].product
+        self.last_cycle_s = 0.0
+        #: per-signal easing state, owned by the signals module
+        self.signal_state: list[Any] | None = None
+        self.noise_key = rnd.stable_key(f"signals/{seed}/{self.path}")[0] << 32
+        self.total = self.good = self.scrap = self.rework = 0
+        self._energy_kwh = 0.0
+        #: state log: the reason code in force from each instant on
+        self.log_t = array("d")
+        self.log_r = array("b")
+        #: finished parts: time, outcome (GOOD/SCRAP/REWORK), ideal cycle time
+        self.done_t = array("d")
+        self.done_q = array("b")
+        self.done_ideal = array("d")
+        #: onset of each breakdown and micro-stop
+        self.fail_t = array("d")
+        self.micro_t = array("d")
+        clock.machines.append(self)
+        env.process(self._run(self._plan() if inbuf is None else None))
+
+    # ------------------------------------------------------------ state
+
+    def _record(self, reason: int) -> None:
+        if reason == self.reason:
+            return
+        now = self.env.now
+        if self.reason >= 0:
+            self._energy_kwh += self._power_kw[self.reason] * (now - self.since) / 3600.0
+        self.reason = reason
+        self.since = now
+        self.log_t.append(now)
+        self.log_r.append(reason)
+
+    def _set_activity(self, reason: int) -> None:
+        self.activity = reason
+        if self.clock.working:
+            self._record(reason)
+
+    def refresh(self) -> None:
+        """Re-derive the effective reason after a calendar change."""
+        clock = self.clock
+        self._record(self.activity if clock.working else int(clock.reason))
+
+    def energy_kwh(self) -> float:
+        """Cumulative energy up to now."""
+        return self._energy_kwh + self._power_kw[self.reason] * (self.env.now - self.since) / 3600.0
+
+    @property
+    def power_kw(self) -> float:
+        return self._power_kw[self.reason]
+
+    # ------------------------------------------------------------ process
+
+    def _plan(self) -> Iterator[str]:
+        orders = self.at.line.orders
+        while True:
+            for order in orders:
+                for _ in range(order.quantity):
+                    yield order.product
+
+    def _run(self, plan: Iterator[str] | None) -> Generator[simpy.Event, Any, None]:
+        inbuf = self.inbuf
+        outbuf = self.outbuf
+        cycle = self._cycle.next
+        quality = self._quality.next
+        done_t, done_q, done_ideal = self.done_t, self.done_q, self.done_ideal
+        self._set_activity(STARVED if plan is None else PRODUCING)
+        while True:
+            if plan is not None:
+                product = next(plan)
+            else:
+                if not inbuf.items:  # type: ignore[union-attr]
+                    self._set_activity(STARVED)
+                product = yield inbuf.get()  # type: ignore[union-attr]
+            if product != self.product:
+                if self.setup_s > 0:
+                    yield from self._work(self.setup_s, SETUP, False)
+                self.product = product
+            ideal = self.ideal_s[product]
+            duration = ideal * cycle()
+            yield from self._work(duration, PRODUCING, True)
+            self.last_cycle_s = duration
+            u = quality()
+            self.total += 1
+            done_t.append(self.env.now)
+            done_ideal.append(ideal)
+            if u < self._scrap_below:
+                self.scrap += 1
+                done_q.append(SCRAP)
+            elif u < self._rework_below:
+                self.rework += 1
+                done_q.append(REWORK)
+            else:
+                self.good += 1
+                done_q.append(GOOD)
+                if outbuf is not None:
+                    if len(outbuf.items) >= outbuf.capacity:
+                        self._set_activity(BLOCKED)
+                    yield outbuf.put(product)
+
+    def _work(self, duration: float, reason: int, operating: bool) -> Generator[simpy.Event, Any, None]:
+        """Spend ``duration`` of working time on ``reason``.
+
+        Pauses outside planned working time; while ``operating`` the failure
+        and micro-stop clocks (operating time, not calendar time) run down.
+        """
+        env = self.env
+        clock = self.clock
+        remaining = duration
+        while remaining > _EPS:
+            if not clock.working:
+                yield clock.resume
+                continue
+            self._set_activity(reason)
+            step = remaining
+            stop = -1
+            if operating:
+                if self._to_failure < step:
+                    step, stop = self._to_failure, BREAKDOWN
+                if self._to_micro < step:
+                    step, stop = self._to_micro, MICRO_STOP
+            until_calendar = clock.next_change - env.now
+            if until_calendar < step:
+                step, stop = max(until_calendar, 0.0), -1
+            yield env.timeout(step)
+            remaining -= step
+            if operating:
+                self._to_failure -= step
+                self._to_micro -= step
+            if stop == BREAKDOWN:
+                self.fail_t.append(env.now)
+                yield from self._work(self._repair.next(), BREAKDOWN, False)
+                self._to_failure = self._failure.next()  # type: ignore[union-attr]
+            elif stop == MICRO_STOP:
+                self.micro_t.append(env.now)
+                yield from self._work(self._micro_len.next(), MICRO_STOP, False)
+                self._to_micro = self._micro_gap.next()  # type: ignore[union-attr]

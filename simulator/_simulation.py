@@ -1,0 +1,149 @@
+"""Build a plant's lines as SimPy processes and run them, fast or against the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from shopfloor import Line, MachineAt, Plant
+
+from ._clock import SiteClock
+from ._machine import MachineSim
+from ._truth import build_truth
+
+#: default start of a run: the first shift on this Monday, in the first site's time zone
+REFERENCE_DAY = dt.date(2026, 1, 5)
+
+
+def default_start(plant: Plant) -> dt.datetime:
+    """The first shift start on or after ``REFERENCE_DAY`` in the first site's calendar."""
+    cal = plant.sites[0].calendar
+    day0 = dt.datetime.combine(REFERENCE_DAY, dt.time(0), tzinfo=cal.tz).timestamp()
+    shifts = cal.shift_instances(day0, day0 + 14 * 86400)
+    first = next((s.start for s in shifts if s.start >= day0), day0)
+    return dt.datetime.fromtimestamp(first, cal.tz)
+
+
+class LineSim:
+    """A line's machines in flow order and the buffers between them."""
+
+    def __init__(self, path: str, site_id: str, line: Line, machines: list[MachineSim],
+                 buffers: list[simpy.Store]) -> None:
+        self.path = path
+        self.site_id = site_id
+        self.line = line
+        self.machines = machines
+        self.buffers = buffers
+        self.constraint = max(reversed(machines), key=_mean_ideal_s)
+
+    def wip(self) -> list[int]:
+        """Parts waiting in each buffer now."""
+        return [len(b.items) for b in self.buffers]
+
+
+def _mean_ideal_s(m: MachineSim) -> float:
+    orders = m.at.line.orders
+    return sum(o.quantity * m.ideal_s[o.product] for o in orders) / sum(o.quantity for o in orders)
+
+
+class Simulation:
+    """A running plant. Time ``now`` is seconds since ``start_epoch``.
+
+    Protocol adapters read machine state from ``machines`` between steps; the
+    model itself never does I/O.
+    """
+
+    def __init__(self, plant: Plant, *, seed: int = 1, start: dt.datetime | None = None) -> None:
+        self.plant = plant
+        self.seed = seed
+        start = start or default_start(plant)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=plant.sites[0].calendar.tz)
+        # whole seconds keep calendar boundaries exact in sim time
+        self.start_epoch = float(int(start.timestamp()))
+        self.env = simpy.Environment()
+        self.machines: list[MachineSim] = []
+        self.lines: list[LineSim] = []
+        self.clocks: dict[str, SiteClock] = {}
+        for site in plant.sites:
+            clock = SiteClock(self.env, site.calendar, self.start_epoch)
+            self.clocks[site.id] = clock
+            for area in site.areas:
+                for line in area.lines:
+                    self._add_line(plant, clock, MachineAt(plant.enterprise, site, area, line, line.machines[0]))
+
+    def _add_line(self, plant: Plant, clock: SiteClock, first: MachineAt) -> None:
+        line = first.line
+        buffers = [simpy.Store(self.env, capacity=m.buffer) for m in line.machines[:-1]]
+        sims = []
+        for i, machine in enumerate(line.machines):
+            at = first._replace(machine=machine)
+            inbuf = buffers[i - 1] if i > 0 else None
+            outbuf = buffers[i] if i < len(buffers) else None
+            sims.append(MachineSim(self.env, at, clock, self.seed, inbuf, outbuf))
+        self.machines.extend(sims)
+        path = "/".join((plant.enterprise.id, first.site.id, first.area.id, line.id))
+        self.lines.append(LineSim(path, first.site.id, line, sims, buffers))
+
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def epoch(self, t: float | None = None) -> float:
+        """Wall-clock (POSIX) time of sim time ``t`` (default: now)."""
+        return self.start_epoch + (self.now if t is None else t)
+
+    def run(self, until_s: float, *, progress: Callable[[float], None] | None = None, steps: int = 100) -> None:
+        """Run as fast as possible to sim time ``until_s``, calling ``progress(now)`` along the way."""
+        if progress is None:
+            self._advance(until_s)
+            return
+        start = self.now
+        for k in range(1, steps + 1):
+            self._advance(start + (until_s - start) * k / steps)
+            progress(self.now)
+
+    def _advance(self, until_s: float) -> None:
+        if until_s > self.env.now:
+            self.env.run(until=until_s)
+
+    async def run_live(
+        self,
+        until_s: float | None = None,
+        *,
+        speed: float | None = 1.0,
+        tick_s: float = 0.05,
+        on_step: Callable[[float], Any] | None = None,
+    ) -> None:
+        """Advance in small steps from asyncio, never blocking the loop for long.
+
+        ``speed`` is sim seconds per wall second (1 = real time); ``None``
+        runs as fast as possible in slices of about ``tick_s`` wall time.
+        """
+        loop = asyncio.get_running_loop()
+        wall0, sim0 = loop.time(), self.now
+        slice_s = 60.0
+        end = float("inf") if until_s is None else until_s
+        while self.now < end:
+            if speed is None:
+                t = time.perf_counter()
+                self._advance(min(end, self.now + slice_s))
+                spent = time.perf_counter() - t
+                # aim each slice at about tick_s of wall time
+                slice_s = max(1.0, min(slice_s * 4, slice_s * tick_s / max(spent, 1e-6)))
+                await asyncio.sleep(0)
+            else:
+                self._advance(min(end, sim0 + (loop.time() - wall0) * speed))
+                if self.now < end:
+                    await asyncio.sleep(tick_s)
+            if on_step is not None:
+                on_step(self.now)
+
+    def truth(self) -> dict[str, Any]:
+        """Exact ISO 22400 time elements and counts so far (see docs/ground-truth.md)."""
+        return build_truth(self)
