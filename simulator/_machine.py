@@ -15,6 +15,7 @@ import simpy
 from shopfloor import REASONS, FailureDistribution, MachineAt, RepairDistribution, StopReason
 
 from . import _random as rnd
+from ._buffer import Buffer
 from ._clock import SiteClock
 
 PRODUCING = int(StopReason.PRODUCING)
@@ -38,8 +39,8 @@ class MachineSim:
         at: MachineAt,
         clock: SiteClock,
         seed: int,
-        inbuf: simpy.Store | None,
-        outbuf: simpy.Store | None,
+        inbuf: Buffer | None,
+        outbuf: Buffer | None,
     ) -> None:
         m = at.machine
         self.env = env
@@ -86,6 +87,8 @@ class MachineSim:
         #: per-signal easing state, owned by the signals module
         self.signal_state: list[Any] | None = None
         self.noise_key = rnd.stable_key(f"signals/{seed}/{self.path}")[0] << 32
+        #: parts taken from the input buffer (or released, at the first station)
+        self.started = 0
         self.total = self.good = self.scrap = self.rework = 0
         self._energy_kwh = 0.0
         #: state log: the reason code in force from each instant on
@@ -106,6 +109,9 @@ class MachineSim:
     def _record(self, reason: int) -> None:
         if reason == self.reason:
             return
+        self._log(reason)
+
+    def _log(self, reason: int) -> None:
         now = self.env.now
         if self.reason >= 0:
             self._energy_kwh += self._power_kw[self.reason] * (now - self.since) / 3600.0
@@ -116,8 +122,8 @@ class MachineSim:
 
     def _set_activity(self, reason: int) -> None:
         self.activity = reason
-        if self.clock.working:
-            self._record(reason)
+        if reason != self.reason and self.clock.working:
+            self._log(reason)
 
     def refresh(self) -> None:
         """Re-derive the effective reason after a calendar change."""
@@ -142,6 +148,9 @@ class MachineSim:
                     yield order.product
 
     def _run(self, plan: Iterator[str] | None) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        timeout = env.timeout
+        clock = self.clock
         inbuf = self.inbuf
         outbuf = self.outbuf
         cycle = self._cycle.next
@@ -155,17 +164,31 @@ class MachineSim:
                 if not inbuf.items:  # type: ignore[union-attr]
                     self._set_activity(STARVED)
                 product = yield inbuf.get()  # type: ignore[union-attr]
+            self.started += 1
             if product != self.product:
                 if self.setup_s > 0:
                     yield from self._work(self.setup_s, SETUP, False)
                 self.product = product
             ideal = self.ideal_s[product]
             duration = ideal * cycle()
-            yield from self._work(duration, PRODUCING, True)
+            if (
+                clock.working
+                and duration < self._to_failure
+                and duration < self._to_micro
+                and env.now + duration < clock.next_change
+            ):
+                # the common case, kept lean: nothing interrupts this cycle
+                if self.activity != PRODUCING:
+                    self._set_activity(PRODUCING)
+                yield timeout(duration)
+                self._to_failure -= duration
+                self._to_micro -= duration
+            else:
+                yield from self._work(duration, PRODUCING, True)
             self.last_cycle_s = duration
             u = quality()
             self.total += 1
-            done_t.append(self.env.now)
+            done_t.append(env.now)
             done_ideal.append(ideal)
             if u < self._scrap_below:
                 self.scrap += 1

@@ -13,6 +13,7 @@ import hashlib
 import math
 from collections.abc import Callable
 from enum import IntEnum
+from itertools import chain, count
 
 import numpy as np
 
@@ -36,22 +37,15 @@ def stable_key(text: str) -> tuple[int, ...]:
 
 
 class Stream:
-    """Buffered draws from one numpy generator (numpy per-scalar calls are slow)."""
+    """Buffered draws from one numpy generator (numpy per-scalar calls are slow).
 
-    __slots__ = ("_fill", "_buf", "_i")
+    ``stream.next()`` returns the next draw; it is a C-level iterator step.
+    """
+
+    __slots__ = ("next",)
 
     def __init__(self, fill: Callable[[int], list[float]]) -> None:
-        self._fill = fill
-        self._buf: list[float] = []
-        self._i = 0
-
-    def next(self) -> float:
-        if self._i == len(self._buf):
-            self._buf = self._fill(_BLOCK)
-            self._i = 0
-        value = self._buf[self._i]
-        self._i += 1
-        return value
+        self.next: Callable[[], float] = chain.from_iterable(fill(_BLOCK) for _ in count()).__next__
 
 
 def generator(seed: int, key: str, purpose: Purpose) -> np.random.Generator:

@@ -12,6 +12,7 @@ import simpy
 
 from shopfloor import Line, MachineAt, Plant
 
+from ._buffer import Buffer
 from ._clock import SiteClock
 from ._machine import MachineSim
 from ._truth import build_truth
@@ -33,7 +34,7 @@ class LineSim:
     """A line's machines in flow order and the buffers between them."""
 
     def __init__(self, path: str, site_id: str, line: Line, machines: list[MachineSim],
-                 buffers: list[simpy.Store]) -> None:
+                 buffers: list[Buffer]) -> None:
         self.path = path
         self.site_id = site_id
         self.line = line
@@ -79,7 +80,7 @@ class Simulation:
 
     def _add_line(self, plant: Plant, clock: SiteClock, first: MachineAt) -> None:
         line = first.line
-        buffers = [simpy.Store(self.env, capacity=m.buffer) for m in line.machines[:-1]]
+        buffers = [Buffer(self.env, m.buffer) for m in line.machines[:-1]]
         sims = []
         for i, machine in enumerate(line.machines):
             at = first._replace(machine=machine)
