@@ -263,7 +263,8 @@ class _Checker:
         while path:
             if path in self.lines:
                 return self.lines[path]
-            path = _LAST_STEP.sub("", path)
+            parent = _LAST_STEP.sub("", path)
+            path = "" if parent == path else parent
         return self.lines.get("")
 
     def mapping(self, value: object, path: str, fields: Collection[str]) -> dict[str, Any]:
@@ -573,7 +574,7 @@ def _line(
         orders.append(Order(product=product, quantity=c.field(om, "quantity", p, _positive_int, fallback=1)))
     if not orders:
         orders = [Order(product=pid, quantity=DEFAULT_ORDER_QUANTITY) for pid in products]
-    ctx = _LineContext(products, frozenset(o.product for o in orders), f"line '{lid}'")
+    ctx = _LineContext(products, frozenset(o.product for o in orders if o.product in products), f"line '{lid}'")
     machines = []
     machine_list = c.sequence(m.get("machines"), _join(path, "machines"), required=True)
     if "machines" in m and not machine_list:
@@ -684,10 +685,10 @@ def _line_map(node: yaml.Node, path: str, lines: dict[str, int], c: _Checker) ->
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = _join(path, key)
+            lines[child] = key_node.start_mark.line + 1
             if key in seen:
                 c.error(child, f"duplicate key '{key}' (YAML keeps only the last one)")
             seen.add(key)
-            lines[child] = key_node.start_mark.line + 1
             _line_map(value_node, child, lines, c)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
@@ -708,8 +709,8 @@ def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
     if node is None:
         raise PlantError([Issue(source, None, "", "the file is empty; a plant needs enterprise and sites")])
     lines: dict[str, int] = {}
-    _line_map(node, "", lines, c)
     c.lines = lines
+    _line_map(node, "", lines, c)
     return _build(c, data)
 
 
