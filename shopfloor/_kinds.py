@@ -57,7 +57,7 @@ class KindDefaults:
     micro_stops_per_hour: float
     micro_stop_s: float
     setup_s: float
-    #: executing, setup, idle, down, off (kW)
+    #: executing, setup, idle, down, standby (kW)
     power_kw: tuple[float, float, float, float, float]
 
 

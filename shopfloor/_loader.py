@@ -274,7 +274,12 @@ class _Checker:
             self.error(path, f"expected a mapping of fields ({', '.join(fields)}), got {_show(value)}")
             return {}
         for key in value:
-            if key not in fields:
+            if isinstance(key, bool):
+                self.error(
+                    _join(path, str(key)),
+                    f"unknown field '{key}' (YAML reads unquoted yes/no/on/off as true/false; quote the key)",
+                )
+            elif key not in fields:
                 hint = _did_you_mean(str(key), fields)
                 self.error(_join(path, str(key)), f"unknown field '{key}'{hint}")
         return value
@@ -352,7 +357,7 @@ _RANGE_FIELDS = ("start", "end")
 _MAINTENANCE_FIELDS = ("days", "start", "end")
 _LINE_FIELDS = ("id", "name", "area", "orders", "machines")
 _ORDER_FIELDS = ("product", "quantity")
-_POWER_FIELDS = ("executing", "setup", "idle", "down", "off")
+_POWER_FIELDS = ("executing", "setup", "idle", "down", "standby")
 _MACHINE_FIELDS = (
     "id", "name", "kind", "control", "key_process", "digital", "networked", "protocol", "process",
     "manufacturer", "model", "serial", "cycle_time", "cycle_cv", "speed_loss", "mtbf", "mttr",

@@ -45,7 +45,7 @@ class PowerDraw:
     setup: float
     idle: float
     down: float
-    off: float
+    standby: float
 
     def of(self, power_class: PowerClass) -> float:
         return float(getattr(self, power_class.value))

@@ -52,7 +52,7 @@ class PowerClass(StrEnum):
     SETUP = "setup"
     IDLE = "idle"
     DOWN = "down"
-    OFF = "off"
+    STANDBY = "standby"
 
 
 class StopReason(IntEnum):
@@ -120,7 +120,7 @@ REASONS: dict[StopReason, ReasonInfo] = {
         _r(StopReason.STARVED, "待料", "starved", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.BLOCKED, "堵料", "blocked", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.NO_ORDER, "无订单", "no order", _S.NotExecuting, _M.None_, _E.ADOT, _P.IDLE),
-        _r(StopReason.PLANNED_BREAK, "计划休息", "planned break", _S.NotAvailable, _M.None_, _E.PLANNED_DOWN, _P.OFF),
+        _r(StopReason.PLANNED_BREAK, "计划休息", "planned break", _S.NotAvailable, _M.None_, _E.PLANNED_DOWN, _P.STANDBY),
         _r(
             StopReason.PLANNED_MAINTENANCE,
             "计划维护",
@@ -130,6 +130,6 @@ REASONS: dict[StopReason, ReasonInfo] = {
             _E.PLANNED_DOWN,
             _P.DOWN,
         ),
-        _r(StopReason.NO_SHIFT, "非生产时间", "no shift", _S.NotAvailable, _M.None_, _E.NO_SHIFT, _P.OFF),
+        _r(StopReason.NO_SHIFT, "非生产时间", "no shift", _S.NotAvailable, _M.None_, _E.NO_SHIFT, _P.STANDBY),
     )
 }

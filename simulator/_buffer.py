@@ -22,6 +22,11 @@ class Buffer:
         self._getters: deque[simpy.Event] = deque()
         self._putters: deque[tuple[simpy.Event, str]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        """Finished parts held by a blocked upstream station, not yet in the buffer."""
+        return len(self._putters)
+
     def get(self) -> simpy.Event:
         """An event whose value is the oldest part, once there is one."""
         event = simpy.Event(self.env)

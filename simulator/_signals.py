@@ -2,7 +2,7 @@
 
 Nothing here is a SimPy event, so sampling at any rate never slows the model.
 Each signal eases towards the target for the machine's current power class
-(executing, setup, idle, down, off) with its own time constant — spindles spin
+(executing, setup, idle, down, standby) with its own time constant — spindles spin
 up in seconds, furnaces cool over hours — plus small noise that is a pure
 function of (seed, machine, signal, millisecond), so the same sample times give
 the same values on every run.
@@ -21,14 +21,14 @@ from ._machine import MachineSim
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
     name: str
-    #: target per power class: executing, setup, idle, down, off
+    #: target per power class: executing, setup, idle, down, standby
     targets: tuple[float, float, float, float, float]
     tau_s: float
     #: noise as a fraction of the value
     noise: float
 
 
-_CLASSES = (PowerClass.EXECUTING, PowerClass.SETUP, PowerClass.IDLE, PowerClass.DOWN, PowerClass.OFF)
+_CLASSES = (PowerClass.EXECUTING, PowerClass.SETUP, PowerClass.IDLE, PowerClass.DOWN, PowerClass.STANDBY)
 _CLASS_INDEX = {int(r): _CLASSES.index(info.power) for r, info in REASONS.items()}
 
 
