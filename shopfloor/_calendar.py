@@ -8,6 +8,7 @@ from the machines.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -152,20 +153,20 @@ class Calendar:
             cuts.update((s, e))
         edges = sorted(c for c in cuts if start <= c <= end)
         out: list[Period] = []
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             mid = (a + b) / 2
-            inst = next((i for s, e, i in works if s <= mid < e), None)
+            owner = next((i for s, e, i in works if s <= mid < e), None)
             if any(s <= mid < e for s, e in maint):
                 state = CalendarState.MAINTENANCE
             elif any(s <= mid < e for s, e, _ in breaks):
                 state = CalendarState.BREAK
-            elif inst is not None:
+            elif owner is not None:
                 state = CalendarState.WORKING
             else:
                 state = CalendarState.NO_SHIFT
-            if out and out[-1].state is state and out[-1].shift == inst:
-                out[-1] = Period(out[-1].start, b, state, inst)
+            if out and out[-1].state is state and out[-1].shift == owner:
+                out[-1] = Period(out[-1].start, b, state, owner)
             else:
-                out.append(Period(a, b, state, inst))
+                out.append(Period(a, b, state, owner))
         return out
 

@@ -76,7 +76,11 @@ _PROTOCOL_WORDS = {
     "none": Protocol.NONE, "无": Protocol.NONE, "": Protocol.NONE,
 }  # fmt: skip
 _INDUSTRY_WORDS = {"离散": Industry.DISCRETE, "流程": Industry.PROCESS, **{i.value: i for i in Industry}}
-_KIND_WORDS = {**{k: k for k in KINDS}, **{d.zh: k for k, d in KINDS.items()}, **{d.en.lower(): k for k, d in KINDS.items()}}
+_KIND_WORDS = {
+    **{k: k for k in KINDS},
+    **{d.zh: k for k, d in KINDS.items()},
+    **{d.en.lower(): k for k, d in KINDS.items()},
+}
 
 
 def _read_text(path: Path) -> str:
@@ -232,9 +236,8 @@ def ledger_to_plant_data(
         lines = list(site.pop("_lines").values())
         areas = site.pop("_areas")
         if areas:
-            site["areas"] = [
-                {"id": a, **({"name": areas[a]} if a in areas else {})} for a in dict.fromkeys(ln["area"] for ln in lines)
-            ]
+            used = dict.fromkeys(ln["area"] for ln in lines)
+            site["areas"] = [{"id": a, **({"name": areas[a]} if a in areas else {})} for a in used]
         site["lines"] = lines
         data_sites.append(site)
     if not data_sites:

@@ -16,13 +16,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from ._calendar import WEEKDAYS, Calendar, ClockRange, MaintenanceWindow, Shift
-from ._durations import DURATION_HINT, parse_duration
+from ._durations import parse_duration
 from ._kinds import KINDS, Control, Industry, Protocol
 from ._model import (
     Area,
@@ -195,7 +195,7 @@ def _clock(value: object, *, allow_24: bool = False) -> dt.time | None:
     if allow_24 and parts[0] == 24 and not any(parts[1:]):
         return None
     try:
-        return dt.time(*parts)
+        return dt.time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
     except ValueError:
         raise ValueError(f"expected a clock time HH:MM between 00:00 and 23:59, got {_show(value)}") from None
 
@@ -302,20 +302,20 @@ class _Checker:
         convert: Callable[[object], T],
         default: T = _REQUIRED,
         *,
-        fallback: T | None = None,
+        fallback: Any = None,
     ) -> T:
         """``m[key]`` converted; a missing key gives ``default`` or a missing-field error."""
         p = _join(path, key)
         if key not in m:
             if default is _REQUIRED:
                 self.error(p, "missing required field")
-                return fallback  # type: ignore[return-value]  # only ever seen when errors are raised
+                return cast(T, fallback)  # only ever seen when errors are raised
             return default
         try:
             return convert(m[key])
         except ValueError as e:
             self.error(p, str(e))
-            return default if default is not _REQUIRED else fallback  # type: ignore[return-value]
+            return default if default is not _REQUIRED else cast(T, fallback)
 
     def unique(self, seen: dict[str, str], what: str, value: str, path: str) -> None:
         if value in seen:
@@ -430,7 +430,7 @@ def _calendar(c: _Checker, raw: object, path: str, timezone: str) -> Calendar:
         shifts.append(Shift(id=sid, zh=name.zh, en=name.en, hours=hours, breaks=tuple(breaks)))
     if "shifts" not in m:
         shifts = list(_DEFAULT_SHIFTS)
-    off_days = c.field(m, "non_working_days", path, lambda v: v, ["sat", "sun"])
+    off_days = m.get("non_working_days", ["sat", "sun"])
     weekdays: set[int] = set()
     dates: set[dt.date] = set()
     for i, day in enumerate(c.sequence(off_days, _join(path, "non_working_days"))):
@@ -544,7 +544,7 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
         cycle_time_s=_cycle_times(c, m, path, ctx),
         cycle_cv=c.field(m, "cycle_cv", path, _fraction, kind.cycle_cv),
         speed_loss=c.field(m, "speed_loss", path, _non_negative, 0.0),
-        mtbf_s=c.field(m, "mtbf", path, _optional_duration, kind.mtbf_s),
+        mtbf_s=c.field(m, "mtbf", path, _optional_duration, cast("float | None", kind.mtbf_s)),
         mttr_s=c.field(m, "mttr", path, _positive_duration, kind.mttr_s),
         failure_distribution=c.field(
             m, "failure_distribution", path, _enum("failure distribution", FailureDistribution),
@@ -705,7 +705,7 @@ def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
     c = _Checker(source, {})
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)

@@ -120,7 +120,10 @@ REASONS: dict[StopReason, ReasonInfo] = {
         _r(StopReason.STARVED, "待料", "starved", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.BLOCKED, "堵料", "blocked", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.NO_ORDER, "无订单", "no order", _S.NotExecuting, _M.None_, _E.ADOT, _P.IDLE),
-        _r(StopReason.PLANNED_BREAK, "计划休息", "planned break", _S.NotAvailable, _M.None_, _E.PLANNED_DOWN, _P.STANDBY),
+        _r(
+            StopReason.PLANNED_BREAK, "计划休息", "planned break", _S.NotAvailable, _M.None_, _E.PLANNED_DOWN,
+            _P.STANDBY,
+        ),
         _r(
             StopReason.PLANNED_MAINTENANCE,
             "计划维护",

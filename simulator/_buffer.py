@@ -13,7 +13,7 @@ import simpy
 
 
 class Buffer:
-    __slots__ = ("env", "capacity", "items", "_getters", "_putters")
+    __slots__ = ("_getters", "_putters", "capacity", "env", "items")
 
     def __init__(self, env: simpy.Environment, capacity: int) -> None:
         self.env = env

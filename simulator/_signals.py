@@ -36,22 +36,25 @@ def _s(name: str, targets: tuple[float, float, float, float, float], tau_s: floa
     return SignalSpec(name, targets, tau_s, noise)
 
 
-_MACHINING = lambda rpm: (  # noqa: E731 - a table row builder
-    _s("spindle_speed_rpm", (rpm, rpm * 0.1, 0, 0, 0), 2),
-    _s("spindle_load_pct", (55, 5, 1, 0, 0), 2, 0.08),
-    _s("feed_rate_mm_min", (1200, 200, 0, 0, 0), 2, 0.03),
-    _s("coolant_temp_c", (28, 25, 24, 22, 20), 900, 0.005),
-)
+def _machining(rpm: float) -> tuple[SignalSpec, ...]:
+    return (
+        _s("spindle_speed_rpm", (rpm, rpm * 0.1, 0, 0, 0), 2),
+        _s("spindle_load_pct", (55, 5, 1, 0, 0), 2, 0.08),
+        _s("feed_rate_mm_min", (1200, 200, 0, 0, 0), 2, 0.03),
+        _s("coolant_temp_c", (28, 25, 24, 22, 20), 900, 0.005),
+    )
+
+
 _WELDING = (
     _s("weld_current_a", (220, 0, 0, 0, 0), 0.5, 0.04),
     _s("wire_feed_m_min", (8, 0, 0, 0, 0), 0.5, 0.03),
 )
 
 SIGNALS: dict[str, tuple[SignalSpec, ...]] = {
-    "cnc_machining_center": _MACHINING(8000),
-    "cnc_lathe": _MACHINING(3000),
-    "conventional_lathe": _MACHINING(1200),
-    "conventional_mill": _MACHINING(1500),
+    "cnc_machining_center": _machining(8000),
+    "cnc_lathe": _machining(3000),
+    "conventional_lathe": _machining(1200),
+    "conventional_mill": _machining(1500),
     "robot_welding": _WELDING,
     "manual_welding": _WELDING,
     "press": (
@@ -125,7 +128,7 @@ def _gauss(key: int, t_ms: int) -> float:
 class _Eased:
     """Where one signal started easing from, and towards which class."""
 
-    __slots__ = ("since", "value", "cls")
+    __slots__ = ("cls", "since", "value")
 
     def __init__(self, since: float, value: float, cls: int) -> None:
         self.since, self.value, self.cls = since, value, cls
@@ -144,7 +147,7 @@ def signals(machine: MachineSim) -> dict[str, float]:
     if machine.signal_state is None:
         machine.signal_state = [_Eased(machine.since, spec.targets[cls], cls) for spec in specs]
     key_base = machine.noise_key
-    t_ms = int(round(machine.clock.start_epoch * 1000 + t * 1000))
+    t_ms = round(machine.clock.start_epoch * 1000 + t * 1000)
     out: dict[str, float] = {}
     for i, (spec, state) in enumerate(zip(specs, machine.signal_state, strict=True)):
         if state.cls != cls:

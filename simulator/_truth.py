@@ -7,6 +7,7 @@ telemetry must equal what is computed here from the simulator's state log.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,12 +77,16 @@ class _MachineLedger:
         """Seconds spent in each reason column up to each instant of ``t``."""
         i = np.searchsorted(self.log_t, t, side="right") - 1
         i = np.clip(i, 0, len(self.log_t) - 1)
-        return self.before[i] + self.onehot[i] * (t - self.log_t[i])[:, None]
+        spent: np.ndarray = self.before[i] + self.onehot[i] * (t - self.log_t[i])[:, None]
+        return spent
 
     def count_before(self, key: str, t: np.ndarray) -> np.ndarray:
         n = np.searchsorted(self.done_t, t, side="left")
         series = self.cum[key]
-        return np.where(n > 0, series[np.maximum(n - 1, 0)] if len(series) else 0, 0)
+        if not len(series):
+            return np.zeros(len(t))
+        counts: np.ndarray = np.where(n > 0, series[np.maximum(n - 1, 0)], 0)
+        return counts
 
     def windows(self, windows: Sequence[Window]) -> list[dict[str, Any]]:
         starts = np.array([w.start for w in windows], dtype=float)
@@ -156,7 +161,7 @@ def _local_edges(calendar: Calendar, start: float, end: float, step: dt.timedelt
         cursor = dt.datetime.combine(local.date(), dt.time(0), tzinfo=tz)
     else:
         cursor = local.replace(minute=0, second=0, microsecond=0)
-    edges = []
+    edges: list[float] = []
     while True:
         cursor = (cursor + step) if step < dt.timedelta(days=1) else dt.datetime.combine(
             cursor.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
@@ -176,7 +181,7 @@ def site_windows(calendar: Calendar, start: float, end: float) -> dict[str, list
     out: dict[str, list[Window]] = {}
     for kind, step in (("hour", dt.timedelta(hours=1)), ("day", dt.timedelta(days=1))):
         edges = [start, *_local_edges(calendar, start, end, step), end]
-        out[kind] = [Window(a, b, _iso(a, calendar)) for a, b in zip(edges, edges[1:], strict=False)]
+        out[kind] = [Window(a, b, _iso(a, calendar)) for a, b in itertools.pairwise(edges)]
     out["shift"] = [
         Window(max(i.start, start), min(i.end, end), i.label) for i in calendar.shift_instances(start, end)
     ]

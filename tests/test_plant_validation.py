@@ -209,7 +209,10 @@ def test_every_problem_is_reported_at_once_in_file_order() -> None:
         ),
         (
             "sites: []\n",
-            ["plant.yaml:1: enterprise: missing required field", "plant.yaml:1: sites: a plant needs at least one site"],
+            [
+                "plant.yaml:1: enterprise: missing required field",
+                "plant.yaml:1: sites: a plant needs at least one site",
+            ],
         ),
         (
             "version: 2\n" + GOOD,

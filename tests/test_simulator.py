@@ -13,7 +13,7 @@ import pytest
 from shopfloor import load_plant
 from simulator import Simulation, signals
 
-from .conftest import EXAMPLES, ROUND_THE_CLOCK, one_line, plant_from
+from .conftest import EXAMPLES, one_line, plant_from
 
 ELEMENTS = ("no_shift_s", "planned_down_s", "APT_s", "AUST_s", "ADET_s", "ADOT_s")
 
@@ -242,3 +242,65 @@ def test_changeovers_are_setup_time() -> None:
     assert row["PQ"] == 10 * 15 + 10
     assert row["ideal_s"] == 10 * (10 * 60 + 5 * 90) + 600 == row["APT_s"]
     assert row["effectiveness"] == 1.0
+
+
+# ------------------------------------------------------------------ signals and live running
+
+
+def test_signals_follow_state_and_are_reproducible() -> None:
+    plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
+    sampled = []
+    for _ in range(2):
+        sim = Simulation(plant, seed=3)
+        lathe = next(m for m in sim.machines if m.at.machine.id == "WH-C01")
+        values = []
+        for minute in range(1, 9 * 60, 7):
+            sim.run(minute * 60.0)
+            values.append((lathe.reason, signals(lathe)))
+        sampled.append(values)
+    assert sampled[0] == sampled[1]
+    producing = [s for reason, s in sampled[0] if reason == 0]
+    on_break = [s for reason, s in sampled[0] if reason == 30]
+    assert producing and on_break
+    assert all(2500 < s["spindle_speed_rpm"] < 3500 and s["power_kw"] == 12.0 for s in producing)
+    assert all(s["spindle_speed_rpm"] == 0 and s["power_kw"] == 0.2 for s in on_break)
+    assert all(s["last_cycle_time_s"] > 0 for s in producing)
+
+
+def test_live_run_paces_against_the_clock_without_blocking_the_loop() -> None:
+    plant = load_plant(EXAMPLES / "hangzhou-electronics.yaml")
+
+    async def main() -> tuple[float, float, list[float]]:
+        sim = Simulation(plant, seed=1)
+        gaps: list[float] = []
+
+        async def heartbeat() -> None:
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        beat = asyncio.create_task(heartbeat())
+        t = time.perf_counter()
+        await sim.run_live(2 * 3600, speed=3600)  # 2 h at 3,600× = 2 s
+        paced = time.perf_counter() - t
+        t = time.perf_counter()
+        await sim.run_live(2 * 3600 + 12 * 3600, speed=None)  # 12 h as fast as possible
+        beat.cancel()
+        return paced, time.perf_counter() - t, gaps
+
+    paced, fastest, gaps = asyncio.run(main())
+    assert 1.9 < paced < 3.0
+    assert fastest < paced * 3
+    # the event loop kept turning: no stall longer than a few slices
+    assert max(gaps) < 0.25
+
+
+def test_live_and_fast_runs_agree() -> None:
+    plant = load_plant(EXAMPLES / "ezhou-process.yaml")
+    fast = run(plant, 30)
+    live = Simulation(plant, seed=1)
+    asyncio.run(live.run_live(30 * 3600, speed=None))
+    assert truth_bytes(fast) == truth_bytes(live)

@@ -1,0 +1,68 @@
+"""`sfsim simulate` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from simulator import TRUTH_FORMAT
+
+from .conftest import EXAMPLES
+
+
+def sfsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False)
+
+
+def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.json"
+    done = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--duration", "8h", "--seed", "1",
+                 "--truth", str(truth))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "2026-01-05T08:00:00+08:00 → 2026-01-05T16:00:00+08:00" in out
+    assert "产线汇总 Line summary" in out
+    for header in ("产量", "Output", "可用率", "Availability", "性能", "Performance", "质量", "Quality", "OEE"):
+        assert header in out
+    doc = json.loads(truth.read_text(encoding="utf-8"))
+    assert doc["format"] == TRUTH_FORMAT and doc["seed"] == 1 and doc["duration_s"] == 8 * 3600
+    for line in doc["lines"]:
+        row = next(r for r in out.splitlines() if f" {line['id']} " in r)
+        assert f" {line['output']} " in row
+        assert f"{100 * line['oee']:.1f} %" in row
+        assert f"{100 * line['availability']:.1f} %" in row
+
+
+def test_same_command_same_truth(tmp_path: Path) -> None:
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    for f in files:
+        assert sfsim("simulate", str(EXAMPLES / "ezhou-process.yaml"), "--duration", "2d", "--truth",
+                     str(f)).returncode == 0
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
+def test_simulate_at_a_speed_factor_and_from_a_chosen_start() -> None:
+    done = sfsim("simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--duration", "30m", "--speed", "1800",
+                 "--start", "2026-03-02T08:30+08:00")
+    assert done.returncode == 0, done.stderr
+    assert "2026-03-02T08:30:00+08:00 → 2026-03-02T09:00:00+08:00" in done.stdout
+
+
+def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None:
+    bad_duration = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--duration", "8 hours")
+    assert bad_duration.returncode == 2
+    assert "argument --duration: expected a duration such as 45, 45s, 30m" in bad_duration.stderr
+    bad_speed = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--speed", "fast")
+    assert "argument --speed: expected 'max' or a positive number, got 'fast'" in bad_speed.stderr
+    plant = tmp_path / "p.yaml"
+    plant.write_text("enterprise: {id: x}\nsites: [{id: s, lines: [{id: L, machines: [{id: M, kind: lathe}]}]}]\n")
+    bad_plant = sfsim("simulate", str(plant))
+    assert bad_plant.returncode == 2 and "Traceback" not in bad_plant.stderr
+    assert f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'" in bad_plant.stderr
+
+
+def test_version() -> None:
+    done = sfsim("--version")
+    assert done.returncode == 0 and done.stdout.startswith("sfsim ")
