@@ -116,18 +116,18 @@ def _summary(truth: dict[str, Any], sim: Simulation, wall_s: float, interrupted:
     stopped = " (interrupted)" if interrupted else ""
     out.print(
         f"[bold]{sim.plant.enterprise.name}[/] · seed {sim.seed} · {truth['start']} → {truth['end']}{stopped}\n"
-        f"{len(sim.machines)} machines, {format_duration(round(sim.now))} simulated in {wall_s:.1f} s wall"
+        f"{len(sim.machines)} machines, {format_duration(round(sim.now))} simulated in {wall_s:.2f} s wall"
     )
     table = Table(title="产线汇总 Line summary (ground truth)", title_justify="left")
     for header, justify in (
-        ("厂区 Site", "left"),
-        ("产线 Line", "left"),
-        ("产量 Output", "right"),
-        ("可用率 Availability", "right"),
-        ("性能 Performance", "right"),
-        ("质量 Quality", "right"),
-        ("OEE", "right"),
-        ("瓶颈 Constraint", "left"),
+        ("厂区\nSite", "left"),
+        ("产线\nLine", "left"),
+        ("产量\nOutput", "right"),
+        ("可用率\nAvailability", "right"),
+        ("性能\nPerformance", "right"),
+        ("质量\nQuality", "right"),
+        ("OEE\n", "right"),
+        ("瓶颈\nConstraint", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for line in truth["lines"]:
@@ -142,8 +142,8 @@ def _summary(truth: dict[str, Any], sim: Simulation, wall_s: float, interrupted:
             line["constraint"],
         )
     out.print(table)
-    out.print("Line KPIs are those of the line's constraint station (largest ideal cycle time); "
-              "output is good parts leaving the last station.")
+    out.print("Line KPIs are those of the line's constraint station (largest ideal cycle time);\n"
+              "output is good parts leaving the last station. See docs/ground-truth.md.")
     if args.truth:
         out.print(f"ground truth written to {args.truth}")
     sys.stdout.flush()

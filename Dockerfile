@@ -1,0 +1,16 @@
+# One image for every service of the platform (simulator now; edge and collector as they land).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shopfloor ./shopfloor
+COPY simulator ./simulator
+COPY edge ./edge
+COPY collector ./collector
+COPY sfsim ./sfsim
+RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim
+COPY examples ./examples
+USER sfsim
+ENTRYPOINT ["sfsim"]
+CMD ["--help"]
