@@ -62,7 +62,7 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
         return 1
     try:
-        text = import_ledger(
+        result = import_ledger(
             args.ledger,
             enterprise_id=args.enterprise_id,
             enterprise_name=args.enterprise_name,
@@ -72,6 +72,8 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print_issues(e.issues)
         print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)
         return 1
-    out.write_text(text, encoding="utf-8")
-    print(f"{out}: written from {args.ledger}")
+    out.write_text(result.yaml, encoding="utf-8")
+    print(f"{out}: {result.machines} machine(s) written from {args.ledger}")
+    if result.ignored_columns:
+        print(f"{args.ledger}: columns not used: {', '.join(result.ignored_columns)}", file=sys.stderr)
     return 0

@@ -8,7 +8,7 @@ from ._calendar import Calendar, CalendarState, Period, ShiftInstance
 from ._durations import format_duration, parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
 from ._ledger import COLUMNS as LEDGER_COLUMNS
-from ._ledger import import_ledger
+from ._ledger import LedgerImport, import_ledger
 from ._loader import Issue, PlantError, build_plant, load_plant, parse_plant
 from ._model import (
     Area,
@@ -50,6 +50,7 @@ __all__ = [
     "Industry",
     "Issue",
     "KindDefaults",
+    "LedgerImport",
     "Line",
     "Machine",
     "MachineAt",

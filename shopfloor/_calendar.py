@@ -129,8 +129,9 @@ class Calendar:
     def periods(self, start: float, end: float) -> list[Period]:
         """Partition [start, end) into calendar periods, adjacent equal ones merged.
 
-        Precedence where ranges overlap: maintenance, then break, then shift,
-        then no shift.
+        Outside shifts there is no shift; inside, planned maintenance takes
+        precedence over a break, and a break over work. Maintenance outside
+        shifts takes nothing from the plan, so it is not planned downtime.
         """
         tz = self.tz
         days = self._days(start, end)
@@ -156,14 +157,14 @@ class Calendar:
         for a, b in itertools.pairwise(edges):
             mid = (a + b) / 2
             owner = next((i for s, e, i in works if s <= mid < e), None)
-            if any(s <= mid < e for s, e in maint):
+            if owner is None:
+                state = CalendarState.NO_SHIFT
+            elif any(s <= mid < e for s, e in maint):
                 state = CalendarState.MAINTENANCE
             elif any(s <= mid < e for s, e, _ in breaks):
                 state = CalendarState.BREAK
-            elif owner is not None:
-                state = CalendarState.WORKING
             else:
-                state = CalendarState.NO_SHIFT
+                state = CalendarState.WORKING
             if out and out[-1].state is state and out[-1].shift == owner:
                 out[-1] = Period(out[-1].start, b, state, owner)
             else:

@@ -8,6 +8,7 @@ telemetry, so it counts in the denominators of the digitization indicators.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Mapping
@@ -83,13 +84,33 @@ _KIND_WORDS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerData:
+    #: plant-file data, as ``build_plant`` takes it
+    plant: dict[str, Any]
+    #: document path → CSV row, for messages
+    rows: dict[str, int]
+    #: headers that are not ledger columns, left out of the plant
+    ignored_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerImport:
+    yaml: str
+    machines: int
+    ignored_columns: tuple[str, ...]
+
+
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # spreadsheet programs on Chinese Windows save CSV as GB18030/GBK
-        return raw.decode("gb18030")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")  # Excel's "Unicode text" export
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GB18030/GBK
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnicodeError("not UTF-8, UTF-16 or GB18030 text")
 
 
 class _Rows:
@@ -129,8 +150,8 @@ def ledger_to_plant_data(
     enterprise_id: str,
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """Plant-file data from a ledger, and a map from document path to CSV row.
+) -> LedgerData:
+    """Plant-file data from a ledger, with the CSV row of each part of it.
 
     Raises ``PlantError`` listing every bad row and cell.
     """
@@ -140,15 +161,24 @@ def ledger_to_plant_data(
         text = _read_text(Path(path))
     except OSError as e:
         raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror}")]) from None
-    reader = csv.reader(io.StringIO(text))
+    except UnicodeError as e:
+        raise PlantError([Issue(source, None, "", str(e))]) from None
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if "\t" in first_line and "," not in first_line else ",")
     header = next(reader, None)
     if not header:
         raise PlantError([Issue(source, 1, "", "the ledger is empty; the first row must name the columns")])
     columns: list[Column | None] = []
+    ignored: list[str] = []
     for cell in header:
         col = _BY_HEADER.get(cell.strip().lower())
-        if col is None and cell.strip():
-            rows.error(1, None, f"unknown column {cell.strip()!r}; see docs/plant-file.md for the column set")
+        if col is None:
+            # ledgers carry much more (备注, 购置日期 …): kept out of the plant, and said so
+            if cell.strip():
+                ignored.append(cell.strip())
+        elif col in columns:
+            rows.error(1, col, f"column given twice (as {cell.strip()!r} too)")
+            col = None
         columns.append(col)
     present = {c.key for c in columns if c}
     for col in COLUMNS:
@@ -215,8 +245,12 @@ def ledger_to_plant_data(
         area_id = rec.get("area") or "main"
         if rec.get("area_name"):
             site["_areas"][area_id] = rec["area_name"]
-        line = site["_lines"].setdefault(rec.get("line", ""), {"id": rec.get("line", ""), "area": area_id,
-                                                                "machines": []})
+        line = site["_lines"].setdefault(
+            rec.get("line", ""), {"id": rec.get("line", ""), "area": area_id, "machines": []}
+        )
+        if line["area"] != area_id:
+            rows.error(row_no, _BY_HEADER["area"], f"line {line['id']!r} is in area {line['area']!r} on an earlier "
+                       f"row, not {area_id!r}")
         if rec.get("line_name"):
             line["name"] = rec["line_name"]
         site_index = list(sites).index(site_id)
@@ -233,7 +267,10 @@ def ledger_to_plant_data(
         enterprise["name"] = enterprise_name
     data_sites = []
     for site in sites.values():
-        lines = list(site.pop("_lines").values())
+        # name before machines, so the YAML reads top-down
+        lines = [
+            {k: ln[k] for k in ("id", "name", "area", "machines") if k in ln} for ln in site.pop("_lines").values()
+        ]
         areas = site.pop("_areas")
         if areas:
             used = dict.fromkeys(ln["area"] for ln in lines)
@@ -242,7 +279,7 @@ def ledger_to_plant_data(
         data_sites.append(site)
     if not data_sites:
         raise PlantError([Issue(source, 2, "", "the ledger has a header but no equipment rows")])
-    return {"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc
+    return LedgerData({"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc, tuple(ignored))
 
 
 def import_ledger(
@@ -251,17 +288,23 @@ def import_ledger(
     enterprise_id: str,
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
-) -> str:
+) -> LedgerImport:
     """The plant-file YAML for a ledger, validated like any plant file.
 
     Problems found while validating the result carry the CSV row they came from.
     """
-    data, rows = ledger_to_plant_data(
+    data = ledger_to_plant_data(
         path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time
     )
-    build_plant(data, source=str(path), lines=rows)
+    plant = build_plant(data.plant, source=str(path), lines=data.rows)
     header = (
         f"# Plant model imported from the equipment ledger {Path(path).name} by `sfsim ledger import`.\n"
         "# Defaults per equipment kind fill everything the ledger does not say; see docs/plant-file.md.\n"
     )
-    return header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+    if data.ignored_columns:
+        header += f"# Ledger columns not used: {', '.join(data.ignored_columns)}\n"
+    return LedgerImport(
+        yaml=header + yaml.safe_dump(data.plant, allow_unicode=True, sort_keys=False, width=120),
+        machines=sum(1 for _ in plant.machines()),
+        ignored_columns=data.ignored_columns,
+    )

@@ -155,11 +155,35 @@ def _text(value: object) -> str:
     return text
 
 
+class _SourceInt(int):
+    """An int from YAML that remembers how it was written (``010``, ``12:30:00``)."""
+
+    text: str
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        value = _SourceInt(super().construct_yaml_int(node))
+        value.text = str(node.value)
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+def _source_text(value: object) -> object:
+    return value.text if isinstance(value, _SourceInt) else value
+
+
 def _id(value: object) -> str:
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not ID_PATTERN.fullmatch(text):
+    if isinstance(value, int) and not isinstance(value, bool):
+        written = str(_source_text(value))
+        if written != str(int(value)):
+            raise ValueError(f"YAML reads {written} as the number {int(value)}; quote the id: '{written}'")
+        value = written
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise ValueError(f"must be {ID_RULE}, got {_show(value)}")
-    return text
+    return value
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -186,9 +210,8 @@ def _enum(what: str, enum: type[E]) -> Callable[[object], E]:
 
 def _clock(value: object, *, allow_24: bool = False) -> dt.time | None:
     """``"08:00"`` → time; ``"24:00"`` (ends only) → None, meaning midnight at the end of the day."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 12:30 as the base-60 number 750
-        value = f"{value // 60:02d}:{value % 60:02d}"
+    # YAML 1.1 reads an unquoted 12:30 as the base-60 number 750: use what was written
+    value = _source_text(value)
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
         raise ValueError(f"expected a clock time HH:MM, got {_show(value)}")
     parts = [int(p) for p in value.strip().split(":")]
@@ -430,6 +453,8 @@ def _calendar(c: _Checker, raw: object, path: str, timezone: str) -> Calendar:
         shifts.append(Shift(id=sid, zh=name.zh, en=name.en, hours=hours, breaks=tuple(breaks)))
     if "shifts" not in m:
         shifts = list(_DEFAULT_SHIFTS)
+    elif not shift_list:
+        c.error(_join(path, "shifts"), "a calendar needs at least one shift (leave shifts out for the default two)")
     off_days = m.get("non_working_days", ["sat", "sun"])
     weekdays: set[int] = set()
     dates: set[dt.date] = set()
@@ -500,6 +525,7 @@ def _cycle_times(c: _Checker, m: Mapping[str, Any], path: str, ctx: _LineContext
 
 
 def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
+    problems_before = len(c.issues)
     m = c.mapping(raw, path, _MACHINE_FIELDS)
     mid = c.field(m, "id", path, _id, fallback="?")
     kind_id = c.field(m, "kind", path, _choice("kind", KINDS), fallback="other")
@@ -511,12 +537,14 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
     protocol = c.field(
         m, "protocol", path, _enum("protocol", Protocol), Protocol.OPCUA if networked else Protocol.NONE
     )
-    if protocol is not Protocol.NONE and not networked:
+    # cross-field rules only judge fields that are valid themselves: one typo, one message
+    consistent = len(c.issues) == problems_before
+    if consistent and protocol is not Protocol.NONE and not networked:
         c.error(
             _join(path, "protocol"),
             f"protocol '{protocol}' on a machine that is not networked (set networked: true or protocol: none)",
         )
-    if networked and not digital:
+    if consistent and networked and not digital:
         c.error(_join(path, "networked"), "a networked machine must be digital (set digital: true)")
     scrap = c.field(m, "scrap_rate", path, _fraction, 0.0)
     rework = c.field(m, "rework_rate", path, _fraction, 0.0)
@@ -537,7 +565,7 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
         digital=digital,
         networked=networked,
         protocol=protocol,
-        process=c.field(m, "process", path, _id, kind_id),
+        process=c.field(m, "process", path, _text, kind_id),
         manufacturer=c.field(m, "manufacturer", path, _text, ""),
         model=c.field(m, "model", path, _text, ""),
         serial=c.field(m, "serial", path, _text, ""),
@@ -654,9 +682,11 @@ def build_plant(data: object, *, source: str = "<plant>", lines: Mapping[str, in
 
 
 def _build(c: _Checker, data: object) -> Plant:
-    m = c.mapping(data, "", ("version", "enterprise", "sites"))
+    fields = ("version", "enterprise", "sites")
     if not isinstance(data, dict):
+        c.error("", f"expected a mapping of fields ({', '.join(fields)}), got {_show(data)}")
         raise PlantError(c.issues)
+    m = c.mapping(data, "", fields)
     version = c.field(m, "version", "", _positive_int, FORMAT_VERSION)
     if version != FORMAT_VERSION:
         c.error("version", f"unsupported plant file version {version}; this release reads version {FORMAT_VERSION}")
@@ -704,8 +734,8 @@ def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
     """Parse and validate plant YAML text."""
     c = _Checker(source, {})
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)

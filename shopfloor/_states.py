@@ -21,7 +21,7 @@ class MachineryItemState(IntEnum):
 
 
 class MachineryOperationMode(IntEnum):
-    """MachineryOperationMode_StateMachineType states (OPC 40001-1 §13), by StateNumber."""
+    """MachineryOperationModeStateMachineType states (OPC 40001-1 §13), by StateNumber."""
 
     None_ = 0
     Maintenance = 1

@@ -78,3 +78,24 @@ def test_holidays_and_weekends_have_no_shifts() -> None:
     assert [i.label for i in cal.shift_instances(at("2026-01-05T00:00"), at("2026-01-12T00:00"))] == [
         "2026-01-05/A", "2026-01-06/A", "2026-01-08/A", "2026-01-09/A"]
     assert sum(p.end - p.start for p in week) == 7 * 86400
+
+
+def test_maintenance_outside_shifts_takes_nothing_from_the_plan() -> None:
+    plant = plant_from(
+        """
+        enterprise: {id: e}
+        sites:
+          - id: s
+            calendar:
+              shifts: [{id: A, start: "08:00", end: "16:00"}]
+              non_working_days: [sun]
+              planned_maintenance: [{days: [sun, mon], start: "06:00", end: "10:00"}]
+            lines: [{id: L, machines: [{id: M, kind: press, cycle_time: 1m}]}]
+        """
+    )
+    # Sunday 2026-01-11 (no shift) and Monday 2026-01-12 (06:00-08:00 before the shift)
+    assert spans(plant, "2026-01-11T00:00", "2026-01-12T12:00") == [
+        ("Sun 00:00", "Mon 08:00", "no_shift", None),
+        ("Mon 08:00", "Mon 10:00", "maintenance", "2026-01-12/A"),
+        ("Mon 10:00", "Mon 12:00", "working", "2026-01-12/A"),
+    ]

@@ -22,7 +22,7 @@ wh,武汉工厂,离散,hz,焊装车间,L2,二号线,A-001,装配工位,人工装
 def test_chinese_ledger_becomes_a_plant_with_every_machine(tmp_path: Path) -> None:
     ledger = tmp_path / "台账.csv"
     ledger.write_text(LEDGER_ZH, encoding="utf-8-sig")  # as spreadsheet programs save it
-    plant = parse_plant(import_ledger(ledger, enterprise_id="whx", enterprise_name="武汉某厂"))
+    plant = parse_plant(import_ledger(ledger, enterprise_id="whx", enterprise_name="武汉某厂").yaml)
     assert plant.enterprise.name.zh == "武汉某厂"
     (site,) = plant.sites
     assert site.name.zh == "武汉工厂" and site.industry.value == "discrete"
@@ -49,7 +49,7 @@ def test_english_headers_and_gb18030_encoding(tmp_path: Path) -> None:
         "s1,L1,M1,cnc_machining_center,yes,no,none\n"
         "s1,L1,M2,包装机,no,Y,mqtt\n".encode("gb18030")
     )
-    plant = parse_plant(import_ledger(ledger, enterprise_id="e", default_cycle_time="45s"))
+    plant = parse_plant(import_ledger(ledger, enterprise_id="e", default_cycle_time="45s").yaml)
     m1, m2 = (m.machine for m in plant.machines())
     assert (m1.kind, m1.key_process, m1.networked, m1.protocol) == ("cnc_machining_center", True, False,
                                                                     Protocol.NONE)
@@ -78,16 +78,50 @@ def test_bad_rows_are_reported_with_row_and_column(tmp_path: Path) -> None:
     ]
 
 
-def test_missing_and_unknown_columns(tmp_path: Path) -> None:
+def test_missing_and_repeated_columns(tmp_path: Path) -> None:
     ledger = tmp_path / "cols.csv"
-    ledger.write_text("site,line,kind,colour\ns,L,press,red\n", encoding="utf-8")
+    ledger.write_text("site,line,kind,type\ns,L,press,press\n", encoding="utf-8")
     with pytest.raises(PlantError) as caught:
         import_ledger(ledger, enterprise_id="e")
     assert [str(i) for i in caught.value.issues] == [
-        f"{ledger}:1: unknown column 'colour'; see docs/plant-file.md for the column set",
+        f"{ledger}:1: 设备类型 (kind): column given twice (as 'type' too)",
         f"{ledger}:1: 设备编号 (id): missing required column",
         f"{ledger}:1: 节拍 (cycle_time): missing column; add it or pass a default cycle time",
     ]
+
+
+def test_columns_a_ledger_carries_beyond_ours_are_left_out_and_named(tmp_path: Path) -> None:
+    ledger = tmp_path / "extra.csv"
+    ledger.write_text("设备编号,厂区,产线,设备类型,工序,节拍,备注,购置日期\nM1,s,L,冲压机,冲压成形,60s,旧设备,2015-03-01\n",
+                      encoding="utf-8")
+    result = import_ledger(ledger, enterprise_id="e")
+    assert result.ignored_columns == ("备注", "购置日期") and result.machines == 1
+    assert "# Ledger columns not used: 备注, 购置日期" in result.yaml
+    (machine,) = (m.machine for m in parse_plant(result.yaml).machines())
+    assert machine.process == "冲压成形"
+
+
+def test_excel_unicode_text_export_is_read(tmp_path: Path) -> None:
+    ledger = tmp_path / "unicode.txt"
+    ledger.write_bytes("设备编号\t厂区\t产线\t设备类型\t节拍\r\nM1\ts\tL\t贴片机\t30s\r\n".encode("utf-16"))
+    result = import_ledger(ledger, enterprise_id="e")
+    assert [m.machine.kind for m in parse_plant(result.yaml).machines()] == ["smt_placement"]
+
+
+def test_a_line_stays_in_one_area_and_undecodable_files_are_named(tmp_path: Path) -> None:
+    ledger = tmp_path / "areas.csv"
+    ledger.write_text(
+        "设备编号,厂区,车间,产线,设备类型,节拍\nM1,s,a1,L,press,1m\nM2,s,a2,L,press,1m\n", encoding="utf-8"
+    )
+    with pytest.raises(PlantError) as caught:
+        import_ledger(ledger, enterprise_id="e")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{ledger}:3: 车间 (area): line 'L' is in area 'a1' on an earlier row, not 'a2'"
+    ]
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(PlantError, match="not UTF-8, UTF-16 or GB18030 text"):
+        import_ledger(binary, enterprise_id="e")
 
 
 def test_plant_rules_are_checked_against_ledger_rows(tmp_path: Path) -> None:

@@ -303,3 +303,53 @@ def test_cli_validate_succeeds_on_good_files(examples: list[Path]) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "wuhan-machining.yaml: ok (1 site(s), 3 line(s), 11 machine(s))" in run.stdout
+
+
+def test_numbers_yaml_reinterprets_are_caught_as_written() -> None:
+    text = """\
+    enterprise: {id: acme}
+    sites:
+      - id: s1
+        calendar:
+          shifts:
+            - {id: 010, start: 12:30:00, end: 13:30}
+            - {id: 2, start: "14:00", end: "15:00"}
+        lines:
+          - id: L1
+            machines: [{id: 0x1F, kind: press, cycle_time: 30s}]
+    """
+    assert problems(text) == [
+        "plant.yaml:6: sites[0].calendar.shifts[0].id: YAML reads 010 as the number 8; quote the id: '010'",
+        "plant.yaml:10: sites[0].lines[0].machines[0].id: YAML reads 0x1F as the number 31; quote the id: '0x1F'",
+    ]
+    fixed = parse_plant(textwrap.dedent(text).replace("010", "'010'").replace("0x1F", "'0x1F'"))
+    shifts = fixed.sites[0].calendar.shifts
+    assert [(s.id, str(s.hours.start), str(s.hours.end)) for s in shifts] == [
+        ("010", "12:30:00", "13:30:00"), ("2", "14:00:00", "15:00:00")]
+
+
+def test_a_calendar_needs_a_shift_and_one_typo_gives_one_message() -> None:
+    text = """\
+    enterprise: {id: acme}
+    sites:
+      - id: s1
+        calendar: {shifts: []}
+        lines:
+          - id: L1
+            machines: [{id: M1, kind: pres, protocol: mqtt, cycle_time: 30s}]
+    """
+    assert problems(text) == [
+        "plant.yaml:4: sites[0].calendar.shifts: a calendar needs at least one shift (leave shifts out for the "
+        "default two)",
+        "plant.yaml:7: sites[0].lines[0].machines[0].kind: unknown kind 'pres' (did you mean 'press'?); expected "
+        "one of: cnc_machining_center, cnc_lathe, conventional_lathe, conventional_mill, robot_welding, "
+        "manual_welding, press, injection_molding, screen_printer, smt_placement, reflow_oven, aoi_inspection, "
+        "manual_inspection, manual_assembly, packaging, furnace, reactor, rolling_mill, mixer, other",
+    ]
+
+
+def test_yaml_booleans_as_keys_are_explained() -> None:
+    assert problems(with_machine("id: M3, kind: press, cycle_time: 60s, power_kw: {off: 1}")) == [
+        "plant.yaml:9: sites[0].lines[0].machines[2].power_kw.False: unknown field 'False' (YAML reads unquoted "
+        "yes/no/on/off as true/false; quote the key)"
+    ]
