@@ -71,9 +71,10 @@ class MachineSim:
         # operating time left until the next failure / micro-stop
         self._to_failure = self._failure.next() if self._failure else _NEVER
         self._to_micro = self._micro_gap.next() if self._micro_gap else _NEVER
-        self._power_kw = [0.0] * (max(StopReason) + 1)
+        #: kW drawn under each reason code (indexed by StopReason value)
+        self.power_by_reason = [0.0] * (max(StopReason) + 1)
         for reason, info in REASONS.items():
-            self._power_kw[reason] = m.power_kw.of(info.power)
+            self.power_by_reason[reason] = m.power_kw.of(info.power)
         self.ideal_s = dict(m.cycle_time_s)
         self.setup_s = m.setup_s
 
@@ -114,7 +115,7 @@ class MachineSim:
     def _log(self, reason: int) -> None:
         now = self.env.now
         if self.reason >= 0:
-            self._energy_kwh += self._power_kw[self.reason] * (now - self.since) / 3600.0
+            self._energy_kwh += self.power_by_reason[self.reason] * (now - self.since) / 3600.0
         self.reason = reason
         self.since = now
         self.log_t.append(now)
@@ -132,11 +133,11 @@ class MachineSim:
 
     def energy_kwh(self) -> float:
         """Cumulative energy up to now."""
-        return self._energy_kwh + self._power_kw[self.reason] * (self.env.now - self.since) / 3600.0
+        return self._energy_kwh + self.power_by_reason[self.reason] * (self.env.now - self.since) / 3600.0
 
     @property
     def power_kw(self) -> float:
-        return self._power_kw[self.reason]
+        return self.power_by_reason[self.reason]
 
     # ------------------------------------------------------------ process
 

@@ -60,7 +60,7 @@ class _MachineLedger:
         spans = np.diff(np.append(self.log_t, end))
         # time in each reason before each log entry
         self.before = np.vstack([np.zeros(len(_REASONS)), np.cumsum(self.onehot * spans[:, None], axis=0)[:-1]])
-        self.power = np.array([m._power_kw[r] for r in _REASONS])
+        self.power = np.array([m.power_by_reason[r] for r in _REASONS])
         self.done_t = np.frombuffer(m.done_t, dtype=float)
         q = np.frombuffer(m.done_q, dtype=np.int8)
         self.cum = {
