@@ -26,7 +26,7 @@ def register(commands: Any) -> None:
     imp = ledger_commands.add_parser(
         "import",
         help="turn a CSV equipment ledger into a plant file",
-        description="Turn a CSV equipment ledger (设备台账, Chinese or English headers, UTF-8 or GB18030) "
+        description="Turn a CSV equipment ledger (设备台账, Chinese or English headers, UTF-8, UTF-16 or GB18030) "
         "into a plant model YAML file. Column set: docs/plant-file.md.",
     )
     imp.add_argument("ledger", metavar="LEDGER.csv")

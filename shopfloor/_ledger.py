@@ -49,7 +49,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("digital", "数字化", ("是否数字化", "数字化设备"), False, "digital equipment: yes/no"),
     Column("networked", "联网", ("是否联网", "联网设备"), False, "networked: yes/no"),
     Column("protocol", "通信协议", ("协议",), False, "opcua, mqtt or none"),
-    Column("process", "工序", ("工序名称",), False, "process step id"),
+    Column("process", "工序", ("工序名称",), False, "process step (free text)"),
     Column("manufacturer", "制造商", ("生产厂家", "厂家"), False, "manufacturer"),
     Column("model", "型号", ("规格型号",), False, "model"),
     Column("serial", "出厂编号", ("序列号",), False, "serial number"),
