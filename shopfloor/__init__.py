@@ -4,6 +4,7 @@ Simulator, edge gateway and collector all import their names, states, units
 and the plant file format from here, so they never disagree.
 """
 
+from . import telemetry
 from ._calendar import Calendar, CalendarState, Period, ShiftInstance
 from ._durations import format_duration, parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
@@ -25,6 +26,7 @@ from ._model import (
     RepairDistribution,
     Site,
 )
+from ._mqtt_settings import MqttSettings, MqttVersion
 from ._states import (
     REASONS,
     MachineryItemState,
@@ -34,8 +36,10 @@ from ._states import (
     StopReason,
     TimeElement,
 )
+from .telemetry import CONTRACT_VERSION, MessageKind, machine_topic, parse_topic, subscription
 
 __all__ = [
+    "CONTRACT_VERSION",
     "CONTROL_NAMES",
     "KINDS",
     "LEDGER_COLUMNS",
@@ -56,6 +60,9 @@ __all__ = [
     "MachineAt",
     "MachineryItemState",
     "MachineryOperationMode",
+    "MessageKind",
+    "MqttSettings",
+    "MqttVersion",
     "Name",
     "Order",
     "Period",
@@ -75,6 +82,10 @@ __all__ = [
     "format_duration",
     "import_ledger",
     "load_plant",
+    "machine_topic",
     "parse_duration",
     "parse_plant",
+    "parse_topic",
+    "subscription",
+    "telemetry",
 ]

@@ -1,14 +1,34 @@
-"""SimPy production lines with an exact ground truth.
+"""SimPy production lines with an exact ground truth, served live over OPC UA and MQTT.
 
 ``Simulation(plant, seed=…)`` builds every line of a plant; ``run`` goes as
 fast as it can, ``run_live`` paces against the wall clock from asyncio, and
 ``truth()`` returns the ISO 22400-2 time elements and counts per machine and
-window that every downstream KPI is checked against.
+window that every downstream KPI is checked against. ``LiveRun`` serves a
+running simulation through protocol adapters (``MqttMachines``, …).
 """
 
+from ._feed import CounterSample, Feed, MachineUpdate, StateEvent, TelemetrySink
+from ._live import LiveRun
 from ._machine import MachineSim
-from ._signals import signals
+from ._mqtt import MqttMachines
+from ._signals import signal_names, signals
 from ._simulation import REFERENCE_DAY, LineSim, Simulation, default_start
 from ._truth import FORMAT as TRUTH_FORMAT
 
-__all__ = ["REFERENCE_DAY", "TRUTH_FORMAT", "LineSim", "MachineSim", "Simulation", "default_start", "signals"]
+__all__ = [
+    "REFERENCE_DAY",
+    "TRUTH_FORMAT",
+    "CounterSample",
+    "Feed",
+    "LineSim",
+    "LiveRun",
+    "MachineSim",
+    "MachineUpdate",
+    "MqttMachines",
+    "Simulation",
+    "StateEvent",
+    "TelemetrySink",
+    "default_start",
+    "signal_names",
+    "signals",
+]

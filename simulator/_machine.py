@@ -84,6 +84,11 @@ class MachineSim:
         self.reason = -1
         self.since = 0.0
         self.product = at.line.orders[0].product
+        #: product ids by index, for the compact product log
+        self.products = tuple(m.cycle_time_s)
+        self._product_index = {p: i for i, p in enumerate(self.products)}
+        #: Σ ideal cycle time over finished parts (PRI × PQ, summed per product)
+        self.ideal_done_s = 0.0
         self.last_cycle_s = 0.0
         #: per-signal easing state, owned by the signals module
         self.signal_state: list[Any] | None = None
@@ -95,6 +100,8 @@ class MachineSim:
         #: state log: the reason code in force from each instant on
         self.log_t = array("d")
         self.log_r = array("b")
+        #: product (index into ``products``) the machine was set up for at each log entry
+        self.log_p = array("H")
         #: finished parts: time, outcome (GOOD/SCRAP/REWORK), ideal cycle time
         self.done_t = array("d")
         self.done_q = array("b")
@@ -120,6 +127,7 @@ class MachineSim:
         self.since = now
         self.log_t.append(now)
         self.log_r.append(reason)
+        self.log_p.append(self._product_index[self.product])
 
     def _set_activity(self, reason: int) -> None:
         self.activity = reason
@@ -167,9 +175,9 @@ class MachineSim:
                 product = yield inbuf.get()  # type: ignore[union-attr]
             self.started += 1
             if product != self.product:
+                self.product = product  # set up *for* the new product
                 if self.setup_s > 0:
                     yield from self._work(self.setup_s, SETUP, False)
-                self.product = product
             ideal = self.ideal_s[product]
             duration = ideal * cycle()
             if (
@@ -187,6 +195,7 @@ class MachineSim:
             else:
                 yield from self._work(duration, PRODUCING, True)
             self.last_cycle_s = duration
+            self.ideal_done_s += ideal
             u = quality()
             self.total += 1
             done_t.append(env.now)

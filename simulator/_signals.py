@@ -139,6 +139,11 @@ def _eased(spec: SignalSpec, state: _Eased, t: float) -> float:
     return target + (state.value - target) * math.exp(-(t - state.since) / spec.tau_s)
 
 
+def signal_names(machine: MachineSim) -> list[str]:
+    """The keys ``signals(machine)`` returns, in order."""
+    return [spec.name for spec in SIGNALS.get(machine.at.machine.kind, ())] + ["power_kw", "last_cycle_time_s"]
+
+
 def signals(machine: MachineSim) -> dict[str, float]:
     """Process values of ``machine`` at the simulation's current time."""
     t = float(machine.env.now)

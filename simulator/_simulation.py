@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import simpy
@@ -119,7 +119,7 @@ class Simulation:
         *,
         speed: float | None = 1.0,
         tick_s: float = 0.05,
-        on_step: Callable[[float], Any] | None = None,
+        on_step: Callable[[float], Awaitable[None] | None] | None = None,
     ) -> None:
         """Advance in small steps from asyncio, never blocking the loop for long.
 
@@ -143,7 +143,9 @@ class Simulation:
                 if self.now < end:
                     await asyncio.sleep(tick_s)
             if on_step is not None:
-                on_step(self.now)
+                result = on_step(self.now)
+                if result is not None:
+                    await result
 
     def truth(self) -> dict[str, Any]:
         """Exact ISO 22400 time elements and counts so far (see docs/ground-truth.md)."""

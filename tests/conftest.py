@@ -41,3 +41,6 @@ def one_line(machines: str, *, calendar: str = ROUND_THE_CLOCK, extra_site: str 
 @pytest.fixture
 def examples() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
+
+
+from .servers import mosquitto  # noqa: E402,F401 - fixture

@@ -1,0 +1,204 @@
+"""The MQTT telemetry contract, version 1 (docs/telemetry.md).
+
+Topics carry the ISA-95 path; payloads are UTF-8 JSON with millisecond epoch
+timestamps. Builders here are pure: simulator, edge gateway and any test build
+exactly the same messages, and the JSON Schema in ``schema/`` checks them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from typing import Any
+
+from ._kinds import KINDS
+from ._model import MachineAt
+from ._states import REASONS, StopReason
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "DEFAULT_PREFIX",
+    "RETAINED",
+    "MessageKind",
+    "TopicParts",
+    "birth",
+    "check_prefix",
+    "counters",
+    "encode",
+    "json_schema",
+    "machine_topic",
+    "parse_topic",
+    "signals",
+    "state",
+    "status",
+    "subscription",
+]
+
+CONTRACT_VERSION = "v1"
+DEFAULT_PREFIX = "sfsim"
+#: one topic level of an id: the plant file's id rule
+LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+PREFIX = re.compile(rf"{LEVEL.pattern}(/{LEVEL.pattern})*")
+
+
+class MessageKind(StrEnum):
+    BIRTH = "birth"
+    STATUS = "status"
+    STATE = "state"
+    COUNTERS = "counters"
+    SIGNALS = "signals"
+
+
+#: retained on the broker, so a late subscriber learns them at once
+RETAINED = frozenset({MessageKind.BIRTH, MessageKind.STATUS})
+
+
+def check_prefix(prefix: str) -> str:
+    if not PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"MQTT topic prefix {prefix!r}: use levels of letters, digits, '_' or '-' separated by '/'"
+        )
+    return prefix
+
+
+def machine_topic(prefix: str, path: str, kind: MessageKind) -> str:
+    """``<prefix>/v1/<enterprise>/<site>/<area>/<line>/<machine>/<kind>``; ``path`` is ``MachineAt.path``."""
+    return f"{prefix}/{CONTRACT_VERSION}/{path}/{kind.value}"
+
+
+def subscription(prefix: str, kind: MessageKind | None = None) -> str:
+    """Topic filter for every machine's ``kind`` messages (all kinds when None)."""
+    return f"{prefix}/{CONTRACT_VERSION}/+/+/+/+/+/{kind.value if kind else '+'}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicParts:
+    prefix: str
+    enterprise: str
+    site: str
+    area: str
+    line: str
+    machine: str
+    kind: MessageKind
+
+    @property
+    def path(self) -> str:
+        return "/".join((self.enterprise, self.site, self.area, self.line, self.machine))
+
+
+def parse_topic(topic: str) -> TopicParts:
+    """Split a contract topic; ``ValueError`` says what does not fit."""
+    levels = topic.split("/")
+    try:
+        v = levels.index(CONTRACT_VERSION)
+    except ValueError:
+        raise ValueError(f"topic {topic!r} has no '{CONTRACT_VERSION}' level") from None
+    rest = levels[v + 1 :]
+    if v == 0 or len(rest) != 6:
+        raise ValueError(f"topic {topic!r}: expected <prefix>/{CONTRACT_VERSION}/<enterprise>/<site>/<area>/"
+                         "<line>/<machine>/<message>")
+    *ids, kind = rest
+    for level in ids:
+        if not LEVEL.fullmatch(level):
+            raise ValueError(f"topic {topic!r}: level {level!r} is not an id")
+    try:
+        message = MessageKind(kind)
+    except ValueError:
+        raise ValueError(f"topic {topic!r}: unknown message kind {kind!r}") from None
+    return TopicParts("/".join(levels[:v]), *ids, message)
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def birth(at: MachineAt, *, ts_ms: int, seq: int, session_ms: int, signals: Sequence[str],
+          sample_period_ms: int) -> dict[str, Any]:
+    m = at.machine
+    kind = KINDS[m.kind]
+    return {
+        "ts": ts_ms,
+        "seq": seq,
+        "session": session_ms,
+        "machine": {
+            "enterprise": at.enterprise.id,
+            "site": at.site.id,
+            "area": at.area.id,
+            "line": at.line.id,
+            "id": m.id,
+        },
+        "name": {"zh": m.name.zh, "en": m.name.en},
+        "kind": m.kind,
+        "kind_name": {"zh": kind.zh, "en": kind.en},
+        "control": m.control.value,
+        "key_process": m.key_process,
+        "digital": m.digital,
+        "networked": m.networked,
+        "protocol": m.protocol.value,
+        "process": m.process,
+        "manufacturer": m.manufacturer,
+        "model": m.model,
+        "serial": m.serial,
+        "industry": at.site.industry.value,
+        "ideal_cycle_s": dict(m.cycle_time_s),
+        "power_kw": {
+            "executing": m.power_kw.executing,
+            "setup": m.power_kw.setup,
+            "idle": m.power_kw.idle,
+            "down": m.power_kw.down,
+            "standby": m.power_kw.standby,
+        },
+        "signals": list(signals),
+        "sample_period_ms": sample_period_ms,
+    }
+
+
+def status(*, online: bool, ts_ms: int, session_ms: int) -> dict[str, Any]:
+    return {"ts": ts_ms, "status": "online" if online else "offline", "session": session_ms}
+
+
+def state(*, ts_ms: int, seq: int, reason: int, product: str) -> dict[str, Any]:
+    info = REASONS[StopReason(reason)]
+    return {
+        "ts": ts_ms,
+        "seq": seq,
+        "state": info.state.name,
+        "state_code": int(info.state),
+        "mode": "None" if info.mode.name == "None_" else info.mode.name,
+        "mode_code": int(info.mode),
+        "reason": info.name,
+        "reason_code": int(info.reason),
+        "product": product,
+    }
+
+
+def counters(*, ts_ms: int, seq: int, total: int, good: int, scrap: int, rework: int, energy_kwh: float,
+             ideal_s: float) -> dict[str, Any]:
+    return {
+        "ts": ts_ms,
+        "seq": seq,
+        "total": total,
+        "good": good,
+        "scrap": scrap,
+        "rework": rework,
+        "energy_kwh": round(energy_kwh, 6),
+        "ideal_s": round(ideal_s, 6),
+    }
+
+
+def signals(*, ts_ms: int, seq: int, values: Mapping[str, float]) -> dict[str, Any]:
+    return {"ts": ts_ms, "seq": seq, "values": dict(values)}
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def json_schema() -> dict[str, Any]:
+    """The contract's JSON Schema (draft 2020-12); ``$defs`` has one schema per message kind."""
+    text = resources.files("shopfloor").joinpath("schema/telemetry-v1.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

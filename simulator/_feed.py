@@ -1,0 +1,90 @@
+"""What changed on each machine since the last look: the input of every protocol adapter.
+
+The feed reads the machines' logs and counters between simulation steps; the
+model itself is never asked to do I/O. State changes come out as events with
+their exact simulated instant; counters and signals as samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ._machine import MachineSim
+from ._signals import signals
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    ts_ms: int
+    reason: int
+    product: str
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSample:
+    ts_ms: int
+    total: int
+    good: int
+    scrap: int
+    rework: int
+    energy_kwh: float
+    #: Σ ideal cycle time over produced parts, for effectiveness across a product mix
+    ideal_s: float
+
+
+@dataclass(slots=True)
+class MachineUpdate:
+    machine: MachineSim
+    states: list[StateEvent] = field(default_factory=list)
+    counters: CounterSample | None = None
+    signals: dict[str, float] | None = None
+    signals_ts_ms: int = 0
+
+
+class TelemetrySink(Protocol):
+    """A protocol adapter: serves or publishes the machines it was given."""
+
+    async def start(self) -> None: ...
+
+    async def publish(self, updates: list[MachineUpdate]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Feed:
+    """Turns the machines' logs into updates, one call per simulation step."""
+
+    def __init__(self, machines: list[MachineSim], start_epoch: float) -> None:
+        self.machines = machines
+        self.start_epoch = start_epoch
+        self._cursor = {id(m): 0 for m in machines}
+
+    def ms(self, t: float) -> int:
+        return round((self.start_epoch + t) * 1000)
+
+    def collect(self, now: float, *, sample: bool) -> list[MachineUpdate]:
+        """State events since the last call; counters and signals too when ``sample``."""
+        out = []
+        for m in self.machines:
+            key = id(m)
+            start = self._cursor[key]
+            end = len(m.log_t)
+            update = None
+            if end > start:
+                update = MachineUpdate(m)
+                update.states = [
+                    StateEvent(self.ms(m.log_t[i]), m.log_r[i], m.products[m.log_p[i]]) for i in range(start, end)
+                ]
+                self._cursor[key] = end
+            if sample:
+                update = update or MachineUpdate(m)
+                update.counters = self.counters(m, now)
+                update.signals = signals(m)
+                update.signals_ts_ms = self.ms(now)
+            if update is not None:
+                out.append(update)
+        return out
+
+    def counters(self, m: MachineSim, now: float) -> CounterSample:
+        return CounterSample(self.ms(now), m.total, m.good, m.scrap, m.rework, m.energy_kwh(), m.ideal_done_s)
