@@ -101,15 +101,15 @@ def parse_topic(topic: str) -> TopicParts:
     if v == 0 or len(rest) != 6:
         raise ValueError(f"topic {topic!r}: expected <prefix>/{CONTRACT_VERSION}/<enterprise>/<site>/<area>/"
                          "<line>/<machine>/<message>")
-    *ids, kind = rest
-    for level in ids:
+    enterprise, site, area, line, machine, kind = rest
+    for level in rest[:5]:
         if not LEVEL.fullmatch(level):
             raise ValueError(f"topic {topic!r}: level {level!r} is not an id")
     try:
         message = MessageKind(kind)
     except ValueError:
         raise ValueError(f"topic {topic!r}: unknown message kind {kind!r}") from None
-    return TopicParts("/".join(levels[:v]), *ids, message)
+    return TopicParts("/".join(levels[:v]), enterprise, site, area, line, machine, message)
 
 
 # ---------------------------------------------------------------- payloads

@@ -11,11 +11,14 @@ from ._feed import CounterSample, Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._live import LiveRun
 from ._machine import MachineSim
 from ._mqtt import MqttMachines
+from ._opcua import NAMESPACE as OPCUA_NAMESPACE
+from ._opcua import OpcUaServers, OpcUaSettings
 from ._signals import signal_names, signals
 from ._simulation import REFERENCE_DAY, LineSim, Simulation, default_start
 from ._truth import FORMAT as TRUTH_FORMAT
 
 __all__ = [
+    "OPCUA_NAMESPACE",
     "REFERENCE_DAY",
     "TRUTH_FORMAT",
     "CounterSample",
@@ -25,6 +28,8 @@ __all__ = [
     "MachineSim",
     "MachineUpdate",
     "MqttMachines",
+    "OpcUaServers",
+    "OpcUaSettings",
     "Simulation",
     "StateEvent",
     "TelemetrySink",

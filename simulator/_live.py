@@ -36,6 +36,8 @@ class LiveRun:
     async def __aenter__(self) -> LiveRun:
         for sink in self.sinks:
             await sink.start()
+        # the state at the start, before any client looks
+        await self.publish(sample=True)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -67,6 +69,5 @@ class LiveRun:
             if on_step is not None:
                 on_step(now)
 
-        await self.publish(sample=True)
         await self.sim.run_live(until_s, speed=speed, on_step=step)
         await asyncio.sleep(0)

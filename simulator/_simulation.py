@@ -77,6 +77,9 @@ class Simulation:
             for area in site.areas:
                 for line in area.lines:
                     self._add_line(plant, clock, MachineAt(plant.enterprise, site, area, line, line.machines[0]))
+        # let every process take its first step, so machines have a state before anyone reads it
+        while self.env.peek() <= self.env.now:
+            self.env.step()
 
     def _add_line(self, plant: Plant, clock: SiteClock, first: MachineAt) -> None:
         line = first.line

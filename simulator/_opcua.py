@@ -1,0 +1,276 @@
+"""OPC UA servers for the machines whose protocol is ``opcua`` (docs/telemetry.md#opc-ua).
+
+One asyncua server per site (or per line), address space
+Objects → Enterprise → Site → Area → Line → Machine, with names aligned to OPC
+40001-1 (Machinery): an ``Identification`` object, ``MachineryItemState`` and
+``MachineryOperationMode`` with ``CurrentState`` and ``StateNumber``, plus
+counters, energy and process signals under ``Monitoring``. Every machine object
+has the type ``MachineType`` of our namespace, so a client finds machines by
+browsing alone. String node ids follow the ISA-95 path and never change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from asyncua import Node, Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.permission_rules import User, UserRole
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from shopfloor import CONTROL_NAMES, KINDS, REASONS, StopReason
+
+from ._feed import MachineUpdate
+from ._machine import MachineSim
+from ._signals import signal_names
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "urn:sfsim:plant"
+Security = Literal["none", "sign", "sign-encrypt"]
+_POLICIES: dict[str, list[ua.SecurityPolicyType]] = {
+    "none": [ua.SecurityPolicyType.NoSecurity],
+    "sign": [ua.SecurityPolicyType.Basic256Sha256_Sign],
+    "sign-encrypt": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpcUaSettings:
+    host: str = "127.0.0.1"
+    #: first server's port; the next servers take the following ports
+    port: int = 4840
+    #: one server per site (default) or per line
+    per: Literal["site", "line"] = "site"
+    security: Security = "none"
+    #: where the server keys and self-signed certificates are kept (generated on first start)
+    cert_dir: Path | None = None
+    #: username → password; when given, anonymous sessions are refused
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.security not in _POLICIES:
+            raise ValueError(f"OPC UA security must be none, sign or sign-encrypt, got {self.security!r}")
+        if self.security != "none" and self.cert_dir is None:
+            raise ValueError("OPC UA security sign/sign-encrypt needs a certificate directory")
+
+
+class _Users:
+    """Username/password check for asyncua (constant-time compare not needed: local demo users)."""
+
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self.users = dict(users)
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+@dataclass(slots=True)
+class _MachineNodes:
+    state_number: ua.NodeId
+    state_name: ua.NodeId
+    mode_number: ua.NodeId
+    mode_name: ua.NodeId
+    reason: ua.NodeId
+    reason_name: ua.NodeId
+    product: ua.NodeId
+    counters: dict[str, ua.NodeId]
+    signals: dict[str, ua.NodeId]
+
+
+def _dv(value: Any, vtype: ua.VariantType, ts_ms: int) -> ua.DataValue:
+    source = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC)
+    return ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=source, ServerTimestamp=dt.datetime.now(dt.UTC))
+
+
+class MachineServer:
+    """One asyncua server holding some machines."""
+
+    def __init__(self, name: str, endpoint: str, machines: Sequence[MachineSim], settings: OpcUaSettings) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.machines = list(machines)
+        self.settings = settings
+        self.server = Server(user_manager=_Users(settings.users) if settings.users else None)
+        self.nodes: dict[str, _MachineNodes] = {}
+        self.ns = 0
+
+    async def start(self) -> None:
+        s = self.settings
+        server = self.server
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(f"sfsim {self.name}")
+        await server.set_application_uri(f"urn:sfsim:server:{self.name}")
+        server.set_security_policy(_POLICIES[s.security])
+        if s.users:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        if s.security != "none":
+            assert s.cert_dir is not None
+            s.cert_dir.mkdir(parents=True, exist_ok=True)
+            key, cert = s.cert_dir / f"{self.name}-key.pem", s.cert_dir / f"{self.name}-cert.der"
+            await setup_self_signed_certificate(
+                key, cert, f"urn:sfsim:server:{self.name}", s.host, [ExtendedKeyUsageOID.SERVER_AUTH],
+                {"countryName": "CN", "organizationName": "sfsim", "commonName": f"sfsim {self.name}"},
+            )
+            await server.load_certificate(cert)
+            await server.load_private_key(key)
+        self.ns = await server.register_namespace(NAMESPACE)
+        machine_type = await server.nodes.base_object_type.add_object_type(
+            ua.NodeId("MachineType", self.ns), ua.QualifiedName("MachineType", self.ns)
+        )
+        folders: dict[str, Node] = {}
+        for m in self.machines:
+            parent = server.nodes.objects
+            at = m.at
+            path = ""
+            for level, name in ((at.enterprise.id, at.enterprise.name), (at.site.id, at.site.name),
+                                (at.area.id, at.area.name), (at.line.id, at.line.name)):
+                path = f"{path}/{level}" if path else level
+                if path not in folders:
+                    folders[path] = await parent.add_folder(ua.NodeId(path, self.ns), ua.QualifiedName(level, self.ns))
+                    await folders[path].write_attribute(
+                        ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(str(name)))))
+                parent = folders[path]
+            self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
+        await server.start()
+        log.info("OPC UA server %s at %s (%d machines, security %s)", self.name, self.endpoint,
+                 len(self.machines), s.security)
+
+    async def _add_machine(self, parent: Node, m: MachineSim, machine_type: ua.NodeId) -> _MachineNodes:
+        ns = self.ns
+        spec = m.at.machine
+        path = m.path
+        node = await parent.add_object(ua.NodeId(path, ns), ua.QualifiedName(spec.id, ns), objecttype=machine_type)
+        await node.write_attribute(ua.AttributeIds.DisplayName,
+                                   ua.DataValue(ua.Variant(ua.LocalizedText(f"{spec.name.zh} / {spec.name.en}"))))
+
+        async def var(owner: Node, name: str, value: Any, vtype: ua.VariantType) -> ua.NodeId:
+            nid = ua.NodeId(f"{owner.nodeid.Identifier}/{name}", ns)
+            await owner.add_variable(nid, ua.QualifiedName(name, ns), ua.Variant(value, vtype))
+            return nid
+
+        ident = await node.add_object(ua.NodeId(f"{path}/Identification", ns), ua.QualifiedName("Identification", ns))
+        kind = KINDS[spec.kind]
+        for name, value in (
+            ("Manufacturer", spec.manufacturer),
+            ("Model", spec.model),
+            ("SerialNumber", spec.serial),
+            ("ProductInstanceUri", f"urn:sfsim:machine:{path}"),
+            ("ComponentName", f"{spec.name.zh} / {spec.name.en}"),
+            ("MachineKind", spec.kind),
+            ("MachineKindName", f"{kind.zh} / {kind.en}"),
+            ("ControlType", spec.control.value),
+            ("ControlTypeName", " / ".join(CONTROL_NAMES[spec.control])),
+            ("Process", spec.process),
+            ("Protocol", spec.protocol.value),
+            ("Industry", m.at.site.industry.value),
+        ):
+            await var(ident, name, value, ua.VariantType.String)
+        for name, flag in (("KeyProcess", spec.key_process), ("Digital", spec.digital),
+                           ("Networked", spec.networked)):
+            await var(ident, name, flag, ua.VariantType.Boolean)
+        for product, seconds in spec.cycle_time_s.items():
+            await var(ident, f"IdealCycleTime_{product}", seconds, ua.VariantType.Double)
+
+        info = REASONS[StopReason(m.reason if m.reason >= 0 else StopReason.NO_SHIFT)]
+        item_state = await node.add_object(ua.NodeId(f"{path}/MachineryItemState", ns),
+                                           ua.QualifiedName("MachineryItemState", ns))
+        op_mode = await node.add_object(ua.NodeId(f"{path}/MachineryOperationMode", ns),
+                                        ua.QualifiedName("MachineryOperationMode", ns))
+        counters = await node.add_object(ua.NodeId(f"{path}/OperationCounters", ns),
+                                         ua.QualifiedName("OperationCounters", ns))
+        monitoring = await node.add_object(ua.NodeId(f"{path}/Monitoring", ns), ua.QualifiedName("Monitoring", ns))
+        U64, DBL, STR = ua.VariantType.UInt64, ua.VariantType.Double, ua.VariantType.String
+        return _MachineNodes(
+            state_number=await var(item_state, "StateNumber", int(info.state), ua.VariantType.UInt32),
+            state_name=await var(item_state, "CurrentState", info.state.name, STR),
+            mode_number=await var(op_mode, "StateNumber", int(info.mode), ua.VariantType.UInt32),
+            mode_name=await var(op_mode, "CurrentState", _mode_name(info.mode.name), STR),
+            reason=await var(node, "StopReason", int(info.reason), ua.VariantType.Int32),
+            reason_name=await var(node, "StopReasonName", info.name, STR),
+            product=await var(node, "Product", m.product, STR),
+            counters={
+                "total": await var(counters, "TotalParts", 0, U64),
+                "good": await var(counters, "GoodParts", 0, U64),
+                "scrap": await var(counters, "ScrapParts", 0, U64),
+                "rework": await var(counters, "ReworkParts", 0, U64),
+                "energy_kwh": await var(counters, "EnergyKWh", 0.0, DBL),
+                "ideal_s": await var(counters, "IdealTimeSeconds", 0.0, DBL),
+            },
+            signals={name: await var(monitoring, name, 0.0, DBL) for name in signal_names(m)},
+        )
+
+    async def publish(self, updates: list[MachineUpdate]) -> None:
+        write = self.server.write_attribute_value
+        for update in updates:
+            nodes = self.nodes.get(update.machine.path)
+            if nodes is None:
+                continue
+            for event in update.states:
+                info = REASONS[StopReason(event.reason)]
+                ts = event.ts_ms
+                await write(nodes.state_number, _dv(int(info.state), ua.VariantType.UInt32, ts))
+                await write(nodes.state_name, _dv(info.state.name, ua.VariantType.String, ts))
+                await write(nodes.mode_number, _dv(int(info.mode), ua.VariantType.UInt32, ts))
+                await write(nodes.mode_name, _dv(_mode_name(info.mode.name), ua.VariantType.String, ts))
+                await write(nodes.reason_name, _dv(info.name, ua.VariantType.String, ts))
+                await write(nodes.product, _dv(event.product, ua.VariantType.String, ts))
+                # last: a client watching StopReason sees a consistent machine
+                await write(nodes.reason, _dv(int(info.reason), ua.VariantType.Int32, ts))
+            c = update.counters
+            if c is not None:
+                for key, count in (("total", c.total), ("good", c.good), ("scrap", c.scrap), ("rework", c.rework)):
+                    await write(nodes.counters[key], _dv(count, ua.VariantType.UInt64, c.ts_ms))
+                await write(nodes.counters["energy_kwh"], _dv(round(c.energy_kwh, 6), ua.VariantType.Double, c.ts_ms))
+                await write(nodes.counters["ideal_s"], _dv(round(c.ideal_s, 6), ua.VariantType.Double, c.ts_ms))
+            if update.signals is not None:
+                for name, value in update.signals.items():
+                    nid = nodes.signals.get(name)
+                    if nid is not None:
+                        await write(nid, _dv(float(value), ua.VariantType.Double, update.signals_ts_ms))
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+def _mode_name(name: str) -> str:
+    return "None" if name == "None_" else name
+
+
+class OpcUaServers:
+    """The OPC UA adapter: one server per site (or line) for the machines it was given."""
+
+    def __init__(self, machines: Sequence[MachineSim], settings: OpcUaSettings) -> None:
+        groups: dict[str, list[MachineSim]] = {}
+        for m in machines:
+            key = m.at.site.id if settings.per == "site" else f"{m.at.site.id}-{m.at.line.id}"
+            groups.setdefault(key, []).append(m)
+        self.servers = [
+            MachineServer(name, f"opc.tcp://{settings.host}:{settings.port + i}/sfsim/{name}", group, settings)
+            for i, (name, group) in enumerate(groups.items())
+        ]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [s.endpoint for s in self.servers]
+
+    async def start(self) -> None:
+        for server in self.servers:
+            await server.start()
+
+    async def publish(self, updates: list[MachineUpdate]) -> None:
+        for server in self.servers:
+            await server.publish(updates)
+
+    async def close(self) -> None:
+        for server in self.servers:
+            await server.stop()

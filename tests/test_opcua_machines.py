@@ -1,0 +1,160 @@
+"""The simulator's OPC UA servers, seen by asyncua clients and asyncua's command-line tools."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncua import Client, Node, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from shopfloor import Protocol, load_plant
+from simulator import OPCUA_NAMESPACE, LiveRun, OpcUaServers, OpcUaSettings, Simulation
+
+from .conftest import EXAMPLES
+from .servers import free_port
+
+pytestmark = pytest.mark.integration
+
+WUHAN = load_plant(EXAMPLES / "wuhan-machining.yaml")
+
+
+def opcua_machines(sim: Simulation) -> list[Any]:
+    return [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA]
+
+
+async def find_machines(client: Client) -> dict[str, Node]:
+    """Browse from Objects and keep every object whose type is our MachineType."""
+    ns = await client.get_namespace_index(OPCUA_NAMESPACE)
+    machine_type = ua.NodeId("MachineType", ns)
+    found: dict[str, Node] = {}
+
+    async def walk(node: Node, path: list[str]) -> None:
+        for child in await node.get_children(nodeclassmask=ua.NodeClass.Object):
+            name = (await child.read_browse_name()).Name
+            if await child.read_type_definition() == machine_type:
+                found["/".join([*path, name])] = child
+            elif name != "Server":
+                await walk(child, [*path, name])
+
+    await walk(client.nodes.objects, [])
+    return found
+
+
+async def read_child(node: Node, *names: str) -> Any:
+    ns = node.nodeid.NamespaceIndex
+    child = await node.get_child([f"{ns}:{n}" for n in names])
+    return await child.read_value()
+
+
+def test_clients_discover_machines_by_browsing_and_read_the_truth(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = Simulation(WUHAN, seed=1)
+        machines = opcua_machines(sim)
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port()))
+        (endpoint,) = servers.endpoints
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.05) as live, Client(endpoint) as client:
+            found = await find_machines(client)
+            assert set(found) == {m.path for m in machines}
+            lathe = next(m for m in machines if m.at.machine.id == "WH-C01")
+            node = found[lathe.path]
+            assert await read_child(node, "Identification", "Manufacturer") == "大连机床"
+            assert await read_child(node, "Identification", "SerialNumber") == "DL-2019-0815"
+            assert await read_child(node, "Identification", "ControlType") == "cnc"
+            assert await read_child(node, "Identification", "KeyProcess") is True
+            assert await read_child(node, "Identification", "IdealCycleTime_BD-320") == 75.0
+
+            # a subscription sees every state change, in order, with source timestamps
+            reason = await node.get_child([f"{node.nodeid.NamespaceIndex}:StopReason"])
+            seen: list[tuple[int, int]] = []
+
+            class Handler:
+                def datachange_notification(self, node: Node, value: int, data: Any) -> None:
+                    stamp = data.monitored_item.Value.SourceTimestamp
+                    seen.append((round(stamp.replace(tzinfo=dt.UTC).timestamp() * 1000), value))
+
+            sub = await client.create_subscription(20, Handler())
+            await sub.subscribe_data_change(reason, queuesize=100_000)
+            await live.run(4 * 3600, speed=4 * 3600 / 3)
+            await live.publish(sample=True)
+            await asyncio.sleep(0.5)
+            log = [(round((sim.start_epoch + t) * 1000), r) for t, r in zip(lathe.log_t, lathe.log_r, strict=True)]
+            assert len(seen) > 20
+            # the state when the subscription began, then every change
+            assert seen == log[-len(seen):]
+            assert [t for t, _ in seen] == sorted(t for t, _ in seen)
+
+            # uals / uaread: asyncua's own command-line tools, a client we did not write
+            ns = node.nodeid.NamespaceIndex
+            uals = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "uals"), "-u", endpoint, "-n", f"ns={ns};s={lathe.path}",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            listing = (await uals.communicate())[0].decode()
+            for name in ("Identification", "MachineryItemState", "MachineryOperationMode", "OperationCounters"):
+                assert name in listing
+            uaread = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "uaread"), "-u", endpoint,
+                "-n", f"ns={ns};s={lathe.path}/MachineryItemState/StateNumber",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            state_number = (await uaread.communicate())[0].decode().strip()
+            from shopfloor import REASONS, StopReason
+
+            assert state_number == str(int(REASONS[StopReason(lathe.reason)].state))
+
+            # counters read over OPC UA equal the ground truth
+            truth = {x["path"]: x["run"] for x in sim.truth()["machines"]}
+            for m in machines:
+                row = truth[m.path]
+                counted = [await read_child(found[m.path], "OperationCounters", n)
+                           for n in ("TotalParts", "GoodParts", "ScrapParts", "ReworkParts")]
+                assert counted == [row["PQ"], row["GQ"], row["SQ"], row["RQ"]]
+                energy = await read_child(found[m.path], "OperationCounters", "EnergyKWh")
+                assert energy == pytest.approx(row["energy_kWh"], abs=1e-5)
+
+    asyncio.run(main())
+
+
+def test_sign_and_encrypt_with_users(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = Simulation(WUHAN, seed=1)
+        machines = opcua_machines(sim)[:1]
+        settings = OpcUaSettings(port=free_port(), security="sign-encrypt", cert_dir=tmp_path / "server",
+                                 users={"operator": "s3cret"})
+        servers = OpcUaServers(machines, settings)
+        (endpoint,) = servers.endpoints
+        key, cert = tmp_path / "client-key.pem", tmp_path / "client-cert.der"
+        await setup_self_signed_certificate(key, cert, "urn:sfsim:test-client", "localhost",
+                                            [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "test client"})
+
+        async def connect(password: str | None, *, secure: bool = True) -> Any:
+            client = Client(endpoint)
+            client.application_uri = "urn:sfsim:test-client"
+            if secure:
+                await client.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key),
+                                          mode=ua.MessageSecurityMode.SignAndEncrypt)
+            if password is not None:
+                client.set_user("operator")
+                client.set_password(password)
+            await client.connect()
+            try:
+                found = await find_machines(client)
+                return await read_child(found[machines[0].path], "Identification", "Model")
+            finally:
+                await client.disconnect()
+
+        async with LiveRun(sim, [(servers, machines)]):
+            assert await connect("s3cret") == "CKA6150"
+            with pytest.raises(ua.UaError):
+                await connect("wrong")
+            with pytest.raises(ua.UaError):
+                await connect(None)  # anonymous is refused when users are configured
+            with pytest.raises(Exception):  # noqa: B017 - no None-security endpoint to talk to
+                await connect("s3cret", secure=False)
+
+    asyncio.run(main())
