@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # libraries that warn about choices the user made on purpose (security none, busy publishers)
+        for noisy in ("asyncua", "mqtt"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shopfloor import PlantError, format_duration, load_plant, parse_duration
-from simulator import Simulation
+from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
+from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
 
 from ._console import percent, print_issues
 
@@ -31,9 +33,9 @@ def _duration(text: str) -> float:
     return seconds
 
 
-def _speed(text: str) -> float | None:
+def _speed(text: str) -> float:
     if text == "max":
-        return None
+        return math.inf
     try:
         speed = float(text)
     except ValueError:
@@ -44,6 +46,8 @@ def _speed(text: str) -> float | None:
 
 
 def _start(text: str) -> dt.datetime:
+    if text == "now":
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
@@ -53,18 +57,41 @@ def _start(text: str) -> dt.datetime:
 def register(commands: Any) -> None:
     p = commands.add_parser(
         "simulate",
-        help="run a plant model and print OEE per line from the ground truth",
+        help="run a plant model (optionally serving OPC UA / MQTT) and print OEE per line",
         description="Run a plant model as fast as possible (or at --speed times real time) and print a "
-        "per-line summary; --truth writes the exact ISO 22400 ground truth as JSON.",
+        "per-line summary; --truth writes the exact ISO 22400 ground truth as JSON. With --opcua and/or "
+        "--mqtt the networked machines serve live telemetry (docs/telemetry.md) until --duration or Ctrl-C.",
     )
     p.add_argument("plant", metavar="PLANT", help="plant model YAML file")
-    p.add_argument("--duration", type=_duration, default=8 * 3600.0, help="simulated time: 30m, 8h, 7d (default 8h)")
+    p.add_argument("--duration", type=_duration, metavar="DURATION",
+                   help="simulated time: 30m, 8h, 7d (default 8h; when serving, until Ctrl-C)")
     p.add_argument("--seed", type=int, default=1, help="random seed; same seed, same run (default 1)")
-    p.add_argument("--speed", type=_speed, default=None, metavar="max|N",
-                   help="max (default) or sim seconds per wall second, 1 = real time")
-    p.add_argument("--start", type=_start, metavar="ISO",
-                   help="start instant (default: first shift on 2026-01-05, in the first site's time zone)")
+    p.add_argument("--speed", type=_speed, metavar="max|N",
+                   help="max or sim seconds per wall second, 1 = real time (default max; when serving, 1)")
+    p.add_argument("--start", type=_start, metavar="ISO|now",
+                   help="start instant (default: first shift on 2026-01-05 in the first site's time zone; "
+                   "when serving, now)")
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth JSON here")
+    serve = p.add_argument_group("live telemetry")
+    serve.add_argument("--opcua", action="store_true", help="serve machines whose protocol is opcua over OPC UA")
+    serve.add_argument("--opcua-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--opcua-port", type=int, default=4840, help="first server's port (default 4840)")
+    serve.add_argument("--opcua-per", choices=("site", "line"), default="site",
+                       help="one OPC UA server per site (default) or per line")
+    serve.add_argument("--opcua-security", choices=("none", "sign", "sign-encrypt"), default="none",
+                       help="none (default), or Basic256Sha256 Sign / SignAndEncrypt with generated certificates")
+    serve.add_argument("--opcua-cert-dir", type=Path, default=Path(".sfsim/pki"),
+                       help="server keys and self-signed certificates (default .sfsim/pki)")
+    serve.add_argument("--opcua-user", action="append", default=[], metavar="USER:PASSWORD",
+                       help="accept this user (repeatable); anonymous sessions are then refused")
+    serve.add_argument("--mqtt", metavar="URL",
+                       help="machines whose protocol is mqtt publish to this broker: mqtt[s]://[user:pass@]host[:port]")
+    serve.add_argument("--mqtt-prefix", default="sfsim", help="topic prefix (default sfsim)")
+    serve.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=1, help="QoS (default 1)")
+    serve.add_argument("--mqtt-version", choices=("5", "3.1.1"), default="5", help="MQTT version (default 5)")
+    serve.add_argument("--mqtt-ca", metavar="FILE", help="CA bundle for mqtts:// (default: the system's)")
+    serve.add_argument("--sample", type=_duration, default=1.0, metavar="DURATION",
+                       help="wall-clock period of counters and signals (default 1s)")
     p.set_defaults(run=_simulate)
 
 
@@ -74,9 +101,18 @@ def _simulate(args: argparse.Namespace) -> int:
     except PlantError as e:
         print_issues(e.issues)
         return 2
+    serving = args.opcua or args.mqtt is not None
+    try:
+        sinks = _sinks(args) if serving else None
+    except ValueError as e:
+        print(f"sfsim simulate: {e}", file=sys.stderr)
+        return 2
     err = Console(stderr=True)
-    sim = Simulation(plant, seed=args.seed, start=args.start)
-    duration: float = args.duration
+    start = args.start or (_start("now") if serving else None)
+    sim = Simulation(plant, seed=args.seed, start=start)
+    duration: float | None = args.duration or (None if serving else 8 * 3600.0)
+    chosen: float = args.speed or (1.0 if serving else math.inf)
+    speed = None if math.isinf(chosen) else chosen  # None: as fast as possible
     wall0 = time.perf_counter()
     interrupted = False
     with Progress(
@@ -89,15 +125,19 @@ def _simulate(args: argparse.Namespace) -> int:
         transient=True,
     ) as progress:
         task = progress.add_task("run", total=duration, at="")
+        until = f" / {format_duration(duration)}" if duration else ""
 
         def show(now: float) -> None:
-            progress.update(task, completed=now, at=f"{format_duration(round(now))} / {format_duration(duration)}")
+            progress.update(task, completed=now, at=f"{format_duration(round(now))}{until}")
 
         try:
-            if args.speed is None:
+            if sinks is not None:
+                asyncio.run(_serve(sim, sinks, duration, speed, args.sample, show, err))
+            elif speed is None:
+                assert duration is not None
                 sim.run(duration, progress=show)
             else:
-                asyncio.run(sim.run_live(duration, speed=args.speed, on_step=show))
+                asyncio.run(sim.run_live(duration, speed=speed, on_step=show))
         except KeyboardInterrupt:
             interrupted = True
     wall = time.perf_counter() - wall0
@@ -106,6 +146,47 @@ def _simulate(args: argparse.Namespace) -> int:
         args.truth.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     _summary(truth, sim, wall, interrupted, args)
     return 130 if interrupted else 0
+
+
+def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Adapter factories by name, from the command line; ValueError for bad settings."""
+    out: list[tuple[str, Any]] = []
+    if args.opcua:
+        users = {}
+        for item in args.opcua_user:
+            name, sep, password = item.partition(":")
+            if not sep or not name:
+                raise ValueError(f"--opcua-user expects USER:PASSWORD, got {name or item!r}…")
+            users[name] = password
+        out.append(("opcua", OpcUaSettings(host=args.opcua_host, port=args.opcua_port, per=args.opcua_per,
+                                           security=args.opcua_security, cert_dir=args.opcua_cert_dir,
+                                           users=users)))
+    if args.mqtt is not None:
+        out.append(("mqtt", MqttSettings.from_url(args.mqtt, prefix=args.mqtt_prefix, qos=args.mqtt_qos,
+                                                  version=args.mqtt_version, ca_file=args.mqtt_ca)))
+    return out
+
+
+async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float | None, speed: float | None,
+                 sample_s: float, show: Callable[[float], None], err: Console) -> None:
+    adapters: list[tuple[TelemetrySink, list[MachineSim]]] = []
+    for name, settings in sinks:
+        protocol = Protocol.OPCUA if name == "opcua" else Protocol.MQTT
+        machines = [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol is protocol]
+        if not machines:
+            err.print(f"no networked machine uses {name}; nothing to serve over it")
+            continue
+        if name == "opcua":
+            servers = OpcUaServers(machines, settings)
+            adapters.append((servers, machines))
+            for endpoint, server in zip(servers.endpoints, servers.servers, strict=True):
+                err.print(f"OPC UA  {endpoint}  ({len(server.machines)} machines, security {settings.security})")
+        else:
+            adapters.append((MqttMachines(machines, settings, sample_s), machines))
+            err.print(f"MQTT    {settings.url}  topics {settings.prefix}/v1/…  ({len(machines)} machines, "
+                      f"QoS {settings.qos}, MQTT {settings.version})")
+    async with LiveRun(sim, adapters, sample_period_s=sample_s) as live:
+        await live.run(duration, speed=speed, on_step=show)
 
 
 def _summary(truth: dict[str, Any], sim: Simulation, wall_s: float, interrupted: bool,

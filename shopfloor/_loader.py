@@ -507,7 +507,7 @@ def _cycle_times(c: _Checker, m: Mapping[str, Any], path: str, ctx: _LineContext
         except ValueError as e:
             c.error(p, str(e))
             return {}
-        return {pid: seconds for pid in ctx.products}
+        return {pid: seconds for pid in ctx.products if pid in ctx.ordered}
     out = {}
     for key, value in raw.items():
         kp = _join(p, str(key))

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
+from .servers import Mosquitto, find_program, free_port
 
 
 def sfsim(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,3 +71,31 @@ def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None
 def test_version() -> None:
     done = sfsim("--version")
     assert done.returncode == 0 and done.stdout.startswith("sfsim ")
+
+
+@pytest.mark.integration
+def test_serving_until_ctrl_c_leaves_machines_offline(mosquitto: Mosquitto) -> None:
+    sub = find_program("mosquitto_sub", "mosquitto-clients")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
+         "--opcua", "--opcua-port", str(free_port()), "--speed", "60", "--start", "2026-01-05T08:00+08:00"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def statuses() -> dict[str, str]:
+        got = subprocess.run([sub, "-p", str(mosquitto.port), "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
+                             capture_output=True, text=True, check=False).stdout
+        return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
+
+    deadline = time.monotonic() + 20
+    while set(statuses().values()) != {"online"} or len(statuses()) < 2:
+        assert time.monotonic() < deadline, serve.stderr.read() if serve.poll() is not None else "no online status"
+        time.sleep(0.3)
+    serve.send_signal(signal.SIGINT)
+    out, err = serve.communicate(timeout=30)
+    assert serve.returncode == 130, err
+    assert "OPC UA  opc.tcp://127.0.0.1:" in err and f"MQTT    {mosquitto.url}" in err
+    assert "(interrupted)" in out and "产线汇总 Line summary" in out
+    assert statuses() == {
+        "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-P01/status": "offline",
+        "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-R01/status": "offline",
+    }
