@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -16,7 +17,7 @@ from shopfloor import MqttSettings, Protocol, load_plant, parse_topic, telemetry
 from simulator import LiveRun, MqttMachines, Simulation
 
 from .conftest import EXAMPLES
-from .servers import Mosquitto, find_program
+from .servers import Mosquitto, find_program, make_tls_files
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +177,45 @@ def test_broker_restart_mid_run_loses_nothing(mosquitto: Mosquitto) -> None:
         seqs = sorted({p["seq"] for kind in ("birth", "state", "counters", "signals")
                        for p in recorder.of(kind)[m.path]})
         assert seqs == list(range(len(seqs)))
+
+
+def test_tls_with_credentials_and_mqtt_311(tmp_path: Path) -> None:
+    ca, cert, key = make_tls_files(tmp_path)
+    passwords = tmp_path / "passwd"
+    passwords.write_text("", encoding="utf-8")
+    subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), "plc", "s3cret"],
+                   check=True)
+    broker = Mosquitto(tmp_path, extra_conf=f"password_file {passwords}\n", tls=(ca, cert, key))
+    broker.start()
+    plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
+    try:
+        async def main() -> tuple[list[Any], list[int]]:
+            sim = Simulation(plant, seed=1)
+            machines = mqtt_machines(sim)
+            good = MqttSettings.from_url(f"mqtts://plc:s3cret@127.0.0.1:{broker.port}", ca_file=str(ca),
+                                         version="3.1.1")
+            bad = MqttSettings.from_url(f"mqtts://plc:wrong@127.0.0.1:{broker.port}", ca_file=str(ca))
+            ok_adapter = MqttMachines(machines, good, sample_period_s=0.1)
+            bad_adapter = MqttMachines(machines[:1], bad, sample_period_s=0.1)
+            async with LiveRun(sim, [(ok_adapter, machines), (bad_adapter, machines[:1])]) as live:
+                await ok_adapter.wait_connected(10)
+                await live.run(600, speed=600)  # the refused machine does not hold anything up
+                connected = [s.connected.is_set() for s in bad_adapter.sessions.values()]
+            births = []
+            async with aiomqtt.Client("127.0.0.1", broker.port, username="plc", password="s3cret",
+                                      tls_params=aiomqtt.TLSParameters(ca_certs=str(ca))) as client:
+                await client.subscribe("sfsim/v1/+/+/+/+/+/birth")
+                async with asyncio.timeout(5):
+                    async for message in client.messages:
+                        births.append(json.loads(bytes(message.payload)))  # type: ignore[arg-type]
+                        if len(births) == len(machines):
+                            break
+            return births, [int(c) for c in connected]
+
+        births, refused_connected = asyncio.run(main())
+    finally:
+        broker.stop()
+    assert sorted(b["machine"]["id"] for b in births) == ["WH-P01", "WH-R01"]
+    for b in births:
+        validate("birth", b)
+    assert refused_connected == [0]
