@@ -132,7 +132,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
         try:
             if sinks is not None:
-                asyncio.run(_serve(sim, sinks, duration, speed, args.sample, show, err))
+                asyncio.run(_serve(sim, sinks, duration, speed, args.sample, show, err, catch_up=args.start is None))
             elif speed is None:
                 assert duration is not None
                 sim.run(duration, progress=show)
@@ -168,7 +168,7 @@ def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float | None, speed: float | None,
-                 sample_s: float, show: Callable[[float], None], err: Console) -> None:
+                 sample_s: float, show: Callable[[float], None], err: Console, *, catch_up: bool) -> None:
     adapters: list[tuple[TelemetrySink, list[MachineSim]]] = []
     for name, settings in sinks:
         protocol = Protocol.OPCUA if name == "opcua" else Protocol.MQTT
@@ -186,7 +186,8 @@ async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float 
             err.print(f"MQTT    {settings.url}  topics {settings.prefix}/v1/…  ({len(machines)} machines, "
                       f"QoS {settings.qos}, MQTT {settings.version})")
     async with LiveRun(sim, adapters, sample_period_s=sample_s) as live:
-        await live.run(duration, speed=speed, on_step=show)
+        # started "now": the simulated clock follows the wall clock once the servers are up
+        await live.run(duration, speed=speed, on_step=show, catch_up=catch_up)
 
 
 def _summary(truth: dict[str, Any], sim: Simulation, wall_s: float, interrupted: bool,

@@ -63,11 +63,11 @@ class LiveRun:
         await self.publish(sample=sample)
 
     async def run(self, until_s: float | None, *, speed: float | None,
-                  on_step: Callable[[float], None] | None = None) -> None:
+                  on_step: Callable[[float], None] | None = None, catch_up: bool = False) -> None:
         async def step(now: float) -> None:
             await self._step(now)
             if on_step is not None:
                 on_step(now)
 
-        await self.sim.run_live(until_s, speed=speed, on_step=step)
+        await self.sim.run_live(until_s, speed=speed, on_step=step, catch_up=catch_up)
         await asyncio.sleep(0)

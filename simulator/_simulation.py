@@ -123,13 +123,19 @@ class Simulation:
         speed: float | None = 1.0,
         tick_s: float = 0.05,
         on_step: Callable[[float], Awaitable[None] | None] | None = None,
+        catch_up: bool = False,
     ) -> None:
         """Advance in small steps from asyncio, never blocking the loop for long.
 
         ``speed`` is sim seconds per wall second (1 = real time); ``None``
         runs as fast as possible in slices of about ``tick_s`` wall time.
+        ``catch_up`` first runs, as fast as possible, to the wall clock's
+        present (for runs that start "now": setting up servers took time).
         """
         loop = asyncio.get_running_loop()
+        if catch_up:
+            present = min(time.time() - self.start_epoch, float("inf") if until_s is None else until_s)
+            await self.run_live(present, speed=None, tick_s=tick_s, on_step=on_step)
         wall0, sim0 = loop.time(), self.now
         slice_s = 60.0
         end = float("inf") if until_s is None else until_s

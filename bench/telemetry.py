@@ -1,0 +1,338 @@
+"""Live telemetry throughput: what subscribers actually receive, beside bare asyncua and bare paho.
+
+For N CNC machines that never stop, sampled every P wall seconds at speed factor S,
+measures in one run, one after the other:
+
+  opcua  the simulator's OPC UA server  → an asyncua subscriber (another process)
+  bare   a bare asyncua server writing the same variables at the same rate → the same subscriber
+  mqtt   the simulator's MQTT machines  → Mosquitto → a paho subscriber (another process)
+  bare   a bare paho loop publishing the same messages at the same rate → the same subscriber
+
+and prints values/s delivered, the ratio to the bare loop, and the lag (receive time −
+source timestamp) p50/p99. Needs Debian's mosquitto (started here on a free port).
+
+OPC UA notifies only values that changed, so the OPC UA cases subscribe to the five
+values every executing CNC centre changes at each sample (four noisy signals and the
+energy counter): 1,000 machines at P = 0.5 s offer 10,000 updates/s.
+
+    python bench/telemetry.py [--machines 1000] [--period 0.5] [--seconds 10] [--speed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CYCLE_S = 90.0
+
+
+#: what changes at every sample of an executing CNC centre: four noisy signals and the energy counter
+CHANGING = ("spindle_speed_rpm", "spindle_load_pct", "feed_rate_mm_min", "coolant_temp_c")
+
+
+def plant_yaml(machines: int, protocol: str) -> str:
+    # one-machine lines that never stop: every sample changes the same values on every machine
+    lines = [
+        f"      - {{id: L{i:04d}, machines: [{{id: M{i:04d}, kind: cnc_machining_center, protocol: {protocol}, "
+        f"cycle_time: {CYCLE_S}s, mtbf: never, micro_stops_per_hour: 0}}]}}"
+        for i in range(machines)
+    ]
+    return (
+        "enterprise: {id: bench}\nsites:\n  - id: s1\n"
+        "    calendar: {shifts: [{id: D, start: '00:00', end: '24:00'}], non_working_days: []}\n"
+        "    lines:\n" + "\n".join(lines) + "\n"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ------------------------------------------------------------------ subscribers (child processes)
+
+
+async def opcua_subscriber(endpoint: str, nodes_file: str, warmup_s: float, seconds: float) -> dict[str, Any]:
+    from asyncua import Client, ua
+
+    node_ids = json.loads(Path(nodes_file).read_text())
+    counts = {"n": 0}
+    lags: list[float] = []
+    window = {"open": False}
+
+    class Handler:
+        def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+            if window["open"]:
+                counts["n"] += 1
+                stamp = data.monitored_item.Value.SourceTimestamp
+                if stamp is not None and counts["n"] % 10 == 0:
+                    lags.append(time.time() - stamp.timestamp())
+
+    async with Client(endpoint, timeout=60) as client:
+        sub = await client.create_subscription(100, Handler())
+        nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
+        for i in range(0, len(nodes), 1000):
+            await sub.subscribe_data_change(nodes[i : i + 1000], queuesize=10)
+        print("ready", flush=True)
+        await asyncio.sleep(warmup_s)
+        window["open"] = True
+        t0 = time.perf_counter()
+        await asyncio.sleep(seconds)
+        window["open"] = False
+        elapsed = time.perf_counter() - t0
+    return {"rate": counts["n"] / elapsed, "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99)}
+
+
+def mqtt_subscriber(port: int, warmup_s: float, seconds: float) -> dict[str, Any]:
+    import paho.mqtt.client as mqtt
+
+    state = {"open": False, "messages": 0, "values": 0}
+    lags: list[float] = []
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        if not state["open"]:
+            return
+        payload = json.loads(message.payload)
+        state["messages"] += 1
+        if "values" in payload:
+            state["values"] += len(payload["values"])
+        elif "total" in payload:
+            state["values"] += 6
+        else:
+            state["values"] += 1
+        if "ts" in payload and state["messages"] % 10 == 0:
+            lags.append(time.time() - payload["ts"] / 1000)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-subscriber")
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe("bench/#", qos=1)
+    client.loop_start()
+    print("ready", flush=True)
+    time.sleep(warmup_s)
+    state["open"] = True
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    state["open"] = False
+    elapsed = time.perf_counter() - t0
+    client.loop_stop()
+    return {"rate": state["values"] / elapsed, "messages": state["messages"] / elapsed,
+            "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99)}
+
+
+def child_main(argv: list[str]) -> None:
+    kind, target, extra, warmup, seconds = argv
+    if kind == "opcua":
+        result = asyncio.run(opcua_subscriber(target, extra, float(warmup), float(seconds)))
+    else:
+        result = mqtt_subscriber(int(target), float(warmup), float(seconds))
+    print(json.dumps(result), flush=True)
+
+
+async def measure(kind: str, target: str, extra: str, warmup: float, seconds: float) -> dict[str, Any]:
+    """Start a subscriber process, wait until it is ready, return its result when it ends."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--child", kind, target, extra, str(warmup), str(seconds),
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 300)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"{kind} subscriber failed to start: {line!r}")
+    out = await proc.stdout.read()
+    await proc.wait()
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+# ------------------------------------------------------------------ workloads
+
+
+async def ours_opcua(n: int, speed: float, period: float, warmup: float, seconds: float,
+                     tmp: Path) -> dict[str, Any]:
+    from shopfloor import parse_plant
+    from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
+
+    sim = Simulation(parse_plant(plant_yaml(n, "opcua")), start=_now())
+    servers = OpcUaServers(sim.machines, OpcUaSettings(port=free_port()))
+    t = time.perf_counter()
+    async with LiveRun(sim, [(servers, sim.machines)], sample_period_s=period) as live:
+        build_s = time.perf_counter() - t
+        server = servers.servers[0]
+        node_ids = [nid.to_string() for nodes in server.nodes.values()
+                    for nid in (*(nodes.signals[name] for name in CHANGING), nodes.counters["energy_kwh"])]
+        nodes_file = tmp / "nodes.json"
+        nodes_file.write_text(json.dumps(node_ids))
+        run = asyncio.create_task(live.run(None, speed=speed, catch_up=True))
+        result = await measure("opcua", servers.endpoints[0], str(nodes_file), warmup, seconds)
+        run.cancel()
+    result["variables"] = len(node_ids)
+    result["build_s"] = build_s
+    return result
+
+
+async def bare_opcua(variables: int, period: float, warmup: float, seconds: float, tmp: Path) -> dict[str, Any]:
+    import datetime as dt
+
+    from asyncua import Server, ua
+
+    server = Server()
+    await server.init()
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/bare"
+    server.set_endpoint(endpoint)
+    ns = await server.register_namespace("urn:bench")
+    folder = await server.nodes.objects.add_folder(ns, "bare")
+    node_ids = []
+    for i in range(variables):
+        var = await folder.add_variable(ua.NodeId(f"v{i}", ns), f"v{i}", 0.0)
+        node_ids.append(var.nodeid)
+    nodes_file = tmp / "bare-nodes.json"
+    nodes_file.write_text(json.dumps([n.to_string() for n in node_ids]))
+    await server.start()
+
+    async def writer() -> None:
+        value = 0.0
+        while True:
+            t0 = time.monotonic()
+            value += 1.0
+            now = dt.datetime.now(dt.UTC)
+            for nid in node_ids:
+                await server.write_attribute_value(nid, ua.DataValue(ua.Variant(value, ua.VariantType.Double),
+                                                                     SourceTimestamp=now, ServerTimestamp=now))
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
+
+    task = asyncio.create_task(writer())
+    result = await measure("opcua", endpoint, str(nodes_file), warmup, seconds)
+    task.cancel()
+    await server.stop()
+    return result
+
+
+async def ours_mqtt(n: int, speed: float, period: float, port: int, warmup: float,
+                    seconds: float) -> dict[str, Any]:
+    from shopfloor import MqttSettings, parse_plant
+    from simulator import LiveRun, MqttMachines, Simulation
+
+    sim = Simulation(parse_plant(plant_yaml(n, "mqtt")), start=_now())
+    adapter = MqttMachines(sim.machines, MqttSettings.from_url(f"mqtt://127.0.0.1:{port}", prefix="bench"), period)
+    async with LiveRun(sim, [(adapter, sim.machines)], sample_period_s=period) as live:
+        await adapter.wait_connected(60)
+        run = asyncio.create_task(live.run(None, speed=speed, catch_up=True))
+        result = await measure("mqtt", str(port), "-", warmup, seconds)
+        run.cancel()
+    return result
+
+
+async def bare_mqtt(n: int, period: float, port: int, warmup: float, seconds: float) -> dict[str, Any]:
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    stop = asyncio.Event()
+
+    async def publisher() -> None:
+        seq = 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            ts = round(time.time() * 1000)
+            for i in range(n):
+                seq += 1
+                signals = {"ts": ts, "seq": seq, "values": {f"s{k}": 1.0 * k for k in range(6)}}  # as a CNC centre
+                counters = {"ts": ts, "seq": seq, "total": seq, "good": seq, "scrap": 0, "rework": 0,
+                            "energy_kwh": 1.5, "ideal_s": 90.0}
+                client.publish(f"bench/v1/m{i}/signals", json.dumps(signals), qos=1)
+                client.publish(f"bench/v1/m{i}/counters", json.dumps(counters), qos=1)
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
+
+    task = asyncio.create_task(publisher())
+    result = await measure("mqtt", str(port), "-", warmup, seconds)
+    stop.set()
+    await task
+    client.loop_stop()
+    return result
+
+
+def _now() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def start_mosquitto(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                    "max_inflight_messages 0\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.05)
+    raise RuntimeError("mosquitto did not start")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--machines", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per case")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--period", type=float, default=0.5, help="sample period, wall seconds")
+    args = parser.parse_args()
+    n, w, s, p = args.machines, args.warmup, args.seconds, args.period
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        ours = await ours_opcua(n, args.speed, p, w, s, tmp)
+        bare = await bare_opcua(ours["variables"], p, w, s, tmp)
+        broker, port = start_mosquitto(tmp)
+        try:
+            ours_m = await ours_mqtt(n, args.speed, p, port, w, s)
+            bare_m = await bare_mqtt(n, p, port, w, s)
+        finally:
+            broker.terminate()
+    opcua_offered = ours["variables"] / p
+    mqtt_offered = n * 12 / p  # 6 signals + 6 counter values per machine per sample
+    print(f"{n} machines, sample period {p:g} s, speed {args.speed:g}, window {s:g} s")
+    print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {opcua_offered:,.0f} updates/s offered")
+    print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s p99 {ours['lag_p99']:.3f} s"
+          f"  (address space built in {ours['build_s']:.1f} s)")
+    print(f"        bare {bare['rate']:9,.0f} values/s  lag p50 {bare['lag_p50']:.3f} s p99 {bare['lag_p99']:.3f} s")
+    print(f"        ratio {ours['rate'] / bare['rate']:.2f}")
+    print(f"MQTT: 2 messages (12 values) per machine per sample → {mqtt_offered:,.0f} values/s offered")
+    print(f"MQTT    ours {ours_m['rate']:9,.0f} values/s ({ours_m['messages']:,.0f} msg/s)  lag p50 "
+          f"{ours_m['lag_p50']:.3f} s p99 {ours_m['lag_p99']:.3f} s")
+    print(f"        bare {bare_m['rate']:9,.0f} values/s ({bare_m['messages']:,.0f} msg/s)  lag p50 "
+          f"{bare_m['lag_p50']:.3f} s p99 {bare_m['lag_p99']:.3f} s")
+    print(f"        ratio {ours_m['rate'] / bare_m['rate']:.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+    else:
+        asyncio.run(main())
