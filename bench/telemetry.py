@@ -63,6 +63,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a (bare delivered nothing)"
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -88,6 +92,9 @@ async def opcua_subscriber(endpoint: str, nodes_file: str, warmup_s: float, seco
                 stamp = data.monitored_item.Value.SourceTimestamp
                 if stamp is not None and counts["n"] % 10 == 0:
                     lags.append(time.time() - stamp.timestamp())
+
+        def status_change_notification(self, status: Any) -> None:
+            print(f"subscription status: {status}", file=sys.stderr)
 
     async with Client(endpoint, timeout=60) as client:
         sub = await client.create_subscription(100, Handler())
@@ -322,13 +329,13 @@ async def main() -> None:
     print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s p99 {ours['lag_p99']:.3f} s"
           f"  (address space built in {ours['build_s']:.1f} s)")
     print(f"        bare {bare['rate']:9,.0f} values/s  lag p50 {bare['lag_p50']:.3f} s p99 {bare['lag_p99']:.3f} s")
-    print(f"        ratio {ours['rate'] / bare['rate']:.2f}")
+    print(f"        ratio {ratio(ours['rate'], bare['rate'])}")
     print(f"MQTT: 2 messages (12 values) per machine per sample → {mqtt_offered:,.0f} values/s offered")
     print(f"MQTT    ours {ours_m['rate']:9,.0f} values/s ({ours_m['messages']:,.0f} msg/s)  lag p50 "
           f"{ours_m['lag_p50']:.3f} s p99 {ours_m['lag_p99']:.3f} s")
     print(f"        bare {bare_m['rate']:9,.0f} values/s ({bare_m['messages']:,.0f} msg/s)  lag p50 "
           f"{bare_m['lag_p50']:.3f} s p99 {bare_m['lag_p99']:.3f} s")
-    print(f"        ratio {ours_m['rate'] / bare_m['rate']:.2f}")
+    print(f"        ratio {ratio(ours_m['rate'], bare_m['rate'])}")
 
 
 if __name__ == "__main__":

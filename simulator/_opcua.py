@@ -102,6 +102,8 @@ class MachineServer:
         self.server = Server(user_manager=_Users(settings.users) if settings.users else None)
         self.nodes: dict[str, _MachineNodes] = {}
         self.ns = 0
+        #: last value written per sampled variable: an unchanged value is not written again
+        self._last: dict[ua.NodeId, float] = {}
 
     async def start(self) -> None:
         s = self.settings
@@ -229,14 +231,20 @@ class MachineServer:
             c = update.counters
             if c is not None:
                 for key, count in (("total", c.total), ("good", c.good), ("scrap", c.scrap), ("rework", c.rework)):
-                    await write(nodes.counters[key], _dv(count, ua.VariantType.UInt64, c.ts_ms))
-                await write(nodes.counters["energy_kwh"], _dv(round(c.energy_kwh, 6), ua.VariantType.Double, c.ts_ms))
-                await write(nodes.counters["ideal_s"], _dv(round(c.ideal_s, 6), ua.VariantType.Double, c.ts_ms))
+                    await self._sample(nodes.counters[key], count, ua.VariantType.UInt64, c.ts_ms)
+                await self._sample(nodes.counters["energy_kwh"], round(c.energy_kwh, 6), ua.VariantType.Double, c.ts_ms)
+                await self._sample(nodes.counters["ideal_s"], round(c.ideal_s, 6), ua.VariantType.Double, c.ts_ms)
             if update.signals is not None:
                 for name, value in update.signals.items():
                     nid = nodes.signals.get(name)
                     if nid is not None:
-                        await write(nid, _dv(float(value), ua.VariantType.Double, update.signals_ts_ms))
+                        await self._sample(nid, float(value), ua.VariantType.Double, update.signals_ts_ms)
+
+    async def _sample(self, nid: ua.NodeId, value: float, vtype: ua.VariantType, ts_ms: int) -> None:
+        # OPC UA notifies changes only; skipping equal values halves the writes of an idle plant
+        if self._last.get(nid) != value:
+            self._last[nid] = value
+            await self.server.write_attribute_value(nid, _dv(value, vtype, ts_ms))
 
     async def stop(self) -> None:
         await self.server.stop()
