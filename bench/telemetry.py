@@ -96,18 +96,28 @@ async def opcua_subscriber(endpoint: str, nodes_file: str, warmup_s: float, seco
         def status_change_notification(self, status: Any) -> None:
             print(f"subscription status: {status}", file=sys.stderr)
 
-    async with Client(endpoint, timeout=60) as client:
+    client = Client(endpoint, timeout=60)
+    for _ in range(600):  # a server in another process may still be building its address space
+        try:
+            await client.connect()
+            break
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.5)
+    try:
         sub = await client.create_subscription(100, Handler())
         nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
         for i in range(0, len(nodes), 1000):
             await sub.subscribe_data_change(nodes[i : i + 1000], queuesize=10)
         print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "go"
         await asyncio.sleep(warmup_s)
         window["open"] = True
         t0 = time.perf_counter()
         await asyncio.sleep(seconds)
         window["open"] = False
         elapsed = time.perf_counter() - t0
+    finally:
+        await client.disconnect()
     return {"rate": counts["n"] / elapsed, "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99)}
 
 
@@ -137,6 +147,7 @@ def mqtt_subscriber(port: int, warmup_s: float, seconds: float) -> dict[str, Any
     client.subscribe("bench/#", qos=1)
     client.loop_start()
     print("ready", flush=True)
+    sys.stdin.readline()  # "go"
     time.sleep(warmup_s)
     state["open"] = True
     t0 = time.perf_counter()
@@ -150,6 +161,9 @@ def mqtt_subscriber(port: int, warmup_s: float, seconds: float) -> dict[str, Any
 
 def child_main(argv: list[str]) -> None:
     kind, target, extra, warmup, seconds = argv
+    if kind == "bare-server":
+        asyncio.run(bare_server(int(target), int(extra), float(warmup)))
+        return
     if kind == "opcua":
         result = asyncio.run(opcua_subscriber(target, extra, float(warmup), float(seconds)))
     else:
@@ -158,19 +172,40 @@ def child_main(argv: list[str]) -> None:
 
 
 async def measure(kind: str, target: str, extra: str, warmup: float, seconds: float) -> dict[str, Any]:
-    """Start a subscriber process, wait until it is ready, return its result when it ends."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--child", kind, target, extra, str(warmup), str(seconds),
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 300)
-    if line.strip() != b"ready":
-        raise RuntimeError(f"{kind} subscriber failed to start: {line!r}")
-    out = await proc.stdout.read()
-    await proc.wait()
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+    return (await measure_all([(kind, target, extra)], warmup, seconds))[0]
+
+
+async def measure_all(specs: list[tuple[str, str, str]], warmup: float, seconds: float) -> list[dict[str, Any]]:
+    """Start subscriber processes, wait until all are ready, open their windows together."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--child", kind, target, extra, str(warmup), str(seconds),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for kind, target, extra in specs
+    ]
+    for proc, (kind, _, _) in zip(procs, specs, strict=True):
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 300)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"{kind} subscriber failed to start: {line!r}")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    results = []
+    for proc in procs:
+        assert proc.stdout is not None
+        out = await proc.stdout.read()
+        await proc.wait()
+        results.append(json.loads(out.decode().strip().splitlines()[-1]))
+    return results
+
+
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"rate": sum(r["rate"] for r in results), "lag_p50": max(r["lag_p50"] for r in results),
+            "lag_p99": max(r["lag_p99"] for r in results)}
 
 
 # ------------------------------------------------------------------ workloads
@@ -234,6 +269,68 @@ async def bare_opcua(variables: int, period: float, warmup: float, seconds: floa
     task.cancel()
     await server.stop()
     return result
+
+
+async def bare_server(variables: int, port: int, period: float) -> None:
+    """A bare asyncua server in its own process: ``variables`` doubles rewritten every period."""
+    import datetime as dt
+
+    from asyncua import Server, ua
+
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bare")
+    ns = await server.register_namespace("urn:bench")
+    folder = await server.nodes.objects.add_folder(ns, "bare")
+    node_ids = [(await folder.add_variable(ua.NodeId(f"v{i}", ns), f"v{i}", 0.0)).nodeid for i in range(variables)]
+    await server.start()
+    value = 0.0
+    while True:
+        t0 = time.monotonic()
+        value += 1.0
+        now = dt.datetime.now(dt.UTC)
+        for nid in node_ids:
+            await server.write_attribute_value(nid, ua.DataValue(ua.Variant(value, ua.VariantType.Double),
+                                                                 SourceTimestamp=now, ServerTimestamp=now))
+        await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
+
+
+async def sharded_opcua(n: int, shards: int, period: float, warmup: float, seconds: float,
+                        tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ours and bare, each as ``shards`` server processes with one subscriber process per server."""
+    plant = tmp / "plant.yaml"
+    plant.write_text(plant_yaml(n, "opcua"))
+    base = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    results = []
+    for bare in (False, True):
+        servers = []
+        specs = []
+        for k in range(shards):
+            port = base + k + (100 if bare else 0)
+            names = [f"bench/s1/main/L{i:04d}/M{i:04d}" for i in range(n) if i % shards == k]
+            if bare:
+                count = len(names) * (len(CHANGING) + 1)
+                ids = [f"ns=2;s=v{i}" for i in range(count)]
+                cmd = [sys.executable, __file__, "--child", "bare-server", str(count), str(port), str(period), "0"]
+                endpoint = f"opc.tcp://127.0.0.1:{port}/bare"
+            else:
+                ids = [f"ns=2;s={p}/{leaf}" for p in names
+                       for leaf in (*(f"Monitoring/{c}" for c in CHANGING), "OperationCounters/EnergyKWh")]
+                cmd = [sys.executable, "-m", "sfsim", "simulate", str(plant), "--opcua", "--opcua-port", str(port),
+                       "--shard", f"{k}/{shards}", "--sample", str(period), "--speed", "1"]
+                endpoint = f"opc.tcp://127.0.0.1:{port}/sfsim/s1"
+            nodes_file = tmp / f"nodes-{int(bare)}-{k}.json"
+            nodes_file.write_text(json.dumps(ids))
+            servers.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            specs.append(("opcua", endpoint, str(nodes_file)))
+        try:
+            results.append(combine(await measure_all(specs, warmup, seconds)))
+        finally:
+            for proc in servers:
+                proc.terminate()
+                proc.wait(timeout=30)
+    return results[0], results[1]
 
 
 async def ours_mqtt(n: int, speed: float, period: float, port: int, warmup: float,
@@ -310,12 +407,18 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--period", type=float, default=0.5, help="sample period, wall seconds")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="OPC UA: server processes (sfsim simulate --shard K/N), one subscriber process each")
     args = parser.parse_args()
     n, w, s, p = args.machines, args.warmup, args.seconds, args.period
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        ours = await ours_opcua(n, args.speed, p, w, s, tmp)
-        bare = await bare_opcua(ours["variables"], p, w, s, tmp)
+        if args.shards > 1:
+            ours, bare = await sharded_opcua(n, args.shards, p, w, s, tmp)
+            ours["variables"], ours["build_s"] = n * (len(CHANGING) + 1), float("nan")
+        else:
+            ours = await ours_opcua(n, args.speed, p, w, s, tmp)
+            bare = await bare_opcua(ours["variables"], p, w, s, tmp)
         broker, port = start_mosquitto(tmp)
         try:
             ours_m = await ours_mqtt(n, args.speed, p, port, w, s)
@@ -324,7 +427,8 @@ async def main() -> None:
             broker.terminate()
     opcua_offered = ours["variables"] / p
     mqtt_offered = n * 12 / p  # 6 signals + 6 counter values per machine per sample
-    print(f"{n} machines, sample period {p:g} s, speed {args.speed:g}, window {s:g} s")
+    print(f"{n} machines, sample period {p:g} s, speed {args.speed:g}, window {s:g} s, "
+          f"{args.shards} OPC UA server process(es)")
     print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {opcua_offered:,.0f} updates/s offered")
     print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s p99 {ours['lag_p99']:.3f} s"
           f"  (address space built in {ours['build_s']:.1f} s)")

@@ -45,6 +45,13 @@ def _speed(text: str) -> float:
     return speed
 
 
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n):
+        return int(k), int(n)
+    raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, e.g. 0/2, got {text!r}")
+
+
 def _start(text: str) -> dt.datetime:
     if text == "now":
         return dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -72,6 +79,8 @@ def register(commands: Any) -> None:
                    help="start instant (default: first shift on 2026-01-05 in the first site's time zone; "
                    "when serving, now)")
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth JSON here")
+    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
+                   help="run only every N-th line from the K-th (0-based), so N processes share a plant")
     serve = p.add_argument_group("live telemetry")
     serve.add_argument("--opcua", action="store_true", help="serve machines whose protocol is opcua over OPC UA")
     serve.add_argument("--opcua-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -109,7 +118,7 @@ def _simulate(args: argparse.Namespace) -> int:
         return 2
     err = Console(stderr=True)
     start = args.start or (_start("now") if serving else None)
-    sim = Simulation(plant, seed=args.seed, start=start)
+    sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard)
     duration: float | None = args.duration or (None if serving else 8 * 3600.0)
     chosen: float = args.speed or (1.0 if serving else math.inf)
     speed = None if math.isinf(chosen) else chosen  # None: as fast as possible

@@ -59,9 +59,19 @@ class Simulation:
     model itself never does I/O.
     """
 
-    def __init__(self, plant: Plant, *, seed: int = 1, start: dt.datetime | None = None) -> None:
+    def __init__(self, plant: Plant, *, seed: int = 1, start: dt.datetime | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
+        """``shard=(k, n)`` builds only every n-th line, from the k-th: n processes share a plant.
+
+        Each machine draws from its own random streams, so a machine's run in
+        a shard is exactly its run in the whole plant.
+        """
+        k, n = shard
+        if not (n >= 1 and 0 <= k < n):
+            raise ValueError(f"shard must be K/N with 0 <= K < N, got {k}/{n}")
         self.plant = plant
         self.seed = seed
+        self.shard = shard
         start = start or default_start(plant)
         if start.tzinfo is None:
             start = start.replace(tzinfo=plant.sites[0].calendar.tz)
@@ -71,12 +81,15 @@ class Simulation:
         self.machines: list[MachineSim] = []
         self.lines: list[LineSim] = []
         self.clocks: dict[str, SiteClock] = {}
+        index = 0
         for site in plant.sites:
             clock = SiteClock(self.env, site.calendar, self.start_epoch)
             self.clocks[site.id] = clock
             for area in site.areas:
                 for line in area.lines:
-                    self._add_line(plant, clock, MachineAt(plant.enterprise, site, area, line, line.machines[0]))
+                    if index % n == k:
+                        self._add_line(plant, clock, MachineAt(plant.enterprise, site, area, line, line.machines[0]))
+                    index += 1
         # let every process take its first step, so machines have a state before anyone reads it
         while self.env.peek() <= self.env.now:
             self.env.step()

@@ -304,3 +304,18 @@ def test_live_and_fast_runs_agree() -> None:
     live = Simulation(plant, seed=1)
     asyncio.run(live.run_live(30 * 3600, speed=None))
     assert truth_bytes(fast) == truth_bytes(live)
+
+
+def test_shards_together_are_the_whole_plant() -> None:
+    plant = load_plant(EXAMPLES / "hangzhou-electronics.yaml")
+    whole = {m["path"]: m for m in run(plant, 24).truth()["machines"]}
+    parts: dict[str, Any] = {}
+    for k in range(2):
+        sim = Simulation(plant, seed=1, shard=(k, 2))
+        sim.run(24 * 3600)
+        for m in sim.truth()["machines"]:
+            assert m["path"] not in parts
+            parts[m["path"]] = m
+    assert parts == whole
+    with pytest.raises(ValueError, match="shard must be K/N with 0 <= K < N, got 2/2"):
+        Simulation(plant, shard=(2, 2))
