@@ -149,6 +149,11 @@ def _simulate(args: argparse.Namespace) -> int:
                 asyncio.run(sim.run_live(duration, speed=speed, on_step=show))
         except KeyboardInterrupt:
             interrupted = True
+        except (OSError, ValueError) as e:
+            # a port already in use, an unreadable CA file, a refused certificate directory …
+            progress.stop()
+            print(f"sfsim simulate: {e}", file=sys.stderr)
+            return 2
     wall = time.perf_counter() - wall0
     truth = sim.truth()
     if args.truth:

@@ -109,6 +109,8 @@ class MachineServer:
         s = self.settings
         server = self.server
         await server.init()
+        # asyncua would let any client call itself "admin" and rewrite the plant
+        server.allow_remote_admin(False)
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"sfsim {self.name}")
         await server.set_application_uri(f"urn:sfsim:server:{self.name}")

@@ -73,29 +73,49 @@ def test_version() -> None:
     assert done.returncode == 0 and done.stdout.startswith("sfsim ")
 
 
-@pytest.mark.integration
-def test_serving_until_ctrl_c_leaves_machines_offline(mosquitto: Mosquitto) -> None:
-    sub = find_program("mosquitto_sub", "mosquitto-clients")
+def _statuses(mosquitto: Mosquitto) -> dict[str, str]:
+    """Retained status per machine, read by mosquitto_sub (a client we did not write)."""
+    got = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
+                          "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
+                         capture_output=True, text=True, check=False).stdout
+    return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
+
+
+def _serve(mosquitto: Mosquitto) -> subprocess.Popen[str]:
     serve = subprocess.Popen(
         [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
          "--opcua", "--opcua-port", str(free_port()), "--speed", "60", "--start", "2026-01-05T08:00+08:00"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def statuses() -> dict[str, str]:
-        got = subprocess.run([sub, "-p", str(mosquitto.port), "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
-                             capture_output=True, text=True, check=False).stdout
-        return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
-
     deadline = time.monotonic() + 20
-    while set(statuses().values()) != {"online"} or len(statuses()) < 2:
+    while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
         assert time.monotonic() < deadline, serve.stderr.read() if serve.poll() is not None else "no online status"
         time.sleep(0.3)
+    return serve
+
+
+OFFLINE = {
+    "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-P01/status": "offline",
+    "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-R01/status": "offline",
+}
+
+
+@pytest.mark.integration
+def test_serving_until_ctrl_c_leaves_machines_offline(mosquitto: Mosquitto) -> None:
+    serve = _serve(mosquitto)
     serve.send_signal(signal.SIGINT)
     out, err = serve.communicate(timeout=30)
     assert serve.returncode == 130, err
     assert "OPC UA  opc.tcp://127.0.0.1:" in err and f"MQTT    {mosquitto.url}" in err
     assert "(interrupted)" in out and "产线汇总 Line summary" in out
-    assert statuses() == {
-        "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-P01/status": "offline",
-        "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-R01/status": "offline",
-    }
+    assert _statuses(mosquitto) == OFFLINE
+
+
+@pytest.mark.integration
+def test_a_killed_simulator_is_reported_offline_by_its_last_will(mosquitto: Mosquitto) -> None:
+    serve = _serve(mosquitto)
+    serve.kill()  # no goodbye: the broker publishes each machine's will after the keepalive lapses
+    serve.communicate(timeout=10)
+    deadline = time.monotonic() + 60
+    while _statuses(mosquitto) != OFFLINE:
+        assert time.monotonic() < deadline, _statuses(mosquitto)
+        time.sleep(0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 from collections import defaultdict
@@ -53,6 +54,15 @@ class Recorder:
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
 
+    def finished(self, machines: list[Any]) -> bool:
+        """Every machine's final counters and its goodbye have arrived."""
+        counters, statuses = self.of("counters"), self.of("status")
+        return all(
+            any(c["total"] == m.total for c in counters.get(m.path, ()))
+            and statuses.get(m.path, [{}])[-1].get("status") == "offline"
+            for m in machines
+        )
+
     def of(self, kind: str) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for topic, payload, _ in self.messages:
@@ -90,8 +100,7 @@ def test_every_mqtt_machine_publishes_the_contract(mosquitto: Mosquitto) -> None
         async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.05) as live:
             await adapter.wait_connected(10)
             await live.run(6 * 3600, speed=6 * 3600 / 3)  # six hours in three seconds
-        await wait_until(lambda: sum(1 for t, p, _ in recorder.messages if t.endswith("/status")
-                                     and p["status"] == "offline") >= len(machines))
+        await wait_until(lambda: recorder.finished(machines))
         rec_task.cancel()
         return sim, recorder
 
@@ -153,8 +162,7 @@ def test_broker_restart_mid_run_loses_nothing(mosquitto: Mosquitto) -> None:
             progressed = sim.now - stopped_at  # the simulation did not wait for the broker
             mosquitto.start()
             await run
-        await wait_until(lambda: sum(1 for t, p, _ in recorder.messages if t.endswith("/status")
-                                     and p["status"] == "offline") >= len(machines), 15)
+        await wait_until(lambda: recorder.finished(machines), 15)
         rec_task.cancel()
         return sim, recorder, adapter, progressed
 
@@ -219,3 +227,52 @@ def test_tls_with_credentials_and_mqtt_311(tmp_path: Path) -> None:
     for b in births:
         validate("birth", b)
     assert refused_connected == [0]
+
+
+def test_a_long_outage_backlog_drains_in_order_and_only_birth_and_status_are_retained(mosquitto: Mosquitto) -> None:
+    plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
+
+    async def main() -> tuple[Simulation, Recorder, MqttMachines, int]:
+        sim = Simulation(plant, seed=3)
+        recorder = Recorder(mosquitto)
+        rec_task = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        machines = mqtt_machines(sim)
+        adapter = MqttMachines(machines, MqttSettings.from_url(mosquitto.url, reconnect_max_s=1.0),
+                               sample_period_s=0.05)
+        async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.05) as live:
+            await adapter.wait_connected(10)
+            run = asyncio.create_task(live.run(7 * 86400, speed=7 * 86400 / 8))  # a week in eight seconds
+            await asyncio.sleep(1.5)
+            mosquitto.stop()
+            await asyncio.sleep(4)  # about three and a half simulated days without a broker
+            backlog = max(len(s.outbox) for s in adapter.sessions.values())
+            mosquitto.start()
+            await run
+        await wait_until(lambda: recorder.finished(machines), 30)
+        rec_task.cancel()
+        return sim, recorder, adapter, backlog
+
+    sim, recorder, adapter, backlog = asyncio.run(main())
+    assert backlog > 300  # a real backlog of state events built up
+    for m in mqtt_machines(sim):
+        assert adapter.sessions[m.path].dropped == 0
+        states = {p["seq"]: p for p in recorder.of("state")[m.path]}
+        assert [(s["ts"], s["reason_code"]) for _, s in sorted(states.items())] == [
+            (round((sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)
+        ]
+    # a late subscriber learns each machine from retained messages only: birth and its last status
+    async def late() -> list[tuple[str, dict[str, Any]]]:
+        got = []
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.subscribe("sfsim/v1/#")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    async for message in client.messages:
+                        assert message.retain
+                        got.append((str(message.topic), json.loads(bytes(message.payload))))  # type: ignore[arg-type]
+        return got
+
+    retained = asyncio.run(late())
+    assert sorted(parse_topic(t).kind.value for t, _ in retained) == ["birth", "birth", "status", "status"]
+    assert all(p["status"] == "offline" for t, p in retained if t.endswith("/status"))
