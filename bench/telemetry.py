@@ -407,40 +407,42 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--period", type=float, default=0.5, help="sample period, wall seconds")
+    parser.add_argument("--only", choices=("opcua", "mqtt"), help="measure one protocol only")
     parser.add_argument("--shards", type=int, default=1,
                         help="OPC UA: server processes (sfsim simulate --shard K/N), one subscriber process each")
     args = parser.parse_args()
     n, w, s, p = args.machines, args.warmup, args.seconds, args.period
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        if args.shards > 1:
-            ours, bare = await sharded_opcua(n, args.shards, p, w, s, tmp)
-            ours["variables"], ours["build_s"] = n * (len(CHANGING) + 1), float("nan")
-        else:
-            ours = await ours_opcua(n, args.speed, p, w, s, tmp)
-            bare = await bare_opcua(ours["variables"], p, w, s, tmp)
-        broker, port = start_mosquitto(tmp)
-        try:
-            ours_m = await ours_mqtt(n, args.speed, p, port, w, s)
-            bare_m = await bare_mqtt(n, p, port, w, s)
-        finally:
-            broker.terminate()
-    opcua_offered = ours["variables"] / p
-    mqtt_offered = n * 12 / p  # 6 signals + 6 counter values per machine per sample
     print(f"{n} machines, sample period {p:g} s, speed {args.speed:g}, window {s:g} s, "
           f"{args.shards} OPC UA server process(es)")
-    print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {opcua_offered:,.0f} updates/s offered")
-    print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s p99 {ours['lag_p99']:.3f} s"
-          f"  (address space built in {ours['build_s']:.1f} s)")
-    print(f"        bare {bare['rate']:9,.0f} values/s  lag p50 {bare['lag_p50']:.3f} s p99 {bare['lag_p99']:.3f} s")
-    print(f"        ratio {ratio(ours['rate'], bare['rate'])}")
-    print(f"MQTT: 2 messages (12 values) per machine per sample → {mqtt_offered:,.0f} values/s offered")
-    print(f"MQTT    ours {ours_m['rate']:9,.0f} values/s ({ours_m['messages']:,.0f} msg/s)  lag p50 "
-          f"{ours_m['lag_p50']:.3f} s p99 {ours_m['lag_p99']:.3f} s")
-    print(f"        bare {bare_m['rate']:9,.0f} values/s ({bare_m['messages']:,.0f} msg/s)  lag p50 "
-          f"{bare_m['lag_p50']:.3f} s p99 {bare_m['lag_p99']:.3f} s")
-    print(f"        ratio {ratio(ours_m['rate'], bare_m['rate'])}")
-
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        if args.only != "mqtt":
+            if args.shards > 1:
+                ours, bare = await sharded_opcua(n, args.shards, p, w, s, tmp)
+                ours["variables"], ours["build_s"] = n * (len(CHANGING) + 1), float("nan")
+            else:
+                ours = await ours_opcua(n, args.speed, p, w, s, tmp)
+                bare = await bare_opcua(ours["variables"], p, w, s, tmp)
+            print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {ours['variables'] / p:,.0f} "
+                  "updates/s offered")
+            print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s "
+                  f"p99 {ours['lag_p99']:.3f} s  (address space built in {ours['build_s']:.1f} s)")
+            print(f"        bare {bare['rate']:9,.0f} values/s  lag p50 {bare['lag_p50']:.3f} s "
+                  f"p99 {bare['lag_p99']:.3f} s")
+            print(f"        ratio {ratio(ours['rate'], bare['rate'])}", flush=True)
+        if args.only != "opcua":
+            broker, port = start_mosquitto(tmp)
+            try:
+                ours_m = await ours_mqtt(n, args.speed, p, port, w, s)
+                bare_m = await bare_mqtt(n, p, port, w, s)
+            finally:
+                broker.terminate()
+            print(f"MQTT: 2 messages (12 values) per machine per sample → {n * 12 / p:,.0f} values/s offered")
+            print(f"MQTT    ours {ours_m['rate']:9,.0f} values/s ({ours_m['messages']:,.0f} msg/s)  lag p50 "
+                  f"{ours_m['lag_p50']:.3f} s p99 {ours_m['lag_p99']:.3f} s")
+            print(f"        bare {bare_m['rate']:9,.0f} values/s ({bare_m['messages']:,.0f} msg/s)  lag p50 "
+                  f"{bare_m['lag_p50']:.3f} s p99 {bare_m['lag_p99']:.3f} s")
+            print(f"        ratio {ratio(ours_m['rate'], bare_m['rate'])}")
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":

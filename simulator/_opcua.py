@@ -12,6 +12,7 @@ browsing alone. String node ids follow the ISA-95 path and never change.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,9 +87,15 @@ class _MachineNodes:
     signals: dict[str, ua.NodeId]
 
 
-def _dv(value: Any, vtype: ua.VariantType, ts_ms: int) -> ua.DataValue:
-    source = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC)
-    return ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=source, ServerTimestamp=dt.datetime.now(dt.UTC))
+@functools.lru_cache(maxsize=64)
+def _instant(ts_ms: int) -> dt.datetime:
+    # a sample's values share one timestamp: convert it once, not per variable
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC)
+
+
+def _dv(value: Any, vtype: ua.VariantType, ts_ms: int, now: dt.datetime | None = None) -> ua.DataValue:
+    return ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=_instant(ts_ms),
+                        ServerTimestamp=now or dt.datetime.now(dt.UTC))
 
 
 class MachineServer:
@@ -104,6 +111,7 @@ class MachineServer:
         self.ns = 0
         #: last value written per sampled variable: an unchanged value is not written again
         self._last: dict[ua.NodeId, float] = {}
+        self._now = dt.datetime.now(dt.UTC)
 
     async def start(self) -> None:
         s = self.settings
@@ -215,6 +223,7 @@ class MachineServer:
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         write = self.server.write_attribute_value
+        self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
         for update in updates:
             nodes = self.nodes.get(update.machine.path)
             if nodes is None:
@@ -246,7 +255,7 @@ class MachineServer:
         # OPC UA notifies changes only; skipping equal values halves the writes of an idle plant
         if self._last.get(nid) != value:
             self._last[nid] = value
-            await self.server.write_attribute_value(nid, _dv(value, vtype, ts_ms))
+            await self.server.write_attribute_value(nid, _dv(value, vtype, ts_ms, self._now))
 
     async def stop(self) -> None:
         await self.server.stop()
