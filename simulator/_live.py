@@ -31,7 +31,7 @@ class LiveRun:
         served = {id(m): m for _, machines in sinks for m in machines}
         self.feed = Feed(list(served.values()), sim.start_epoch)
         self.sample_period_s = sample_period_s
-        self._last_sample = float("-inf")
+        self._next_sample = 0.0
 
     async def __aenter__(self) -> LiveRun:
         for sink in self.sinks:
@@ -57,9 +57,12 @@ class LiveRun:
 
     async def _step(self, now: float) -> None:
         wall = time.monotonic()
-        sample = wall - self._last_sample >= self.sample_period_s
+        sample = wall >= self._next_sample
         if sample:
-            self._last_sample = wall
+            # a fixed grid keeps the configured rate exactly; after a stall, no burst to catch up
+            self._next_sample += self.sample_period_s
+            if self._next_sample < wall:
+                self._next_sample = wall + self.sample_period_s
         await self.publish(sample=sample)
 
     async def run(self, until_s: float | None, *, speed: float | None,
@@ -69,5 +72,6 @@ class LiveRun:
             if on_step is not None:
                 on_step(now)
 
+        self._next_sample = time.monotonic() + self.sample_period_s
         await self.sim.run_live(until_s, speed=speed, on_step=step, catch_up=catch_up)
         await asyncio.sleep(0)
