@@ -59,9 +59,10 @@ class LiveRun:
         wall = time.monotonic()
         sample = wall >= self._next_sample
         if sample:
-            # a fixed grid keeps the configured rate exactly; after a stall, no burst to catch up
+            # a fixed grid keeps the configured rate; a short stall is made up by the next step,
+            # a long one is not replayed as a burst
             self._next_sample += self.sample_period_s
-            if self._next_sample < wall:
+            if self._next_sample < wall - self.sample_period_s:
                 self._next_sample = wall + self.sample_period_s
         await self.publish(sample=sample)
 
