@@ -211,66 +211,6 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------ workloads
 
 
-async def ours_opcua(n: int, speed: float, period: float, warmup: float, seconds: float,
-                     tmp: Path) -> dict[str, Any]:
-    from shopfloor import parse_plant
-    from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
-
-    sim = Simulation(parse_plant(plant_yaml(n, "opcua")), start=_now())
-    servers = OpcUaServers(sim.machines, OpcUaSettings(port=free_port()))
-    t = time.perf_counter()
-    async with LiveRun(sim, [(servers, sim.machines)], sample_period_s=period) as live:
-        build_s = time.perf_counter() - t
-        server = servers.servers[0]
-        node_ids = [nid.to_string() for nodes in server.nodes.values()
-                    for nid in (*(nodes.signals[name] for name in CHANGING), nodes.counters["energy_kwh"])]
-        nodes_file = tmp / "nodes.json"
-        nodes_file.write_text(json.dumps(node_ids))
-        run = asyncio.create_task(live.run(None, speed=speed, catch_up=True))
-        result = await measure("opcua", servers.endpoints[0], str(nodes_file), warmup, seconds)
-        run.cancel()
-    result["variables"] = len(node_ids)
-    result["build_s"] = build_s
-    return result
-
-
-async def bare_opcua(variables: int, period: float, warmup: float, seconds: float, tmp: Path) -> dict[str, Any]:
-    import datetime as dt
-
-    from asyncua import Server, ua
-
-    server = Server()
-    await server.init()
-    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/bare"
-    server.set_endpoint(endpoint)
-    ns = await server.register_namespace("urn:bench")
-    folder = await server.nodes.objects.add_folder(ns, "bare")
-    node_ids = []
-    for i in range(variables):
-        var = await folder.add_variable(ua.NodeId(f"v{i}", ns), f"v{i}", 0.0)
-        node_ids.append(var.nodeid)
-    nodes_file = tmp / "bare-nodes.json"
-    nodes_file.write_text(json.dumps([n.to_string() for n in node_ids]))
-    await server.start()
-
-    async def writer() -> None:
-        value = 0.0
-        while True:
-            t0 = time.monotonic()
-            value += 1.0
-            now = dt.datetime.now(dt.UTC)
-            for nid in node_ids:
-                await server.write_attribute_value(nid, ua.DataValue(ua.Variant(value, ua.VariantType.Double),
-                                                                     SourceTimestamp=now, ServerTimestamp=now))
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
-
-    task = asyncio.create_task(writer())
-    result = await measure("opcua", endpoint, str(nodes_file), warmup, seconds)
-    task.cancel()
-    await server.stop()
-    return result
-
-
 async def bare_server(variables: int, port: int, period: float) -> None:
     """A bare asyncua server in its own process: ``variables`` doubles rewritten every period."""
     import datetime as dt
@@ -295,9 +235,10 @@ async def bare_server(variables: int, port: int, period: float) -> None:
         await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
 
 
-async def sharded_opcua(n: int, shards: int, period: float, warmup: float, seconds: float,
+async def sharded_opcua(n: int, shards: int, speed: float, period: float, warmup: float, seconds: float,
                         tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Ours and bare, each as ``shards`` server processes with one subscriber process per server."""
+    """Ours (``sfsim simulate --opcua --shard K/N``) and bare, each as ``shards`` server processes
+    with one subscriber process per server."""
     plant = tmp / "plant.yaml"
     plant.write_text(plant_yaml(n, "opcua"))
     base = free_port()
@@ -318,7 +259,7 @@ async def sharded_opcua(n: int, shards: int, period: float, warmup: float, secon
                 ids = [f"ns=2;s={p}/{leaf}" for p in names
                        for leaf in (*(f"Monitoring/{c}" for c in CHANGING), "OperationCounters/EnergyKWh")]
                 cmd = [sys.executable, "-m", "sfsim", "simulate", str(plant), "--opcua", "--opcua-port", str(port),
-                       "--shard", f"{k}/{shards}", "--sample", str(period), "--speed", "1"]
+                       "--shard", f"{k}/{shards}", "--sample", str(period), "--speed", str(speed)]
                 endpoint = f"opc.tcp://127.0.0.1:{port}/sfsim/s1"
             nodes_file = tmp / f"nodes-{int(bare)}-{k}.json"
             nodes_file.write_text(json.dumps(ids))
@@ -409,7 +350,7 @@ async def main() -> None:
     parser.add_argument("--period", type=float, default=0.5, help="sample period, wall seconds")
     parser.add_argument("--only", choices=("opcua", "mqtt"), help="measure one protocol only")
     parser.add_argument("--shards", type=int, default=1,
-                        help="OPC UA: server processes (sfsim simulate --shard K/N), one subscriber process each")
+                        help="OPC UA server processes (sfsim simulate --shard K/N), one subscriber process each")
     args = parser.parse_args()
     n, w, s, p = args.machines, args.warmup, args.seconds, args.period
     print(f"{n} machines, sample period {p:g} s, speed {args.speed:g}, window {s:g} s, "
@@ -417,16 +358,11 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         if args.only != "mqtt":
-            if args.shards > 1:
-                ours, bare = await sharded_opcua(n, args.shards, p, w, s, tmp)
-                ours["variables"], ours["build_s"] = n * (len(CHANGING) + 1), float("nan")
-            else:
-                ours = await ours_opcua(n, args.speed, p, w, s, tmp)
-                bare = await bare_opcua(ours["variables"], p, w, s, tmp)
-            print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {ours['variables'] / p:,.0f} "
+            ours, bare = await sharded_opcua(n, args.shards, args.speed, p, w, s, tmp)
+            print(f"OPC UA: {len(CHANGING) + 1} changing values per machine → {n * (len(CHANGING) + 1) / p:,.0f} "
                   "updates/s offered")
             print(f"OPC UA  ours {ours['rate']:9,.0f} values/s  lag p50 {ours['lag_p50']:.3f} s "
-                  f"p99 {ours['lag_p99']:.3f} s  (address space built in {ours['build_s']:.1f} s)")
+                  f"p99 {ours['lag_p99']:.3f} s")
             print(f"        bare {bare['rate']:9,.0f} values/s  lag p50 {bare['lag_p50']:.3f} s "
                   f"p99 {bare['lag_p99']:.3f} s")
             print(f"        ratio {ratio(ours['rate'], bare['rate'])}", flush=True)

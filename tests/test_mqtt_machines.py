@@ -7,6 +7,7 @@ import contextlib
 import json
 import subprocess
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,43 +142,68 @@ def test_every_mqtt_machine_publishes_the_contract(mosquitto: Mosquitto) -> None
                    if m.at.machine.protocol is not Protocol.MQTT)
 
 
-def test_broker_restart_mid_run_loses_nothing(mosquitto: Mosquitto) -> None:
+@dataclass
+class Outage:
+    """A run whose broker goes away for a while, as the recorder saw it."""
+
+    sim: Simulation
+    recorder: Recorder
+    adapter: MqttMachines
+    progressed_s: float  # simulated time that passed while the broker was away
+    backlog: int  # the largest outbox when the broker came back
+
+
+def run_with_outage(broker: Mosquitto, *, seed: int, span_s: float, wall_s: float, down_after_s: float,
+                    down_for_s: float) -> Outage:
+    """Wuhan's MQTT machines for ``span_s`` simulated seconds in ``wall_s``, the broker stopped in between."""
     plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
 
-    async def main() -> tuple[Simulation, Recorder, MqttMachines, float]:
-        sim = Simulation(plant, seed=2)
-        recorder = Recorder(mosquitto)
+    async def main() -> Outage:
+        sim = Simulation(plant, seed=seed)
+        recorder = Recorder(broker)
         rec_task = asyncio.create_task(recorder.run())
         await recorder.ready.wait()
         machines = mqtt_machines(sim)
-        adapter = MqttMachines(machines, MqttSettings.from_url(mosquitto.url, reconnect_max_s=1.0),
+        adapter = MqttMachines(machines, MqttSettings.from_url(broker.url, reconnect_max_s=1.0),
                                sample_period_s=0.1)
         async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.1) as live:
             await adapter.wait_connected(10)
-            run = asyncio.create_task(live.run(5 * 3600, speed=5 * 3600 / 8))  # five hours in eight seconds
-            await asyncio.sleep(2.5)
-            mosquitto.stop()
+            run = asyncio.create_task(live.run(span_s, speed=span_s / wall_s))
+            await asyncio.sleep(down_after_s)
+            broker.stop()
             stopped_at = sim.now
-            await asyncio.sleep(3)
-            progressed = sim.now - stopped_at  # the simulation did not wait for the broker
-            mosquitto.start()
+            await asyncio.sleep(down_for_s)
+            progressed = sim.now - stopped_at
+            backlog = max(len(s.outbox) for s in adapter.sessions.values())
+            broker.start()
             await run
-        await wait_until(lambda: recorder.finished(machines), 15)
+        await wait_until(lambda: recorder.finished(machines), 30)
         rec_task.cancel()
-        return sim, recorder, adapter, progressed
+        return Outage(sim, recorder, adapter, progressed, backlog)
 
-    sim, recorder, adapter, progressed = asyncio.run(main())
-    assert progressed > 3600  # three wall seconds at 2,250×
+    return asyncio.run(main())
+
+
+def assert_every_state_event_arrived(outage: Outage) -> None:
+    """Every state change, in order, at its instant (duplicates carry their seq and are dropped by it)."""
+    for m in mqtt_machines(outage.sim):
+        assert outage.adapter.sessions[m.path].dropped == 0
+        states = {p["seq"]: p for p in outage.recorder.of("state")[m.path]}
+        assert [(s["ts"], s["reason_code"]) for _, s in sorted(states.items())] == [
+            (round((outage.sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)
+        ]
+
+
+def test_broker_restart_mid_run_loses_nothing(mosquitto: Mosquitto) -> None:
+    outage = run_with_outage(mosquitto, seed=2, span_s=5 * 3600, wall_s=8, down_after_s=2.5, down_for_s=3)
+    assert outage.progressed_s > 3600  # the simulation did not wait for the broker: 3 s at 2,250×
+    assert_every_state_event_arrived(outage)
+    sim, recorder, adapter = outage.sim, outage.recorder, outage.adapter
     for m in mqtt_machines(sim):
         session = adapter.sessions[m.path]
-        assert session.reconnects >= 1 and session.dropped == 0
+        assert session.reconnects >= 1
         births = recorder.of("birth")[m.path]
         assert len(births) >= 2 and births[-1]["seq"] > births[0]["seq"]  # re-published, sequence continues
-        # every state event arrived (duplicates carry their seq and are dropped by it)
-        states = {p["seq"]: p for p in recorder.of("state")[m.path]}
-        assert [(s["ts"], s["reason_code"]) for _, s in sorted(states.items())] == [
-            (round((sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)
-        ]
         counters = [p for _, p in sorted({p["seq"]: p for p in recorder.of("counters")[m.path]}.items())]
         totals = [c["total"] for c in counters]
         assert totals == sorted(totals)  # no reset
@@ -230,37 +256,11 @@ def test_tls_with_credentials_and_mqtt_311(tmp_path: Path) -> None:
 
 
 def test_a_long_outage_backlog_drains_in_order_and_only_birth_and_status_are_retained(mosquitto: Mosquitto) -> None:
-    plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
+    # a week in eight seconds, about three and a half simulated days without a broker
+    outage = run_with_outage(mosquitto, seed=3, span_s=7 * 86400, wall_s=8, down_after_s=1.5, down_for_s=4)
+    assert outage.backlog > 300  # a real backlog of state events built up
+    assert_every_state_event_arrived(outage)
 
-    async def main() -> tuple[Simulation, Recorder, MqttMachines, int]:
-        sim = Simulation(plant, seed=3)
-        recorder = Recorder(mosquitto)
-        rec_task = asyncio.create_task(recorder.run())
-        await recorder.ready.wait()
-        machines = mqtt_machines(sim)
-        adapter = MqttMachines(machines, MqttSettings.from_url(mosquitto.url, reconnect_max_s=1.0),
-                               sample_period_s=0.05)
-        async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.05) as live:
-            await adapter.wait_connected(10)
-            run = asyncio.create_task(live.run(7 * 86400, speed=7 * 86400 / 8))  # a week in eight seconds
-            await asyncio.sleep(1.5)
-            mosquitto.stop()
-            await asyncio.sleep(4)  # about three and a half simulated days without a broker
-            backlog = max(len(s.outbox) for s in adapter.sessions.values())
-            mosquitto.start()
-            await run
-        await wait_until(lambda: recorder.finished(machines), 30)
-        rec_task.cancel()
-        return sim, recorder, adapter, backlog
-
-    sim, recorder, adapter, backlog = asyncio.run(main())
-    assert backlog > 300  # a real backlog of state events built up
-    for m in mqtt_machines(sim):
-        assert adapter.sessions[m.path].dropped == 0
-        states = {p["seq"]: p for p in recorder.of("state")[m.path]}
-        assert [(s["ts"], s["reason_code"]) for _, s in sorted(states.items())] == [
-            (round((sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)
-        ]
     # a late subscriber learns each machine from retained messages only: birth and its last status
     async def late() -> list[tuple[str, dict[str, Any]]]:
         got = []
