@@ -39,6 +39,10 @@ OUTBOX_LIMIT = 5_000
 #: messages in flight per machine: aiomqtt/paho handle a few dozen pending publishes
 #: cheaply, thousands not at all
 WINDOW = 10
+#: a publish not acknowledged by then counts as a lost connection: aiomqtt does not fail
+#: pending publishes when the broker goes away, so without this a session would sit out
+#: the whole client timeout before it reconnects
+PUBLISH_TIMEOUT_S = 3.0
 
 
 @dataclass(slots=True)
@@ -190,7 +194,8 @@ class MqttMachine:
                 if message.seq is None:
                     message.seq = self._next_seq()
                     message.payload["seq"] = message.seq
-                sends.append(client.publish(self.topic(message.kind), contract.encode(message.payload), qos=qos))
+                sends.append(client.publish(self.topic(message.kind), contract.encode(message.payload), qos=qos,
+                                            timeout=PUBLISH_TIMEOUT_S))
             # paho sends in call order; the window is in flight at once
             results = await asyncio.gather(*sends, return_exceptions=True)
             for message, result in zip(batch, results, strict=True):
