@@ -22,7 +22,6 @@ from ._states import REASONS, StopReason
 __all__ = [
     "CONTRACT_VERSION",
     "DEFAULT_PREFIX",
-    "RETAINED",
     "MessageKind",
     "TopicParts",
     "birth",
@@ -51,10 +50,6 @@ class MessageKind(StrEnum):
     STATE = "state"
     COUNTERS = "counters"
     SIGNALS = "signals"
-
-
-#: retained on the broker, so a late subscriber learns them at once
-RETAINED = frozenset({MessageKind.BIRTH, MessageKind.STATUS})
 
 
 def check_prefix(prefix: str) -> str:

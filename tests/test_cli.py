@@ -61,6 +61,13 @@ def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None
     assert "argument --duration: expected a duration such as 45, 45s, 30m" in bad_duration.stderr
     bad_speed = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--speed", "fast")
     assert "argument --speed: expected 'max' or a positive number, got 'fast'" in bad_speed.stderr
+    bad_url = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", "http://x", "--duration", "1m")
+    assert bad_url.returncode == 2
+    assert "sfsim simulate: MQTT URL 'http://x': expected mqtt://host[:port] or mqtts://host[:port]" in bad_url.stderr
+    bad_ca = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", "mqtts://127.0.0.1:1",
+                   "--mqtt-ca", str(tmp_path / "missing.pem"), "--duration", "1m")
+    assert bad_ca.returncode == 2 and "Traceback" not in bad_ca.stderr
+    assert f"sfsim simulate: MQTT CA file {tmp_path / 'missing.pem'}: No such file or directory" in bad_ca.stderr
     plant = tmp_path / "p.yaml"
     plant.write_text("enterprise: {id: x}\nsites: [{id: s, lines: [{id: L, machines: [{id: M, kind: lathe}]}]}]\n")
     bad_plant = sfsim("simulate", str(plant))
