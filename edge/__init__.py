@@ -1,7 +1,23 @@
-"""Edge gateway: OPC UA servers (simulated or real) to the MQTT telemetry contract.
+"""Edge gateway: any OPC UA server (simulated or real) to the MQTT telemetry contract.
 
-Arrives with the edge-gateway issue; the package exists so the layout and the
-``sfsim`` command already show where it goes.
+Machines are found by browsing our Machinery-style model or listed in a node
+map; each bridged machine publishes exactly what an MQTT-native one does,
+through a disk spool that survives broker outages and gateway restarts.
 """
 
-__all__: list[str] = []
+from ._bridge import Field, Point, Stats
+from ._config import EdgeConfig, EndpointConfig, MappedMachine, load_edge_config
+from ._gateway import EdgeGateway
+from ._source import EndpointState
+
+__all__ = [
+    "EdgeConfig",
+    "EdgeGateway",
+    "EndpointConfig",
+    "EndpointState",
+    "Field",
+    "MappedMachine",
+    "Point",
+    "Stats",
+    "load_edge_config",
+]

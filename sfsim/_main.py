@@ -7,7 +7,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _plant_commands, _simulate_command
+from . import _edge_command, _plant_commands, _simulate_command
 
 
 def _version() -> str:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _plant_commands.register(commands)
     _simulate_command.register(commands)
+    _edge_command.register(commands)
     return parser
 
 

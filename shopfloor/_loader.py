@@ -65,12 +65,16 @@ class Issue:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class PlantError(Exception):
-    """A plant file could not be used; ``issues`` lists every problem found."""
+class ConfigError(Exception):
+    """A configuration file could not be used; ``issues`` lists every problem found."""
 
     def __init__(self, issues: Iterable[Issue]) -> None:
         self.issues = tuple(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class PlantError(ConfigError):
+    """A plant file could not be used; ``issues`` lists every problem found."""
 
 
 # ---------------------------------------------------------------- converters
@@ -730,8 +734,9 @@ def _line_map(node: yaml.Node, path: str, lines: dict[str, int], c: _Checker) ->
             _line_map(item, _join(path, i), lines, c)
 
 
-def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
-    """Parse and validate plant YAML text."""
+def read_yaml(text: str, *, source: str, what: str,
+              error: type[ConfigError] = ConfigError) -> tuple[object, _Checker]:
+    """Parse YAML text into data and a checker that knows every path's line; ``what`` names an empty file's needs."""
     c = _Checker(source, {})
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -740,24 +745,34 @@ def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
         c.issues.append(Issue(source, mark.line + 1 if mark else None, "", f"not valid YAML: {problem}"))
-        raise PlantError(c.issues) from None
+        raise error(c.issues) from None
     if node is None:
-        raise PlantError([Issue(source, None, "", "the file is empty; a plant needs enterprise and sites")])
+        raise error([Issue(source, None, "", f"the file is empty; {what}")])
     lines: dict[str, int] = {}
     c.lines = lines
     _line_map(node, "", lines, c)
+    return data, c
+
+
+def read_text(path: str | Path, error: type[ConfigError] = ConfigError) -> str:
+    """A UTF-8 file's text; problems raised as ``error`` naming the file."""
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error([Issue(source, None, "", "no such file")]) from None
+    except UnicodeDecodeError as e:
+        raise error([Issue(source, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})")]) from None
+    except OSError as e:
+        raise error([Issue(source, None, "", f"cannot read: {e.strerror}")]) from None
+
+
+def parse_plant(text: str, *, source: str = "<plant>") -> Plant:
+    """Parse and validate plant YAML text."""
+    data, c = read_yaml(text, source=source, what="a plant needs enterprise and sites", error=PlantError)
     return _build(c, data)
 
 
 def load_plant(path: str | Path) -> Plant:
     """Read and validate a plant file; raises ``PlantError`` listing every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PlantError([Issue(source, None, "", "no such file")]) from None
-    except UnicodeDecodeError as e:
-        raise PlantError([Issue(source, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})")]) from None
-    except OSError as e:
-        raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror}")]) from None
-    return parse_plant(text, source=source)
+    return parse_plant(read_text(path, PlantError), source=str(path))

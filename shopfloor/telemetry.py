@@ -28,8 +28,11 @@ __all__ = [
     "check_prefix",
     "counters",
     "encode",
+    "gateway_topic",
+    "health",
     "json_schema",
     "machine_topic",
+    "nameplate",
     "parse_topic",
     "signals",
     "state",
@@ -63,6 +66,11 @@ def check_prefix(prefix: str) -> str:
 def machine_topic(prefix: str, path: str, kind: MessageKind) -> str:
     """``<prefix>/v1/<enterprise>/<site>/<area>/<line>/<machine>/<kind>``; ``path`` is ``MachineAt.path``."""
     return f"{prefix}/{CONTRACT_VERSION}/{path}/{kind.value}"
+
+
+def gateway_topic(prefix: str, gateway: str) -> str:
+    """``<prefix>/v1/_gateway/<gateway>/health``: retained health of an edge gateway (no machine topic matches it)."""
+    return f"{prefix}/{CONTRACT_VERSION}/_gateway/{gateway}/health"
 
 
 def subscription(prefix: str, kind: MessageKind | None = None) -> str:
@@ -110,14 +118,11 @@ def parse_topic(topic: str) -> TopicParts:
 # ---------------------------------------------------------------- payloads
 
 
-def birth(at: MachineAt, *, ts_ms: int, seq: int, session_ms: int, signals: Sequence[str],
-          sample_period_ms: int) -> dict[str, Any]:
+def nameplate(at: MachineAt, *, signals: Sequence[str], sample_period_ms: int) -> dict[str, Any]:
+    """A machine's ``birth`` without its ts, seq and session: what the asset register says about it."""
     m = at.machine
     kind = KINDS[m.kind]
     return {
-        "ts": ts_ms,
-        "seq": seq,
-        "session": session_ms,
         "machine": {
             "enterprise": at.enterprise.id,
             "site": at.site.id,
@@ -149,6 +154,10 @@ def birth(at: MachineAt, *, ts_ms: int, seq: int, session_ms: int, signals: Sequ
         "signals": list(signals),
         "sample_period_ms": sample_period_ms,
     }
+
+
+def birth(nameplate: Mapping[str, Any], *, ts_ms: int, seq: int, session_ms: int) -> dict[str, Any]:
+    return {"ts": ts_ms, "seq": seq, "session": session_ms, **nameplate}
 
 
 def status(*, online: bool, ts_ms: int, session_ms: int) -> dict[str, Any]:
@@ -186,6 +195,13 @@ def counters(*, ts_ms: int, seq: int, total: int, good: int, scrap: int, rework:
 
 def signals(*, ts_ms: int, seq: int, values: Mapping[str, float]) -> dict[str, Any]:
     return {"ts": ts_ms, "seq": seq, "values": dict(values)}
+
+
+def health(*, ts_ms: int, gateway: str, status: str, started_ms: int, counts: Mapping[str, int],
+           endpoints: Mapping[str, str]) -> dict[str, Any]:
+    """An edge gateway's health: ``status`` online/offline, cumulative counts, each OPC UA endpoint's state."""
+    return {"ts": ts_ms, "gateway": gateway, "status": status, "started": started_ms, "counts": dict(counts),
+            "endpoints": dict(endpoints)}
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

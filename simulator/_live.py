@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from ._feed import Feed, TelemetrySink
+from ._feed import Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._machine import MachineSim
 from ._simulation import Simulation
 
@@ -48,6 +48,19 @@ class LiveRun:
                 await sink.close()
             except Exception:  # one adapter failing to close must not keep the others open
                 log.exception("closing %s failed", type(sink).__name__)
+
+    def snapshot(self) -> list[MachineUpdate]:
+        """Every served machine as it is now: its current state (with the instant it began) and counters.
+
+        What a restarted server writes before it accepts clients, so they see no
+        reset and no new state."""
+        out = []
+        for m in self.feed.machines:
+            update = MachineUpdate(m, counters=self.feed.counters(m, self.sim.now))
+            if m.log_t:
+                update.states = [StateEvent(self.feed.ms(m.log_t[-1]), m.log_r[-1], m.products[m.log_p[-1]])]
+            out.append(update)
+        return out
 
     async def publish(self, *, sample: bool) -> None:
         updates = self.feed.collect(self.sim.now, sample=sample)

@@ -24,7 +24,7 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from shopfloor import CONTROL_NAMES, KINDS, REASONS, StopReason
+from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
 
 from ._feed import MachineUpdate
 from ._machine import MachineSim
@@ -113,7 +113,8 @@ class MachineServer:
         self._last: dict[ua.NodeId, float] = {}
         self._now = dt.datetime.now(dt.UTC)
 
-    async def start(self) -> None:
+    async def start(self, snapshot: Sequence[MachineUpdate] = ()) -> None:
+        """Build the address space, write ``snapshot`` (a restart's current values), then serve."""
         s = self.settings
         server = self.server
         await server.init()
@@ -153,6 +154,7 @@ class MachineServer:
                         ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(str(name)))))
                 parent = folders[path]
             self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
+        await self.publish(list(snapshot))
         await server.start()
         log.info("OPC UA server %s at %s (%d machines, security %s)", self.name, self.endpoint,
                  len(self.machines), s.security)
@@ -192,6 +194,8 @@ class MachineServer:
             await var(ident, name, flag, ua.VariantType.Boolean)
         for product, seconds in spec.cycle_time_s.items():
             await var(ident, f"IdealCycleTime_{product}", seconds, ua.VariantType.Double)
+        for power_class in PowerClass:
+            await var(ident, f"RatedPowerKW_{power_class.value}", spec.power_kw.of(power_class), ua.VariantType.Double)
 
         info = REASONS[StopReason(m.reason if m.reason >= 0 else StopReason.NO_SHIFT)]
         item_state = await node.add_object(ua.NodeId(f"{path}/MachineryItemState", ns),

@@ -6,83 +6,24 @@ import asyncio
 import contextlib
 import json
 import subprocess
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import jsonschema
 import pytest
 
-from shopfloor import MqttSettings, Protocol, load_plant, parse_topic, telemetry
+from shopfloor import MqttSettings, Protocol, load_plant, parse_topic
 from simulator import LiveRun, MqttMachines, Simulation
 
 from .conftest import EXAMPLES
+from .recording import Recorder, validate, wait_until
 from .servers import Mosquitto, find_program, make_tls_files
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = telemetry.json_schema()
-VALIDATORS = {
-    kind.value: jsonschema.Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{kind.value}"})
-    for kind in telemetry.MessageKind
-}
-
-
-def validate(kind: str, payload: dict[str, Any]) -> None:
-    VALIDATORS[kind].validate(payload)
-
-
-class Recorder:
-    """A subscriber with a persistent session that reconnects, as a collector would."""
-
-    def __init__(self, broker: Mosquitto) -> None:
-        self.broker = broker
-        self.messages: list[tuple[str, dict[str, Any], bool]] = []
-        self.ready = asyncio.Event()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client("127.0.0.1", self.broker.port, identifier="recorder",
-                                          clean_session=False, protocol=aiomqtt.ProtocolVersion.V311) as client:
-                    await client.subscribe("sfsim/v1/#", qos=1)
-                    self.ready.set()
-                    async for message in client.messages:
-                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                        self.messages.append((str(message.topic), payload, bool(message.retain)))
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.2)
-
-    def finished(self, machines: list[Any]) -> bool:
-        """Every machine's final counters and its goodbye have arrived."""
-        counters, statuses = self.of("counters"), self.of("status")
-        return all(
-            any(c["total"] == m.total for c in counters.get(m.path, ()))
-            and statuses.get(m.path, [{}])[-1].get("status") == "offline"
-            for m in machines
-        )
-
-    def of(self, kind: str) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for topic, payload, _ in self.messages:
-            parts = parse_topic(topic)
-            if parts.kind.value == kind:
-                out[parts.path].append(payload)
-        return out
-
-
 def mqtt_machines(sim: Simulation) -> list[Any]:
     return [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol is Protocol.MQTT]
-
-
-async def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_every_mqtt_machine_publishes_the_contract(mosquitto: Mosquitto) -> None:
@@ -174,7 +115,7 @@ def run_with_outage(broker: Mosquitto, *, seed: int, span_s: float, wall_s: floa
             stopped_at = sim.now
             await asyncio.sleep(down_for_s)
             progressed = sim.now - stopped_at
-            backlog = max(len(s.outbox) for s in adapter.sessions.values())
+            backlog = max(len(o.queue) for o in adapter.outboxes.values())
             broker.start()
             await run
         await wait_until(lambda: recorder.finished(machines), 30)
@@ -187,7 +128,7 @@ def run_with_outage(broker: Mosquitto, *, seed: int, span_s: float, wall_s: floa
 def assert_every_state_event_arrived(outage: Outage) -> None:
     """Every state change, in order, at its instant (duplicates carry their seq and are dropped by it)."""
     for m in mqtt_machines(outage.sim):
-        assert outage.adapter.sessions[m.path].dropped == 0
+        assert outage.adapter.outboxes[m.path].dropped == 0
         states = {p["seq"]: p for p in outage.recorder.of("state")[m.path]}
         assert [(s["ts"], s["reason_code"]) for _, s in sorted(states.items())] == [
             (round((outage.sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)

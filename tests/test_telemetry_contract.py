@@ -12,8 +12,8 @@ from .conftest import EXAMPLES
 SCHEMA = telemetry.json_schema()
 
 
-def valid(kind: MessageKind, payload: dict[str, object]) -> None:
-    jsonschema.Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{kind.value}"}).validate(payload)
+def valid(kind: MessageKind | str, payload: dict[str, object]) -> None:
+    jsonschema.Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{kind}"}).validate(payload)
 
 
 def test_topics_carry_the_isa95_path_and_parse_back() -> None:
@@ -42,7 +42,13 @@ def test_topics_outside_the_contract_say_why(topic: str, message: str) -> None:
 
 def test_every_builder_output_validates_and_every_reason_is_in_the_schema() -> None:
     at = next(iter(load_plant(EXAMPLES / "hangzhou-electronics.yaml").machines()))
-    valid(MessageKind.BIRTH, telemetry.birth(at, ts_ms=1, seq=0, session_ms=1, signals=["a_c"], sample_period_ms=1000))
+    plate = telemetry.nameplate(at, signals=["a_c"], sample_period_ms=1000)
+    valid(MessageKind.BIRTH, telemetry.birth(plate, ts_ms=1, seq=0, session_ms=1))
+    valid("health", telemetry.health(ts_ms=1, gateway="edge-1", status="online", started_ms=1,
+                                     counts={"received": 3}, endpoints={"opc.tcp://h:4840": "connected"}))
+    assert telemetry.gateway_topic("sfsim", "edge-1") == "sfsim/v1/_gateway/edge-1/health"
+    with pytest.raises(ValueError):
+        parse_topic(telemetry.gateway_topic("sfsim", "edge-1"))  # never mistaken for a machine
     valid(MessageKind.STATUS, telemetry.status(online=False, ts_ms=1, session_ms=1))
     for reason in REASONS:
         valid(MessageKind.STATE, telemetry.state(ts_ms=1, seq=3, reason=int(reason), product="P"))

@@ -1,0 +1,107 @@
+"""A bridged machine's outbox: every message on disk until the broker acknowledged it.
+
+Messages are encoded with their seq before they are queued, so what is replayed
+after an outage or a gateway restart is byte for byte what would have been
+sent, and a message the spool had to drop shows as a seq gap. Only the head of
+each machine's queue is held in memory; a long backlog is read back from the
+spool as it drains.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+
+from shopfloor import MessageKind
+from shopfloor import telemetry as contract
+from shopfloor._publisher import Message, now_ms
+from shopfloor.spool import Spool
+
+#: messages per machine held in memory; the rest of a backlog waits on disk only
+MEMORY = 256
+
+
+class SpoolOutbox:
+    def __init__(self, spool: Spool, path: str) -> None:
+        self.spool = spool
+        self.path = path
+        self.head: deque[tuple[int, Message]] = deque()
+        #: messages beyond the head are on disk only
+        self.spilled = spool.pending(path) > 0
+        self.last_id = 0
+        self.last_appended = spool.newest(path)
+        #: the session of the machine's current birth, and whether its OPC UA source is up
+        self.session_ms = 0
+        self.online = False
+        #: messages queued before the last reconnect count as replayed when they go out
+        self.replay_until = 0
+        self.replayed = 0
+        self.queued_while_away = self.spilled
+        self.connected = False
+        birth = spool.recall(path, "birth")
+        if birth is not None:
+            self.session_ms = int(json.loads(birth)["session"])
+
+    def put(self, message: Message) -> None:
+        row = self.spool.append(self.path, message.kind.value, message.payload, retain=message.retain)
+        self.last_appended = row
+        if not self.connected:
+            self.queued_while_away = True
+        if not self.spilled and len(self.head) < MEMORY:
+            self.head.append((row, message))
+            self.last_id = row
+        else:
+            self.spilled = True
+
+    def status(self, online: bool) -> Message:
+        payload = contract.status(online=online, ts_ms=now_ms(), session_ms=self.session_ms)
+        return Message(MessageKind.STATUS, contract.encode(payload), retain=True)
+
+    def greeting(self) -> list[Message]:
+        # the birth that was current when the oldest queued message was made, then the status now;
+        # newer births and statuses follow in the queue
+        birth = self.spool.recall(self.path, "birth")
+        if birth is None:
+            return []  # never bridged yet: its birth and status are queued
+        return [Message(MessageKind.BIRTH, birth, retain=True), self.status(self.online)]
+
+    def greeted(self) -> None:
+        self.connected = True
+        if self.queued_while_away:
+            self.replay_until = self.last_appended
+            self.queued_while_away = False
+
+    def will(self) -> Message:
+        return self.status(False)
+
+    def farewell(self) -> Message:
+        return self.status(False)
+
+    def peek(self, n: int) -> list[Message]:
+        if len(self.head) < n and self.spilled:
+            want = MEMORY - len(self.head)
+            rows = self.spool.read(self.path, self.last_id, want)
+            for row in rows:
+                self.head.append((row.id, Message(MessageKind(row.kind), row.payload, row.retain)))
+                self.last_id = row.id
+            if len(rows) < want:
+                self.spilled = False
+        return [m for _, m in list(self.head)[:n]]
+
+    def ack(self, n: int) -> None:
+        ids = []
+        for _ in range(n):
+            row, message = self.head.popleft()
+            ids.append(row)
+            if row <= self.replay_until:
+                self.replayed += 1
+            if message.kind is MessageKind.BIRTH:
+                self.spool.remember(self.path, "birth", message.payload)
+        self.spool.delete(ids)
+
+    def disconnected(self) -> None:
+        self.connected = False
+
+    def backlog(self) -> int:
+        return len(self.head) if not self.spilled else self.spool.pending(self.path)
+

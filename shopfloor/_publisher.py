@@ -1,0 +1,230 @@
+"""One machine's MQTT publisher session, shared by MQTT-native machines and the edge gateway.
+
+Each machine is its own MQTT client, so each has its own last will (``status``
+offline). The session connects, sends its greeting (birth and status), then
+drains an outbox in order, a window at a time, acknowledging to the outbox only
+what the broker acknowledged; after a lost connection it backs off with jitter,
+reconnects and sends the unacknowledged messages again (with their seq). What
+is queued and how it survives is the outbox's business: memory for a simulated
+machine, a disk spool for the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ._mqtt_settings import MqttSettings
+from .telemetry import MessageKind, machine_topic
+
+log = logging.getLogger(__name__)
+
+#: messages in flight per machine: aiomqtt/paho handle a few dozen pending publishes
+#: cheaply, thousands not at all
+WINDOW = 10
+#: a publish not acknowledged by then counts as a lost connection: aiomqtt does not fail
+#: pending publishes when the broker goes away, so without this a session would sit out
+#: the whole client timeout before it reconnects
+PUBLISH_TIMEOUT_S = 3.0
+#: how long the broker keeps a persistent session after a disconnect
+SESSION_EXPIRY_S = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One encoded contract message of a machine."""
+
+    kind: MessageKind
+    payload: bytes
+    retain: bool = False
+
+
+class Outbox(Protocol):
+    """What a publisher session sends, as a transactional buffer: ``peek`` begins a batch, ``ack`` commits it."""
+
+    def greeting(self) -> list[Message]:
+        """Sent first after every connect, before the outbox (birth and status)."""
+        ...
+
+    def greeted(self) -> None:
+        """The broker acknowledged the greeting."""
+        ...
+
+    def will(self) -> Message:
+        """The last will registered with each connection."""
+        ...
+
+    def farewell(self) -> Message:
+        """Sent on a clean shutdown, after the outbox is drained."""
+        ...
+
+    def peek(self, n: int) -> list[Message]:
+        """The first ``n`` unacknowledged messages, in order; the same ones again until acknowledged."""
+        ...
+
+    def ack(self, n: int) -> None:
+        """The first ``n`` messages of the last ``peek`` reached the broker."""
+        ...
+
+    def disconnected(self) -> None:
+        """The connection was lost (a chance to drop what is not worth replaying)."""
+        ...
+
+
+def client_id(prefix: str, path: str, machine_id: str) -> str:
+    """Short, distinct and stable: the path may be long, so a hash of it stands in."""
+    digest = hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+    return f"{prefix}-{machine_id}-{digest}"
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
+    """One TLS context for all of a process's sessions: building one takes tens of milliseconds."""
+    if not settings.tls:
+        return None
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except OSError as e:
+        raise ValueError(f"MQTT CA file {settings.ca_file}: {e.strerror or e}") from None
+
+
+def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will | None,
+                tls: ssl.SSLContext | None, persistent: bool = False) -> aiomqtt.Client:
+    """An aiomqtt client for ``settings``; ``persistent`` keeps the broker-side session across reconnects."""
+    s = settings
+    v5 = s.version == "5"
+    properties = None
+    if persistent and v5:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    return aiomqtt.Client(
+        s.host,
+        s.port,
+        username=s.username,
+        password=s.password,
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        will=will,
+        keepalive=s.keepalive_s,
+        tls_context=tls,
+        timeout=10,
+        clean_session=None if v5 else not persistent,
+        clean_start=paho.MQTT_CLEAN_START_FIRST_ONLY if not persistent else False,
+        properties=properties,
+    )
+
+
+class Publisher:
+    """One machine's MQTT session: connect, greet, drain the outbox, reconnect, say goodbye."""
+
+    def __init__(self, path: str, outbox: Outbox, settings: MqttSettings, *, identifier: str,
+                 tls: ssl.SSLContext | None, persistent: bool = False) -> None:
+        self.path = path
+        self.outbox = outbox
+        self.settings = settings
+        self.identifier = identifier
+        self.tls = tls
+        self.persistent = persistent
+        self.connected = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.closing = False
+        self.reconnects = 0
+        self.published = 0
+
+    def topic(self, kind: MessageKind) -> str:
+        return machine_topic(self.settings.prefix, self.path, kind)
+
+    def _will(self) -> aiomqtt.Will:
+        m = self.outbox.will()
+        return aiomqtt.Will(self.topic(m.kind), m.payload, qos=self.settings.qos, retain=m.retain)
+
+    async def run(self) -> None:
+        delay = self.settings.reconnect_min_s
+        first = True
+        while not self.closing:
+            try:
+                client = mqtt_client(self.settings, self.identifier, will=self._will(), tls=self.tls,
+                                     persistent=self.persistent)
+                async with client:
+                    if not first:
+                        self.reconnects += 1
+                        log.info("%s: reconnected to %s", self.path, self.settings.url)
+                    first = False
+                    await self._send(client, self.outbox.greeting())
+                    self.outbox.greeted()
+                    self.connected.set()
+                    delay = self.settings.reconnect_min_s
+                    await self._drain(client)
+                    await self._send(client, [self.outbox.farewell()])
+                    return
+            except aiomqtt.MqttError as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e, delay)
+            finally:
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self.outbox.disconnected()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter spreads a fleet's reconnects
+            delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
+        # paho sends in call order; the whole list is in flight at once
+        results = await asyncio.gather(
+            *(client.publish(self.topic(m.kind), m.payload, qos=self.settings.qos, retain=m.retain,
+                             timeout=PUBLISH_TIMEOUT_S) for m in messages),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise aiomqtt.MqttError(f"publish failed: {result}")
+        self.published += len(messages)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Send the outbox in order, a window at a time, until closing and empty."""
+        while True:
+            batch = self.outbox.peek(WINDOW)
+            if not batch:
+                if self.closing:
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            await self._send(client, batch)
+            self.outbox.ack(len(batch))
+
+    def notify(self) -> None:
+        """New messages are in the outbox."""
+        self.wake.set()
+
+    def close(self) -> None:
+        self.closing = True
+        self.wake.set()
+
+
+async def close_publishers(tasks: list[asyncio.Task[None]], publishers: list[Publisher], timeout_s: float) -> None:
+    """Drain, say goodbye and disconnect; sessions still unconnected at the timeout are cancelled."""
+    for p in publishers:
+        p.close()
+    done, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+
+
+def now_ms() -> int:
+    return round(time.time() * 1000)
