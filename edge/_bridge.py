@@ -10,10 +10,10 @@ server restarted), a new session begins with a new birth and seq 0.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -88,6 +88,8 @@ class MachineBridge:
         self.nameplate: dict[str, Any] | None = None
         self.seq = 0
         self.fresh = False
+        #: the next state value is the first after (re)subscribing
+        self.resumed = False
         #: a session was begun in this run of the gateway
         self.started = False
         self.reason: int | None = None
@@ -106,6 +108,7 @@ class MachineBridge:
         self.nameplate = nameplate
         self.mapped = mapped
         self.fresh = True
+        self.resumed = True
         if not self.product:
             self.product = next(iter(nameplate.get("ideal_cycle_s") or {"": 0}))
 
@@ -189,8 +192,11 @@ class MachineBridge:
             if isinstance(value, bool) or not isinstance(value, int) or value not in REASONS:
                 raise ValueError(f"{_show(value)} is not a stop-reason code")
             reason = int(StopReason(value))
-        if reason == self.reason and ts == self.state_ts:
-            return  # the current state again, as a new subscription reports it
+        resumed, self.resumed = self.resumed, False
+        if reason == self.reason and (ts == self.state_ts or resumed):
+            # the current state again, as a new subscription reports it (a server without source
+            # timestamps stamps it anew)
+            return
         self.reason, self.state_ts = reason, ts
         payload = contract.state(ts_ms=ts, seq=self._next(), reason=reason, product=self.product)
         self._put(Message(MessageKind.STATE, contract.encode(payload)))

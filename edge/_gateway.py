@@ -40,9 +40,11 @@ class EdgeGateway:
         self.bridges: dict[str, MachineBridge] = {}
         self.publishers: dict[str, Publisher] = {}
         self.outboxes: dict[str, SpoolOutbox] = {}
+        cert_lock = asyncio.Lock()
         self.sources = [
             OpcUaSource(endpoint, self.bridge_for, self.stats, gateway=config.gateway,
-                        reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s)
+                        reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s,
+                        cert_lock=cert_lock)
             for endpoint in config.endpoints
         ]
         self.started_ms = now_ms()

@@ -93,7 +93,7 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
 
 class OpcUaSource:
     def __init__(self, config: EndpointConfig, bridge_for: BridgeFor, stats: Stats, *, gateway: str,
-                 reconnect_min_s: float, reconnect_max_s: float) -> None:
+                 reconnect_min_s: float, reconnect_max_s: float, cert_lock: asyncio.Lock | None = None) -> None:
         self.config = config
         self.bridge_for = bridge_for
         self.stats = stats
@@ -107,6 +107,9 @@ class OpcUaSource:
         self._handles: dict[int, Point] = {}
         self._bridges: dict[str, MachineBridge] = {}
         self._warned_trust = False
+        #: endpoints sharing a certificate directory must not generate the gateway's key at once
+        self._cert_lock = cert_lock or asyncio.Lock()
+        self._last_problem = ""
         self.connected = asyncio.Event()
 
     @property
@@ -128,13 +131,18 @@ class OpcUaSource:
                 await self._subscribe(clients)
                 self.state = EndpointState.CONNECTED
                 self.connected.set()
+                self._last_problem = ""
                 first = False
                 delay = self.reconnect_min_s
                 await lost.wait()
                 log.warning("%s: connection lost; %d machine(s) offline until it is back", self.url,
                             len(self.attached))
             except (OSError, TimeoutError, ua.UaError, SetupError, DiscoveryError) as e:
-                log.warning("%s: %s; retrying in about %.1f s", self.url, _describe(e), delay)
+                problem = _describe(e)
+                # the same problem again is not news: the health topic shows the endpoint is down
+                level = logging.DEBUG if problem == self._last_problem else logging.WARNING
+                self._last_problem = problem
+                log.log(level, "%s: %s; retrying in about %.1f s", self.url, problem, delay)
             finally:
                 self.state = EndpointState.DISCONNECTED
                 self.connected.clear()
@@ -172,14 +180,16 @@ class OpcUaSource:
         policy = security_policies.SecurityPolicyBasic256Sha256
         c.cert_dir.mkdir(parents=True, exist_ok=True)
         key, cert = c.cert_dir / f"{self.gateway}-key.pem", c.cert_dir / f"{self.gateway}-cert.der"
-        await setup_self_signed_certificate(
-            key, cert, client.application_uri, socket.gethostname(), [ExtendedKeyUsageOID.CLIENT_AUTH],
-            {"countryName": "CN", "organizationName": "sfsim", "commonName": f"sfsim edge {self.gateway}"},
-        )
+        async with self._cert_lock:
+            await setup_self_signed_certificate(
+                key, cert, client.application_uri, socket.gethostname(), [ExtendedKeyUsageOID.CLIENT_AUTH],
+                {"countryName": "CN", "organizationName": "sfsim", "commonName": f"sfsim edge {self.gateway}"},
+            )
         endpoints = await asyncio.wait_for(client.connect_and_get_server_endpoints(), c.timeout_s)
         chosen = [e for e in endpoints if e.SecurityMode == mode and e.SecurityPolicyUri == policy.URI]
         if not chosen:
-            offered = sorted({f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]} {e.SecurityMode.name}" for e in endpoints})
+            offered = sorted({f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]} {e.SecurityMode.name.rstrip('_')}"
+                              for e in endpoints})
             raise SetupError(f"the server offers no Basic256Sha256 {mode.name} endpoint (it offers: "
                              f"{', '.join(offered)}); set security to match")
         server_der = chosen[0].ServerCertificate
