@@ -186,7 +186,8 @@ class MachineBridge:
         if point.field is Field.STATE:
             key = _key(value)
             if key not in point.states:
-                raise ValueError(f"{_show(value)} is not in the node map's states ({', '.join(map(str, point.states))})")
+                known = ", ".join(map(str, point.states))
+                raise ValueError(f"{_show(value)} is not in the node map's states ({known})")
             reason = point.states[key]
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value not in REASONS:

@@ -115,11 +115,12 @@ class _Checker(cfg.Checker):
         self.env = env
 
     def error(self, path: str, message: str) -> None:
-        for var, env_path in self.env.items():
-            generic = re.sub(r"\[\d+\]", "[]", path)
-            if path == env_path or generic == env_path or path.startswith(env_path + "["):
-                self.issues.append(cfg.Issue("environment", None, var, message))
-                return
+        generic = re.sub(r"\[\d+\]", "[]", path)
+        exact = [var for var, env_path in self.env.items() if env_path in (path, generic)]
+        within = [var for var, env_path in self.env.items() if path.startswith(env_path + "[")]
+        for var in exact or within:
+            self.issues.append(cfg.Issue("environment", None, var, message))
+            return
         super().error(path, message)
 
 
@@ -139,7 +140,8 @@ def load_edge_config(path: str | Path | None, environ: Mapping[str, str] | None 
     c = _Checker(source, lines, env)
     config = _build(c, data, Path(path).parent if path is not None else Path.cwd())
     if c.issues:
-        raise cfg.ConfigError(sorted(c.issues, key=lambda i: (i.file, i.line or 0)))
+        unique = dict.fromkeys(c.issues)  # an environment value shared by endpoints is wrong once
+        raise cfg.ConfigError(sorted(unique, key=lambda i: (i.file != "environment", i.line or 0)))
     assert config is not None
     return config
 
@@ -201,11 +203,14 @@ def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
     if not raw_endpoints and "endpoints" not in c.env.values():
         c.error("endpoints", "missing: list at least one OPC UA endpoint (or set SFSIM_EDGE_OPCUA_ENDPOINTS)")
     endpoints = []
-    seen: dict[str, str] = {}
+    seen: dict[str, int] = {}
     for i, raw in enumerate(raw_endpoints):
         endpoint = _endpoint(c, raw, cfg.join("endpoints", i), base)
         if endpoint is not None:
-            c.unique(seen, "endpoint", endpoint.url, cfg.join(cfg.join("endpoints", i), "url"))
+            if endpoint.url in seen:
+                c.error(f"endpoints[{i}].url", f"{endpoint.url} is already endpoints[{seen[endpoint.url]}]; "
+                                               "use sessions to open several sessions to one server")
+            seen.setdefault(endpoint.url, i)
             endpoints.append(endpoint)
     if c.issues or mqtt is None:
         return None
@@ -227,7 +232,7 @@ def _endpoint(c: _Checker, raw: object, path: str, base: Path) -> EndpointConfig
     if password is not None and username is None:
         c.error(cfg.join(path, "password"), "a password needs a username")
     cert_dir = c.field(e, "cert_dir", path, lambda v: base / cfg.text(v), Path(".sfsim/edge-pki"))
-    trusted = c.field(e, "trusted_dir", path, lambda v: _directory(base, v), None)
+    trusted = c.field(e, "trusted_dir", path, lambda v: base / cfg.text(v), None)
     publishing = c.field(e, "publishing_interval", path, cfg.positive_duration, 0.5)
     sampling = c.field(e, "sampling_interval", path, _non_negative_duration, 0.0)
     queue_size = c.field(e, "queue_size", path, cfg.positive_int, 100)
@@ -386,11 +391,3 @@ def _file(base: Path, value: object) -> Path:
     if not p.is_file():
         raise ValueError(f"no such file: {p}")
     return p
-
-
-def _directory(base: Path, value: object) -> Path:
-    p = base / cfg.text(value)
-    if not p.is_dir():
-        raise ValueError(f"no such directory: {p}")
-    return p
-

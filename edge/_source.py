@@ -206,6 +206,7 @@ class OpcUaSource:
                             "to accept only known servers", self.url, certificate.subject.rfc4514_string(), thumb)
                 self._warned_trust = True
             return
+        c.trusted_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(c.trusted_dir.iterdir()):
             if path.is_file() and _fingerprint(path) == thumb:
                 return

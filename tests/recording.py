@@ -78,6 +78,25 @@ class Recorder:
         return [p for _, p in sorted(by_seq.items())]
 
 
+    def by_session(self, path: str, prefix: str = "sfsim") -> dict[int, dict[int, dict[str, Any]]]:
+        """Seq → payload per publisher session, a message belonging to the last birth received before it."""
+        sessions: dict[int, dict[int, dict[str, Any]]] = {}
+        current: int | None = None
+        for topic, payload, _ in self.messages:
+            try:
+                parts = parse_topic(topic)
+            except ValueError:
+                continue
+            if parts.path != path or parts.prefix != prefix or "seq" not in payload:
+                continue
+            if parts.kind.value == "birth":
+                current = payload["session"]
+            assert current is not None, f"{path}: {parts.kind.value} before any birth"
+            got = sessions.setdefault(current, {}).setdefault(payload["seq"], payload)
+            assert got == payload, f"{path}: session {current} seq {payload['seq']} came with two payloads"
+        return sessions
+
+
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     for _ in range(int(timeout_s / 0.05)):
         if predicate():

@@ -85,9 +85,14 @@ def states_of(recorder: Recorder, path: str, prefix: str = "sfsim") -> list[tupl
     return [(s["ts"], s["reason_code"], s["product"]) for s in recorder.unique("state", path, prefix)]
 
 
+def last_counters(recorder: Recorder, path: str) -> dict[str, Any]:
+    """The newest counters by timestamp (a backlog can arrive after newer messages)."""
+    return max(recorder.of("counters")[path], key=lambda c: c["ts"], default={})
+
+
 def assert_counters_are_the_truth(sim: Simulation, recorder: Recorder, m: MachineSim) -> None:
     truth = next(x for x in sim.truth()["machines"] if x["path"] == m.path)["run"]
-    last = recorder.unique("counters", m.path)[-1]
+    last = last_counters(recorder, m.path)
     assert (last["total"], last["good"], last["scrap"], last["rework"]) == (
         truth["PQ"], truth["GQ"], truth["SQ"], truth["RQ"])
     assert last["energy_kwh"] == pytest.approx(truth["energy_kWh"], abs=1e-5)
@@ -133,8 +138,8 @@ def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: flo
                 await run
                 await live.publish(sample=True)  # the end of the run, as the servers' last write
                 # the final values reach the gateway within a publishing interval or two
-                await wait_until(lambda: all(recorder.unique("counters", m.path)[-1]["total"] == m.total
-                                             for m in machines if recorder.of("counters")[m.path]), 30)
+                await wait_until(lambda: all(last_counters(recorder, m.path).get("total") == m.total
+                                             for m in machines), 30)
         await wait_until(lambda: recorder.finished(machines), 30)
         rec_task.cancel()
         return Bridged(sim, recorder, gateway, machines)
@@ -185,6 +190,51 @@ def test_broker_stopped_for_15_s_mid_run_loses_nothing(mosquitto: Mosquitto, tmp
         assert_no_seq_missing(b.recorder, m.path)  # every counters seq too: nothing coalesced, nothing dropped
     counts = b.gateway.counts()
     assert counts["replayed"] > 100 and counts["dropped"] == 0 and counts["mqtt_reconnects"] >= len(b.machines)
+
+
+def test_a_gateway_stopped_while_the_broker_is_away_sends_its_backlog_on_the_next_start(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    async def main() -> tuple[Simulation, Recorder, list[int]]:
+        sim = Simulation(opcua_plant(), seed=6)
+        machines = list(sim.machines)
+        recorder = Recorder(mosquitto)
+        rec_task = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line"))
+        config = dataclasses.replace(edge_config(mosquitto, servers.endpoints, tmp_path / "spool"),
+                                     shutdown_timeout_s=1.0)
+        left = []
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.1) as live:
+            run = asyncio.create_task(live.run(6 * 3600, speed=6 * 3600 / 10))
+            async with EdgeGateway(config) as first:
+                await first.wait_connected(20)
+                await asyncio.sleep(1)
+                mosquitto.stop()
+                await asyncio.sleep(3)
+            left.append(first.counts()["queued"])
+            mosquitto.start()
+            async with EdgeGateway(config) as second:
+                left.append(second.spool.count if second.spool else -1)
+                await run
+                await live.publish(sample=True)
+                await wait_until(lambda: all(last_counters(recorder, m.path).get("total") == m.total
+                                             for m in machines), 30)
+                left.append(second.counts()["replayed"])
+        await wait_until(lambda: recorder.finished(machines), 30)
+        rec_task.cancel()
+        return sim, recorder, left
+
+    sim, recorder, (queued_at_stop, found_at_start, replayed) = asyncio.run(main())
+    assert queued_at_stop > 100 and found_at_start == queued_at_stop and replayed >= queued_at_stop
+    for m in sim.machines:
+        sessions = recorder.by_session(m.path)
+        assert len(sessions) == 2  # the first run's, sent late but whole, then the second run's
+        for by_seq in sessions.values():
+            assert sorted(by_seq) == list(range(len(by_seq))), f"{m.path}: seq gap"
+        states = [(p["ts"], p["reason_code"], p["product"]) for by_seq in sessions.values()
+                  for _, p in sorted(by_seq.items()) if "reason_code" in p]
+        assert set(states) <= set(log_states(sim, m)) and states == sorted(states)
+        assert_counters_are_the_truth(sim, recorder, m)
 
 
 def test_an_opcua_server_restart_is_recovered_by_the_gateway_alone(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -245,17 +245,16 @@ def test_security_mismatches_are_explained_and_the_other_endpoints_keep_serving(
             EndpointConfig(url=untrusted, **{**base, "trusted_dir": trusted}),
             EndpointConfig(url=plain.endpoints[0], **base),
         ))
-        async with LiveRun(sim, [(secured, machines), (plain, machines[:1])]) as live:
-            async with EdgeGateway(config) as gateway:
-                await asyncio.wait_for(gateway.sources[0].connected.wait(), 20)
-                await asyncio.sleep(2)  # a few retries of the failing endpoints
-                states = [s.state.value for s in gateway.sources]
-                # the operator trusts the rejected server certificate: the next retry connects
-                rejected = next((tmp_path / "edge-pki" / "rejected").iterdir())
-                shutil.move(rejected, trusted / rejected.name)
-                await asyncio.wait_for(gateway.sources[2].connected.wait(), 10)
-                await live.run(600, speed=600)
-                after = [s.state.value for s in gateway.sources]
+        async with LiveRun(sim, [(secured, machines), (plain, machines[:1])]) as live, EdgeGateway(config) as gateway:
+            await asyncio.wait_for(gateway.sources[0].connected.wait(), 20)
+            await asyncio.sleep(2)  # a few retries of the failing endpoints
+            states = [s.state.value for s in gateway.sources]
+            # the operator trusts the rejected server certificate: the next retry connects
+            rejected = next((tmp_path / "edge-pki" / "rejected").iterdir())
+            shutil.move(rejected, trusted / rejected.name)
+            await asyncio.wait_for(gateway.sources[2].connected.wait(), 10)
+            await live.run(600, speed=600)
+            after = [s.state.value for s in gateway.sources]
         rec_task.cancel()
         return recorder, states, after, rejected
 
