@@ -24,8 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,42 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CYCLE_S = 90.0
-
+from _common import free_port, measure_all, percentile, plant_yaml, ratio, start_mosquitto  # noqa: E402
 
 #: what changes at every sample of an executing CNC centre: four noisy signals and the energy counter
 CHANGING = ("spindle_speed_rpm", "spindle_load_pct", "feed_rate_mm_min", "coolant_temp_c")
-
-
-def plant_yaml(machines: int, protocol: str) -> str:
-    # one-machine lines that never stop: every sample changes the same values on every machine
-    lines = [
-        f"      - {{id: L{i:04d}, machines: [{{id: M{i:04d}, kind: cnc_machining_center, protocol: {protocol}, "
-        f"cycle_time: {CYCLE_S}s, mtbf: never, micro_stops_per_hour: 0}}]}}"
-        for i in range(machines)
-    ]
-    return (
-        "enterprise: {id: bench}\nsites:\n  - id: s1\n"
-        "    calendar: {shifts: [{id: D, start: '00:00', end: '24:00'}], non_working_days: []}\n"
-        "    lines:\n" + "\n".join(lines) + "\n"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "n/a (bare delivered nothing)"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ------------------------------------------------------------------ subscribers (child processes)
@@ -172,35 +138,7 @@ def child_main(argv: list[str]) -> None:
 
 
 async def measure(kind: str, target: str, extra: str, warmup: float, seconds: float) -> dict[str, Any]:
-    return (await measure_all([(kind, target, extra)], warmup, seconds))[0]
-
-
-async def measure_all(specs: list[tuple[str, str, str]], warmup: float, seconds: float) -> list[dict[str, Any]]:
-    """Start subscriber processes, wait until all are ready, open their windows together."""
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--child", kind, target, extra, str(warmup), str(seconds),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        for kind, target, extra in specs
-    ]
-    for proc, (kind, _, _) in zip(procs, specs, strict=True):
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 300)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"{kind} subscriber failed to start: {line!r}")
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        await proc.stdin.drain()
-    results = []
-    for proc in procs:
-        assert proc.stdout is not None
-        out = await proc.stdout.read()
-        await proc.wait()
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return results
+    return (await measure_all(__file__, [(kind, target, extra)], warmup, seconds))[0]
 
 
 def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,7 +204,7 @@ async def sharded_opcua(n: int, shards: int, speed: float, period: float, warmup
             servers.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             specs.append(("opcua", endpoint, str(nodes_file)))
         try:
-            results.append(combine(await measure_all(specs, warmup, seconds)))
+            results.append(combine(await measure_all(__file__, specs, warmup, seconds)))
         finally:
             for proc in servers:
                 proc.terminate()
@@ -324,21 +262,6 @@ def _now() -> Any:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def start_mosquitto(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                    "max_inflight_messages 0\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.05)
-    raise RuntimeError("mosquitto did not start")
 
 
 async def main() -> None:
