@@ -1,4 +1,4 @@
-# One image for every service of the platform (simulator now; edge and collector as they land).
+# One image for every service of the platform (simulator and edge now; the collector as it lands).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -9,8 +9,11 @@ COPY simulator ./simulator
 COPY edge ./edge
 COPY collector ./collector
 COPY sfsim ./sfsim
-RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim
+RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim \
+    && mkdir -p /var/lib/sfsim && chown sfsim /var/lib/sfsim
 COPY examples ./examples
 USER sfsim
+# the edge gateway's spool and certificates live here (a volume in docker-compose.yml)
+VOLUME /var/lib/sfsim
 ENTRYPOINT ["sfsim"]
 CMD ["--help"]

@@ -128,6 +128,7 @@ class EdgeGateway:
     def counts(self) -> dict[str, int]:
         s = self.stats
         assert self.spool is not None
+        self.spool.commit()  # delivered messages leave the count at a commit
         s.queued = self.spool.count
         s.dropped = self.spool.dropped
         s.published = sum(p.published for p in self.publishers.values())

@@ -9,6 +9,7 @@ spool as it drains.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 
@@ -86,7 +87,7 @@ class SpoolOutbox:
                 self.last_id = row.id
             if len(rows) < want:
                 self.spilled = False
-        return [m for _, m in list(self.head)[:n]]
+        return [m for _, m in itertools.islice(self.head, n)]
 
     def ack(self, n: int) -> None:
         ids = []
@@ -97,7 +98,7 @@ class SpoolOutbox:
                 self.replayed += 1
             if message.kind is MessageKind.BIRTH:
                 self.spool.remember(self.path, "birth", message.payload)
-        self.spool.delete(ids)
+        self.spool.forget(ids)
 
     def disconnected(self) -> None:
         self.connected = False

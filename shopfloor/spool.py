@@ -71,6 +71,7 @@ class Spool:
         self.count = self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         self.dropped = 0
         self._in_transaction = False
+        self._delivered: list[int] = []
 
     def _begin(self) -> None:
         if not self._in_transaction:
@@ -78,6 +79,9 @@ class Spool:
             self._in_transaction = True
 
     def commit(self) -> None:
+        if self._delivered:
+            self._begin()
+            self._delete_delivered()
         if self._in_transaction:
             self.db.execute("COMMIT")
             self._in_transaction = False
@@ -94,6 +98,9 @@ class Spool:
         return cursor.lastrowid
 
     def _make_room(self) -> None:
+        self._delete_delivered()
+        if self.count < self.max_messages:
+            return
         n = max(1, int(self.max_messages * ROOM_SHARE))
         what = CHEAPEST_KIND
         deleted = self.db.execute(
@@ -118,11 +125,15 @@ class Spool:
         ).fetchall()
         return [Row(i, kind, bytes(payload), bool(retain)) for i, kind, payload, retain in rows]
 
-    def delete(self, ids: Iterable[int]) -> None:
-        """Forget delivered messages (ids already dropped are ignored)."""
-        self._begin()
-        cursor = self.db.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in ids))
-        self.count -= max(cursor.rowcount, 0)
+    def forget(self, ids: Iterable[int]) -> None:
+        """Delivered messages: deleted at the next commit, together (ids already dropped are ignored)."""
+        self._delivered.extend(ids)
+
+    def _delete_delivered(self) -> None:
+        if self._delivered:
+            cursor = self.db.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in self._delivered))
+            self.count -= max(cursor.rowcount, 0)
+            self._delivered.clear()
 
     def streams(self) -> list[str]:
         """Streams with queued messages or remembered values."""

@@ -106,6 +106,7 @@ def test_a_backlog_longer_than_memory_comes_back_from_disk_in_order(tmp_path: Pa
             box.put(state(n))  # live messages join the end of the backlog
             n += 1
     assert got == list(range(n))
+    box.spool.commit()
     assert box.spool.count == 0
 
 
