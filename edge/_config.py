@@ -27,7 +27,7 @@ SECURITY: tuple[Security, ...] = ("none", "sign", "sign-encrypt")
 DEFAULT_GATEWAY = "edge"
 ENV_PREFIX = "SFSIM_EDGE_"
 
-_TOP = ("gateway", "mqtt", "spool", "health_interval", "reconnect_max", "shutdown_timeout", "endpoints")
+_TOP = ("gateway", "shard", "mqtt", "spool", "health_interval", "reconnect_max", "shutdown_timeout", "endpoints")
 _MQTT = ("url", "username", "password", "prefix", "qos", "version", "ca_file")
 _SPOOL = ("dir", "max_messages")
 _ENDPOINT = ("url", "security", "username", "password", "cert_dir", "trusted_dir", "publishing_interval",
@@ -40,6 +40,7 @@ _NODE_ID = re.compile(r"(ns=\d+|nsu=[^;]+);(i|s|g|b)=.+|(i|s)=.+")
 #: environment variable → path in the file's structure (endpoint settings apply to every endpoint)
 ENVIRONMENT = {
     "ID": "gateway",
+    "SHARD": "shard",
     "MQTT_URL": "mqtt.url",
     "MQTT_USERNAME": "mqtt.username",
     "MQTT_PASSWORD": "mqtt.password",
@@ -95,6 +96,8 @@ class EndpointConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EdgeConfig:
     gateway: str = DEFAULT_GATEWAY
+    #: (K, N): this process bridges the machines whose path hashes to K of N (several processes share the load)
+    shard: tuple[int, int] = (0, 1)
     mqtt: MqttSettings
     endpoints: tuple[EndpointConfig, ...]
     spool_dir: Path = Path(".sfsim/edge-spool")
@@ -105,6 +108,12 @@ class EdgeConfig:
     #: how long a graceful shutdown waits for the broker to take the queue (the rest stays in the spool)
     shutdown_timeout_s: float = 10.0
     source: str = ""
+
+    @property
+    def name(self) -> str:
+        """The gateway id, with the shard when the machines are shared: client ids, health topic, files."""
+        k, n = self.shard
+        return self.gateway if n == 1 else f"{self.gateway}-{k}"
 
 
 class _Checker(cfg.Checker):
@@ -176,6 +185,7 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
 def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
     m = c.mapping(data, "", _TOP)
     gateway = c.field(m, "gateway", "", _id, DEFAULT_GATEWAY)
+    shard = c.field(m, "shard", "", cfg.shard, (0, 1))
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
     mqtt = None
     if "url" not in mq:
@@ -214,7 +224,7 @@ def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
             endpoints.append(endpoint)
     if c.issues or mqtt is None:
         return None
-    return EdgeConfig(gateway=gateway, mqtt=mqtt, endpoints=tuple(endpoints), spool_dir=spool_dir,
+    return EdgeConfig(gateway=gateway, shard=shard, mqtt=mqtt, endpoints=tuple(endpoints), spool_dir=spool_dir,
                       spool_max_messages=spool_max, health_interval_s=health, reconnect_max_s=reconnect_max,
                       shutdown_timeout_s=shutdown_timeout,
                       source=c.source)

@@ -42,9 +42,9 @@ class EdgeGateway:
         self.outboxes: dict[str, SpoolOutbox] = {}
         cert_lock = asyncio.Lock()
         self.sources = [
-            OpcUaSource(endpoint, self.bridge_for, self.stats, gateway=config.gateway,
+            OpcUaSource(endpoint, self.bridge_for, self.stats, gateway=config.name,
                         reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s,
-                        cert_lock=cert_lock)
+                        cert_lock=cert_lock, shard=config.shard)
             for endpoint in config.endpoints
         ]
         self.started_ms = now_ms()
@@ -56,7 +56,7 @@ class EdgeGateway:
 
     async def __aenter__(self) -> EdgeGateway:
         c = self.config
-        self.spool = Spool(c.spool_dir / f"{c.gateway}.sqlite", max_messages=c.spool_max_messages)
+        self.spool = Spool(c.spool_dir / f"{c.name}.sqlite", max_messages=c.spool_max_messages)
         leftovers = self.spool.streams()
         for path in leftovers:
             self.bridge_for(path)  # drain what an earlier run left behind
@@ -77,7 +77,7 @@ class EdgeGateway:
             c = self.config
             outbox = self.outboxes[path] = SpoolOutbox(self.spool, path)
             publisher = self.publishers[path] = Publisher(
-                path, outbox, c.mqtt, identifier=client_id(c.gateway, path, path.rsplit("/", 1)[-1]), tls=self._tls,
+                path, outbox, c.mqtt, identifier=client_id(c.name, path, path.rsplit("/", 1)[-1]), tls=self._tls,
                 persistent=True)
             bridge = self.bridges[path] = MachineBridge(path, outbox, publisher.notify, self.stats)
             self._publisher_tasks.append(asyncio.create_task(publisher.run(), name=f"mqtt {path}"))
@@ -138,18 +138,18 @@ class EdgeGateway:
 
     def health(self, status: str) -> bytes:
         return contract.encode(contract.health(
-            ts_ms=now_ms(), gateway=self.config.gateway, status=status, started_ms=self.started_ms,
+            ts_ms=now_ms(), gateway=self.config.name, status=status, started_ms=self.started_ms,
             counts=self.counts(), endpoints={s.url: s.state.value for s in self.sources}))
 
     async def _health_loop(self) -> None:
         """Logs the counts and keeps the retained health message fresh; its own MQTT session carries the will."""
         c = self.config
-        topic = contract.gateway_topic(c.mqtt.prefix, c.gateway)
+        topic = contract.gateway_topic(c.mqtt.prefix, c.name)
         delay = c.mqtt.reconnect_min_s
         while not self._stopped.is_set():
             will = aiomqtt.Will(topic, self.health("offline"), qos=c.mqtt.qos, retain=True)
             try:
-                async with mqtt_client(c.mqtt, f"{c.gateway}-health", will=will, tls=self._tls) as client:
+                async with mqtt_client(c.mqtt, f"{c.name}-health", will=will, tls=self._tls) as client:
                     delay = c.mqtt.reconnect_min_s
                     while not self._stopped.is_set():
                         await client.publish(topic, self.health("online"), qos=c.mqtt.qos, retain=True, timeout=3)
@@ -169,6 +169,6 @@ class EdgeGateway:
         n = self.counts()
         up = sum(s.state is EndpointState.CONNECTED for s in self.sources)
         log.info("edge %s: %d/%d endpoints up, %d machines; received %d, published %d, queued %d, replayed %d, "
-                 "dropped %d, bad values %d, reconnects OPC UA %d / MQTT %d", self.config.gateway, up,
+                 "dropped %d, bad values %d, reconnects OPC UA %d / MQTT %d", self.config.name, up,
                  len(self.sources), len(self.bridges), n["received"], n["published"], n["queued"], n["replayed"],
                  n["dropped"], n["bad_values"], n["opcua_reconnects"], n["mqtt_reconnects"])

@@ -20,6 +20,7 @@ import logging
 import random
 import socket
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -93,11 +94,13 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
 
 class OpcUaSource:
     def __init__(self, config: EndpointConfig, bridge_for: BridgeFor, stats: Stats, *, gateway: str,
-                 reconnect_min_s: float, reconnect_max_s: float, cert_lock: asyncio.Lock | None = None) -> None:
+                 reconnect_min_s: float, reconnect_max_s: float, cert_lock: asyncio.Lock | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.config = config
         self.bridge_for = bridge_for
         self.stats = stats
         self.gateway = gateway
+        self.shard = shard
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self.state = EndpointState.CONNECTING
@@ -228,6 +231,9 @@ class OpcUaSource:
                 raise SetupError("browsing found no machine (no object of type MachineType)")
         else:
             found = await resolve(clients[0], c.machines)
+        k, n = self.shard
+        if n > 1:
+            found = [m for m in found if zlib.crc32(m.path.encode("utf-8")) % n == k]
         self._handles = {}
         self._bridges = {}
         self.items = 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
 
 from edge import EdgeConfig, EdgeGateway, load_edge_config
-from shopfloor.config import ConfigError
+from shopfloor.config import ConfigError, shard
 
 from ._console import print_issues
 
@@ -26,7 +27,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--config", metavar="FILE", help="edge.yaml (optional when the environment gives "
                    "SFSIM_EDGE_MQTT_URL and SFSIM_EDGE_OPCUA_ENDPOINTS)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="bridge only the machines whose path hashes to K of N: N gateway processes share the "
+                   "machines of the same endpoints (overrides shard in the file and SFSIM_EDGE_SHARD)")
     p.set_defaults(run=run)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,13 +46,15 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print_issues(e.issues)
         return 2
+    if args.shard is not None:
+        config = dataclasses.replace(config, shard=args.shard)
     if args.check:
         print(f"{args.config or 'environment'}: OK ({len(config.endpoints)} endpoint(s), MQTT {config.mqtt.url})")
         return 0
     # the gateway's own progress (connects, counts, losses) is what an operator watches
     logging.getLogger("edge").setLevel(min(logging.getLogger("edge").getEffectiveLevel(), logging.INFO))
     logging.getLogger("shopfloor").setLevel(min(logging.getLogger("shopfloor").getEffectiveLevel(), logging.INFO))
-    print(f"edge {config.gateway}: {len(config.endpoints)} OPC UA endpoint(s) → {config.mqtt.url} "
+    print(f"edge {config.name}: {len(config.endpoints)} OPC UA endpoint(s) → {config.mqtt.url} "
           f"(topics {config.mqtt.prefix}/v1/…), spool {config.spool_dir}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))

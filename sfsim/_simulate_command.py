@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
+from shopfloor.config import shard
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
 
 from ._console import percent, print_issues
@@ -47,10 +48,10 @@ def _speed(text: str) -> float:
 
 
 def _shard(text: str) -> tuple[int, int]:
-    k, sep, n = text.partition("/")
-    if sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n):
-        return int(k), int(n)
-    raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, e.g. 0/2, got {text!r}")
+    try:
+        return shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _start(text: str) -> dt.datetime:

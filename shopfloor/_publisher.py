@@ -195,6 +195,8 @@ class Publisher:
                 if task is not None and task.cancelling():
                     raise
                 log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e, delay)
+            except Exception:  # a bug or a library surprise must not silence a machine for good
+                log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, delay)
             finally:
                 if self.connected.is_set():
                     self.connected.clear()

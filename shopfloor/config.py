@@ -32,6 +32,15 @@ __all__ = [
     "positive_int",
     "read_text",
     "read_yaml",
+    "shard",
     "show",
     "text",
 ]
+
+
+def shard(value: object) -> tuple[int, int]:
+    """``"K/N"`` (0 ≤ K < N): this process's share of a plant or a gateway's machines."""
+    k, sep, n = str(value).partition("/")
+    if sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n):
+        return int(k), int(n)
+    raise ValueError(f"expected K/N with 0 <= K < N, e.g. 0/2, got {value!r}")
