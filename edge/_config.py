@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from shopfloor import REASONS, MachineAt, MqttSettings, PlantError, load_plant, parse_duration
+from shopfloor import REASONS, MachineAt, MqttSettings, PlantError, load_plant
 from shopfloor import config as cfg
 from shopfloor import telemetry as contract
 
@@ -244,7 +244,7 @@ def _endpoint(c: _Checker, raw: object, path: str, base: Path) -> EndpointConfig
     cert_dir = c.field(e, "cert_dir", path, lambda v: base / cfg.text(v), Path(".sfsim/edge-pki"))
     trusted = c.field(e, "trusted_dir", path, lambda v: base / cfg.text(v), None)
     publishing = c.field(e, "publishing_interval", path, cfg.positive_duration, 0.5)
-    sampling = c.field(e, "sampling_interval", path, _non_negative_duration, 0.0)
+    sampling = c.field(e, "sampling_interval", path, cfg.non_negative_duration, 0.0)
     queue_size = c.field(e, "queue_size", path, cfg.positive_int, 100)
     sample_queue = c.field(e, "sample_queue_size", path, cfg.positive_int, 1)
     deadband = c.field(e, "deadband", path, cfg.non_negative, 0.0)
@@ -387,13 +387,6 @@ def _version(value: object) -> str:
     if text not in ("5", "3.1.1"):
         raise ValueError(f"MQTT version must be 5 or 3.1.1, got {cfg.show(value)}")
     return text
-
-
-def _non_negative_duration(value: object) -> float:
-    seconds = parse_duration(value)
-    if seconds < 0:
-        raise ValueError(f"must not be negative, got {cfg.show(value)}")
-    return seconds
 
 
 def _file(base: Path, value: object) -> Path:

@@ -72,9 +72,10 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
     """Hands each publish response's data changes over in one call, in the server's order."""
 
     def __init__(self, session: Any, params: ua.CreateSubscriptionParameters,
-                 deliver: Callable[[list[ua.MonitoredItemNotification]], None]) -> None:
+                 deliver: Callable[[list[ua.MonitoredItemNotification]], None], lost: asyncio.Event) -> None:
         super().__init__(session, params, None)
         self.deliver = deliver
+        self.lost = lost
 
     async def publish_callback(self, publish_result: ua.PublishResult) -> None:
         self.last_publish_at = time.monotonic()
@@ -87,7 +88,10 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
             if isinstance(notification, ua.DataChangeNotification):
                 items.extend(notification.MonitoredItems)
             elif isinstance(notification, ua.StatusChangeNotification):
-                log.warning("subscription %s status: %s", self.subscription_id, notification.Status)
+                # the server ended the subscription (lifetime expired, shutting down): start over
+                log.warning("subscription %s ended by the server: %s", self.subscription_id,
+                            notification.Status.name)
+                self.lost.set()
         if items:
             self.deliver(items)
 
@@ -131,7 +135,7 @@ class OpcUaSource:
                     clients.append(await self._connect(lost))
                 if not first:
                     self.stats.opcua_reconnects += 1
-                await self._subscribe(clients)
+                await self._subscribe(clients, lost)
                 self.state = EndpointState.CONNECTED
                 self.connected.set()
                 self._last_problem = ""
@@ -222,7 +226,7 @@ class OpcUaSource:
 
     # ------------------------------------------------------------ subscribing
 
-    async def _subscribe(self, clients: Sequence[Client]) -> None:
+    async def _subscribe(self, clients: Sequence[Client], lost: asyncio.Event) -> None:
         c = self.config
         period_ms = round(c.publishing_interval_s * 1000)
         if c.discover:
@@ -256,7 +260,7 @@ class OpcUaSource:
                     if subscription is not None:
                         await self._create_items(subscription, requests, attached)
                         requests = []
-                    subscription = await self._new_subscription(client)
+                    subscription = await self._new_subscription(client, lost)
                     in_subscription = 0
                 for point in machine.points:
                     handle += 1
@@ -274,7 +278,7 @@ class OpcUaSource:
         log.info("%s: %d machine(s), %d monitored item(s), security %s", self.url, self.machines, self.items,
                  c.security)
 
-    async def _new_subscription(self, client: Client) -> _BatchSubscription:
+    async def _new_subscription(self, client: Client, lost: asyncio.Event) -> _BatchSubscription:
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = self.config.publishing_interval_s * 1000
         params.RequestedLifetimeCount = 10000
@@ -282,11 +286,13 @@ class OpcUaSource:
         params.MaxNotificationsPerPublish = 0  # no limit: a burst is one response, not many
         params.PublishingEnabled = True
         params.Priority = 0
-        subscription = _BatchSubscription(client.uaclient.session, params, self._deliver)
+        subscription = _BatchSubscription(client.uaclient.session, params, self._deliver, lost)
         results = await subscription.init()
         revised = client.get_subscription_revised_params(params, results)
         if revised:
             await subscription.update(revised)
+        # as create_subscription does: asyncua's watchdog then re-creates it if it goes stale
+        client._subscriptions.append(subscription)
         return subscription
 
     def _request(self, point: Point, handle: int) -> ua.MonitoredItemCreateRequest:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable
 
 from shopfloor import Issue
+from shopfloor.config import shard
 
 
 def print_issues(issues: Iterable[Issue]) -> None:
@@ -15,3 +17,11 @@ def print_issues(issues: Iterable[Issue]) -> None:
 
 def percent(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    """``--shard K/N`` for argparse."""
+    try:
+        return shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

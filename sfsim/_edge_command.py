@@ -11,9 +11,9 @@ import signal
 import sys
 
 from edge import EdgeConfig, EdgeGateway, load_edge_config
-from shopfloor.config import ConfigError, shard
+from shopfloor.config import ConfigError
 
-from ._console import print_issues
+from ._console import print_issues, shard_arg
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,17 +27,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--config", metavar="FILE", help="edge.yaml (optional when the environment gives "
                    "SFSIM_EDGE_MQTT_URL and SFSIM_EDGE_OPCUA_ENDPOINTS)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
-    p.add_argument("--shard", type=_shard, metavar="K/N",
+    p.add_argument("--shard", type=shard_arg, metavar="K/N",
                    help="bridge only the machines whose path hashes to K of N: N gateway processes share the "
                    "machines of the same endpoints (overrides shard in the file and SFSIM_EDGE_SHARD)")
     p.set_defaults(run=run)
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        return shard(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:

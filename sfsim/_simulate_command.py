@@ -19,10 +19,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
-from shopfloor.config import shard
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
 
-from ._console import percent, print_issues
+from ._console import percent, print_issues, shard_arg
 
 
 def _duration(text: str) -> float:
@@ -45,13 +44,6 @@ def _speed(text: str) -> float:
     if not speed > 0:
         raise argparse.ArgumentTypeError(f"expected 'max' or a positive number, got {text!r}")
     return speed
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        return shard(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _start(text: str) -> dt.datetime:
@@ -81,7 +73,7 @@ def register(commands: Any) -> None:
                    help="start instant (default: first shift on 2026-01-05 in the first site's time zone; "
                    "when serving, now)")
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth JSON here")
-    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
+    p.add_argument("--shard", type=shard_arg, default=(0, 1), metavar="K/N",
                    help="run only every N-th line from the K-th (0-based), so N processes share a plant")
     serve = p.add_argument_group("live telemetry")
     serve.add_argument("--opcua", action="store_true", help="serve machines whose protocol is opcua over OPC UA")

@@ -11,6 +11,7 @@ from ._loader import _Checker as Checker
 from ._loader import _choice as choice
 from ._loader import _join as join
 from ._loader import _non_negative as non_negative
+from ._loader import _non_negative_duration as non_negative_duration
 from ._loader import _number as number
 from ._loader import _positive as positive
 from ._loader import _positive_duration as positive_duration
@@ -26,6 +27,7 @@ __all__ = [
     "choice",
     "join",
     "non_negative",
+    "non_negative_duration",
     "number",
     "positive",
     "positive_duration",

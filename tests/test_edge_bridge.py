@@ -271,3 +271,33 @@ def test_an_opcua_server_restart_is_recovered_by_the_gateway_alone(mosquitto: Mo
         bridged, logged = states_of(b.recorder, m.path), log_states(b.sim, m)
         assert set(bridged) <= set(logged) and bridged == sorted(bridged)
         assert bridged[-1] == logged[-1]
+
+
+def test_gateway_shards_share_the_machines_of_the_same_servers(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    async def main() -> tuple[list[set[str]], Recorder, list[MachineSim]]:
+        sim = Simulation(opcua_plant(), seed=7)
+        machines = list(sim.machines)
+        recorder = Recorder(mosquitto)
+        rec_task = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line"))
+        base = edge_config(mosquitto, servers.endpoints, tmp_path / "spool")
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.1) as live, \
+                EdgeGateway(dataclasses.replace(base, shard=(0, 2))) as first, \
+                EdgeGateway(dataclasses.replace(base, shard=(1, 2))) as second:
+            await first.wait_connected(20)
+            await second.wait_connected(20)
+            await live.run(3600, speed=3600 / 2)
+            await live.publish(sample=True)
+            await wait_until(lambda: all(last_counters(recorder, m.path).get("total") == m.total
+                                         for m in machines), 30)
+            shares = [set(first.bridges), set(second.bridges)]
+        rec_task.cancel()
+        return shares, recorder, machines
+
+    (a, b), recorder, machines = asyncio.run(main())
+    assert a and b and not a & b and a | b == {m.path for m in machines}  # each machine bridged exactly once
+    health = {t.rsplit("/", 2)[-2] for t, _, _ in recorder.messages if t.endswith("/health")}
+    assert health == {"edge-test-0", "edge-test-1"}
+    for m in machines:
+        assert len({p["session"] for p in recorder.of("birth")[m.path]}) == 1

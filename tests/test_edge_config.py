@@ -104,8 +104,10 @@ def test_settings_come_from_the_environment_for_containers(tmp_path: Path) -> No
     env = {"SFSIM_EDGE_ID": "edge-7", "SFSIM_EDGE_MQTT_URL": "mqtts://broker:8883", "SFSIM_EDGE_MQTT_USERNAME": "gw",
            "SFSIM_EDGE_MQTT_PASSWORD": "pw", "SFSIM_EDGE_OPCUA_ENDPOINTS": "opc.tcp://a:4840, opc.tcp://b:4841/x",
            "SFSIM_EDGE_OPCUA_SECURITY": "sign", "SFSIM_EDGE_OPCUA_USERNAME": "edge",
-           "SFSIM_EDGE_OPCUA_PASSWORD": "s3cret", "SFSIM_EDGE_SPOOL_DIR": str(tmp_path / "spool")}
+           "SFSIM_EDGE_OPCUA_PASSWORD": "s3cret", "SFSIM_EDGE_SPOOL_DIR": str(tmp_path / "spool"),
+           "SFSIM_EDGE_SHARD": "1/3"}
     config = load_edge_config(None, env)
+    assert config.shard == (1, 3) and config.name == "edge-7-1"  # the client ids, health topic and spool file
     assert (config.gateway, config.mqtt.url, config.mqtt.username, config.mqtt.password) == (
         "edge-7", "mqtts://broker:8883", "gw", "pw")
     assert [(e.url, e.security, e.username, e.password) for e in config.endpoints] == [
@@ -118,7 +120,8 @@ def test_settings_come_from_the_environment_for_containers(tmp_path: Path) -> No
     # a bad value names its variable
     assert issues(None, {"SFSIM_EDGE_MQTT_URL": "mqtt://x:99999",
                          "SFSIM_EDGE_OPCUA_ENDPOINTS": "opc.tcp://a:4840,http://b",
-                         "SFSIM_EDGE_OPCUA_SECURITY": "strong"}) == [
+                         "SFSIM_EDGE_OPCUA_SECURITY": "strong", "SFSIM_EDGE_SHARD": "2/2"}) == [
+        "environment: SFSIM_EDGE_SHARD: expected K/N with 0 <= K < N, e.g. 0/2, got '2/2'",
         "environment: SFSIM_EDGE_MQTT_URL: MQTT URL 'mqtt://x:99999': the port is not a number from 1 to 65535",
         "environment: SFSIM_EDGE_OPCUA_SECURITY: unknown security 'strong'; expected one of: none, sign, sign-encrypt",
         "environment: SFSIM_EDGE_OPCUA_ENDPOINTS: expected opc.tcp://host[:port][/path], got 'http://b'",
