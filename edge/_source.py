@@ -111,6 +111,7 @@ class OpcUaSource:
         self.attached: list[MachineBridge] = []
         self.machines = 0
         self.items = 0
+        self.subscriptions = 0
         self._handles: dict[int, Point] = {}
         self._bridges: dict[str, MachineBridge] = {}
         self._warned_trust = False
@@ -241,6 +242,7 @@ class OpcUaSource:
         self._handles = {}
         self._bridges = {}
         self.items = 0
+        self.subscriptions = 0
         handle = 0
         # a machine's variables share one subscription, so its notifications keep their order
         per_session: list[list[Found]] = [[] for _ in clients]
@@ -275,8 +277,8 @@ class OpcUaSource:
             if not fields:
                 log.warning("%s: %s: none of its variables could be subscribed; not bridged", self.url, machine.path)
         self.machines = sum(1 for fields in attached.values() if fields)
-        log.info("%s: %d machine(s), %d monitored item(s), security %s", self.url, self.machines, self.items,
-                 c.security)
+        log.info("%s: %d machine(s), %d monitored item(s) in %d subscription(s) over %d session(s), security %s",
+                 self.url, self.machines, self.items, self.subscriptions, len(clients), c.security)
 
     async def _new_subscription(self, client: Client, lost: asyncio.Event) -> _BatchSubscription:
         params = ua.CreateSubscriptionParameters()
@@ -291,6 +293,7 @@ class OpcUaSource:
         revised = client.get_subscription_revised_params(params, results)
         if revised:
             await subscription.update(revised)
+        self.subscriptions += 1
         # as create_subscription does: asyncua's watchdog then re-creates it if it goes stale
         client._subscriptions.append(subscription)
         return subscription

@@ -116,7 +116,7 @@ Chaos = Callable[[LiveRun, OpcUaServers, EdgeGateway, Recorder], Awaitable[None]
 
 
 def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: float, seed: int = 1,
-                native: bool = False, chaos: Chaos | None = None) -> Bridged:
+                native: bool = False, chaos: Chaos | None = None, **endpoint: Any) -> Bridged:
     """The plant served over OPC UA, bridged by a gateway; ``chaos`` runs beside the simulation."""
     async def main() -> Bridged:
         sim = Simulation(opcua_plant(), seed=seed)
@@ -129,7 +129,7 @@ def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: flo
         if native:
             sinks.append((MqttMachines(machines, MqttSettings.from_url(broker.url, prefix="native"), 0.1), machines))
         async with LiveRun(sim, sinks, sample_period_s=0.1) as live:
-            config = edge_config(broker, servers.endpoints, tmp_path / "spool")
+            config = edge_config(broker, servers.endpoints, tmp_path / "spool", **endpoint)
             async with EdgeGateway(config) as gateway:
                 await gateway.wait_connected(20)
                 run = asyncio.create_task(live.run(span_s, speed=span_s / wall_s))
@@ -148,7 +148,9 @@ def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: flo
 
 
 def test_a_bridged_machine_publishes_what_an_mqtt_native_one_would(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    b = run_bridged(mosquitto, tmp_path, span_s=4 * 3600, wall_s=5, native=True)
+    # two sessions per server and a few machines per subscription: order survives the split
+    b = run_bridged(mosquitto, tmp_path, span_s=4 * 3600, wall_s=5, native=True, sessions=2,
+                    max_items_per_subscription=30)
     recorder = b.recorder
     for topic, payload, _ in recorder.messages:
         kind = topic.rsplit("/", 1)[-1]
@@ -173,6 +175,8 @@ def test_a_bridged_machine_publishes_what_an_mqtt_native_one_would(mosquitto: Mo
     assert health[-1]["status"] == "offline" and health[-1]["counts"]["queued"] == 0
     assert max(h["counts"]["published"] for h in health) > 0
     assert b.gateway.stats.dropped == 0 and b.gateway.stats.bad_values == 0
+    # 30 items hold two machines at most: every server's machines were spread over several subscriptions
+    assert all(s.subscriptions >= s.machines / 2 >= 1 and s.items > 0 for s in b.gateway.sources)
 
 
 def test_broker_stopped_for_15_s_mid_run_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -47,13 +47,14 @@ sites:
 
 EDGE = """\
 gateway: edge-acme
-mqtt: {{url: "mqtt://127.0.0.1:{mqtt_port}"}}
+mqtt: {{url: "mqtt://127.0.0.1:{mqtt_port}", version: "3.1.1"}}  # an older broker: persistent 3.1.1 sessions
 spool: {{dir: spool}}
 health_interval: 500ms
 reconnect_max: 1s
 endpoints:
   - url: opc.tcp://127.0.0.1:{opc_port}/acme
     publishing_interval: 100ms
+    deadband: 1.0
     plant: plant.yaml
     machines:
       - machine: press-01
@@ -156,6 +157,7 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
                 await plc.write("Press01.PartCount", n, U32, T0 + (1 + n) * minute)
             await plc.write("Press01.RejectCount", 1, U32, T0 + 7 * minute)
             await plc.write("Press01.DieTemperature", 61.5, ua.VariantType.Float, T0 + 7 * minute)
+            await plc.write("Press01.DieTemperature", 62.0, ua.VariantType.Float, T0 + 7 * minute)  # in the deadband
             await plc.write("Press01.Status", 2, I16, T0 + 8 * minute)
             # the PLC restarts with a new program in which the tonnage variable no longer exists
             await plc.stop()
@@ -166,8 +168,7 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
             await asyncio.sleep(0.3)
             # bad input: a status the node map does not know, a failed sensor
             await plc.write("Press01.Status", 7, I16, T0 + 9 * minute)
-            await plc.write("Press01.DieTemperature", 0.0, ua.VariantType.Float, T0 + 9 * minute,
-                            status=ua.StatusCodes.BadSensorFailure)
+            await plc.write("Press01.RejectCount", 0, U32, T0 + 9 * minute, status=ua.StatusCodes.BadSensorFailure)
             # … and the machine goes on being bridged
             await plc.write("Press01.Program", "P2", ua.VariantType.String, T0 + 10 * minute)
             await plc.write("Press01.Status", 3, I16, T0 + 10 * minute)
@@ -199,7 +200,12 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
     # good = total − scrap; Σ PRI from the plant's cycle times: five P1 parts at 12 s, then one P2 at 15 s
     assert (last["total"], last["good"], last["scrap"], last["ideal_s"]) == (6, 5, 1, 5 * 12.0 + 15.0)
     assert last["ts"] == ms(T0 + 11 * minute)
-    assert recorder.unique("signals", PRESS1)[-1]["values"]["die_temp_c"] == 61.5
+    # the deadband (1.0) kept 62.0 back until the restart reported the current value anew
+    restart = next(i for i, (t, p, _) in enumerate(recorder.messages)
+                   if t.endswith(f"{PRESS1}/status") and p["status"] == "offline")
+    before = [p["values"]["die_temp_c"] for t, p, _ in recorder.messages[:restart] if t.endswith(f"{PRESS1}/signals")]
+    after = [p["values"]["die_temp_c"] for t, p, _ in recorder.messages[restart:] if t.endswith(f"{PRESS1}/signals")]
+    assert before[-1] == 61.5 and 62.0 not in before and after[0] == 62.0
     # press 2 is bridged although one of its nodes does not exist
     assert [s["reason"] for s in recorder.unique("state", PRESS2)] == ["producing"]
     log = caplog.text
@@ -210,7 +216,7 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
     assert "press-01: state ns=3;s=Press01.Status: 7 (int) is not in the node map's states (0, 1, 2, 3); " \
            "value ignored" in log
     assert "press-01: rework ns=3;s=Press01.OperatorNote: 'ok' (str) is not a number; value ignored" in log
-    assert "press-01: signal ns=3;s=Press01.DieTemperature: status BadSensorFailure; value ignored" in log
+    assert "press-01: scrap ns=3;s=Press01.RejectCount: status BadSensorFailure; value ignored" in log
     assert counts["bad_values"] >= 5 and counts["opcua_reconnects"] == 1
 
 
