@@ -140,7 +140,7 @@ class MachineBridge:
                 else:
                     self._count(f, value)
                     counters_ts = max(counters_ts, ts)
-            except ValueError as e:
+            except (ValueError, TypeError, ArithmeticError) as e:  # whatever a server sends, only this value is lost
                 self.bad(point, str(e))
         if counters_ts and Field.TOTAL in self.counts:
             self._counters(counters_ts)
@@ -164,19 +164,26 @@ class MachineBridge:
         assert self.nameplate is not None
         self.fresh = False
         restarted = any(
-            p.field in COUNT_FIELDS and isinstance(v, int | float) and v < self.counts.get(p.field, 0)
-            for p, v, _ in changes
+            p.field in COUNT_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)
+            and v < self.counts.get(p.field, 0) for p, v, _ in changes
         )
         if restarted or not self.started:
             self.started = True
             if restarted:
                 log.info("%s: counters went backwards (the machine or its server restarted): new session",
                          self.path)
-            self.outbox.session_ms = now_ms()
-            self.seq = 0
-            self.counts.clear()
-            self.ideal_s = 0.0
-            self.reason = None
+            self._new_session()
+        self._birth()
+
+    def _new_session(self) -> None:
+        """Counters start over: so does the seq, under a new session id."""
+        self.outbox.session_ms = max(now_ms(), self.outbox.session_ms + 1)  # a new id even within a millisecond
+        self.seq = 0
+        self.counts.clear()
+        self.ideal_s = 0.0
+
+    def _birth(self) -> None:
+        assert self.nameplate is not None
         birth = contract.birth(self.nameplate, ts_ms=now_ms(), seq=self._next(), session_ms=self.outbox.session_ms)
         self._put(Message(MessageKind.BIRTH, contract.encode(birth), retain=True))
         self.outbox.online = True
@@ -208,6 +215,11 @@ class MachineBridge:
             raise ValueError(f"{_show(value)} is negative")
         if f in COUNT_FIELDS and x != int(x):
             raise ValueError(f"{_show(value)} is not a whole number of parts")
+        if f in COUNT_FIELDS and x < self.counts.get(f, 0):
+            # reset or wrapped while the session was up: cumulative counts must not go backwards in a session
+            log.info("%s: %s went from %d to %d: new session", self.path, f.value, self.counts[f], x)
+            self._new_session()
+            self._birth()
         if f is Field.TOTAL and Field.IDEAL not in self.mapped and Field.TOTAL in self.counts:
             # a foreign machine reports no ideal time: Σ PRI of the parts it made since the last value
             cycle = (self.nameplate or {}).get("ideal_cycle_s", {}).get(self.product, 0.0)
@@ -238,6 +250,8 @@ def _key(value: Any) -> Any:
     # node-map tables are written in YAML: 2.0 from the server matches the key 2
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if not isinstance(value, int | str | float):  # LocalizedText, arrays, structures: not a table key
+        raise ValueError(f"{_show(value)} is not a number or text")
     return value
 
 

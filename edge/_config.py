@@ -376,10 +376,11 @@ def _id(value: object) -> str:
 
 
 def _qos(value: object) -> int:
-    q = int(value) if isinstance(value, int | str) and str(value) in ("0", "1", "2") else -1
-    if q < 0:
-        raise ValueError(f"MQTT QoS must be 0, 1 or 2, got {cfg.show(value)}")
-    return q
+    # QoS 2 is refused: a reconnect starts a new paho client whose packet ids restart, which a
+    # persistent broker session can take for duplicates; seqs already make QoS 1 exactly-once
+    if isinstance(value, bool) or str(value) not in ("0", "1"):
+        raise ValueError(f"the gateway publishes with MQTT QoS 0 or 1, got {cfg.show(value)}")
+    return int(str(value))
 
 
 def _version(value: object) -> str:

@@ -11,6 +11,7 @@ change when a server restarts).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,13 @@ async def discover(client: Client, sample_period_ms: int) -> list[Found]:
     return found
 
 
+def _number(value: object) -> float | None:
+    """A finite number, or None for what a server may hold instead (null, text, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _split(text: object) -> dict[str, str]:
     zh, _, en = str(text or "").partition(" / ")
     return {"zh": zh, "en": en or zh}
@@ -162,9 +170,9 @@ def nameplate(names: Sequence[str], ident: Mapping[str, Any], signals: Sequence[
         "model": str(ident.get("Model", "")),
         "serial": str(ident.get("SerialNumber", "")),
         "industry": str(ident.get("Industry", "discrete")),
-        "ideal_cycle_s": {k.removeprefix("IdealCycleTime_"): float(v) for k, v in ident.items()
-                          if k.startswith("IdealCycleTime_")},
-        "power_kw": {c.value: float(ident.get(f"RatedPowerKW_{c.value}", 0.0)) for c in PowerClass},
+        "ideal_cycle_s": {k.removeprefix("IdealCycleTime_"): x for k, v in ident.items()
+                          if k.startswith("IdealCycleTime_") and (x := _number(v)) is not None},
+        "power_kw": {c.value: _number(ident.get(f"RatedPowerKW_{c.value}")) or 0.0 for c in PowerClass},
         "signals": list(signals),
         "sample_period_ms": sample_period_ms,
     }

@@ -102,16 +102,21 @@ class EdgeGateway:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         """Sources stop (machines go offline), then every outbox is drained and the spool closed."""
-        health = self._tasks[-1]
-        for task in self._tasks[:-1]:
+        sources, commit, health = self._tasks[:-2], self._tasks[-2], self._tasks[-1]
+        for task in sources:
             task.cancel()
-        await asyncio.gather(*self._tasks[:-1], return_exceptions=True)
+        await asyncio.gather(*sources, return_exceptions=True)
+        assert self.spool is not None
+        self.spool.commit()  # the offline statuses of the sources' machines are safe now
+        # commits go on while the queue drains: a stop cut short by SIGKILL loses at most 0.1 s
         await close_publishers(self._publisher_tasks, list(self.publishers.values()),
                                timeout_s=self.config.shutdown_timeout_s)
+        commit.cancel()
+        await asyncio.gather(commit, return_exceptions=True)
+        self.spool.commit()
         self._stopped.set()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(health, 5.0)
-        assert self.spool is not None
         left = self.spool.count
         self.spool.close()
         if left:
@@ -123,7 +128,10 @@ class EdgeGateway:
         assert self.spool is not None
         while True:
             await asyncio.sleep(COMMIT_INTERVAL_S)
-            self.spool.commit()
+            try:
+                self.spool.commit()
+            except Exception:  # a full disk, say: keep trying, and say so
+                log.exception("spool %s: commit failed", self.spool.path)
 
     def counts(self) -> dict[str, int]:
         s = self.stats
@@ -160,6 +168,8 @@ class EdgeGateway:
                     return
             except aiomqtt.MqttError as e:
                 log.debug("health: MQTT %s: %s", c.mqtt.url, e)
+            except Exception:  # the health message must not take the gateway down, nor silently stop
+                log.exception("health: publishing failed")
             self._log_counts()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), delay * random.uniform(0.5, 1.0))

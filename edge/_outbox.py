@@ -64,7 +64,9 @@ class SpoolOutbox:
         birth = self.spool.recall(self.path, "birth")
         if birth is None:
             return []  # never bridged yet: its birth and status are queued
-        return [Message(MessageKind.BIRTH, birth, retain=True), self.status(self.online)]
+        status = contract.status(online=self.online, ts_ms=now_ms(), session_ms=json.loads(birth)["session"])
+        return [Message(MessageKind.BIRTH, birth, retain=True),
+                Message(MessageKind.STATUS, contract.encode(status), retain=True)]
 
     def greeted(self) -> None:
         self.connected = True

@@ -28,7 +28,7 @@ from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.subscription import Subscription
-from asyncua.crypto import security_policies
+from asyncua.crypto import security_policies, uacrypto
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -145,8 +145,10 @@ class OpcUaSource:
                 await lost.wait()
                 log.warning("%s: connection lost; %d machine(s) offline until it is back", self.url,
                             len(self.attached))
-            except (OSError, TimeoutError, ua.UaError, SetupError, DiscoveryError) as e:
+            except Exception as e:  # whatever a server does, the endpoint is retried, never given up
                 problem = _describe(e)
+                if not isinstance(e, OSError | TimeoutError | ua.UaError | SetupError | DiscoveryError):
+                    log.exception("%s: unexpected error", self.url)
                 # the same problem again is not news: the health topic shows the endpoint is down
                 level = logging.DEBUG if problem == self._last_problem else logging.WARNING
                 self._last_problem = problem
@@ -179,7 +181,11 @@ class OpcUaSource:
             lost.set()
 
         client.connection_lost_callback = on_lost
-        await asyncio.wait_for(client.connect(), c.timeout_s * 2)
+        try:
+            await asyncio.wait_for(client.connect(), c.timeout_s * 2)
+        except BaseException:
+            _abort(client)  # a cancelled connect leaves its socket open otherwise
+            raise
         return client
 
     async def _secure(self, client: Client) -> None:
@@ -206,7 +212,7 @@ class OpcUaSource:
 
     def _check_trust(self, der: bytes) -> None:
         c = self.config
-        certificate = x509.load_der_x509_certificate(der)
+        certificate = uacrypto.x509_from_der(der)  # the first certificate of a chain is the server's
         thumb = certificate.fingerprint(hashes.SHA1()).hex()
         if c.trusted_dir is None:
             if not self._warned_trust:
@@ -350,7 +356,10 @@ class OpcUaSource:
             ts = _ms(when) if when is not None else round(time.time() * 1000)
             by_machine.setdefault(point.path, []).append((point, value, ts))
         for path, changes in by_machine.items():
-            self._bridges[path].apply(changes)
+            try:
+                self._bridges[path].apply(changes)
+            except Exception:  # one machine's surprise must not cost the others their values
+                log.exception("%s: %s: values could not be bridged", self.url, path)
 
 
 def _ms(when: dt.datetime) -> int:
@@ -387,4 +396,13 @@ async def _close(client: Client) -> None:
         await asyncio.wait_for(client.disconnect(), 2.0)
     except Exception:  # the server may already be gone; the session dies with it
         log.debug("disconnect from %s failed", client.server_url.geturl(), exc_info=True)
+    finally:
+        _abort(client)
+
+
+def _abort(client: Client) -> None:
+    """Close the socket whatever state asyncua thinks the client is in."""
+    transport = getattr(getattr(client.uaclient, "protocol", None), "transport", None)
+    if transport is not None:
+        transport.abort()
 

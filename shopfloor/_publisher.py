@@ -12,6 +12,7 @@ machine, a disk spool for the gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -142,9 +143,16 @@ class _Acks:
         if self.left == 0 and not self.future.done():
             self.future.set_result(None)
 
-    async def all(self) -> None:
-        if self.left:
-            await self.future
+    async def all(self, stall_s: float) -> None:
+        """Until every message is acknowledged; fails only if none is for ``stall_s`` (a busy broker
+        acknowledging a long replay slowly is not a lost connection)."""
+        while self.left:
+            before = self.left
+            try:
+                await asyncio.wait_for(asyncio.shield(self.future), stall_s)
+            except TimeoutError:
+                if self.left == before:
+                    raise
 
 
 class Publisher:
@@ -161,6 +169,7 @@ class Publisher:
         self.connected = asyncio.Event()
         self.wake = asyncio.Event()
         self.closing = False
+        self._closed = asyncio.Event()
         self.reconnects = 0
         self.published = 0
 
@@ -174,7 +183,8 @@ class Publisher:
     async def run(self) -> None:
         delay = self.settings.reconnect_min_s
         first = True
-        while not self.closing:
+        last_try = False
+        while True:
             try:
                 client = mqtt_client(self.settings, self.identifier, will=self._will(), tls=self.tls,
                                      persistent=self.persistent)
@@ -201,8 +211,14 @@ class Publisher:
                 if self.connected.is_set():
                     self.connected.clear()
                     self.outbox.disconnected()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter spreads a fleet's reconnects
-            delay = min(delay * 2, self.settings.reconnect_max_s)
+            if last_try:
+                return  # closing and the broker still away: the outbox keeps what is left
+            if not self.closing:
+                # jitter spreads a fleet's reconnects; a close ends the wait for one last try
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+            last_try = self.closing
 
     async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
         """Publish in order, the whole list in flight at once; return when the broker acknowledged all.
@@ -220,9 +236,9 @@ class Publisher:
                 acks.expect()
                 pending[info.mid] = acks
         try:
-            await asyncio.wait_for(acks.all(), PUBLISH_TIMEOUT_S)
+            await acks.all(PUBLISH_TIMEOUT_S)
         except TimeoutError:
-            raise aiomqtt.MqttError(f"no acknowledgement within {PUBLISH_TIMEOUT_S:g} s") from None
+            raise aiomqtt.MqttError(f"no acknowledgement for {PUBLISH_TIMEOUT_S:g} s") from None
         self.published += len(messages)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
@@ -233,10 +249,22 @@ class Publisher:
                 if self.closing:
                     return
                 self.wake.clear()
-                await self.wake.wait()
+                await self._idle(client)
                 continue
             await self._send(client, batch)
             self.outbox.ack(len(batch))
+
+    async def _idle(self, client: aiomqtt.Client) -> None:
+        """Until there is something to send, or the connection is lost (a quiet machine must notice too)."""
+        lost: asyncio.Future[None] = client._disconnected
+        woken = asyncio.ensure_future(self.wake.wait())
+        either: list[asyncio.Future[Any]] = [woken, lost]
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+        if lost.done():
+            raise aiomqtt.MqttError("connection lost")
 
     def notify(self) -> None:
         """New messages are in the outbox."""
@@ -244,6 +272,7 @@ class Publisher:
 
     def close(self) -> None:
         self.closing = True
+        self._closed.set()
         self.wake.set()
 
 

@@ -77,7 +77,7 @@ def test_every_problem_in_a_config_file_is_reported_with_its_line(tmp_path: Path
     assert issues(bad) == [
         f"{f}:1: gateway: must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, got 'edge 1'",
         f"{f}:3: mqtt.url: MQTT URL 'http://broker': expected mqtt://host[:port] or mqtts://host[:port]",
-        f"{f}:4: mqtt.qos: MQTT QoS must be 0, 1 or 2, got 3",
+        f"{f}:4: mqtt.qos: the gateway publishes with MQTT QoS 0 or 1, got 3",
         f"{f}:5: spool.max_messages: must be at least 1, got 0",
         f"{f}:6: health_interval: expected a duration such as 45, 45s, 30m, 1h30m, 8h or 7d (a bare number is "
         "seconds), got 'soon'",
