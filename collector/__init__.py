@@ -1,7 +1,9 @@
-"""Collector: MQTT telemetry to InfluxDB, and the KPI engine (OEE, 两化融合 indicators).
+"""Collector: MQTT telemetry contract → InfluxDB, and the KPI engine (OEE per ISO 22400-2, 两化融合 indicators).
 
-Arrives with the collector issue; the package exists so the layout and the
-``sfsim`` command already show where it goes.
+The KPI core is pure (no I/O): time elements and counts in, ratios out; the
+ingest and storage services arrive with the rest of the collector issue.
 """
 
-__all__: list[str] = []
+from ._kpi import Kpis, Losses, Period, combine, kpis
+
+__all__ = ["Kpis", "Losses", "Period", "combine", "kpis"]

@@ -1,0 +1,115 @@
+"""The KPI core against hand-computed tables, the textbook shift and properties that hold for any input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector import Period, combine, kpis
+
+MIN = 60.0
+
+
+def test_the_textbook_shift() -> None:
+    # 480 min shift, 60 min planned breaks, 47 min down, ideal rate 60 parts/min, 19,271 parts, 423 rejects
+    shift = Period(apt_s=373 * MIN, adet_s=47 * MIN, planned_down_s=60 * MIN, calendar_s=480 * MIN,
+                   pq=19_271, gq=19_271 - 423, sq=423, ideal_s=19_271 * 1.0)
+    k = kpis(shift)
+    assert round(100 * k.availability, 2) == 88.81  # type: ignore[operator]
+    assert round(100 * k.effectiveness, 2) == 86.11  # type: ignore[operator]
+    assert round(100 * k.quality, 2) == 97.80  # type: ignore[operator]
+    assert round(100 * k.oee, 2) == 74.79  # type: ignore[operator]
+
+
+def test_a_hand_computed_machine() -> None:
+    # PBT 8 h: 6 h producing, 30 min setup, 1 h delays (40 min repairing 2 breakdowns), 30 min starved;
+    # 600 parts at a 30 s PRI (5 h ideal), 570 good, 20 scrap, 10 rework; 120 kWh
+    p = Period(apt_s=6 * 3600, aust_s=1800, adet_s=3600, adot_s=1800, breakdown_s=2400, failures=2,
+               pq=600, gq=570, sq=20, rq=10, ideal_s=600 * 30.0, energy_kwh=120.0, calendar_s=24 * 3600)
+    k = kpis(p)
+    assert k.availability == pytest.approx(6 / 8)
+    assert k.effectiveness == pytest.approx(5 / 6)
+    assert k.quality == pytest.approx(570 / 600)
+    assert k.oee == pytest.approx(0.75 * 5 / 6 * 0.95)
+    assert k.nee == pytest.approx(6.5 / 8 * 5 / 6 * 0.95)
+    assert k.technical_efficiency == pytest.approx(6 / 7)
+    assert k.setup_rate == pytest.approx(0.5 / 6.5)
+    assert (k.scrap_ratio, k.rework_ratio) == (pytest.approx(20 / 600), pytest.approx(10 / 600))
+    assert (k.mtbf_s, k.mttr_s) == (3 * 3600, 1200)
+    assert k.energy_per_good_kwh == pytest.approx(120 / 570)
+    assert k.teep == pytest.approx(k.oee * 8 / 24)  # type: ignore[operator]
+    losses = k.losses
+    assert (losses.breakdowns_s, losses.setup_s, losses.minor_stops_s) == (2400, 1800, 1200 + 1800)
+    assert losses.reduced_speed_s == 3600  # 6 h producing what takes 5 h ideally
+    assert (losses.scrap_s, losses.rework_s, losses.valuable_s) == (600, 300, 570 * 30)
+
+
+def test_nothing_planned_means_no_ratio_not_zero() -> None:
+    k = kpis(Period())
+    assert (k.availability, k.effectiveness, k.quality, k.oee, k.mtbf_s) == (None, None, None, None, None)
+
+
+def test_a_group_is_time_weighted() -> None:
+    busy = Period(apt_s=7 * 3600, adot_s=3600, pq=840, gq=840, ideal_s=840 * 30.0)
+    idle = Period(apt_s=3600, adot_s=7 * 3600, pq=100, gq=90, sq=10, ideal_s=100 * 30.0)
+    both = combine([busy, idle])
+    assert both.pbt_s == 16 * 3600 and both.pq == 940 and both.sq == 10
+    assert kpis(both).availability == pytest.approx(0.5)  # not the mean of 7/8 and 1/8 weighted otherwise
+
+
+seconds = st.floats(min_value=0, max_value=86_400, allow_nan=False)
+
+
+@st.composite
+def periods(draw: st.DrawFn) -> Period:
+    apt = draw(seconds)
+    adet = draw(seconds)
+    pq = draw(st.integers(min_value=0, max_value=10_000))
+    gq = draw(st.integers(min_value=0, max_value=pq))
+    sq = draw(st.integers(min_value=0, max_value=pq - gq))
+    # PRI "right": the ideal time of what was made never exceeds the time spent making it
+    ideal = draw(st.floats(min_value=0, max_value=1)) * apt
+    return Period(apt_s=apt, aust_s=draw(seconds), adet_s=adet, adot_s=draw(seconds),
+                  breakdown_s=draw(st.floats(min_value=0, max_value=1)) * adet, failures=draw(st.integers(0, 50)),
+                  pq=pq, gq=gq, sq=sq, rq=pq - gq - sq, ideal_s=ideal if pq else 0.0)
+
+
+@given(periods())
+def test_oee_is_a_fraction_below_each_of_its_factors(p: Period) -> None:
+    k = kpis(p)
+    if k.oee is not None:
+        assert 0 <= k.oee <= 1 + 1e-12
+        assert k.oee <= min(k.availability, k.effectiveness, k.quality) + 1e-12  # type: ignore[type-var]
+        assert k.nee is not None and k.oee <= k.nee + 1e-12
+
+
+@given(periods())
+def test_the_six_losses_and_the_valuable_time_add_up_to_pbt(p: Period) -> None:
+    losses = kpis(p).losses
+    total = (losses.breakdowns_s + losses.setup_s + losses.minor_stops_s + losses.reduced_speed_s + losses.scrap_s
+             + losses.rework_s + losses.valuable_s)
+    assert total == pytest.approx(p.pbt_s, rel=1e-9, abs=1e-6)
+
+
+def test_the_ground_truth_rows_give_the_same_kpis() -> None:
+    """Two implementations, one definition: the simulator's oracle and the collector's core agree."""
+    from shopfloor import load_plant
+    from simulator import Simulation
+
+    from .conftest import EXAMPLES
+
+    sim = Simulation(load_plant(EXAMPLES / "wuhan-machining.yaml"), seed=3)
+    sim.run(86_400)
+    for machine in sim.truth()["machines"]:
+        for row in (machine["run"], *machine["windows"]["shift"], *machine["windows"]["hour"]):
+            p = Period(apt_s=row["APT_s"], aust_s=row["AUST_s"], adet_s=row["ADET_s"], adot_s=row["ADOT_s"],
+                       pq=row["PQ"], gq=row["GQ"], sq=row["SQ"], rq=row["RQ"], ideal_s=row["ideal_s"],
+                       breakdown_s=row["reasons_s"].get("breakdown", 0.0), failures=row["failures"])
+            k = kpis(p)
+            for name in ("availability", "effectiveness", "quality", "oee", "mtbf_s", "mttr_s"):
+                expected = row[name]
+                got = getattr(k, name)
+                assert (got is None) == (expected is None), (machine["path"], name)
+                if expected is not None:
+                    assert got == pytest.approx(expected, abs=2e-6), (machine["path"], row.get("label"), name)
