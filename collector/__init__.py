@@ -5,5 +5,6 @@ ingest and storage services arrive with the rest of the collector issue.
 """
 
 from ._kpi import Kpis, Losses, Period, combine, kpis
+from ._ledger import CounterSample, MachineLedger
 
-__all__ = ["Kpis", "Losses", "Period", "combine", "kpis"]
+__all__ = ["CounterSample", "Kpis", "Losses", "MachineLedger", "Period", "combine", "kpis"]
