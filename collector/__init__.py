@@ -4,7 +4,25 @@ The KPI core is pure (no I/O): time elements and counts in, ratios out; the
 ingest and storage services arrive with the rest of the collector issue.
 """
 
+from ._digitization import Basis, Equipment, FleetRate, Indicators, Rate, fleet, from_birth, indicators, register
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._ledger import CounterSample, MachineLedger
 
-__all__ = ["CounterSample", "Kpis", "Losses", "MachineLedger", "Period", "combine", "kpis"]
+__all__ = [
+    "Basis",
+    "CounterSample",
+    "Equipment",
+    "FleetRate",
+    "Indicators",
+    "Kpis",
+    "Losses",
+    "MachineLedger",
+    "Period",
+    "Rate",
+    "combine",
+    "fleet",
+    "from_birth",
+    "indicators",
+    "kpis",
+    "register",
+]
