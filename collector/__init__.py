@@ -7,6 +7,7 @@ ingest and storage services arrive with the rest of the collector issue.
 from ._digitization import Basis, Equipment, FleetRate, Indicators, Rate, fleet, from_birth, indicators, register
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._ledger import CounterSample, MachineLedger
+from ._targets import Target, gaps, targets
 
 __all__ = [
     "Basis",
@@ -19,10 +20,13 @@ __all__ = [
     "MachineLedger",
     "Period",
     "Rate",
+    "Target",
     "combine",
     "fleet",
     "from_birth",
+    "gaps",
     "indicators",
     "kpis",
     "register",
+    "targets",
 ]

@@ -60,3 +60,17 @@ def test_a_birth_carries_the_register_entry() -> None:
         birth = telemetry.birth(telemetry.nameplate(at, signals=[], sample_period_ms=1000), ts_ms=1, seq=0,
                                 session_ms=1)
         assert from_birth(birth) == entry
+
+
+def test_targets_and_the_gap_to_each() -> None:
+    from collector import gaps, targets
+
+    wuhan = [t for t in targets("nc_rate") if t.scope == "Wuhan"]
+    assert [(t.year, t.value) for t in wuhan] == [(2020, 0.80), (2025, 0.90)]
+    assert all(t.verified and t.source == "武汉制造2025行动纲要" for t in wuhan)
+    assert {t.indicator for t in targets()} == {"nc_rate", "digital_design_tools"}
+    rate = indicators(register(load_plant(EXAMPLES / "wuhan-machining.yaml"))).nc_rate.value
+    assert rate is not None
+    by_label = {t.label_en: gap for t, gap in gaps(rate, "nc_rate")}
+    assert by_label["Wuhan 2025"] == pytest.approx(-0.40)  # 50 % against 90 %
+    assert by_label["14th Five-Year Plan, 2025"] == pytest.approx(-0.18)
