@@ -5,12 +5,16 @@ ingest and storage services arrive with the rest of the collector issue.
 """
 
 from ._digitization import Basis, Equipment, FleetRate, Indicators, Rate, fleet, from_birth, indicators, register
+from ._grading import COLOURS, DEFAULT_THRESHOLDS, Colour, by_rank, by_thresholds
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._ledger import CounterSample, MachineLedger
 from ._targets import Target, gaps, targets
 
 __all__ = [
+    "COLOURS",
+    "DEFAULT_THRESHOLDS",
     "Basis",
+    "Colour",
     "CounterSample",
     "Equipment",
     "FleetRate",
@@ -21,6 +25,8 @@ __all__ = [
     "Period",
     "Rate",
     "Target",
+    "by_rank",
+    "by_thresholds",
     "combine",
     "fleet",
     "from_birth",
