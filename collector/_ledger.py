@@ -13,9 +13,9 @@ below the previous one starts a new run of the counter, added on top).
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
 from shopfloor import REASONS, Calendar, CalendarState, StopReason, TimeElement
+from shopfloor.telemetry import CounterSample
 
 from ._kpi import Period
 
@@ -24,17 +24,6 @@ _NOT_A_NEW_FAILURE = {StopReason.BREAKDOWN, StopReason.PLANNED_BREAK, StopReason
 _COUNTS = ("total", "good", "scrap", "rework", "energy_kwh", "ideal_s")
 _TO_FIELD = {TimeElement.APT: "apt_s", TimeElement.AUST: "aust_s", TimeElement.ADET: "adet_s",
              TimeElement.ADOT: "adot_s"}
-
-
-@dataclass(frozen=True, slots=True)
-class CounterSample:
-    ts_ms: int
-    total: int
-    good: int
-    scrap: int
-    rework: int
-    energy_kwh: float
-    ideal_s: float
 
 
 class MachineLedger:

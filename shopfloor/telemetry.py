@@ -22,6 +22,7 @@ from ._states import REASONS, StopReason
 __all__ = [
     "CONTRACT_VERSION",
     "DEFAULT_PREFIX",
+    "CounterSample",
     "MessageKind",
     "TopicParts",
     "birth",
@@ -177,6 +178,20 @@ def state(*, ts_ms: int, seq: int, reason: int, product: str) -> dict[str, Any]:
         "reason_code": int(info.reason),
         "product": product,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSample:
+    """A ``counters`` message's values: cumulative parts, energy and Σ ideal time at ``ts_ms``."""
+
+    ts_ms: int
+    total: int
+    good: int
+    scrap: int
+    rework: int
+    energy_kwh: float
+    #: Σ ideal cycle time over produced parts, for effectiveness across a product mix
+    ideal_s: float
 
 
 def counters(*, ts_ms: int, seq: int, total: int, good: int, scrap: int, rework: int, energy_kwh: float,

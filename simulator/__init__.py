@@ -7,7 +7,9 @@ window that every downstream KPI is checked against. ``LiveRun`` serves a
 running simulation through protocol adapters (``MqttMachines``, …).
 """
 
-from ._feed import CounterSample, Feed, MachineUpdate, StateEvent, TelemetrySink
+from shopfloor.telemetry import CounterSample
+
+from ._feed import Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._live import LiveRun
 from ._machine import MachineSim
 from ._mqtt import MqttMachines

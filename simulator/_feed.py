@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shopfloor.telemetry import CounterSample
+
 from ._machine import MachineSim
 from ._signals import signals
 
@@ -19,18 +21,6 @@ class StateEvent:
     ts_ms: int
     reason: int
     product: str
-
-
-@dataclass(frozen=True, slots=True)
-class CounterSample:
-    ts_ms: int
-    total: int
-    good: int
-    scrap: int
-    rework: int
-    energy_kwh: float
-    #: Σ ideal cycle time over produced parts, for effectiveness across a product mix
-    ideal_s: float
 
 
 @dataclass(slots=True)
