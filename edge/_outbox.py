@@ -27,10 +27,10 @@ class SpoolOutbox:
         self.spool = spool
         self.path = path
         self.head: deque[tuple[int, Message]] = deque()
-        #: messages beyond the head are on disk only
-        self.spilled = spool.pending(path) > 0
-        self.last_id = 0
         self.last_appended = spool.newest(path)
+        #: messages beyond the head are on disk only (at start: whatever an earlier run left)
+        self.spilled = self.last_appended > 0
+        self.last_id = 0
         #: the session of the machine's current birth, and whether its OPC UA source is up
         self.session_ms = 0
         self.online = False
@@ -104,7 +104,3 @@ class SpoolOutbox:
 
     def disconnected(self) -> None:
         self.connected = False
-
-    def backlog(self) -> int:
-        return len(self.head) if not self.spilled else self.spool.pending(self.path)
-

@@ -140,9 +140,6 @@ class Spool:
         rows = self.db.execute("SELECT DISTINCT stream FROM messages UNION SELECT DISTINCT stream FROM meta")
         return sorted(r[0] for r in rows)
 
-    def pending(self, stream: str) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM messages WHERE stream = ?", (stream,)).fetchone()[0])
-
     def newest(self, stream: str) -> int:
         """The id of the newest queued message of ``stream`` (0 when none)."""
         row = self.db.execute("SELECT MAX(id) FROM messages WHERE stream = ?", (stream,)).fetchone()
