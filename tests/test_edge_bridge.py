@@ -24,7 +24,7 @@ from simulator._opcua import MachineServer
 
 from .conftest import EXAMPLES
 from .recording import Recorder, validate, wait_until
-from .servers import Mosquitto, free_port
+from .servers import Mosquitto, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: flo
         recorder = Recorder(broker)
         rec_task = asyncio.create_task(recorder.run())
         await recorder.ready.wait()
-        servers = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line"))
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_ports(3), per="line"))
         sinks: list[Any] = [(servers, machines)]
         if native:
             sinks.append((MqttMachines(machines, MqttSettings.from_url(broker.url, prefix="native"), 0.1), machines))
@@ -204,7 +204,7 @@ def test_a_gateway_stopped_while_the_broker_is_away_sends_its_backlog_on_the_nex
         recorder = Recorder(mosquitto)
         rec_task = asyncio.create_task(recorder.run())
         await recorder.ready.wait()
-        servers = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line"))
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_ports(3), per="line"))
         config = dataclasses.replace(edge_config(mosquitto, servers.endpoints, tmp_path / "spool"),
                                      shutdown_timeout_s=1.0)
         left = []
@@ -284,7 +284,7 @@ def test_gateway_shards_share_the_machines_of_the_same_servers(mosquitto: Mosqui
         recorder = Recorder(mosquitto)
         rec_task = asyncio.create_task(recorder.run())
         await recorder.ready.wait()
-        servers = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line"))
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_ports(3), per="line"))
         base = edge_config(mosquitto, servers.endpoints, tmp_path / "spool")
         async with LiveRun(sim, [(servers, machines)], sample_period_s=0.1) as live, \
                 EdgeGateway(dataclasses.replace(base, shard=(0, 2))) as first, \

@@ -18,7 +18,7 @@ from edge import EdgeGateway, EndpointConfig, load_edge_config
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 
 from .recording import Recorder, validate, wait_until
-from .servers import Mosquitto, free_port
+from .servers import Mosquitto, free_port, free_ports
 from .test_edge_bridge import edge_config, opcua_plant
 
 pytestmark = pytest.mark.integration
@@ -232,10 +232,11 @@ def test_security_mismatches_are_explained_and_the_other_endpoints_keep_serving(
     async def main() -> tuple[Recorder, list[str], list[str], Path]:
         sim = Simulation(opcua_plant(), seed=1)
         machines = list(sim.machines)
-        secured = OpcUaServers(machines, OpcUaSettings(port=free_port(), per="line", security="sign-encrypt",
+        base = free_ports(4)  # three secured servers (one per line), then the plain one
+        secured = OpcUaServers(machines, OpcUaSettings(port=base, per="line", security="sign-encrypt",
                                                        cert_dir=tmp_path / "server-pki",
                                                        users={"edge": "s3cret"}))
-        plain = OpcUaServers(machines[:1], OpcUaSettings(port=free_port()))
+        plain = OpcUaServers(machines[:1], OpcUaSettings(port=base + 3))
         recorder = Recorder(mosquitto)
         rec_task = asyncio.create_task(recorder.run())
         await recorder.ready.wait()
