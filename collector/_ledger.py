@@ -26,12 +26,25 @@ _TO_FIELD = {TimeElement.APT: "apt_s", TimeElement.AUST: "aust_s", TimeElement.A
              TimeElement.ADOT: "adot_s"}
 
 
+#: counters samples are kept one per minute (the last at or before each minute boundary): every
+#: window edge (hours, shifts, days, the rolling window) falls on a minute, so no count is lost
+SAMPLE_BUCKET_MS = 60_000
+
+
+def _bucket(ts_ms: int) -> int:
+    return -(-ts_ms // SAMPLE_BUCKET_MS)  # (m-1, m] minute: a sample at an edge stays the edge's
+
+
 class MachineLedger:
     def __init__(self, calendar: Calendar | None = None) -> None:
         self.calendar = calendar
         self._state_ts: list[int] = []
         self._state_reason: list[int] = []
         self._samples: list[CounterSample] = []
+        self._sample_ts: list[int] = []
+        self._series: tuple[list[int], list[dict[str, float]]] | None = None
+        #: what pruned samples had counted before the first kept one's counter run
+        self._offset = dict.fromkeys(_COUNTS, 0.0)
 
     def add_state(self, ts_ms: int, reason: int) -> None:
         """A state change; the same change twice (a re-sent message) is kept once."""
@@ -42,14 +55,57 @@ class MachineLedger:
         self._state_reason.insert(i, reason)
 
     def add_counters(self, sample: CounterSample) -> None:
-        i = bisect.bisect_right([s.ts_ms for s in self._samples], sample.ts_ms)
+        """A cumulative sample; within a minute only the last is kept (and the last before a reset)."""
+        ts = self._sample_ts
+        i = bisect.bisect_right(ts, sample.ts_ms)
         if i and self._samples[i - 1] == sample:
             return
+        after = self._samples[i] if i < len(ts) else None
+        if after is not None and _bucket(after.ts_ms) == _bucket(sample.ts_ms) and after.total >= sample.total:
+            return  # a later sample of the same minute, with no reset in between, already stands for it
+        ts.insert(i, sample.ts_ms)
         self._samples.insert(i, sample)
+        before = self._samples[i - 1] if i else None
+        if before is not None and _bucket(before.ts_ms) == _bucket(sample.ts_ms) and before.total <= sample.total:
+            del ts[i - 1], self._samples[i - 1]
+        self._series = None
+
+    def forget_before(self, ts_ms: int) -> None:
+        """Drop what only windows ending before ``ts_ms`` need (the state in force then, and the sample at it, stay)."""
+        k = bisect.bisect_right(self._state_ts, ts_ms) - 1
+        if k > 0:
+            del self._state_ts[:k], self._state_reason[:k]
+        k = bisect.bisect_right(self._sample_ts, ts_ms) - 1
+        if k > 0:
+            # the cumulative values of a reset run must survive the samples they came from
+            self._series = None
+            base = self._adjusted()[1][k]
+            del self._sample_ts[:k], self._samples[:k]
+            first = self._samples[0]
+            self._offset = {key: base[key] - float(getattr(first, key)) for key in _COUNTS}
+            self._series = None
+
+    @property
+    def last_ts_ms(self) -> int | None:
+        """The newest instant the machine told us about (state or counters)."""
+        a = self._state_ts[-1] if self._state_ts else None
+        b = self._sample_ts[-1] if self._sample_ts else None
+        return max((x for x in (a, b) if x is not None), default=None)
+
+    def reason_at(self, ts_ms: int) -> tuple[int, int] | None:
+        """(reason, since) of the state in force at ``ts_ms``; None before the first state event."""
+        i = bisect.bisect_right(self._state_ts, ts_ms) - 1
+        if i < 0:
+            return None
+        since = i
+        while since > 0 and self._state_reason[since - 1] == self._state_reason[i]:
+            since -= 1
+        return self._state_reason[i], self._state_ts[since]
 
     # ------------------------------------------------------------ queries
 
-    def _planned(self, start_ms: int, end_ms: int) -> list[tuple[int, int, CalendarState]]:
+    def planned(self, start_ms: int, end_ms: int) -> list[tuple[int, int, CalendarState]]:
+        """The site plan over a window: what every machine of the site shares (callers may cache it)."""
         if self.calendar is None:
             return [(start_ms, end_ms, CalendarState.WORKING)]
         return [(round(p.start * 1000), round(p.end * 1000), p.state)
@@ -70,37 +126,41 @@ class MachineLedger:
                 out.append((a, b, self._state_reason[k]))
         return out
 
-    def _adjusted(self) -> list[tuple[int, dict[str, float]]]:
-        """Cumulative values made monotonic across counter resets."""
-        offset = dict.fromkeys(_COUNTS, 0.0)
+    def _adjusted(self) -> tuple[list[int], list[dict[str, float]]]:
+        """Cumulative values made monotonic across counter resets (cached until a sample arrives)."""
+        if self._series is not None:
+            return self._series
+        offset = dict(self._offset)
         last = dict.fromkeys(_COUNTS, 0.0)
-        out = []
-        for s in self._samples:
-            values = {k: float(getattr(s, k)) for k in _COUNTS}
-            if values["total"] < last["total"]:  # a reset: what was counted before stays counted
-                for k in _COUNTS:
-                    offset[k] += last[k]
+        values_out = []
+        for k, s in enumerate(self._samples):
+            values = {key: float(getattr(s, key)) for key in _COUNTS}
+            if k and values["total"] < last["total"]:  # a reset: what was counted before stays counted
+                for key in _COUNTS:
+                    offset[key] += last[key]
             last = values
-            out.append((s.ts_ms, {k: values[k] + offset[k] for k in _COUNTS}))
-        return out
+            values_out.append({key: values[key] + offset[key] for key in _COUNTS})
+        self._series = (self._sample_ts, values_out)
+        return self._series
 
-    @staticmethod
-    def _at(series: list[tuple[int, dict[str, float]]], ts_ms: int) -> dict[str, float]:
-        i = bisect.bisect_right([t for t, _ in series], ts_ms) - 1
+    def _at(self, ts_ms: int) -> dict[str, float]:
+        ts, values = self._adjusted()
+        i = bisect.bisect_right(ts, ts_ms) - 1
         if i < 0:
-            return dict.fromkeys(_COUNTS, 0.0) if not series else series[0][1]
-        return series[i][1]
+            return dict.fromkeys(_COUNTS, 0.0) if not values else values[0]
+        return values[i]
 
-    def period(self, start_ms: int, end_ms: int) -> Period:
+    def period(self, start_ms: int, end_ms: int,
+               plan: list[tuple[int, int, CalendarState]] | None = None) -> Period:
         """The window's time elements (inside the plan) and counts (between the samples at its edges)."""
         seconds = {"apt_s": 0.0, "aust_s": 0.0, "adet_s": 0.0, "adot_s": 0.0, "planned_down_s": 0.0}
         breakdown_s = 0.0
         failures = 0
         states = self._states(start_ms, end_ms)
-        for ps, pe, plan in self._planned(start_ms, end_ms):
-            if plan is CalendarState.NO_SHIFT:
+        for ps, pe, state in plan if plan is not None else self.planned(start_ms, end_ms):
+            if state is CalendarState.NO_SHIFT:
                 continue
-            if plan is not CalendarState.WORKING:
+            if state is not CalendarState.WORKING:
                 seconds["planned_down_s"] += (pe - ps) / 1000
                 continue
             for a, b, reason in states:
@@ -112,14 +172,14 @@ class MachineLedger:
                 seconds[field] += (hi - lo) / 1000
                 if reason == StopReason.BREAKDOWN:
                     breakdown_s += (hi - lo) / 1000
-        previous = None
-        for ts, reason in zip(self._state_ts, self._state_reason, strict=True):
+        first_k = bisect.bisect_left(self._state_ts, start_ms)
+        last_k = bisect.bisect_left(self._state_ts, end_ms)
+        for k in range(first_k, last_k):
             # a repair resumed after a break or the night is the same failure
-            if reason == StopReason.BREAKDOWN and previous not in _NOT_A_NEW_FAILURE and start_ms <= ts < end_ms:
+            previous = self._state_reason[k - 1] if k else None
+            if self._state_reason[k] == StopReason.BREAKDOWN and previous not in _NOT_A_NEW_FAILURE:
                 failures += 1
-            previous = reason
-        series = self._adjusted()
-        first, last = self._at(series, start_ms), self._at(series, end_ms)
+        first, last = self._at(start_ms), self._at(end_ms)
         delta = {k: last[k] - first[k] for k in _COUNTS}
         return Period(
             calendar_s=(end_ms - start_ms) / 1000,

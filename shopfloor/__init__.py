@@ -5,7 +5,7 @@ and the plant file format from here, so they never disagree.
 """
 
 from . import telemetry
-from ._calendar import Calendar, CalendarState, Period, ShiftInstance
+from ._calendar import WINDOW_KINDS, Calendar, CalendarState, Period, ShiftInstance, Window
 from ._durations import format_duration, parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
 from ._ledger import COLUMNS as LEDGER_COLUMNS
@@ -45,6 +45,7 @@ __all__ = [
     "LEDGER_COLUMNS",
     "NC_CONTROLS",
     "REASONS",
+    "WINDOW_KINDS",
     "Area",
     "Calendar",
     "CalendarState",
@@ -78,6 +79,7 @@ __all__ = [
     "Site",
     "StopReason",
     "TimeElement",
+    "Window",
     "build_plant",
     "format_duration",
     "import_ledger",

@@ -80,6 +80,18 @@ class ShiftInstance:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """A reporting window (hour, shift or day), epoch seconds; ``label`` is its local start or shift label."""
+
+    start: float
+    end: float
+    label: str
+
+
+WINDOW_KINDS = ("hour", "shift", "day")
+
+
+@dataclass(frozen=True, slots=True)
 class Period:
     start: float
     end: float
@@ -171,3 +183,50 @@ class Calendar:
                 out.append(Period(a, b, state, owner))
         return out
 
+
+    def iso(self, epoch_s: float) -> str:
+        """An instant as local ISO 8601 time with its UTC offset."""
+        return dt.datetime.fromtimestamp(epoch_s, self.tz).isoformat()
+
+    def _local_edges(self, start: float, end: float, step: dt.timedelta) -> list[float]:
+        """Local-clock hour or day boundaries strictly inside (start, end)."""
+        tz = self.tz
+        local = dt.datetime.fromtimestamp(start, tz)
+        if step == dt.timedelta(days=1):
+            cursor = dt.datetime.combine(local.date(), dt.time(0), tzinfo=tz)
+        else:
+            cursor = local.replace(minute=0, second=0, microsecond=0)
+        edges: list[float] = []
+        while True:
+            cursor = (cursor + step) if step < dt.timedelta(days=1) else dt.datetime.combine(
+                cursor.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+            t = cursor.timestamp()
+            if t >= end:
+                return edges
+            if t > start:
+                edges.append(t)
+
+    def windows(self, start: float, end: float, *, clip: bool = True) -> dict[str, list[Window]]:
+        """Hour, shift and day windows (local clock) overlapping [start, end); ``clip`` cuts them to it."""
+        out: dict[str, list[Window]] = {}
+        for kind, step in (("hour", dt.timedelta(hours=1)), ("day", dt.timedelta(days=1))):
+            if clip:
+                edges = [start, *self._local_edges(start, end, step), end]
+            else:  # whole windows: from the edge at or before start to the first edge at or after end
+                first = self._floor(start, step)
+                edges = [first, *self._local_edges(first, end, step)]
+                edges += self._local_edges(edges[-1], end + 2 * step.total_seconds(), step)[:1]
+                while len(edges) > 2 and edges[-2] >= end:
+                    edges.pop()
+            out[kind] = [Window(a, b, self.iso(a)) for a, b in itertools.pairwise(edges) if b > a]
+        out["shift"] = [
+            Window(max(i.start, start), min(i.end, end), i.label) if clip else Window(i.start, i.end, i.label)
+            for i in self.shift_instances(start, end)
+        ]
+        return out
+
+    def _floor(self, t: float, step: dt.timedelta) -> float:
+        local = dt.datetime.fromtimestamp(t, self.tz)
+        if step == dt.timedelta(days=1):
+            return dt.datetime.combine(local.date(), dt.time(0), tzinfo=self.tz).timestamp()
+        return local.replace(minute=0, second=0, microsecond=0).timestamp()

@@ -6,15 +6,12 @@ telemetry must equal what is computed here from the simulator's state log.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shopfloor import REASONS, Calendar, StopReason, TimeElement
+from shopfloor import REASONS, WINDOW_KINDS, StopReason, TimeElement, Window
 
 from ._machine import GOOD, REWORK, SCRAP, MachineSim
 
@@ -22,7 +19,6 @@ if TYPE_CHECKING:
     from ._simulation import Simulation
 
 FORMAT = "sfsim.truth/1"
-WINDOW_KINDS = ("hour", "shift", "day")
 
 _REASONS = sorted(REASONS)
 _COLUMN = {int(r): i for i, r in enumerate(_REASONS)}
@@ -31,13 +27,6 @@ _COLUMN_OF_CODE[list(_COLUMN)] = list(_COLUMN.values())
 _ELEMENTS = list(TimeElement)
 # reason column → one-hot time element
 _TO_ELEMENT = np.array([[REASONS[r].element is e for e in _ELEMENTS] for r in _REASONS], dtype=float)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    start: float
-    end: float
-    label: str
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -153,41 +142,6 @@ class _MachineLedger:
         return out
 
 
-def _local_edges(calendar: Calendar, start: float, end: float, step: dt.timedelta) -> list[float]:
-    """Local-clock hour or day boundaries strictly inside (start, end)."""
-    tz = calendar.tz
-    local = dt.datetime.fromtimestamp(start, tz)
-    if step == dt.timedelta(days=1):
-        cursor = dt.datetime.combine(local.date(), dt.time(0), tzinfo=tz)
-    else:
-        cursor = local.replace(minute=0, second=0, microsecond=0)
-    edges: list[float] = []
-    while True:
-        cursor = (cursor + step) if step < dt.timedelta(days=1) else dt.datetime.combine(
-            cursor.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-        t = cursor.timestamp()
-        if t >= end:
-            return edges
-        if t > start:
-            edges.append(t)
-
-
-def _iso(epoch: float, calendar: Calendar) -> str:
-    return dt.datetime.fromtimestamp(epoch, calendar.tz).isoformat()
-
-
-def site_windows(calendar: Calendar, start: float, end: float) -> dict[str, list[Window]]:
-    """Hour, shift and day windows (epoch seconds) clipped to [start, end)."""
-    out: dict[str, list[Window]] = {}
-    for kind, step in (("hour", dt.timedelta(hours=1)), ("day", dt.timedelta(days=1))):
-        edges = [start, *_local_edges(calendar, start, end, step), end]
-        out[kind] = [Window(a, b, _iso(a, calendar)) for a, b in itertools.pairwise(edges)]
-    out["shift"] = [
-        Window(max(i.start, start), min(i.end, end), i.label) for i in calendar.shift_instances(start, end)
-    ]
-    return out
-
-
 def build_truth(sim: Simulation) -> dict[str, Any]:
     """The ground-truth document for the run so far (see docs/ground-truth.md)."""
     end = sim.now
@@ -196,7 +150,7 @@ def build_truth(sim: Simulation) -> dict[str, Any]:
     by_path: dict[str, dict[str, Any]] = {}
     windows_by_site = {}
     for site in sim.plant.sites:
-        windows_by_site[site.id] = site_windows(site.calendar, t0, t0 + end)
+        windows_by_site[site.id] = site.calendar.windows(t0, t0 + end)
     for m in sim.machines:
         ledger = _MachineLedger(m, end)
         site_windows_ = windows_by_site[m.at.site.id]
@@ -246,8 +200,8 @@ def build_truth(sim: Simulation) -> dict[str, Any]:
         "format": FORMAT,
         "plant": {"source": sim.plant.source, "enterprise": sim.plant.enterprise.id},
         "seed": sim.seed,
-        "start": _iso(t0, first_site),
-        "end": _iso(t0 + end, first_site),
+        "start": first_site.iso(t0),
+        "end": first_site.iso(t0 + end),
         "start_ms": round(t0 * 1000),
         "end_ms": round((t0 + end) * 1000),
         "duration_s": round(end, 6),

@@ -1,0 +1,218 @@
+"""Checking what arrives: a contract topic and payload in, a typed message or the reason it is invalid out.
+
+Every check is explicit and cheap (the collector runs it on every message): a
+payload that is not UTF-8 JSON, a missing or mistyped field, NaN or infinity, an
+unknown message kind, a topic outside the contract or a payload over the size
+limit is ``Invalid`` with a reason a person can act on. Strings that would end
+up in InfluxDB must not carry control characters (line protocol has no way to
+write a newline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shopfloor import REASONS, Control, Industry
+from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, parse_topic
+
+#: 64 KiB: a birth with a few hundred signals fits; anything bigger is not telemetry
+DEFAULT_MAX_PAYLOAD = 65_536
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_COUNTS = ("total", "good", "scrap", "rework")
+
+
+class Invalid(ValueError):
+    """A message that breaks the contract; ``str()`` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: TopicParts
+    body: dict[str, Any]
+    #: a retained message delivered on subscribing (not a new event)
+    retained: bool = False
+
+    @property
+    def kind(self) -> MessageKind:
+        return self.topic.kind
+
+    @property
+    def path(self) -> str:
+        return self.topic.path
+
+    @property
+    def ts_ms(self) -> int:
+        ts: int = self.body["ts"]
+        return ts
+
+    def counters(self) -> CounterSample:
+        b = self.body
+        return CounterSample(b["ts"], b["total"], b["good"], b["scrap"], b["rework"], b["energy_kwh"], b["ideal_s"])
+
+
+def _reject_constant(name: str) -> Any:
+    raise Invalid(f"{name} is not a number JSON allows")
+
+
+def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
+           max_payload: int = DEFAULT_MAX_PAYLOAD) -> Message:
+    """The message, or ``Invalid`` naming the first thing wrong with it."""
+    try:
+        parts = parse_topic(topic)
+    except ValueError as e:
+        raise Invalid(str(e)) from None
+    if parts.prefix != prefix:
+        raise Invalid(f"topic {topic!r}: prefix {parts.prefix!r} is not this collector's {prefix!r}")
+    if len(payload) > max_payload:
+        raise Invalid(f"payload of {len(payload)} bytes is over the limit of {max_payload}")
+    try:
+        body = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise Invalid(f"payload is not UTF-8 ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise Invalid(f"payload is not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(body, dict):
+        raise Invalid(f"payload is a JSON {type(body).__name__}, expected an object")
+    _CHECKS[parts.kind](body, parts)
+    return Message(parts, body, retained)
+
+
+# ---------------------------------------------------------------- field checks
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    if key not in body:
+        raise Invalid(f"missing {key!r}")
+    v = body[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Invalid(f"{key!r} must be a whole number, got {_show(v)}")
+    if v < 0:
+        raise Invalid(f"{key!r} must not be negative, got {v}")
+    return v
+
+
+def _number(container: dict[str, Any], key: str, where: str = "") -> float:
+    if key not in container:
+        raise Invalid(f"missing {where}{key!r}")
+    v = container[key]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise Invalid(f"{where}{key!r} must be a number, got {_show(v)}")
+    if not math.isfinite(v):  # e.g. 1e999 parses as inf
+        raise Invalid(f"{where}{key!r} must be finite, got {v}")
+    return float(v)
+
+
+def _text(container: dict[str, Any], key: str, where: str = "") -> str:
+    if key not in container:
+        raise Invalid(f"missing {where}{key!r}")
+    v = container[key]
+    if not isinstance(v, str):
+        raise Invalid(f"{where}{key!r} must be text, got {_show(v)}")
+    if _CONTROL_CHARS.search(v):
+        raise Invalid(f"{where}{key!r} contains a control character: {v!r}")
+    return v
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    v = body.get(key)
+    if not isinstance(v, bool):
+        raise Invalid(f"{key!r} must be true or false, got {_show(v)}")
+    return v
+
+
+def _show(v: object) -> str:
+    text = json.dumps(v, ensure_ascii=False) if not isinstance(v, float) else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
+    for key in ("ts", "seq", "session", "sample_period_ms"):
+        _int(b, key)
+    m = b.get("machine")
+    if not isinstance(m, dict):
+        raise Invalid(f"'machine' must be an object of ISA-95 ids, got {_show(m)}")
+    ids = tuple(m.get(k) for k in ("enterprise", "site", "area", "line", "id"))
+    expected = (parts.enterprise, parts.site, parts.area, parts.line, parts.machine)
+    if ids != expected:
+        raise Invalid(f"'machine' {_show(m)} does not match the topic's {'/'.join(expected)}")
+    for key in ("name", "kind_name"):
+        v = b.get(key)
+        if not isinstance(v, dict):
+            raise Invalid(f"{key!r} must be an object with zh and en, got {_show(v)}")
+        _text(v, "zh", f"{key}."), _text(v, "en", f"{key}.")
+    for key in ("kind", "protocol", "process", "manufacturer", "model", "serial"):
+        _text(b, key)
+    for key in ("key_process", "digital", "networked"):
+        _flag(b, key)
+    try:
+        Control(str(b.get("control")))
+        Industry(str(b.get("industry")))
+    except ValueError as e:
+        raise Invalid(str(e)) from None
+    cycles = b.get("ideal_cycle_s")
+    if not isinstance(cycles, dict) or not cycles:
+        raise Invalid(f"'ideal_cycle_s' must be an object of product: seconds, got {_show(cycles)}")
+    for product in cycles:
+        if _number(cycles, product, "ideal_cycle_s.") <= 0 or _CONTROL_CHARS.search(product):
+            raise Invalid(f"ideal_cycle_s.{product!r} must be a positive number of seconds for a product id")
+    power = b.get("power_kw")
+    if not isinstance(power, dict):
+        raise Invalid(f"'power_kw' must be an object of power class: kW, got {_show(power)}")
+    for cls in ("executing", "setup", "idle", "down", "standby"):
+        _number(power, cls, "power_kw.")
+    signals = b.get("signals")
+    if not isinstance(signals, list) or not all(isinstance(s, str) and LEVEL.fullmatch(s) for s in signals):
+        raise Invalid(f"'signals' must be a list of signal names, got {_show(signals)}")
+
+
+def _check_status(b: dict[str, Any], parts: TopicParts) -> None:
+    _int(b, "ts")
+    _int(b, "session")
+    if b.get("status") not in ("online", "offline"):
+        raise Invalid(f"'status' must be online or offline, got {_show(b.get('status'))}")
+
+
+def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
+    _int(b, "ts")
+    _int(b, "seq")
+    code = _int(b, "reason_code")
+    if code not in REASONS:
+        raise Invalid(f"'reason_code' {code} is not a stop reason of the contract (docs/states.md)")
+    _text(b, "product")
+
+
+def _check_counters(b: dict[str, Any], parts: TopicParts) -> None:
+    _int(b, "ts")
+    _int(b, "seq")
+    total = _int(b, "total")
+    parts_sum = sum(_int(b, k) for k in _COUNTS[1:])
+    if parts_sum != total:
+        raise Invalid(f"good + scrap + rework = {parts_sum} but total = {total}")
+    for key in ("energy_kwh", "ideal_s"):
+        if _number(b, key) < 0:
+            raise Invalid(f"{key!r} must not be negative, got {b[key]}")
+
+
+def _check_signals(b: dict[str, Any], parts: TopicParts) -> None:
+    _int(b, "ts")
+    _int(b, "seq")
+    values = b.get("values")
+    if not isinstance(values, dict):
+        raise Invalid(f"'values' must be an object of signal: number, got {_show(values)}")
+    for name in values:
+        if not LEVEL.fullmatch(name) or name == "seq":
+            raise Invalid(f"signal name {name!r} is not a name of letters, digits, '_' or '-' (or is 'seq')")
+        _number(values, name, "values.")
+
+
+_CHECKS = {
+    MessageKind.BIRTH: _check_birth,
+    MessageKind.STATUS: _check_status,
+    MessageKind.STATE: _check_state,
+    MessageKind.COUNTERS: _check_counters,
+    MessageKind.SIGNALS: _check_signals,
+}

@@ -1,0 +1,111 @@
+"""InfluxDB line protocol for telemetry and results (docs/storage.md is the schema).
+
+Tags are few and of low cardinality (the ISA-95 path, kind, control, KPI level and
+window); everything that varies per point is a field. Timestamps are milliseconds
+(``precision=ms``): a point's series and instant come from the message, so writing
+it twice overwrites it — replays are idempotent. Field types never change for a
+key (integers carry ``i``), which InfluxDB requires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shopfloor import REASONS, StopReason
+from shopfloor.telemetry import MessageKind
+
+from ._messages import Message
+
+FieldValue = str | bool | int | float
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\\": "\\\\"})
+_STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\"})
+PATH_TAGS = ("enterprise", "site", "area", "line", "machine")
+
+
+def escape_tag(text: str) -> str:
+    """A tag key, tag value or field key (commas, equals signs, spaces and backslashes escaped)."""
+    return text.translate(_TAG_ESCAPES)
+
+
+def _field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue | None], ts_ms: int) -> str:
+    """One point; tags with empty values and fields that are None are left out (InfluxDB stores neither)."""
+    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
+    field_text = ",".join(f"{escape_tag(k)}={_field(v)}" for k, v in fields.items() if v is not None)
+    return f"{head}{tag_text} {field_text} {ts_ms}"
+
+
+def path_tags(path: str) -> dict[str, str]:
+    return dict(zip(PATH_TAGS, path.split("/"), strict=True))
+
+
+def telemetry(msg: Message, received_ms: int) -> list[str]:
+    """The raw telemetry points of one valid message (none for a retained status seen again on subscribing)."""
+    b = msg.body
+    tags = {"enterprise": msg.topic.enterprise, "site": msg.topic.site, "area": msg.topic.area,
+            "line": msg.topic.line, "machine": msg.topic.machine}
+    kind = msg.kind
+    if kind is MessageKind.STATE:
+        info = REASONS[StopReason(b["reason_code"])]
+        fields: dict[str, FieldValue | None] = {
+            "state": info.state.name, "state_code": int(info.state),
+            "mode": "None" if info.mode.name == "None_" else info.mode.name, "mode_code": int(info.mode),
+            "reason": info.name, "reason_code": int(info.reason), "product": b["product"], "seq": b["seq"],
+        }
+        return [line("state", tags, fields, b["ts"])]
+    if kind is MessageKind.COUNTERS:
+        fields = {k: b[k] for k in ("total", "good", "scrap", "rework")}
+        fields |= {"energy_kwh": float(b["energy_kwh"]), "ideal_s": float(b["ideal_s"]), "seq": b["seq"]}
+        return [line("counters", tags, fields, b["ts"])]
+    if kind is MessageKind.SIGNALS:
+        fields = {name: float(v) for name, v in b["values"].items()}
+        fields["seq"] = b["seq"]
+        return [line("signals", tags, fields, b["ts"])]
+    if kind is MessageKind.STATUS:
+        if msg.retained:
+            return []
+        online = b["status"] == "online"
+        # a will's ts is when its connection was made: the receive time says when the machine went away
+        ts = b["ts"] if online else received_ms
+        return [line("status", tags, {"status": b["status"], "online": online, "session": b["session"]}, ts)]
+    return [_birth(tags, b)]
+
+
+def _birth(tags: dict[str, str], b: Mapping[str, Any]) -> str:
+    name, kind_name, power = b["name"], b["kind_name"], b["power_kw"]
+    assert isinstance(name, dict) and isinstance(kind_name, dict) and isinstance(power, dict)
+    signals = b["signals"]
+    assert isinstance(signals, list)
+    birth_tags = tags | {"kind": str(b["kind"]), "control": str(b["control"]),
+                         "key_process": "true" if b["key_process"] else "false"}
+    fields: dict[str, FieldValue | None] = {
+        "name_zh": name["zh"], "name_en": name["en"], "kind_name_zh": kind_name["zh"], "kind_name_en": kind_name["en"],
+        "digital": bool(b["digital"]), "networked": bool(b["networked"]), "industry": str(b["industry"]),
+        "protocol": str(b["protocol"]), "process": str(b["process"]), "manufacturer": str(b["manufacturer"]),
+        "model": str(b["model"]), "serial": str(b["serial"]),
+        "ideal_cycle_s": json.dumps(b["ideal_cycle_s"], ensure_ascii=False, sort_keys=True),
+        "signals": ",".join(str(s) for s in signals), "sample_period_ms": b["sample_period_ms"],
+        "session": b["session"], "seq": b["seq"],
+    }
+    fields |= {f"power_{cls}_kw": float(power[cls]) for cls in ("executing", "setup", "idle", "down", "standby")}
+    ts = b["ts"]
+    assert isinstance(ts, int)
+    return line("birth", birth_tags, fields, ts)
+
+
+def join(lines: Iterable[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
