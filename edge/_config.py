@@ -116,23 +116,6 @@ class EdgeConfig:
         return self.gateway if n == 1 else f"{self.gateway}-{k}"
 
 
-class _Checker(cfg.Checker):
-    """Errors in values that came from the environment name the variable, not the file."""
-
-    def __init__(self, source: str, lines: Mapping[str, int], env: Mapping[str, str]) -> None:
-        super().__init__(source, lines)
-        self.env = env
-
-    def error(self, path: str, message: str) -> None:
-        generic = re.sub(r"\[\d+\]", "[]", path)
-        exact = [var for var, env_path in self.env.items() if env_path in (path, generic)]
-        within = [var for var, env_path in self.env.items() if path.startswith(env_path + "[")]
-        for var in exact or within:
-            self.issues.append(cfg.Issue("environment", None, var, message))
-            return
-        super().error(path, message)
-
-
 def load_edge_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> EdgeConfig:
     """The file at ``path`` (None: environment only) with ``SFSIM_EDGE_*`` variables on top."""
     environ = os.environ if environ is None else environ
@@ -145,8 +128,8 @@ def load_edge_config(path: str | Path | None, environ: Mapping[str, str] | None 
     if not isinstance(data, dict):
         raise cfg.ConfigError([cfg.Issue(source, 1, "", f"expected a mapping of fields ({', '.join(_TOP)}), "
                                                         f"got {cfg.show(data)}")])
-    env = _apply_environment(data, environ)
-    c = _Checker(source, lines, env)
+    env = cfg.apply_environment(data, environ, ENV_PREFIX, ENVIRONMENT, {"endpoints": _endpoint_urls})
+    c = cfg.EnvChecker(source, lines, env)
     config = _build(c, data, Path(path).parent if path is not None else Path.cwd())
     if c.issues:
         unique = dict.fromkeys(c.issues)  # an environment value shared by endpoints is wrong once
@@ -155,36 +138,9 @@ def load_edge_config(path: str | Path | None, environ: Mapping[str, str] | None 
     return config
 
 
-def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    used = {}
-    for name, path in ENVIRONMENT.items():
-        var = ENV_PREFIX + name
-        if var not in environ:
-            continue
-        value = environ[var]
-        used[var] = path
-        if path == "endpoints":
-            urls = [u.strip() for u in value.split(",") if u.strip()]
-            data["endpoints"] = [{"url": u} for u in urls]
-        elif path.startswith("endpoints[]."):
-            key = path.split(".", 1)[1]
-            for endpoint in data.get("endpoints") or []:
-                if isinstance(endpoint, dict):
-                    endpoint[key] = value
-        else:
-            section, _, key = path.partition(".")
-            if key:
-                if not isinstance(data.get(section), dict):
-                    data[section] = {}
-                data[section][key] = value
-            else:
-                data[section] = value
-    return used
-
-
-def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
+def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
     m = c.mapping(data, "", _TOP)
-    gateway = c.field(m, "gateway", "", _id, DEFAULT_GATEWAY)
+    gateway = c.field(m, "gateway", "", cfg.service_id, DEFAULT_GATEWAY)
     shard = c.field(m, "shard", "", cfg.shard, (0, 1))
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
     mqtt = None
@@ -197,8 +153,8 @@ def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
                 "password": c.field(mq, "password", "mqtt", lambda v: str(v), None),
                 "prefix": c.field(mq, "prefix", "mqtt", lambda v: contract.check_prefix(str(v)), None),
                 "qos": c.field(mq, "qos", "mqtt", _qos, None),
-                "version": c.field(mq, "version", "mqtt", _version, None),
-                "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(_file(base, v)), None),
+                "version": c.field(mq, "version", "mqtt", cfg.mqtt_version, None),
+                "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(cfg.existing_file(base, v)), None),
             }
             mqtt = MqttSettings.from_url(str(mq["url"]), **overrides)
         except ValueError as e:
@@ -230,7 +186,7 @@ def _build(c: _Checker, data: dict[str, Any], base: Path) -> EdgeConfig | None:
                       source=c.source)
 
 
-def _endpoint(c: _Checker, raw: object, path: str, base: Path) -> EndpointConfig | None:
+def _endpoint(c: cfg.EnvChecker, raw: object, path: str, base: Path) -> EndpointConfig | None:
     if not isinstance(raw, dict):
         c.error(path, f"expected a mapping of fields ({', '.join(_ENDPOINT)}), got {cfg.show(raw)}")
         return None
@@ -263,7 +219,7 @@ def _endpoint(c: _Checker, raw: object, path: str, base: Path) -> EndpointConfig
                           machines=machines)
 
 
-def _node_map(c: _Checker, e: Mapping[str, Any], path: str, base: Path,
+def _node_map(c: cfg.EnvChecker, e: Mapping[str, Any], path: str, base: Path,
               publishing_s: float) -> tuple[MappedMachine, ...]:
     if "plant" not in e:
         c.error(cfg.join(path, "plant"), "a node map needs the plant file that names its machines (plant: FILE)")
@@ -297,7 +253,7 @@ def _node_map(c: _Checker, e: Mapping[str, Any], path: str, base: Path,
     return tuple(out)
 
 
-def _points(c: _Checker, m: Mapping[str, Any], path: str, machine: str) -> list[Point]:
+def _points(c: cfg.EnvChecker, m: Mapping[str, Any], path: str, machine: str) -> list[Point]:
     points = []
     if "reason" in m and "state" in m:
         c.error(cfg.join(path, "state"), "give either reason (a stop-reason code node) or state (a node and a "
@@ -368,11 +324,8 @@ def _opc_url(value: object) -> str:
     return value.strip()
 
 
-def _id(value: object) -> str:
-    if not isinstance(value, str) or not contract.LEVEL.fullmatch(value):
-        raise ValueError(f"must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, "
-                         f"got {cfg.show(value)}")
-    return value
+def _endpoint_urls(value: str) -> list[dict[str, str]]:
+    return [{"url": u.strip()} for u in value.split(",") if u.strip()]
 
 
 def _qos(value: object) -> int:
@@ -381,17 +334,3 @@ def _qos(value: object) -> int:
     if isinstance(value, bool) or str(value) not in ("0", "1"):
         raise ValueError(f"the gateway publishes with MQTT QoS 0 or 1, got {cfg.show(value)}")
     return int(str(value))
-
-
-def _version(value: object) -> str:
-    text = str(value)
-    if text not in ("5", "3.1.1"):
-        raise ValueError(f"MQTT version must be 5 or 3.1.1, got {cfg.show(value)}")
-    return text
-
-
-def _file(base: Path, value: object) -> Path:
-    p = base / cfg.text(value)
-    if not p.is_file():
-        raise ValueError(f"no such file: {p}")
-    return p

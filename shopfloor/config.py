@@ -5,6 +5,11 @@ raw YAML value and return the typed one or raise ``ValueError`` with the text a
 user sees after the path.
 """
 
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
 from ._loader import ConfigError, Issue, read_text, read_yaml
 from ._loader import _bool as boolean
 from ._loader import _Checker as Checker
@@ -22,10 +27,14 @@ from ._loader import _text as text
 __all__ = [
     "Checker",
     "ConfigError",
+    "EnvChecker",
     "Issue",
+    "apply_environment",
     "boolean",
     "choice",
+    "existing_file",
     "join",
+    "mqtt_version",
     "non_negative",
     "non_negative_duration",
     "number",
@@ -34,6 +43,7 @@ __all__ = [
     "positive_int",
     "read_text",
     "read_yaml",
+    "service_id",
     "shard",
     "show",
     "text",
@@ -46,3 +56,74 @@ def shard(value: object) -> tuple[int, int]:
     if sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n):
         return int(k), int(n)
     raise ValueError(f"expected K/N with 0 <= K < N, e.g. 0/2, got {value!r}")
+
+
+def service_id(value: object) -> str:
+    """A service's id (client ids, health topics, file names): a contract id level."""
+    from .telemetry import LEVEL
+
+    if not isinstance(value, str) or not LEVEL.fullmatch(value):
+        raise ValueError(f"must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, "
+                         f"got {show(value)}")
+    return value
+
+
+class EnvChecker(Checker):
+    """Errors in values that came from the environment name the variable, not the file.
+
+    ``env`` maps each variable used to the path it set (``endpoints[].security`` sets it in every item)."""
+
+    def __init__(self, source: str, lines: Mapping[str, int], env: Mapping[str, str]) -> None:
+        super().__init__(source, lines)
+        self.env = env
+
+    def error(self, path: str, message: str) -> None:
+        generic = re.sub(r"\[\d+\]", "[]", path)
+        exact = [var for var, env_path in self.env.items() if env_path in (path, generic)]
+        within = [var for var, env_path in self.env.items() if path.startswith(env_path + "[")]
+        for var in exact or within:
+            self.issues.append(Issue("environment", None, var, message))
+            return
+        super().error(path, message)
+
+
+def apply_environment(data: dict[str, Any], environ: Mapping[str, str], prefix: str, table: Mapping[str, str],
+                      convert: Mapping[str, Callable[[str], object]] | None = None) -> dict[str, str]:
+    """Put ``prefix + NAME`` variables into the file's structure at ``table[NAME]`` (``a.b``, or ``a[].b`` for
+    every item of list ``a``; ``convert[path]`` turns the text into the value); returns variable → path."""
+    used = {}
+    for name, path in table.items():
+        var = prefix + name
+        if var not in environ:
+            continue
+        value: object = environ[var]
+        if convert and path in convert:
+            value = convert[path](environ[var])
+        used[var] = path
+        section, _, key = path.partition(".")
+        if section.endswith("[]"):
+            for item in data.get(section[:-2]) or []:
+                if isinstance(item, dict):
+                    item[key] = value
+        elif key:
+            if not isinstance(data.get(section), dict):
+                data[section] = {}
+            data[section][key] = value
+        else:
+            data[section] = value
+    return used
+
+
+def mqtt_version(value: object) -> str:
+    text = str(value)
+    if text not in ("5", "3.1.1"):
+        raise ValueError(f"MQTT version must be 5 or 3.1.1, got {show(value)}")
+    return text
+
+
+def existing_file(base: Path, value: object) -> Path:
+    """A file named relative to the configuration file's directory, which must exist."""
+    p = base / text(value)
+    if not p.is_file():
+        raise ValueError(f"no such file: {p}")
+    return p

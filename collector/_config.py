@@ -1,0 +1,259 @@
+"""The collector's configuration: a YAML file (docs/collector.md), environment variables on top.
+
+Checked once at start-up; every problem is reported as ``file:line: path: message``
+(or ``environment: VARIABLE: message``). A store or broker that cannot be reached is
+not a configuration error (the collector spools and retries); a misspelt field is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from shopfloor import MqttSettings, Plant, PlantError, load_plant
+from shopfloor import config as cfg
+from shopfloor import telemetry as contract
+
+from ._digitization import Basis
+from ._grading import DEFAULT_THRESHOLDS
+from ._influx import STORE_KINDS, StoreConfig, StoreKind
+from ._messages import DEFAULT_MAX_PAYLOAD
+
+DEFAULT_COLLECTOR = "collector"
+DEFAULT_GROUP = "sfsim-collectors"
+ENV_PREFIX = "SFSIM_COLLECTOR_"
+#: composite score of the five-colour grading: indicator → weight (docs/collector.md)
+DEFAULT_WEIGHTS = {"oee": 0.5, "nc_rate": 0.25, "networking": 0.25}
+SCORE_PARTS = ("oee", "availability", "quality", "nc_rate", "digitization", "networking")
+
+_TOP = ("collector", "mqtt", "store", "batch", "spool", "dead_letter", "kpi", "health_interval", "shutdown_timeout")
+_MQTT = ("url", "username", "password", "prefix", "version", "ca_file", "group", "session_expiry", "max_payload")
+_STORE = ("kind", "url", "database", "retention_policy", "username", "password", "org", "bucket", "token",
+          "directory", "timeout", "create_database")
+_BATCH = ("max_points", "max_delay")
+_SPOOL = ("dir", "max_batches")
+_DEAD = ("file", "topic")
+_KPI = ("enabled", "plant", "interval", "rolling", "keep", "basis", "alarm_after", "grading")
+_GRADING = ("method", "thresholds", "weights")
+
+ENVIRONMENT = {
+    "ID": "collector",
+    "MQTT_URL": "mqtt.url",
+    "MQTT_USERNAME": "mqtt.username",
+    "MQTT_PASSWORD": "mqtt.password",
+    "MQTT_PREFIX": "mqtt.prefix",
+    "MQTT_GROUP": "mqtt.group",
+    "MQTT_CA_FILE": "mqtt.ca_file",
+    "STORE_KIND": "store.kind",
+    "STORE_URL": "store.url",
+    "STORE_DATABASE": "store.database",
+    "STORE_USERNAME": "store.username",
+    "STORE_PASSWORD": "store.password",
+    "STORE_ORG": "store.org",
+    "STORE_BUCKET": "store.bucket",
+    "STORE_TOKEN": "store.token",
+    "STORE_DIRECTORY": "store.directory",
+    "SPOOL_DIR": "spool.dir",
+    "KPI_ENABLED": "kpi.enabled",
+    "KPI_PLANT": "kpi.plant",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GradingConfig:
+    method: str = "rank"  # or "thresholds"
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KpiConfig:
+    enabled: bool = True
+    #: plant files: the asset register (machines that send nothing still count) and the shift calendars
+    plants: tuple[Plant, ...] = ()
+    interval_s: float = 10.0
+    rolling_s: float = 3600.0
+    #: telemetry older than this (behind the newest) no longer changes results
+    keep_s: float = 2 * 86400.0
+    basis: Basis = Basis.EQUIPMENT
+    #: a machine stopped (not planned) longer than this raises an alarm
+    alarm_after_s: float = 600.0
+    grading: GradingConfig = field(default_factory=GradingConfig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectorConfig:
+    collector: str = DEFAULT_COLLECTOR
+    mqtt: MqttSettings
+    #: MQTT shared subscription group ("" = not shared: this collector receives everything)
+    group: str = DEFAULT_GROUP
+    session_expiry_s: float = 7 * 86400.0
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    store: StoreConfig = field(default_factory=StoreConfig)
+    batch_max_points: int = 5000
+    batch_max_delay_s: float = 0.2
+    spool_dir: Path = Path(".sfsim/collector-spool")
+    spool_max_batches: int = 100_000
+    dead_letter_file: Path | None = Path(".sfsim/collector-dead-letter.jsonl")
+    dead_letter_topic: bool = True
+    kpi: KpiConfig = field(default_factory=KpiConfig)
+    health_interval_s: float = 10.0
+    shutdown_timeout_s: float = 10.0
+    source: str = ""
+
+
+def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
+    """The file at ``path`` (None: environment only) with ``SFSIM_COLLECTOR_*`` variables on top."""
+    environ = os.environ if environ is None else environ
+    if path is not None:
+        text = cfg.read_text(path)
+        data, base = cfg.read_yaml(text, source=str(path), what="a collector needs at least mqtt")
+        lines, source = base.lines, str(path)
+    else:
+        data, lines, source = {}, {}, "environment"
+    if not isinstance(data, dict):
+        raise cfg.ConfigError([cfg.Issue(source, 1, "", f"expected a mapping of fields ({', '.join(_TOP)}), "
+                                                        f"got {cfg.show(data)}")])
+    env = cfg.apply_environment(data, environ, ENV_PREFIX, ENVIRONMENT,
+                                {"kpi.plant": lambda v: [p.strip() for p in v.split(",") if p.strip()]})
+    c = cfg.EnvChecker(source, lines, env)
+    config = _build(c, data, Path(path).parent if path is not None else Path.cwd())
+    if c.issues:
+        raise cfg.ConfigError(sorted(dict.fromkeys(c.issues), key=lambda i: (i.file != "environment", i.line or 0)))
+    assert config is not None
+    return config
+
+
+def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConfig | None:
+    m = c.mapping(data, "", _TOP)
+    collector = c.field(m, "collector", "", cfg.service_id, DEFAULT_COLLECTOR)
+    mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
+    mqtt = None
+    if "url" not in mq:
+        c.error("mqtt.url", "missing required field (or set SFSIM_COLLECTOR_MQTT_URL)")
+    else:
+        try:
+            overrides = {
+                "username": c.field(mq, "username", "mqtt", cfg.text, None),
+                "password": c.field(mq, "password", "mqtt", lambda v: str(v), None),
+                "prefix": c.field(mq, "prefix", "mqtt", lambda v: contract.check_prefix(str(v)), None),
+                "version": c.field(mq, "version", "mqtt", cfg.mqtt_version, None),
+                "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(cfg.existing_file(base, v)), None),
+            }
+            mqtt = MqttSettings.from_url(str(mq["url"]), **overrides)
+        except ValueError as e:
+            c.error("mqtt.url", str(e))
+    group = c.field(mq, "group", "mqtt", _group, DEFAULT_GROUP)
+    expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
+    max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)
+    store = _store(c, c.mapping(m.get("store"), "store", _STORE), base)
+    b = c.mapping(m.get("batch"), "batch", _BATCH)
+    max_points = c.field(b, "max_points", "batch", cfg.positive_int, 5000)
+    max_delay = c.field(b, "max_delay", "batch", cfg.positive_duration, 0.2)
+    sp = c.mapping(m.get("spool"), "spool", _SPOOL)
+    spool_dir = c.field(sp, "dir", "spool", lambda v: base / cfg.text(v), Path(".sfsim/collector-spool"))
+    spool_max = c.field(sp, "max_batches", "spool", cfg.positive_int, 100_000)
+    dl = c.mapping(m.get("dead_letter"), "dead_letter", _DEAD)
+    dead_file = c.field(dl, "file", "dead_letter", lambda v: _optional_path(base, v),
+                        cast(Path | None, Path(".sfsim/collector-dead-letter.jsonl")))
+    dead_topic = c.field(dl, "topic", "dead_letter", cfg.boolean, True)
+    kpi = _kpi(c, c.mapping(m.get("kpi"), "kpi", _KPI), base)
+    health = c.field(m, "health_interval", "", cfg.positive_duration, 10.0)
+    shutdown = c.field(m, "shutdown_timeout", "", cfg.positive_duration, 10.0)
+    if c.issues or mqtt is None:
+        return None
+    return CollectorConfig(collector=collector, mqtt=mqtt, group=group, session_expiry_s=expiry,
+                           max_payload=max_payload, store=store, batch_max_points=max_points,
+                           batch_max_delay_s=max_delay, spool_dir=spool_dir, spool_max_batches=spool_max,
+                           dead_letter_file=dead_file, dead_letter_topic=dead_topic, kpi=kpi,
+                           health_interval_s=health, shutdown_timeout_s=shutdown, source=c.source)
+
+
+def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
+    kind = cast(StoreKind, c.field(s, "kind", "store", cfg.choice("store kind", STORE_KINDS), "influxdb-v1"))
+    url = c.field(s, "url", "store", _http_url, "http://127.0.0.1:8086")
+    defaults = StoreConfig()
+    return StoreConfig(
+        kind=kind, url=url,
+        database=c.field(s, "database", "store", cfg.text, defaults.database),
+        retention_policy=c.field(s, "retention_policy", "store", cfg.text, ""),
+        username=c.field(s, "username", "store", cfg.text, None),
+        password=c.field(s, "password", "store", lambda v: str(v), None),
+        org=c.field(s, "org", "store", cfg.text, ""),
+        bucket=c.field(s, "bucket", "store", cfg.text, defaults.bucket),
+        token=c.field(s, "token", "store", lambda v: str(v), None),
+        directory=c.field(s, "directory", "store", lambda v: base / cfg.text(v), defaults.directory),
+        timeout_s=c.field(s, "timeout", "store", cfg.positive_duration, 10.0),
+        create_database=c.field(s, "create_database", "store", cfg.boolean, True),
+    )
+
+
+def _kpi(c: cfg.EnvChecker, k: Mapping[str, Any], base: Path) -> KpiConfig:
+    plants = []
+    raw = k.get("plant", [])
+    for i, name in enumerate(raw if isinstance(raw, list) else [raw]):
+        where = cfg.join("kpi.plant", i) if isinstance(raw, list) else "kpi.plant"
+        try:
+            plants.append(load_plant(base / cfg.text(name)))
+        except PlantError as err:
+            for issue in err.issues:
+                c.error(where, f"plant file {issue}")
+        except ValueError as err:
+            c.error(where, str(err))
+    g = c.mapping(k.get("grading"), "kpi.grading", _GRADING)
+    weights = dict(DEFAULT_WEIGHTS)
+    if "weights" in g:
+        wm = c.mapping(g["weights"], "kpi.grading.weights", SCORE_PARTS)
+        weights = {part: c.field(wm, part, "kpi.grading.weights", cfg.non_negative, 0.0) for part in wm}
+        if not any(weights.values()):
+            c.error("kpi.grading.weights", "give at least one indicator a weight above 0")
+    thresholds = c.field(g, "thresholds", "kpi.grading", _thresholds, tuple(DEFAULT_THRESHOLDS))
+    grading = GradingConfig(method=c.field(g, "method", "kpi.grading", cfg.choice("grading method",
+                                                                                    ("rank", "thresholds")), "rank"),
+                            thresholds=thresholds, weights=weights)
+    return KpiConfig(
+        enabled=c.field(k, "enabled", "kpi", cfg.boolean, True),
+        plants=tuple(plants),
+        interval_s=c.field(k, "interval", "kpi", cfg.positive_duration, 10.0),
+        rolling_s=c.field(k, "rolling", "kpi", _minutes, 3600.0),
+        keep_s=c.field(k, "keep", "kpi", cfg.positive_duration, 2 * 86400.0),
+        basis=Basis(c.field(k, "basis", "kpi", cfg.choice("counting basis", tuple(b.value for b in Basis)),
+                            Basis.EQUIPMENT.value)),
+        alarm_after_s=c.field(k, "alarm_after", "kpi", cfg.positive_duration, 600.0),
+        grading=grading,
+    )
+
+
+def _minutes(value: object) -> float:
+    seconds = cfg.positive_duration(value)
+    if seconds % 60:
+        raise ValueError(f"must be whole minutes (windows start on a minute), got {cfg.show(value)}")
+    return seconds
+
+
+def _thresholds(value: object) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != 4 or not all(isinstance(v, int | float) for v in value) \
+            or list(value) != sorted(value, reverse=True):
+        raise ValueError(f"expected four descending lower bounds for green, blue, yellow and orange, "
+                         f"e.g. [0.85, 0.75, 0.65, 0.55], got {cfg.show(value)}")
+    return tuple(float(v) for v in value)
+
+
+def _optional_path(base: Path, value: object) -> Path | None:
+    return base / cfg.text(value) if value else None
+
+
+def _group(value: object) -> str:
+    if value in ("", None):
+        return ""
+    return cfg.service_id(value)
+
+
+def _http_url(value: object) -> str:
+    text = cfg.text(value)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected http://host:port or https://host:port, got {cfg.show(value)}")
+    return text.rstrip("/")

@@ -1,0 +1,264 @@
+"""Where points go: one adapter per InfluxDB API, chosen by name in the configuration.
+
+- ``influxdb-v1``: the 1.x HTTP API, ``/write?db=&rp=&precision=ms`` with user/password.
+- ``influxdb-v2``: influxdb-client's write API (InfluxDB 2.x, and 3.x which accepts it), url/org/bucket/token.
+- ``files``: line protocol files in a directory, importable later (``influx -import`` for 1.x,
+  ``influx write`` for 2.x); what the embedded demo uses when no InfluxDB is given.
+
+Every adapter takes gzip-compressed line protocol (compressed once, also as spooled) and
+either stores all of it, raises ``Unavailable`` (nothing or not everything was stored: try
+again later — writes are idempotent) or ``Rejected`` (the server refused some points for
+good: retrying cannot help). InfluxQL queries (``/query``), the language every InfluxDB
+generation and Grafana share, read results back.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import json
+import logging
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+StoreKind = Literal["influxdb-v1", "influxdb-v2", "files"]
+STORE_KINDS: tuple[StoreKind, ...] = ("influxdb-v1", "influxdb-v2", "files")
+
+
+class Unavailable(Exception):
+    """The store did not take the batch (down, overloaded, refusing credentials): keep it and retry."""
+
+
+class Rejected(Exception):
+    """The store refused points for good (e.g. a field type conflict); the rest of the batch was stored."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    kind: StoreKind = "influxdb-v1"
+    url: str = "http://127.0.0.1:8086"
+    #: influxdb-v1: database and retention policy ("" = the default policy)
+    database: str = "factory"
+    retention_policy: str = ""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    #: influxdb-v2: organisation, bucket and API token
+    org: str = ""
+    bucket: str = "factory"
+    token: str | None = field(default=None, repr=False)
+    #: files: where the line protocol files go
+    directory: Path = Path("sfsim-data")
+    timeout_s: float = 10.0
+    #: influxdb-v1: CREATE DATABASE at start (needs admin rights; harmless when it exists)
+    create_database: bool = True
+
+    @property
+    def target(self) -> str:
+        """Where points go, for messages (no secrets)."""
+        if self.kind == "files":
+            return str(self.directory)
+        name = self.bucket if self.kind == "influxdb-v2" else self.database
+        return f"{self.url} ({name})"
+
+
+class Store(Protocol):
+    config: StoreConfig
+
+    def write(self, body_gz: bytes) -> None: ...
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        """The ``series`` of the statement's result (empty when nothing matched)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(config: StoreConfig) -> Store:
+    if config.kind == "influxdb-v1":
+        return InfluxV1(config)
+    if config.kind == "influxdb-v2":
+        return InfluxV2(config)
+    return LineFiles(config)
+
+
+class _Http:
+    """One keep-alive HTTP connection (re-opened after any error), used from one thread at a time."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"InfluxDB URL {url!r}: expected http://host:port or https://host:port")
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.https else 8086)
+        self.base = parts.path.rstrip("/")
+        self.timeout_s = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, params: dict[str, str], body: bytes | None,
+                headers: dict[str, str]) -> tuple[int, bytes]:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+        with self._lock:
+            try:
+                if self._conn is None:
+                    cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                    self._conn = cls(self.host, self.port, timeout=self.timeout_s)
+                self._conn.request(method, f"{self.base}{path}?{query}", body=body, headers=headers)
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (OSError, http.client.HTTPException) as e:
+                self.close()
+                raise Unavailable(f"{'https' if self.https else 'http'}://{self.host}:{self.port}: {e}") from e
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("error") or json.loads(body).get("message") or body[:300])
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", "replace")
+
+
+def _series(status: int, body: bytes, what: str) -> list[dict[str, Any]]:
+    if status != 200:
+        raise Unavailable(f"{what}: HTTP {status}: {_error_text(body)}")
+    results = json.loads(body).get("results", [])
+    if results and "error" in results[0]:
+        raise ValueError(f"{what}: {results[0]['error']}")
+    series: list[dict[str, Any]] = results[0].get("series", []) if results else []
+    return series
+
+
+class InfluxV1:
+    """InfluxDB 1.x: ``/write`` and ``/query`` with basic authentication."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self._http = _Http(config.url, config.timeout_s)
+        self._headers: dict[str, str] = {}
+        if config.username:
+            pair = f"{config.username}:{config.password or ''}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        self._created = not config.create_database
+
+    def _ensure_database(self) -> None:
+        if self._created:
+            return
+        status, body = self._http.request("POST", "/query", {"q": f'CREATE DATABASE "{self.config.database}"'},
+                                          None, self._headers)
+        if status != 200:
+            raise Unavailable(f"{self.config.target}: CREATE DATABASE: HTTP {status}: {_error_text(body)}")
+        self._created = True
+
+    def write(self, body_gz: bytes) -> None:
+        self._ensure_database()
+        params = {"db": self.config.database, "rp": self.config.retention_policy, "precision": "ms"}
+        status, body = self._http.request("POST", "/write", params, body_gz,
+                                          self._headers | {"Content-Encoding": "gzip",
+                                                           "Content-Type": "text/plain; charset=utf-8"})
+        if status == 204:
+            return
+        if status == 400:  # partial write: the valid points are stored, the rest refused for good
+            raise Rejected(_error_text(body))
+        raise Unavailable(f"{self.config.target}: HTTP {status}: {_error_text(body)}")
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        status, body = self._http.request("POST", "/query", {"db": self.config.database, "q": influxql,
+                                                             "epoch": "ms"}, None, self._headers)
+        return _series(status, body, self.config.target)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class InfluxV2:
+    """InfluxDB 2.x / 3.x through influxdb-client; InfluxQL through the 1.x-compatible ``/query``."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.config = config
+        # our own spool and backoff retry; the client must not retry (or buffer) on its own
+        self._client = InfluxDBClient(url=config.url, token=config.token or "", org=config.org,
+                                      enable_gzip=True, timeout=round(config.timeout_s * 1000), retries=False)
+        self._write = self._client.write_api(write_options=SYNCHRONOUS)
+        self._http = _Http(config.url, config.timeout_s)
+        self._headers = {"Authorization": f"Token {config.token}"} if config.token else {}
+
+    def write(self, body_gz: bytes) -> None:
+        from influxdb_client.domain.write_precision import WritePrecision
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            self._write.write(bucket=self.config.bucket, org=self.config.org,
+                              record=gzip.decompress(body_gz),
+                              write_precision=WritePrecision.MS)  # type: ignore[arg-type]
+        except ApiException as e:
+            if e.status == 400:
+                raise Rejected(_error_text(e.body or b"")) from None
+            raise Unavailable(f"{self.config.target}: HTTP {e.status}: {_error_text(e.body or b'')}") from None
+        except (OSError, HTTPError) as e:
+            raise Unavailable(f"{self.config.target}: {e}") from None
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        status, body = self._http.request("POST", "/query", {"db": self.config.bucket, "q": influxql, "epoch": "ms"},
+                                          None, self._headers)
+        return _series(status, body, self.config.target)
+
+    def close(self) -> None:
+        self._write.close()  # type: ignore[no-untyped-call]
+        self._client.close()  # type: ignore[no-untyped-call]
+        self._http.close()
+
+
+class LineFiles:
+    """Line protocol files, one per UTC day, each with the header ``influx -import`` reads."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.directory = config.directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, body_gz: bytes) -> None:
+        text = gzip.decompress(body_gz)
+        by_day: dict[str, list[bytes]] = {}
+        for point in text.splitlines():
+            if point:
+                day = _utc_day(int(point.rsplit(b" ", 1)[1]))
+                by_day.setdefault(day, []).append(point)
+        try:
+            for day, points in by_day.items():
+                path = self.directory / f"{self.config.database}-{day}.lp"
+                new = not path.exists()
+                with path.open("ab") as f:
+                    if new:
+                        f.write(f"# DML\n# CONTEXT-DATABASE: {self.config.database}\n".encode())
+                    f.write(b"\n".join(points) + b"\n")
+        except OSError as e:
+            raise Unavailable(f"{self.directory}: {e}") from e
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        raise NotImplementedError(f"line protocol files in {self.directory} cannot be queried; "
+                                  "import them into InfluxDB (docs/storage.md)")
+
+    def close(self) -> None:
+        pass
+
+
+def _utc_day(ts_ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).strftime("%Y%m%d")
