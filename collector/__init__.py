@@ -1,40 +1,64 @@
 """Collector: MQTT telemetry contract → InfluxDB, and the KPI engine (OEE per ISO 22400-2, 两化融合 indicators).
 
-The KPI core is pure (no I/O): time elements and counts in, ratios out; the
-ingest and storage services arrive with the rest of the collector issue.
+The KPI core is pure (no I/O): time elements and counts in, ratios out. ``Collector``
+is the service (docs/collector.md); ``Engine`` the KPI engine it feeds; stores are
+chosen by name (influxdb-v1, influxdb-v2, files).
 """
 
 from shopfloor.telemetry import CounterSample
 
+from ._config import CollectorConfig, GradingConfig, KpiConfig, load_collector_config
 from ._digitization import Basis, Equipment, FleetRate, Indicators, Rate, fleet, from_birth, indicators, register
+from ._engine import Engine, Result, target_lines
 from ._grading import COLOURS, DEFAULT_THRESHOLDS, Colour, by_rank, by_thresholds
+from ._influx import Rejected, Store, StoreConfig, Unavailable, open_store
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._ledger import MachineLedger
+from ._messages import Invalid, Message, decode
+from ._service import Collector, DeadLetters, collector_topic
 from ._targets import Target, gaps, targets
 
 __all__ = [
     "COLOURS",
     "DEFAULT_THRESHOLDS",
     "Basis",
+    "Collector",
+    "CollectorConfig",
     "Colour",
     "CounterSample",
+    "DeadLetters",
+    "Engine",
     "Equipment",
     "FleetRate",
+    "GradingConfig",
     "Indicators",
+    "Invalid",
+    "KpiConfig",
     "Kpis",
     "Losses",
     "MachineLedger",
+    "Message",
     "Period",
     "Rate",
+    "Rejected",
+    "Result",
+    "Store",
+    "StoreConfig",
     "Target",
+    "Unavailable",
     "by_rank",
     "by_thresholds",
+    "collector_topic",
     "combine",
+    "decode",
     "fleet",
     "from_birth",
     "gaps",
     "indicators",
     "kpis",
+    "load_collector_config",
+    "open_store",
     "register",
+    "target_lines",
     "targets",
 ]

@@ -17,7 +17,7 @@ import gzip
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,13 +142,15 @@ class Sink:
         (log.warning if first else log.debug)("store %s unavailable (%s): spooling, next try in %.1f s",
                                               self.store.config.target, error, self._delay)
 
-    async def close(self, timeout_s: float) -> None:
-        """Write what is queued (or spool it), within ``timeout_s``; the spool keeps the rest for the next start."""
+    async def close(self, timeout_s: float, pending: Sequence[Batch] = ()) -> None:
+        """Write what is queued and ``pending`` (or spool it) within ``timeout_s``; the spool keeps the rest."""
         self._closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        batches = []
         while not self._queue.empty():
-            batch = self._queue.get_nowait()
+            batches.append(self._queue.get_nowait())
+        for batch in [*batches, *pending]:
             if self.spool.count or loop.time() > deadline:
                 self._spool(batch)
                 batch.done()

@@ -7,7 +7,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _edge_command, _plant_commands, _simulate_command
+from . import _collect_command, _edge_command, _plant_commands, _simulate_command
 
 
 def _version() -> str:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _plant_commands.register(commands)
     _simulate_command.register(commands)
     _edge_command.register(commands)
+    _collect_command.register(commands)
     return parser
 
 

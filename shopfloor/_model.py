@@ -105,6 +105,16 @@ class Line:
     #: production plan, repeated in a cycle; the first station releases parts in this order
     orders: tuple[Order, ...]
 
+    def mean_ideal_s(self, machine: Machine) -> float:
+        """A station's ideal cycle time averaged over the line's order mix."""
+        total = sum(o.quantity for o in self.orders)
+        return sum(o.quantity * machine.cycle_time_s[o.product] for o in self.orders) / total
+
+    @property
+    def constraint(self) -> Machine:
+        """The bottleneck: the station with the longest mean ideal cycle time (the last of equals)."""
+        return max(reversed(self.machines), key=self.mean_ideal_s)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Area:

@@ -53,8 +53,9 @@ class Feed:
     def ms(self, t: float) -> int:
         return round((self.start_epoch + t) * 1000)
 
-    def collect(self, now: float, *, sample: bool) -> list[MachineUpdate]:
-        """State events since the last call; counters and signals too when ``sample``."""
+    def collect(self, now: float, *, sample: bool, counters: bool = False) -> list[MachineUpdate]:
+        """State events since the last call; counters and signals too when ``sample``, counters alone when
+        ``counters``."""
         out = []
         for m in self.machines:
             key = id(m)
@@ -72,6 +73,9 @@ class Feed:
                 update.counters = self.counters(m, now)
                 update.signals = signals(m)
                 update.signals_ts_ms = self.ms(now)
+            elif counters:
+                update = update or MachineUpdate(m)
+                update.counters = self.counters(m, now)
             if update is not None:
                 out.append(update)
         return out

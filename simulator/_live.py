@@ -15,13 +15,19 @@ from ._simulation import Simulation
 log = logging.getLogger(__name__)
 
 
+#: plant-time period of the extra counters samples: hours, days and shifts starting on the hour or the
+#: half hour begin and end with an exact count
+COUNTER_EDGE_S = 1800.0
+
+
 class LiveRun:
     """Runs ``sim`` against the clock while every sink serves its machines.
 
     State changes go out after every simulation step (about every 50 ms of wall
     time) with their exact simulated instants; counters and signals every
-    ``sample_period_s`` of wall time, and once more at the end so the last
-    counters equal the ground truth.
+    ``sample_period_s`` of wall time, counters also on every whole half hour of
+    plant time (so every hour, shift and day starts and ends with an exact count),
+    and once more at the end so the last counters equal the ground truth.
     """
 
     def __init__(self, sim: Simulation, sinks: Sequence[tuple[TelemetrySink, Sequence[MachineSim]]],
@@ -62,8 +68,8 @@ class LiveRun:
             out.append(update)
         return out
 
-    async def publish(self, *, sample: bool) -> None:
-        updates = self.feed.collect(self.sim.now, sample=sample)
+    async def publish(self, *, sample: bool, counters: bool = False) -> None:
+        updates = self.feed.collect(self.sim.now, sample=sample, counters=counters)
         if updates:
             for sink in self.sinks:
                 await sink.publish(updates)
@@ -77,7 +83,10 @@ class LiveRun:
             self._next_sample += self.sample_period_s
             if self._next_sample < wall - self.sample_period_s:
                 self._next_sample = wall + self.sample_period_s
-        await self.publish(sample=sample)
+        # counters on every whole half hour of plant time: window edges get exact counts
+        epoch = self.sim.start_epoch + now
+        minute = abs(epoch - round(epoch / COUNTER_EDGE_S) * COUNTER_EDGE_S) < 1e-6
+        await self.publish(sample=sample, counters=minute)
 
     async def run(self, until_s: float | None, *, speed: float | None,
                   on_step: Callable[[float], None] | None = None, catch_up: bool = False) -> None:
@@ -87,5 +96,5 @@ class LiveRun:
                 on_step(now)
 
         self._next_sample = time.monotonic() + self.sample_period_s
-        await self.sim.run_live(until_s, speed=speed, on_step=step, catch_up=catch_up)
+        await self.sim.run_live(until_s, speed=speed, on_step=step, catch_up=catch_up, boundary_s=COUNTER_EDGE_S)
         await asyncio.sleep(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,16 +41,11 @@ class LineSim:
         self.line = line
         self.machines = machines
         self.buffers = buffers
-        self.constraint = max(reversed(machines), key=_mean_ideal_s)
+        self.constraint = next(m for m in machines if m.at.machine is line.constraint)
 
     def wip(self) -> list[int]:
         """Parts waiting in each buffer now."""
         return [len(b.items) for b in self.buffers]
-
-
-def _mean_ideal_s(m: MachineSim) -> float:
-    orders = m.at.line.orders
-    return sum(o.quantity * m.ideal_s[o.product] for o in orders) / sum(o.quantity for o in orders)
 
 
 class Simulation:
@@ -137,6 +133,7 @@ class Simulation:
         tick_s: float = 0.05,
         on_step: Callable[[float], Awaitable[None] | None] | None = None,
         catch_up: bool = False,
+        boundary_s: float | None = None,
     ) -> None:
         """Advance in small steps from asyncio, never blocking the loop for long.
 
@@ -144,25 +141,36 @@ class Simulation:
         runs as fast as possible in slices of about ``tick_s`` wall time.
         ``catch_up`` first runs, as fast as possible, to the wall clock's
         present (for runs that start "now": setting up servers took time).
+        ``boundary_s``: a step also ends on every multiple of it in epoch time
+        (whole minutes, say), so ``on_step`` sees the plant exactly there.
         """
         loop = asyncio.get_running_loop()
         if catch_up:
             present = min(time.time() - self.start_epoch, float("inf") if until_s is None else until_s)
-            await self.run_live(present, speed=None, tick_s=tick_s, on_step=on_step)
+            await self.run_live(present, speed=None, tick_s=tick_s, on_step=on_step, boundary_s=boundary_s)
         wall0, sim0 = loop.time(), self.now
         slice_s = 60.0
         end = float("inf") if until_s is None else until_s
+
+        def next_boundary() -> float:
+            if boundary_s is None:
+                return end
+            epoch = self.start_epoch + self.now
+            return (math.floor(epoch / boundary_s + 1e-9) + 1) * boundary_s - self.start_epoch
+
         while self.now < end:
             if speed is None:
                 t = time.perf_counter()
-                self._advance(min(end, self.now + slice_s))
+                self._advance(min(end, self.now + slice_s, next_boundary()))
                 spent = time.perf_counter() - t
                 # aim each slice at about tick_s of wall time
                 slice_s = max(1.0, min(slice_s * 4, slice_s * tick_s / max(spent, 1e-6)))
                 await asyncio.sleep(0)
             else:
-                self._advance(min(end, sim0 + (loop.time() - wall0) * speed))
-                if self.now < end:
+                target = sim0 + (loop.time() - wall0) * speed
+                boundary = next_boundary()
+                self._advance(min(end, target, boundary))
+                if self.now < end and boundary > target:
                     await asyncio.sleep(tick_s)
             if on_step is not None:
                 result = on_step(self.now)

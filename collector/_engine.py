@@ -1,0 +1,501 @@
+"""The KPI engine: what the collector learns from the telemetry stream, and the results it writes back.
+
+``Engine.feed`` takes every valid message (no I/O); ``Engine.tick`` returns the line
+protocol of the results due: KPIs of every window that is open or received data since
+the last tick (closed windows are rewritten, ``final``, when late data arrives — the
+points overwrite themselves), 两化融合 indicators, the five-colour grading, the fleet
+status and alarms. The engine's clock is the telemetry's (the newest timestamp seen), so
+a simulation running at 60× closes its hours at 60× too.
+
+Levels: a machine's KPIs are its own; a **line's** are its constraint's (the station with
+the longest ideal cycle time sets the line's output); an area, a site, an enterprise and
+the fleet combine their lines' constraint periods (time-weighted sums, ``collector.combine``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopfloor import REASONS, Calendar, CalendarState, Plant, StopReason, TimeElement, Window
+from shopfloor.telemetry import MessageKind
+
+from ._config import KpiConfig
+from ._digitization import Equipment, Indicators, Rate, fleet, from_birth, indicators, register
+from ._grading import Colour, by_rank, by_thresholds
+from ._kpi import Kpis, Period, combine, kpis
+from ._ledger import SAMPLE_BUCKET_MS, MachineLedger
+from ._messages import Message
+from ._points import FieldValue, line
+from ._targets import targets
+
+log = logging.getLogger(__name__)
+
+_MINUTE_MS = 60_000
+_STOPPED = {TimeElement.ADET, TimeElement.ADOT}
+_RATES = ("nc_rate", "digitization", "networking_declared", "networking_measured", "digital_networking_declared",
+          "digital_networking_measured")
+_KPI_FIELDS = ("availability", "effectiveness", "quality", "oee", "nee", "technical_efficiency", "setup_rate",
+               "scrap_ratio", "rework_ratio", "mtbf_s", "mttr_s", "energy_per_good_kwh", "teep")
+_PERIOD_FIELDS = tuple(f.name for f in dataclasses.fields(Period))
+
+
+@dataclass(slots=True)
+class Machine:
+    """One machine as the engine knows it: place, register entry, telemetry and live status."""
+
+    path: str
+    equipment: Equipment | None
+    calendar: Calendar | None
+    #: mean ideal cycle time (for finding a line's constraint) and position in the line
+    ideal_s: float = 0.0
+    order: int = 1_000_000
+    ledger: MachineLedger = field(init=False)
+    online: bool | None = None
+    session: int | None = None
+    #: minute buckets in which anything arrived (measured networking)
+    heard: list[int] = field(default_factory=list)
+    alarm: tuple[str, int] | None = None  # (kind, since)
+
+    def __post_init__(self) -> None:
+        self.ledger = MachineLedger(self.calendar)
+
+    @property
+    def enterprise(self) -> str:
+        return self.path.split("/")[0]
+
+    @property
+    def site(self) -> str:
+        return "/".join(self.path.split("/")[:2])
+
+    @property
+    def area(self) -> str:
+        return "/".join(self.path.split("/")[:3])
+
+    @property
+    def line(self) -> str:
+        return "/".join(self.path.split("/")[:4])
+
+    def hear(self, ts_ms: int) -> None:
+        bucket = ts_ms // _MINUTE_MS
+        i = bisect.bisect_left(self.heard, bucket)
+        if i == len(self.heard) or self.heard[i] != bucket:
+            self.heard.insert(i, bucket)
+
+    def heard_between(self, start_ms: int, end_ms: int) -> bool:
+        i = bisect.bisect_left(self.heard, start_ms // _MINUTE_MS)
+        return i < len(self.heard) and self.heard[i] * _MINUTE_MS < end_ms
+
+
+@dataclass(slots=True)
+class _Sequence:
+    """Seqs of one machine's publisher session: the highest seen and the ones still missing below it."""
+
+    highest: int = -1
+    missing: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One unit's KPIs over one window."""
+
+    level: str
+    unit: str
+    window: str
+    start_ms: int
+    end_ms: int
+    label: str
+    final: bool
+    period: Period
+    kpis: Kpis
+
+
+@dataclass(frozen=True, slots=True)
+class SiteIndicators:
+    unit: str
+    level: str
+    indicators: Indicators
+
+
+class Engine:
+    def __init__(self, config: KpiConfig, counts: Counter[str] | None = None) -> None:
+        self.config = config
+        self.counts: Counter[str] = counts if counts is not None else Counter()
+        self.machines: dict[str, Machine] = {}
+        self.calendars: dict[str, Calendar] = {}
+        #: the telemetry clock: newest timestamp seen; and the oldest one received since the last tick
+        self.watermark_ms: int | None = None
+        self._dirty_from: int | None = None
+        self._sequences: dict[tuple[str, int], _Sequence] = {}
+        self._session_of: dict[str, int] = {}
+        self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
+        self.latest: dict[tuple[str, str, str], Result] = {}
+        self.latest_indicators: dict[str, Indicators] = {}
+        self.latest_grades: dict[tuple[str, str], tuple[float, Colour]] = {}
+        for plant in config.plants:
+            self.add_plant(plant)
+
+    # ------------------------------------------------------------ the register
+
+    def add_plant(self, plant: Plant) -> None:
+        entries = {e.path: e for e in register(plant)}
+        for at in plant.machines():
+            site = f"{at.enterprise.id}/{at.site.id}"
+            self.calendars[site] = at.site.calendar
+            m = self.machines.get(at.path)
+            if m is None:
+                m = self.machines[at.path] = Machine(at.path, entries[at.path], at.site.calendar)
+            else:
+                m.equipment, m.calendar, m.ledger.calendar = entries[at.path], at.site.calendar, at.site.calendar
+            m.ideal_s = at.line.mean_ideal_s(at.machine)
+            m.order = at.line.machines.index(at.machine)
+
+    def _machine(self, path: str) -> Machine:
+        m = self.machines.get(path)
+        if m is None:
+            site = "/".join(path.split("/")[:2])
+            m = self.machines[path] = Machine(path, None, self.calendars.get(site))
+        return m
+
+    # ------------------------------------------------------------ the stream
+
+    def feed(self, msg: Message, received_ms: int) -> None:
+        m = self._machine(msg.path)
+        body = msg.body
+        kind = msg.kind
+        if kind is MessageKind.STATUS:
+            m.online = body["status"] == "online"
+            return
+        if kind is MessageKind.BIRTH:
+            if m.equipment is None or m.order == 1_000_000:  # the plant file, when given, is the register
+                m.equipment = from_birth(body)
+                cycles = body["ideal_cycle_s"]
+                m.ideal_s = sum(cycles.values()) / len(cycles)
+            self._session_of[msg.path] = body["session"]
+            m.online = True
+        self._track_seq(msg)
+        ts = msg.ts_ms
+        if kind is MessageKind.BIRTH:
+            return
+        m.hear(ts)
+        if kind is MessageKind.STATE:
+            m.ledger.add_state(ts, body["reason_code"])
+        elif kind is MessageKind.COUNTERS:
+            m.ledger.add_counters(msg.counters())
+        else:
+            return
+        if self.watermark_ms is None or ts > self.watermark_ms:
+            self.watermark_ms = ts
+        if self._dirty_from is None or ts < self._dirty_from:
+            self._dirty_from = ts
+
+    def _track_seq(self, msg: Message) -> None:
+        session = msg.body["session"] if msg.kind is MessageKind.BIRTH else self._session_of.get(msg.path)
+        if session is None:
+            return  # nothing is known about the session before its birth
+        seq = msg.body["seq"]
+        track = self._sequences.setdefault((msg.path, session), _Sequence())
+        if seq > track.highest:
+            if seq > track.highest + 1:
+                gap = range(track.highest + 1, seq)
+                track.missing.update(gap)
+                self.counts["seq_missing"] += len(gap)
+                log.warning("%s: seq gap in session %d: %d message(s) missing before seq %d", msg.path, session,
+                            len(gap), seq)
+            track.highest = seq
+        elif seq in track.missing:  # arrived late, out of order: not lost after all
+            track.missing.discard(seq)
+            self.counts["seq_missing"] -= 1
+        else:
+            self.counts["duplicates"] += 1
+
+    def missing(self) -> dict[str, int]:
+        """Messages missing per machine (seq gaps not filled so far)."""
+        out: Counter[str] = Counter()
+        for (path, _), track in self._sequences.items():
+            out[path] += len(track.missing)
+        return {p: n for p, n in out.items() if n}
+
+    # ------------------------------------------------------------ results
+
+    def _plan(self, m: Machine, start_ms: int, end_ms: int) -> list[tuple[int, int, CalendarState]]:
+        key = (m.site if m.calendar is not None else "", start_ms, end_ms)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = m.ledger.planned(start_ms, end_ms)
+        return plan
+
+    def _constraints(self) -> dict[str, Machine]:
+        lines: dict[str, Machine] = {}
+        for m in sorted(self.machines.values(), key=lambda m: (m.line, m.order, m.path)):
+            best = lines.get(m.line)
+            if best is None or m.ideal_s >= best.ideal_s:
+                lines[m.line] = m
+        return lines
+
+    def _results(self, machines: Sequence[Machine], window: str, w: Window, now_ms: int,
+                 constraints: Mapping[str, Machine], levels: Iterable[str]) -> list[Result]:
+        start, end = round(w.start * 1000), round(w.end * 1000)
+        upto = min(end, now_ms)
+        final = end <= now_ms
+        out: list[Result] = []
+        periods = {m.path: m.ledger.period(start, upto, self._plan(m, start, upto)) for m in machines}
+        lines = {m.line for m in machines}
+        line_periods = {ln: periods[constraints[ln].path] for ln in lines if constraints[ln].path in periods}
+
+        def result(level: str, unit: str, period: Period) -> None:
+            out.append(Result(level, unit, window, start, end, w.label, final, period, kpis(period)))
+
+        wanted = set(levels)
+        if "machine" in wanted:
+            for path, p in periods.items():
+                result("machine", path, p)
+        if "line" in wanted:
+            for ln, p in line_periods.items():
+                result("line", ln, p)
+        for level, depth in (("area", 3), ("site", 2), ("enterprise", 1)):
+            if level in wanted:
+                groups: dict[str, list[Period]] = {}
+                for ln, p in line_periods.items():
+                    groups.setdefault("/".join(ln.split("/")[:depth]), []).append(p)
+                for unit, ps in groups.items():
+                    result(level, unit, combine(ps))
+        if "fleet" in wanted:
+            result("fleet", "fleet", combine(line_periods.values()))
+        return out
+
+    def results(self, now_ms: int, since_ms: int) -> list[Result]:
+        """KPIs of every window overlapping [since, now] for every level."""
+        constraints = self._constraints()
+        by_site: dict[str, list[Machine]] = {}
+        for m in self.machines.values():
+            by_site.setdefault(m.site, []).append(m)
+        out: list[Result] = []
+        site_levels = ("machine", "line", "area", "site")
+        for site, machines in by_site.items():
+            calendar = self.calendars.get(site)
+            for window, ws in _windows(calendar, since_ms, now_ms).items():
+                for w in ws:
+                    out += self._results(machines, window, w, now_ms, constraints, site_levels)
+        everyone = list(self.machines.values())
+        fleet_calendar = next(iter(self.calendars.values()), None)
+        for window, ws in _windows(fleet_calendar, since_ms, now_ms).items():
+            if window != "shift":  # shifts differ between sites
+                for w in ws:
+                    out += self._results(everyone, window, w, now_ms, constraints, ("enterprise", "fleet"))
+        rolling = self.rolling_window(now_ms)
+        out += self._results(everyone, "rolling", rolling, now_ms, constraints,
+                             ("machine", "line", "area", "site", "enterprise", "fleet"))
+        return out
+
+    def rolling_window(self, now_ms: int) -> Window:
+        start = (now_ms - round(self.config.rolling_s * 1000)) // SAMPLE_BUCKET_MS * SAMPLE_BUCKET_MS
+        return Window(start / 1000, now_ms / 1000, "rolling")
+
+    def digitization(self, start_ms: int, end_ms: int) -> list[SiteIndicators]:
+        """Per line, site and enterprise: declared rates and networking measured in [start, end)."""
+        groups: dict[tuple[str, str], list[Machine]] = {}
+        for m in self.machines.values():
+            if m.equipment is None:
+                continue
+            for level, unit in (("line", m.line), ("site", m.site), ("enterprise", m.enterprise)):
+                groups.setdefault((level, unit), []).append(m)
+        out = []
+        for (level, unit), ms in sorted(groups.items()):
+            seen = [m.path for m in ms if m.heard_between(start_ms, end_ms)]
+            equipment = [m.equipment for m in ms if m.equipment is not None]
+            out.append(SiteIndicators(unit, level, indicators(equipment, seen, self.config.basis)))
+        return out
+
+    def grades(self, results: Sequence[Result], rates: Sequence[SiteIndicators]) -> dict[tuple[str, str],
+                                                                                      tuple[float, Colour, int]]:
+        """Sites and lines: composite score (weights from the configuration), colour and rank."""
+        weights = self.config.grading.weights
+        values: dict[tuple[str, str], dict[str, float | None]] = {}
+        for r in results:
+            if r.window == "rolling" and r.level in ("site", "line"):
+                values.setdefault((r.level, r.unit), {}).update(
+                    oee=r.kpis.oee, availability=r.kpis.availability, quality=r.kpis.quality)
+        for s in rates:
+            if s.level in ("site", "line") and (s.level, s.unit) in values:
+                values[(s.level, s.unit)].update(nc_rate=s.indicators.nc_rate.value,
+                                                 digitization=s.indicators.digitization.value,
+                                                 networking=s.indicators.networking_measured.value)
+        out: dict[tuple[str, str], tuple[float, Colour, int]] = {}
+        for level in ("site", "line"):
+            scores: dict[str, float | None] = {}
+            for (lv, unit), parts in values.items():
+                if lv != level:
+                    continue
+                used = [(weights[k], v) for k, v in parts.items() if weights.get(k) and v is not None]
+                total = sum(w for w, _ in used)
+                scores[unit] = sum(w * min(v, 1.0) for w, v in used) / total if total else None
+            g = self.config.grading
+            colours = by_rank(scores) if g.method == "rank" else by_thresholds(scores, g.thresholds)
+            ranked = sorted((s, u) for u, s in scores.items() if s is not None)[::-1]
+            for rank, (score, unit) in enumerate(ranked, 1):
+                out[(level, unit)] = (score, colours[unit], rank)
+        return out
+
+    def status(self, now_ms: int) -> list[tuple[Machine, int | None, int | None, str | None]]:
+        """Each machine with its reason in force, since when, and its alarm kind (or None)."""
+        out = []
+        alarm_ms = round(self.config.alarm_after_s * 1000)
+        for m in self.machines.values():
+            at = m.ledger.reason_at(now_ms)
+            reason, since = at if at is not None else (None, None)
+            kind = None
+            if m.online is False:
+                kind = "offline"
+            elif reason is not None and since is not None and REASONS[StopReason(reason)].element in _STOPPED \
+                    and now_ms - since >= alarm_ms:
+                plan = self._plan(m, now_ms - 1, now_ms) if m.calendar is not None else []
+                if not plan or plan[-1][2] is CalendarState.WORKING:
+                    kind = "down"
+            out.append((m, reason, since, kind))
+        return out
+
+    def tick(self, received_ms: int) -> list[str]:
+        """The result points due now (empty before any state or counters arrived)."""
+        if self.watermark_ms is None:
+            return []
+        now = self.watermark_ms
+        keep_from = now - round(self.config.keep_s * 1000)
+        since = max(self._dirty_from if self._dirty_from is not None else now, keep_from)
+        self._dirty_from = None
+        self._plans.clear()
+        results = self.results(now, since)
+        lines = [_kpi_line(r) for r in results]
+        for r in results:
+            self.latest[(r.level, r.unit, r.window)] = r
+        rolling = self.rolling_window(now)
+        rates = self.digitization(round(rolling.start * 1000), now + 1)
+        minute = now // _MINUTE_MS * _MINUTE_MS
+        for s in rates:
+            self.latest_indicators[f"{s.level}:{s.unit}"] = s.indicators
+            lines.append(_rates_line(s, "rolling", minute))
+        self._fleet_rates(rates, lines, minute)
+        for (level, unit), (score, colour, rank) in self.grades(results, rates).items():
+            self.latest_grades[(level, unit)] = (score, colour)
+            lines.append(line("grade", _unit_tags(level, unit) | {"method": self.config.grading.method},
+                              {"score": score, "colour": colour.value, "colour_zh": colour.zh, "rank": rank},
+                              minute))
+        lines += self._status_lines(now)
+        for m in self.machines.values():
+            m.ledger.forget_before(keep_from)
+            del m.heard[:bisect.bisect_left(m.heard, keep_from // _MINUTE_MS)]
+        self.counts["kpi_points"] += len(lines)
+        return lines
+
+    def _fleet_rates(self, rates: Sequence[SiteIndicators], lines: list[str], ts_ms: int) -> None:
+        enterprises = [s.indicators for s in rates if s.level == "enterprise"]
+        if not enterprises:
+            return
+        fields: dict[str, FieldValue | None] = {"enterprises": len(enterprises)}
+        for name in _RATES:
+            f = fleet(getattr(i, name) for i in enterprises)
+            fields[f"{name}_mean"] = f.mean_of_enterprises
+            fields[f"{name}_weighted"] = f.equipment_weighted
+        lines.append(line("digitization", {"level": "fleet", "window": "rolling",
+                                           "basis": self.config.basis.value}, fields, ts_ms))
+
+    def _status_lines(self, now_ms: int) -> list[str]:
+        out = []
+        second = now_ms // 1000 * 1000
+        for m, reason, since, alarm in self.status(now_ms):
+            rolling = self.latest.get(("machine", m.path, "rolling"))
+            info = REASONS[StopReason(reason)] if reason is not None else None
+            fields: dict[str, FieldValue | None] = {
+                "online": m.online, "reason": info.name if info else None, "reason_code": reason,
+                "state": info.state.name if info else None, "since_ms": since,
+                "stopped_s": (now_ms - since) / 1000 if since is not None and info and info.element in _STOPPED
+                else 0.0,
+                "oee": rolling.kpis.oee if rolling else None, "alarm": alarm is not None,
+            }
+            out.append(line("machine_status", _unit_tags("machine", m.path), fields, second))
+            previous = m.alarm
+            if alarm is not None and (previous is None or previous[0] != alarm):
+                start = since if alarm == "down" and since is not None else now_ms
+                m.alarm = (alarm, start)
+                log.warning("alarm: %s %s since %s", m.path, alarm, start)
+                self.counts["alarms"] += 1
+            elif alarm is None and previous is not None:
+                m.alarm = None
+                log.info("alarm cleared: %s %s", m.path, previous[0])
+            if previous is not None and m.alarm != previous:
+                out.append(_alarm_line(m.path, previous, active=False, now_ms=now_ms))
+            if m.alarm is not None:
+                out.append(_alarm_line(m.path, m.alarm, active=True, now_ms=now_ms))
+        return out
+
+
+def _alarm_line(path: str, alarm: tuple[str, int], *, active: bool, now_ms: int) -> str:
+    kind, since = alarm
+    return line("alarm", _unit_tags("machine", path) | {"kind": kind},
+                {"active": active, "since_ms": since, "duration_s": (now_ms - since) / 1000}, since)
+
+
+def _windows(calendar: Calendar | None, since_ms: int, now_ms: int) -> dict[str, list[Window]]:
+    if calendar is None:
+        calendar = _UTC
+    return calendar.windows(since_ms / 1000, max(now_ms, since_ms + 1) / 1000, clip=False)
+
+
+_UTC = Calendar(timezone="UTC", shifts=(), off_weekdays=frozenset(), off_dates=frozenset(), maintenance=())
+
+
+def _unit_tags(level: str, unit: str) -> dict[str, str]:
+    tags = {"level": level}
+    if level == "fleet":
+        return tags
+    names = ("enterprise", "site", "area", "line", "machine")
+    return tags | dict(zip(names, unit.split("/"), strict=False))
+
+
+def _kpi_line(r: Result) -> str:
+    fields: dict[str, FieldValue | None] = {k: getattr(r.kpis, k) for k in _KPI_FIELDS}
+    p = r.period
+    for name in _PERIOD_FIELDS:
+        value = getattr(p, name)
+        fields[name] = float(value) if isinstance(value, float) else value
+    fields["pbt_s"] = p.pbt_s
+    for name in ("breakdowns_s", "setup_s", "minor_stops_s", "reduced_speed_s", "scrap_s", "rework_s", "valuable_s"):
+        fields[f"loss_{name}"] = float(getattr(r.kpis.losses, name))
+    fields |= {"label": r.label, "end_ms": r.end_ms, "final": r.final}
+    return line("kpi", _unit_tags(r.level, r.unit) | {"window": r.window}, fields, r.start_ms)
+
+
+def _rates_line(s: SiteIndicators, window: str, ts_ms: int) -> str:
+    fields: dict[str, FieldValue | None] = {}
+    for name in _RATES:
+        rate: Rate = getattr(s.indicators, name)
+        fields[name] = rate.value
+        fields[f"{name}_num"] = rate.numerator
+        fields[f"{name}_den"] = rate.denominator
+    return line("digitization", _unit_tags(s.level, s.unit) | {"window": window, "basis": s.indicators.basis.value},
+                fields, ts_ms)
+
+
+def target_lines() -> list[str]:
+    """The national and city targets as points (one per target, at 1 January of its year), for dashboards."""
+    import datetime as dt
+
+    out = []
+    for t in targets():
+        ts = round(dt.datetime(t.year, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
+        out.append(line("target", {"indicator": t.indicator, "scope": t.scope},
+                        {"value": t.value, "year": t.year, "label_zh": t.label_zh, "label_en": t.label_en,
+                         "source": t.source, "verified": t.verified}, ts))
+    return out
+
+
+def describe(result: Result) -> dict[str, Any]:
+    """A result as plain data (reports, tests)."""
+    return {"level": result.level, "unit": result.unit, "window": result.window, "label": result.label,
+            "start_ms": result.start_ms, "end_ms": result.end_ms, "final": result.final,
+            **{k: getattr(result.kpis, k) for k in _KPI_FIELDS}}

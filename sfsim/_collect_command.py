@@ -1,0 +1,62 @@
+"""``sfsim collect``: MQTT telemetry → InfluxDB and the KPI engine, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from collector import Collector, CollectorConfig, load_collector_config
+from shopfloor.config import ConfigError
+
+from ._console import print_issues
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "collect",
+        help="store the MQTT telemetry in InfluxDB and compute OEE and 两化融合 indicators",
+        description="Subscribe to the telemetry contract (a shared subscription, so several collectors split "
+        "the load), check every message, write InfluxDB (spooling to disk while it is away) and write back KPI "
+        "results, 两化融合 indicators, grades, fleet status and alarms. Settings come from the config file and "
+        "SFSIM_COLLECTOR_* environment variables (docs/collector.md).",
+    )
+    p.add_argument("--config", metavar="FILE", help="collector.yaml (optional when the environment gives "
+                   "SFSIM_COLLECTOR_MQTT_URL)")
+    p.add_argument("--check", action="store_true", help="check the configuration and exit")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_collector_config(args.config)
+    except ConfigError as e:
+        print_issues(e.issues)
+        return 2
+    if args.check:
+        print(f"{args.config or 'environment'}: OK (MQTT {config.mqtt.url}, store {config.store.kind} "
+              f"{config.store.target}, KPI {'on' if config.kpi.enabled else 'off'})")
+        return 0
+    for name in ("collector", "shopfloor"):
+        logger = logging.getLogger(name)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+    group = f", shared subscription group {config.group}" if config.group else ""
+    print(f"collector {config.collector}: {config.mqtt.url} (topics {config.mqtt.prefix}/v1/…{group}) → "
+          f"{config.store.kind} {config.store.target}, spool {config.spool_dir}", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config))
+    return 0
+
+
+async def _serve(config: CollectorConfig) -> None:
+    collector = Collector(config)
+    task = asyncio.create_task(collector.run())
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows: Ctrl-C still works
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
