@@ -43,4 +43,4 @@ def examples() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
 
 
-from .servers import mosquitto  # noqa: E402,F401 - fixture
+from .servers import influxdb, mosquitto  # noqa: E402,F401 - fixtures

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +141,117 @@ def make_tls_files(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path
     paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return paths
+
+
+class InfluxDB:
+    """Debian's influxd (1.x) with a private config: data, WAL and meta under ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = find_program("influxd", "influxdb")
+        base = free_ports(2)
+        self.rpc_port, self.port = base, base + 1
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "influxdb.conf"
+        self.conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{workdir}/meta"\n'
+            f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            "[monitor]\n  store-enabled = false\n",
+            encoding="utf-8",
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.workdir / "influxd.log").open("ab")
+        self.proc = subprocess.Popen([self.binary, "-config", str(self.conf)], stdout=log, stderr=log)
+        wait_for_port(self.port, timeout_s=30)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def query(self, influxql: str, database: str = "factory") -> list[dict[str, Any]]:
+        """The series of one InfluxQL statement (epoch ms), read over plain HTTP like any client."""
+        params = urllib.parse.urlencode({"db": database, "q": influxql, "epoch": "ms"})
+        with urllib.request.urlopen(f"{self.url}/query?{params}", timeout=30) as response:
+            result = json.loads(response.read())["results"][0]
+        assert "error" not in result, result["error"]
+        return list(result.get("series", []))
+
+    def rows(self, influxql: str, database: str = "factory") -> list[dict[str, Any]]:
+        """Every row of every series as a dict, with the series' tags merged in."""
+        out = []
+        for series in self.query(influxql, database):
+            for values in series["values"]:
+                out.append(dict(series.get("tags", {})) | dict(zip(series["columns"], values, strict=True)))
+        return out
+
+
+@pytest.fixture
+def influxdb(tmp_path: Path):  # type: ignore[no-untyped-def]
+    server = InfluxDB(tmp_path / "influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
+class V2Shim:
+    """Test-only: forwards influxdb-client's ``/api/v2/write?bucket=B`` to a real InfluxDB 1.x as ``/write?db=B``.
+
+    Body and headers pass unchanged, and the real server's answer comes back, so the request the
+    client really sends is accepted or refused by a real InfluxDB (DESIGN.md)."""
+
+    def __init__(self, target: InfluxDB) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        shim = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(parts.query))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                shim.requests.append((self.path, dict(self.headers)))
+                if parts.path == "/api/v2/write":
+                    path = "/write?" + urllib.parse.urlencode({"db": query["bucket"], "precision": query["precision"]})
+                else:
+                    path = self.path
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-encoding", "content-type")}
+                request = urllib.request.Request(target.url + path, data=body, headers=headers, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, answer = response.status, response.read()
+                except urllib.error.HTTPError as e:
+                    status, answer = e.code, e.read()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
