@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shopfloor import REASONS, Calendar, CalendarState, Plant, StopReason, TimeElement, Window
-from shopfloor.telemetry import MessageKind
+from shopfloor.telemetry import CounterSample, MessageKind
 
 from ._config import KpiConfig
 from ._digitization import Equipment, Indicators, Rate, fleet, from_birth, indicators, register
@@ -37,6 +37,7 @@ from ._targets import targets
 log = logging.getLogger(__name__)
 
 _MINUTE_MS = 60_000
+_UNPLACED = 1_000_000  # station order of a machine known from its birth only
 _STOPPED = {TimeElement.ADET, TimeElement.ADOT}
 _RATES = ("nc_rate", "digitization", "networking_declared", "networking_measured", "digital_networking_declared",
           "digital_networking_measured")
@@ -54,7 +55,7 @@ class Machine:
     calendar: Calendar | None
     #: mean ideal cycle time (for finding a line's constraint) and position in the line
     ideal_s: float = 0.0
-    order: int = 1_000_000
+    order: int = _UNPLACED
     ledger: MachineLedger = field(init=False)
     online: bool | None = None
     session: int | None = None
@@ -96,7 +97,8 @@ class Machine:
 class _Sequence:
     """Seqs of one machine's publisher session: the highest seen and the ones still missing below it."""
 
-    highest: int = -1
+    #: None: the session's start was not seen by this process (restored after a restart): no gap before it
+    highest: int | None = -1
     missing: set[int] = field(default_factory=set)
 
 
@@ -172,10 +174,7 @@ class Engine:
             m.online = body["status"] == "online"
             return
         if kind is MessageKind.BIRTH:
-            if m.equipment is None or m.order == 1_000_000:  # the plant file, when given, is the register
-                m.equipment = from_birth(body)
-                cycles = body["ideal_cycle_s"]
-                m.ideal_s = sum(cycles.values()) / len(cycles)
+            self.learn(msg.path, from_birth(body), body["ideal_cycle_s"])
             self._session_of[msg.path] = body["session"]
             m.online = True
         self._track_seq(msg)
@@ -189,10 +188,7 @@ class Engine:
             m.ledger.add_counters(msg.counters())
         else:
             return
-        if self.watermark_ms is None or ts > self.watermark_ms:
-            self.watermark_ms = ts
-        if self._dirty_from is None or ts < self._dirty_from:
-            self._dirty_from = ts
+        self._saw(ts)
 
     def _track_seq(self, msg: Message) -> None:
         session = msg.body["session"] if msg.kind is MessageKind.BIRTH else self._session_of.get(msg.path)
@@ -200,7 +196,9 @@ class Engine:
             return  # nothing is known about the session before its birth
         seq = msg.body["seq"]
         track = self._sequences.setdefault((msg.path, session), _Sequence())
-        if seq > track.highest:
+        if track.highest is None:
+            track.highest = seq
+        elif seq > track.highest:
             if seq > track.highest + 1:
                 gap = range(track.highest + 1, seq)
                 track.missing.update(gap)
@@ -213,6 +211,39 @@ class Engine:
             self.counts["seq_missing"] -= 1
         else:
             self.counts["duplicates"] += 1
+
+    def learn(self, path: str, equipment: Equipment, ideal_cycle_s: Mapping[str, float]) -> None:
+        """A register entry from a birth; the plant file, when given, stays the register."""
+        m = self._machine(path)
+        if m.equipment is None or m.order == _UNPLACED:
+            m.equipment = equipment
+            m.ideal_s = sum(ideal_cycle_s.values()) / len(ideal_cycle_s) if ideal_cycle_s else 0.0
+
+    def set_online(self, path: str, online: bool) -> None:
+        self._machine(path).online = online
+
+    def restore_session(self, path: str, session: int) -> None:
+        """A machine's current publisher session, learnt from storage after a restart (its seqs so far unknown)."""
+        self._session_of[path] = session
+        self._sequences.setdefault((path, session), _Sequence(highest=None))
+
+    def restore(self, path: str, states: Iterable[tuple[int, int]], samples: Iterable[CounterSample]) -> None:
+        """Telemetry read back from storage after a restart: merged with what arrives meanwhile (repeats kept once)."""
+        m = self._machine(path)
+        for ts, reason in states:
+            m.ledger.add_state(ts, reason)
+            m.hear(ts)
+            self._saw(ts)
+        for sample in samples:
+            m.ledger.add_counters(sample)
+            m.hear(sample.ts_ms)
+            self._saw(sample.ts_ms)
+
+    def _saw(self, ts: int) -> None:
+        if self.watermark_ms is None or ts > self.watermark_ms:
+            self.watermark_ms = ts
+        if self._dirty_from is None or ts < self._dirty_from:
+            self._dirty_from = ts
 
     def missing(self) -> dict[str, int]:
         """Messages missing per machine (seq gaps not filled so far)."""

@@ -1,6 +1,6 @@
 """Where points go: one adapter per InfluxDB API, chosen by name in the configuration.
 
-- ``influxdb-v1``: the 1.x HTTP API, ``/write?db=&rp=&precision=ms`` with user/password.
+- ``influxdb-v1``: the 1.x HTTP API, ``/write?db=&rp=&precision=u`` with user/password.
 - ``influxdb-v2``: influxdb-client's write API (InfluxDB 2.x, and 3.x which accepts it), url/org/bucket/token.
 - ``files``: line protocol files in a directory, importable later (``influx -import`` for 1.x,
   ``influx write`` for 2.x); what the embedded demo uses when no InfluxDB is given.
@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
+
+#: timestamps are written in microseconds: milliseconds from the contract, plus an order within the
+#: millisecond for state events (docs/storage.md)
+PRECISION = "u"
 
 StoreKind = Literal["influxdb-v1", "influxdb-v2", "files"]
 STORE_KINDS: tuple[StoreKind, ...] = ("influxdb-v1", "influxdb-v2", "files")
@@ -163,7 +167,7 @@ class InfluxV1:
 
     def write(self, body_gz: bytes) -> None:
         self._ensure_database()
-        params = {"db": self.config.database, "rp": self.config.retention_policy, "precision": "ms"}
+        params = {"db": self.config.database, "rp": self.config.retention_policy, "precision": PRECISION}
         status, body = self._http.request("POST", "/write", params, body_gz,
                                           self._headers | {"Content-Encoding": "gzip",
                                                            "Content-Type": "text/plain; charset=utf-8"})
@@ -205,7 +209,7 @@ class InfluxV2:
         try:
             self._write.write(bucket=self.config.bucket, org=self.config.org,
                               record=gzip.decompress(body_gz),
-                              write_precision=WritePrecision.MS)  # type: ignore[arg-type]
+                              write_precision=WritePrecision.US)  # type: ignore[arg-type]
         except ApiException as e:
             if e.status == 400:
                 raise Rejected(_error_text(e.body or b"")) from None
@@ -237,7 +241,7 @@ class LineFiles:
         by_day: dict[str, list[bytes]] = {}
         for point in text.splitlines():
             if point:
-                day = _utc_day(int(point.rsplit(b" ", 1)[1]))
+                day = _utc_day(int(point.rsplit(b" ", 1)[1]) // 1000)
                 by_day.setdefault(day, []).append(point)
         try:
             for day, points in by_day.items():

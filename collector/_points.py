@@ -1,9 +1,10 @@
 """InfluxDB line protocol for telemetry and results (docs/storage.md is the schema).
 
 Tags are few and of low cardinality (the ISA-95 path, kind, control, KPI level and
-window); everything that varies per point is a field. Timestamps are milliseconds
-(``precision=ms``): a point's series and instant come from the message, so writing
-it twice overwrites it — replays are idempotent. Field types never change for a
+window); everything that varies per point is a field. Timestamps are the contract's
+milliseconds, written as microseconds (``precision=u``) so that state changes within one
+millisecond keep their order (seq mod 1000 µs); a point's series and instant come from
+the message, so writing it twice overwrites it — replays are idempotent. Field types never change for a
 key (integers carry ``i``), which InfluxDB requires.
 """
 
@@ -41,12 +42,14 @@ def _field(value: FieldValue) -> str:
     return '"' + value.translate(_STRING_ESCAPES) + '"'
 
 
-def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue | None], ts_ms: int) -> str:
-    """One point; tags with empty values and fields that are None are left out (InfluxDB stores neither)."""
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue | None], ts_ms: int,
+         order_us: int = 0) -> str:
+    """One point at ``ts_ms`` (+ ``order_us`` microseconds), written with microsecond precision; tags with
+    empty values and fields that are None are left out (InfluxDB stores neither)."""
     head = measurement.translate(_MEASUREMENT_ESCAPES)
     tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
     field_text = ",".join(f"{escape_tag(k)}={_field(v)}" for k, v in fields.items() if v is not None)
-    return f"{head}{tag_text} {field_text} {ts_ms}"
+    return f"{head}{tag_text} {field_text} {ts_ms * 1000 + order_us}"
 
 
 def path_tags(path: str) -> dict[str, str]:
@@ -66,7 +69,9 @@ def telemetry(msg: Message, received_ms: int) -> list[str]:
             "mode": "None" if info.mode.name == "None_" else info.mode.name, "mode_code": int(info.mode),
             "reason": info.name, "reason_code": int(info.reason), "product": b["product"], "seq": b["seq"],
         }
-        return [line("state", tags, fields, b["ts"])]
+        # several changes within one millisecond (a zero-length state) keep their order by seq, even when
+        # collectors sharing the load write them in another order; a replay still overwrites itself
+        return [line("state", tags, fields, b["ts"], b["seq"] % 1000)]
     if kind is MessageKind.COUNTERS:
         fields = {k: b[k] for k in ("total", "good", "scrap", "rework")}
         fields |= {"energy_kwh": float(b["energy_kwh"]), "ideal_s": float(b["ideal_s"]), "seq": b["seq"]}

@@ -37,9 +37,10 @@ from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
 from ._engine import Engine, target_lines
-from ._influx import open_store
+from ._influx import Unavailable, open_store
 from ._messages import Invalid, Message, decode
 from ._points import telemetry
+from ._restore import apply, read_back
 from ._sink import Batch, Sink
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,8 @@ class Collector:
                     tasks.create_task(self._watch(self.monitor, monitor_arrived), name="monitor")
                 if self.engine is not None:
                     tasks.create_task(self._kpi_loop(), name="kpi")
+                    if self.config.store.kind != "files":
+                        tasks.create_task(self._restore(), name="restore")
                 tasks.create_task(self._health_loop(), name="health")
         finally:
             await asyncio.shield(self._shutdown())
@@ -338,6 +341,26 @@ class Collector:
             self.engine.feed(msg, received)
 
     # ------------------------------------------------------------ results and health
+
+    async def _restore(self) -> None:
+        """Read back the telemetry of the open windows once the spool is empty (so the store has it all)."""
+        assert self.engine is not None
+        delay = 0.5
+        while True:
+            while self.sink.backlog:
+                await asyncio.sleep(0.2)
+            try:
+                stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s)
+            except (Unavailable, ValueError) as e:
+                log.warning("reading back stored telemetry for the KPIs failed (%s); retrying in %.0f s", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            machines = apply(self.engine, stored)
+            if machines:
+                log.info("KPI engine: restored %d machine(s)' telemetry since %d ms from %s", machines,
+                         stored.since_ms, self.store.config.target)
+            return
 
     async def _kpi_loop(self) -> None:
         assert self.engine is not None

@@ -123,10 +123,14 @@ class MachineBridge:
         """Value changes of one publish response, in order: (point, value, source ts ms)."""
         if self.fresh:
             self._begin(changes)
-        counters_ts = signals_ts = 0
+        signals_ts = 0
+        counts: list[tuple[int, Point, Any]] = []
         for point, value, ts in changes:
             self.stats.received += 1
             f = point.field
+            if f in COUNTER_FIELDS:
+                counts.append((ts, point, value))
+                continue
             try:
                 if f is Field.REASON or f is Field.STATE:
                     self._state(point, value, ts)
@@ -137,13 +141,19 @@ class MachineBridge:
                 elif f is Field.SIGNAL:
                     self.signals[point.name] = _finite(value)
                     signals_ts = max(signals_ts, ts)
-                else:
-                    self._count(f, value)
-                    counters_ts = max(counters_ts, ts)
             except (ValueError, TypeError, ArithmeticError) as e:  # whatever a server sends, only this value is lost
                 self.bad(point, str(e))
-        if counters_ts and Field.TOTAL in self.counts:
-            self._counters(counters_ts)
+        # one counters message per source instant, oldest first: a response may hold several samples of the
+        # counters (queued items), and the one at a window edge must not be folded into a later one
+        counts.sort(key=lambda c: c[0])
+        for k, (ts, point, value) in enumerate(counts):
+            try:
+                self._count(point.field, value)
+            except (ValueError, TypeError, ArithmeticError) as e:
+                self.bad(point, str(e))
+            last_of_instant = k + 1 == len(counts) or counts[k + 1][0] != ts
+            if last_of_instant and Field.TOTAL in self.counts:
+                self._counters(ts)
         if signals_ts:
             payload = contract.signals(ts_ms=signals_ts, seq=self._next(), values=self.signals)
             self._put(Message(MessageKind.SIGNALS, contract.encode(payload)))

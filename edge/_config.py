@@ -76,9 +76,9 @@ class EndpointConfig:
     publishing_interval_s: float = 0.5
     #: 0: the server samples as fast as it can (our servers: every change)
     sampling_interval_s: float = 0.0
-    #: queue per state variable: every state change within a publishing interval must survive
+    #: queue per state variable and counter: every change within a publishing interval must survive
     queue_size: int = 100
-    #: queue per counter and signal: the newest value is enough
+    #: queue per signal: the newest value is enough
     sample_queue_size: int = 1
     #: absolute deadband for signals (0: every change)
     deadband: float = 0.0

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 #: monitored items per CreateMonitoredItems request
 ITEMS_PER_REQUEST = 1000
-_STATE_FIELDS = (Field.REASON, Field.STATE, Field.PRODUCT)
 #: status codes worth a plain-language hint
 _HINTS = {
     "BadUserAccessDenied": "the server refused the user name or password",
@@ -306,11 +305,13 @@ class OpcUaSource:
 
     def _request(self, point: Point, handle: int) -> ua.MonitoredItemCreateRequest:
         c = self.config
-        state = point.field in _STATE_FIELDS
+        # counters are queued like states: a sample at a window edge (an exact count for an hour) must not be
+        # replaced by a later one within the publishing interval; a signal's newest value is enough
+        queued = point.field is not Field.SIGNAL
         parameters = ua.MonitoringParameters()
         parameters.ClientHandle = handle
         parameters.SamplingInterval = c.sampling_interval_s * 1000
-        parameters.QueueSize = c.queue_size if state else c.sample_queue_size
+        parameters.QueueSize = c.queue_size if queued else c.sample_queue_size
         parameters.DiscardOldest = True
         if point.field is Field.REASON:
             # a state change to the same reason (another product, say) changes only the timestamp

@@ -187,6 +187,10 @@ class InfluxDB:
         assert "error" not in result, result["error"]
         return list(result.get("series", []))
 
+    def has_database(self, name: str) -> bool:
+        series = self.query("SHOW DATABASES", database="")
+        return any(name == v[0] for s in series for v in s.get("values", []))
+
     def rows(self, influxql: str, database: str = "factory") -> list[dict[str, Any]]:
         """Every row of every series as a dict, with the series' tags merged in."""
         out = []
@@ -224,7 +228,9 @@ class V2Shim:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 shim.requests.append((self.path, dict(self.headers)))
                 if parts.path == "/api/v2/write":
-                    path = "/write?" + urllib.parse.urlencode({"db": query["bucket"], "precision": query["precision"]})
+                    # the v2 API spells precisions ns/us/ms/s, the 1.x API n/u/ms/s
+                    precision = {"ns": "n", "us": "u"}.get(query["precision"], query["precision"])
+                    path = "/write?" + urllib.parse.urlencode({"db": query["bucket"], "precision": precision})
                 else:
                     path = self.path
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-encoding", "content-type")}

@@ -57,7 +57,7 @@ def test_v2_client_writes_through_the_shim_to_the_real_server(influxdb: InfluxDB
         store.write(gz([line("signals", {"machine": "m1"}, {"spindle_speed_rpm": 1200.0, "seq": 3}, 5000),
                         line("signals", {"machine": "m1"}, {"product": NASTY[0]}, 6000)]))
         path, headers = shim.requests[0]
-        assert path.startswith("/api/v2/write?") and "bucket=plant" in path and "precision=ms" in path
+        assert path.startswith("/api/v2/write?") and "bucket=plant" in path and "precision=us" in path
         assert headers["Content-Encoding"] == "gzip" and headers["Authorization"] == "Token t0k3n"
         rows = influxdb.rows('SELECT * FROM "signals"', database="plant")
         assert [(r["time"], r["spindle_speed_rpm"], r["product"]) for r in rows] == [
