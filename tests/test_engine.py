@@ -1,0 +1,189 @@
+"""The KPI engine on a hand-made plant: every number below is worked out by hand.
+
+Plant: one site, one shift 08:00–16:00 (break 12:00–12:30), one line of two stations:
+A (cycle 30 s) feeds B (cycle 60 s, the constraint). Times are Shanghai local, 2026-01-05.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collector import Engine, KpiConfig, decode
+from collector._config import GradingConfig
+from shopfloor import load_plant
+from shopfloor import telemetry as contract
+
+PLANT = """
+version: 1
+enterprise: {id: acme, name: {zh: 测试, en: Acme}}
+sites:
+  - id: s1
+    name: {zh: 一厂, en: plant one}
+    industry: discrete
+    timezone: Asia/Shanghai
+    calendar:
+      shifts:
+        - {id: A, name: {zh: 早班, en: day}, start: "08:00", end: "16:00", breaks: [{start: "12:00", end: "12:30"}]}
+    products: [{id: P, name: {zh: 零件, en: part}}]
+    areas: [{id: a1, name: {zh: 车间, en: shop}}]
+    lines:
+      - id: l1
+        name: {zh: 一线, en: line one}
+        area: a1
+        orders: [{product: P, quantity: 1}]
+        machines:
+          - {id: A, name: {zh: 甲, en: A}, kind: cnc_lathe, key_process: true, networked: true, protocol: mqtt,
+             process: turning, cycle_time: {P: 30s}}
+          - {id: B, name: {zh: 乙, en: B}, kind: conventional_mill, key_process: true, networked: true, digital: true,
+             protocol: mqtt, process: milling, cycle_time: {P: 60s}}
+"""
+TZ = ZoneInfo("Asia/Shanghai")
+A = "acme/s1/a1/l1/A"
+B = "acme/s1/a1/l1/B"
+
+
+def ms(hour: float) -> int:
+    """2026-01-05 at ``hour`` o'clock local, epoch ms."""
+    h, minutes = int(hour), round((hour - int(hour)) * 60)
+    return round(dt.datetime(2026, 1, 5, h, minutes, tzinfo=TZ).timestamp() * 1000)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
+    return Engine(KpiConfig(plants=(load_plant(tmp_path / "plant.yaml"),), alarm_after_s=600, rolling_s=3600))
+
+
+class Feed:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.seq: dict[str, int] = {}
+
+    def send(self, path: str, kind: str, payload: dict[str, Any]) -> None:
+        topic = f"sfsim/v1/{path}/{kind}"
+        self.engine.feed(decode(topic, json.dumps(payload).encode(), prefix="sfsim"), 0)
+
+    def next_seq(self, path: str) -> int:
+        self.seq[path] = self.seq.get(path, 0) + 1
+        return self.seq[path]
+
+    def state(self, path: str, hour: float, reason: int) -> None:
+        self.send(path, "state", contract.state(ts_ms=ms(hour), seq=self.next_seq(path), reason=reason, product="P"))
+
+    def counters(self, path: str, hour: float, total: int, good: int, ideal_s: float) -> None:
+        self.send(path, "counters", contract.counters(ts_ms=ms(hour), seq=self.next_seq(path), total=total, good=good,
+                                                      scrap=total - good, rework=0, energy_kwh=0.0, ideal_s=ideal_s))
+
+
+def test_hour_shift_and_levels_by_hand(engine: Engine) -> None:
+    f = Feed(engine)
+    # B: producing from 08:00, breakdown 09:00–09:30, producing again; parts counted at the hour edges
+    f.state(B, 8, 0)
+    f.counters(B, 8, 0, 0, 0)
+    f.counters(B, 9, 60, 58, 3600)
+    f.state(B, 9, 10)
+    f.state(B, 9.5, 0)
+    f.counters(B, 10, 80, 76, 4800)
+    # A: producing all along, 100 parts an hour at 30 s ideal = 3000 s of ideal time
+    f.state(A, 8, 0)
+    f.counters(A, 8, 0, 0, 0)
+    f.counters(A, 9, 100, 100, 3000)
+    f.counters(A, 10, 200, 200, 6000)
+    results = {(r.level, r.unit, r.window, r.label): r for r in engine.results(ms(10), ms(8))}
+    nine = "2026-01-05T09:00:00+08:00"
+    b = results[("machine", B, "hour", nine)]
+    # 09–10: APT 30 min, ADET 30 min → A = 0.5; 20 parts × 60 s = 1200 s ideal in 1800 s → P = 2/3; Q = 18/20
+    assert (b.period.apt_s, b.period.adet_s, b.period.pq, b.period.gq) == (1800, 1800, 20, 18)
+    assert b.kpis.availability == pytest.approx(0.5)
+    assert b.kpis.effectiveness == pytest.approx(2 / 3)
+    assert b.kpis.quality == pytest.approx(0.9)
+    assert b.kpis.oee == pytest.approx(0.3)
+    assert (b.period.failures, b.kpis.mttr_s, b.kpis.mtbf_s) == (1, 1800, 1800)
+    a = results[("machine", A, "hour", nine)]
+    assert (a.kpis.availability, a.kpis.effectiveness, a.kpis.quality) == (1.0, pytest.approx(5 / 6), 1.0)
+    # the line is its constraint B; the area and the site combine the line's constraint
+    for level, unit in (("line", "acme/s1/a1/l1"), ("area", "acme/s1/a1"), ("site", "acme/s1"),
+                        ("enterprise", "acme")):
+        window_results = [r for (lv, u, w, lb), r in results.items() if (lv, u, w) == (level, unit, "hour")
+                          and lb == nine]
+        assert len(window_results) == 1 and window_results[0].kpis.oee == pytest.approx(0.3), level
+    # the shift so far (08:00–10:00, still open): B produced 90 of 120 min, 80 parts, 76 good
+    shift = results[("machine", B, "shift", "2026-01-05/A")]
+    assert not shift.final and shift.end_ms == ms(16)
+    assert shift.period.pbt_s == 7200 and shift.kpis.availability == pytest.approx(0.75)
+    assert shift.kpis.oee == pytest.approx(0.75 * (4800 / 5400) * (76 / 80))
+    assert results[("machine", B, "hour", "2026-01-05T08:00:00+08:00")].final
+
+
+def test_the_break_is_planned_downtime_whatever_the_machine_says(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 11.5, 0)
+    f.counters(B, 11.5, 0, 0, 0)
+    f.counters(B, 13, 60, 60, 3600)
+    r = {(x.unit, x.window, x.label): x for x in engine.results(ms(13), ms(11.5))}
+    twelve = r[(B, "hour", "2026-01-05T12:00:00+08:00")]
+    # the machine kept "producing" through the break: 30 min planned down, 30 min APT
+    assert (twelve.period.planned_down_s, twelve.period.apt_s, twelve.period.pbt_s) == (1800, 1800, 1800)
+
+
+def test_alarm_after_ten_minutes_down_then_cleared(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 9, 0)
+    f.state(B, 9.1, 10)  # breakdown at 09:06
+    f.counters(B, 9.2, 0, 0, 0)  # the telemetry clock reaches 09:12: down 6 min
+    assert not any(p.startswith("alarm,") for p in engine.tick(0))
+    f.counters(B, 9.3, 0, 0, 0)  # 09:18: down 12 min
+    raised = [p for p in engine.tick(0) if p.startswith("alarm,")]
+    assert len(raised) == 1 and "active=true" in raised[0] and "kind=down" in raised[0]
+    assert raised[0].endswith(f" {ms(9.1) * 1000}")  # the alarm's point is at its start: raise and clear overwrite
+    f.state(B, 9.4, 0)
+    cleared = [p for p in engine.tick(0) if p.startswith("alarm,")]
+    assert len(cleared) == 1 and "active=false" in cleared[0] and cleared[0].endswith(f" {ms(9.1) * 1000}")
+    assert not any(p.startswith("alarm,") for p in engine.tick(0))
+
+
+def test_seq_gaps_are_counted_and_a_late_message_fills_its_gap(engine: Engine) -> None:
+    f = Feed(engine)
+    f.send(B, "birth", _birth(B))
+    for seq in (1, 2, 5):
+        f.send(B, "state", contract.state(ts_ms=ms(9) + seq, seq=seq, reason=0, product="P"))
+    assert engine.missing() == {B: 2} and engine.counts["seq_missing"] == 2
+    f.send(B, "state", contract.state(ts_ms=ms(9) + 3, seq=3, reason=0, product="P"))
+    assert engine.missing() == {B: 1}
+    f.send(B, "state", contract.state(ts_ms=ms(9) + 3, seq=3, reason=0, product="P"))
+    assert engine.counts["duplicates"] == 1
+
+
+def _birth(path: str) -> dict[str, Any]:
+    e, s, a, line, m = path.split("/")
+    return {"ts": ms(9), "seq": 0, "session": ms(9), "machine": {"enterprise": e, "site": s, "area": a,
+                                                                  "line": line, "id": m},
+            "name": {"zh": "乙", "en": "B"}, "kind": "conventional_mill", "kind_name": {"zh": "铣", "en": "mill"},
+            "control": "manual", "key_process": True, "digital": False, "networked": True, "protocol": "mqtt",
+            "process": "milling", "manufacturer": "", "model": "", "serial": "", "industry": "discrete",
+            "ideal_cycle_s": {"P": 60.0}, "power_kw": {"executing": 1, "setup": 1, "idle": 1, "down": 0,
+                                                       "standby": 0}, "signals": [], "sample_period_ms": 1000}
+
+
+def test_digitization_measured_from_what_was_heard_and_grading(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(A, 9, 0)
+    f.counters(A, 9.5, 50, 50, 1500)
+    rates = {(s.level, s.unit): s.indicators for s in engine.digitization(ms(9), ms(10))}
+    site = rates[("site", "acme/s1")]
+    # A is CNC, B a conventional mill: 1 of 2 key processes under NC; both declared networked, only A heard
+    assert (site.nc_rate.numerator, site.nc_rate.denominator) == (1, 2)
+    assert (site.networking_declared.value, site.networking_measured.value) == (1.0, 0.5)
+    results = engine.results(ms(10), ms(9))
+    grades = engine.grades(results, list(engine.digitization(ms(9), ms(10))))
+    # line score = 0.5 × OEE(B: nothing heard → none) … only the parts with values count:
+    # NC rate 0.5 (weight 0.25) and networking 0.5 (weight 0.25) → 0.5
+    assert grades[("line", "acme/s1/a1/l1")][0] == pytest.approx(0.5)
+    engine.config = KpiConfig(plants=engine.config.plants, grading=GradingConfig(method="thresholds"))
+    assert engine.grades(results, list(engine.digitization(ms(9), ms(10))))[("site", "acme/s1")][1].value == "red"
