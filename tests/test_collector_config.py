@@ -1,0 +1,87 @@
+"""``sfsim collect``: its configuration (file and environment) and the exact errors a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector import load_collector_config
+from collector._digitization import Basis
+from shopfloor.config import ConfigError
+
+from .conftest import EXAMPLES
+from .test_cli import sfsim
+
+
+def issues(path: Path | None, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_collector_config(path, environ or {})
+    return [str(i) for i in caught.value.issues]
+
+
+def test_the_example_configuration_loads() -> None:
+    c = load_collector_config(EXAMPLES / "collector" / "factory.yaml", {})
+    assert c.collector == "collector-1" and c.group == "sfsim-collectors" and c.mqtt.url == "mqtt://127.0.0.1:1883"
+    assert c.store.kind == "influxdb-v1" and c.store.target == "http://127.0.0.1:8086 (factory)"
+    assert c.kpi.plants[0].enterprise.id == "wuhan-auto-parts" and c.kpi.basis is Basis.EQUIPMENT
+    assert c.kpi.grading.weights == {"oee": 0.5, "nc_rate": 0.25, "networking": 0.25}
+
+
+def test_every_problem_in_a_config_file_is_reported_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "collector.yaml"
+    bad.write_text(
+        "collector: my collector\n"
+        "mqtt: {url: 'mqtt://broker', group: 'a/b'}\n"
+        "store:\n"
+        "  kind: influxdb-v9\n"
+        "  url: broker:8086\n"
+        "batch: {max_points: 0}\n"
+        "kpi:\n"
+        "  plant: missing.yaml\n"
+        "  rolling: 90s\n"
+        "  basis: machines\n"
+        "  grading: {method: rank, thresholds: [0.5, 0.9], weights: {oee: 0}}\n"
+        "colour: blue\n",
+        encoding="utf-8",
+    )
+    found = issues(bad)
+    assert found == [
+        f"{bad}:1: collector: must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, "
+        "got 'my collector'",
+        f"{bad}:2: mqtt.group: must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, "
+        "got 'a/b'",
+        f"{bad}:4: store.kind: unknown store kind 'influxdb-v9' (did you mean 'influxdb-v2'?); expected one of: influxdb-v1, influxdb-v2, files",
+        f"{bad}:5: store.url: expected http://host:port or https://host:port, got 'broker:8086'",
+        f"{bad}:6: batch.max_points: must be at least 1, got 0",
+        f"{bad}:8: kpi.plant: plant file {tmp_path / 'missing.yaml'}: no such file",
+        f"{bad}:9: kpi.rolling: must be whole minutes (windows start on a minute), got '90s'",
+        f"{bad}:10: kpi.basis: unknown counting basis 'machines'; expected one of: equipment, process",
+        f"{bad}:11: kpi.grading.weights: give at least one indicator a weight above 0",
+        f"{bad}:11: kpi.grading.thresholds: expected four descending lower bounds for green, blue, yellow and "
+        "orange, e.g. [0.85, 0.75, 0.65, 0.55], got [0.5, 0.9]",
+        f"{bad}:12: colour: unknown field 'colour' (did you mean 'collector'?)",
+    ]
+
+
+def test_the_environment_alone_is_enough_and_errors_name_the_variable() -> None:
+    c = load_collector_config(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://mosquitto:1883",
+                                     "SFSIM_COLLECTOR_STORE_URL": "http://influxdb:8086",
+                                     "SFSIM_COLLECTOR_STORE_KIND": "influxdb-v2",
+                                     "SFSIM_COLLECTOR_STORE_TOKEN": "s3cret",
+                                     "SFSIM_COLLECTOR_KPI_PLANT": str(EXAMPLES / "wuhan-machining.yaml")})
+    assert c.mqtt.host == "mosquitto" and c.store.kind == "influxdb-v2" and c.store.token == "s3cret"
+    assert "s3cret" not in repr(c)
+    assert len(c.kpi.plants) == 1
+    assert issues(None, {}) == ["environment: mqtt.url: missing required field (or set SFSIM_COLLECTOR_MQTT_URL)"]
+    assert issues(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://b", "SFSIM_COLLECTOR_KPI_ENABLED": "perhaps"}) == [
+        "environment: SFSIM_COLLECTOR_KPI_ENABLED: expected true or false, got 'perhaps'"]
+
+
+def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:
+    ok = sfsim("collect", "--config", str(EXAMPLES / "collector" / "factory.yaml"), "--check")
+    assert ok.returncode == 0 and "OK (MQTT mqtt://127.0.0.1:1883, store influxdb-v1" in ok.stdout
+    bad = tmp_path / "c.yaml"
+    bad.write_text("mqtt: {url: 'ftp://x'}\n", encoding="utf-8")
+    failed = sfsim("collect", "--config", str(bad), "--check")
+    assert failed.returncode == 2 and "mqtt.url: MQTT URL 'ftp://x'" in failed.stderr
