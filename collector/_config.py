@@ -92,6 +92,9 @@ class CollectorConfig:
     group: str = DEFAULT_GROUP
     session_expiry_s: float = 7 * 86400.0
     max_payload: int = DEFAULT_MAX_PAYLOAD
+    #: acknowledge a message only once it is stored or spooled (False: on receipt; only for a broker that
+    #: lives and dies with this process, like the demo's, where a later ack protects nothing)
+    ack_after_store: bool = True
     store: StoreConfig = field(default_factory=StoreConfig)
     batch_max_points: int = 5000
     batch_max_delay_s: float = 0.2

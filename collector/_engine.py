@@ -58,6 +58,8 @@ class Machine:
     order: int = _UNPLACED
     ledger: MachineLedger = field(init=False)
     online: bool | None = None
+    #: the telemetry clock when the machine went offline
+    offline_since: int | None = None
     session: int | None = None
     #: minute buckets in which anything arrived (measured networking)
     heard: list[int] = field(default_factory=list)
@@ -171,12 +173,12 @@ class Engine:
         body = msg.body
         kind = msg.kind
         if kind is MessageKind.STATUS:
-            m.online = body["status"] == "online"
+            self.set_online(msg.path, body["status"] == "online")
             return
         if kind is MessageKind.BIRTH:
             self.learn(msg.path, from_birth(body), body["ideal_cycle_s"])
             self._session_of[msg.path] = body["session"]
-            m.online = True
+            self.set_online(msg.path, True)
         self._track_seq(msg)
         ts = msg.ts_ms
         if kind is MessageKind.BIRTH:
@@ -220,7 +222,10 @@ class Engine:
             m.ideal_s = sum(ideal_cycle_s.values()) / len(ideal_cycle_s) if ideal_cycle_s else 0.0
 
     def set_online(self, path: str, online: bool) -> None:
-        self._machine(path).online = online
+        m = self._machine(path)
+        if not online and m.online is not False:
+            m.offline_since = self.watermark_ms
+        m.online = online
 
     def restore_session(self, path: str, session: int) -> None:
         """A machine's current publisher session, learnt from storage after a restart (its seqs so far unknown)."""
@@ -284,8 +289,9 @@ class Engine:
 
         wanted = set(levels)
         if "machine" in wanted:
-            for path, p in periods.items():
-                result("machine", path, p)
+            for m in machines:
+                if m.ledger.last_ts_ms is not None:  # a machine that never reported has no KPIs (it still counts
+                    result("machine", m.path, periods[m.path])  # in the 两化融合 denominators)
         if "line" in wanted:
             for ln, p in line_periods.items():
                 result("line", ln, p)
@@ -324,6 +330,12 @@ class Engine:
                              ("machine", "line", "area", "site", "enterprise", "fleet"))
         return out
 
+    def over(self, start_ms: int, end_ms: int, label: str = "run") -> list[Result]:
+        """Every level's KPIs over any window (a run, a report period), window name ``label``."""
+        return self._results(list(self.machines.values()), label, Window(start_ms / 1000, end_ms / 1000, label),
+                             end_ms, self._constraints(),
+                             ("machine", "line", "area", "site", "enterprise", "fleet"))
+
     def rolling_window(self, now_ms: int) -> Window:
         start = (now_ms - round(self.config.rolling_s * 1000)) // SAMPLE_BUCKET_MS * SAMPLE_BUCKET_MS
         return Window(start / 1000, now_ms / 1000, "rolling")
@@ -343,13 +355,14 @@ class Engine:
             out.append(SiteIndicators(unit, level, indicators(equipment, seen, self.config.basis)))
         return out
 
-    def grades(self, results: Sequence[Result], rates: Sequence[SiteIndicators]) -> dict[tuple[str, str],
-                                                                                      tuple[float, Colour, int]]:
-        """Sites and lines: composite score (weights from the configuration), colour and rank."""
+    def grades(self, results: Sequence[Result], rates: Sequence[SiteIndicators], window: str = "rolling",
+               ) -> dict[tuple[str, str], tuple[float, Colour, int]]:
+        """Sites and lines: composite score (weights from the configuration), colour and rank, from the
+        ``window`` results."""
         weights = self.config.grading.weights
         values: dict[tuple[str, str], dict[str, float | None]] = {}
         for r in results:
-            if r.window == "rolling" and r.level in ("site", "line"):
+            if r.window == window and r.level in ("site", "line"):
                 values.setdefault((r.level, r.unit), {}).update(
                     oee=r.kpis.oee, availability=r.kpis.availability, quality=r.kpis.quality)
         for s in rates:
@@ -382,7 +395,9 @@ class Engine:
             reason, since = at if at is not None else (None, None)
             kind = None
             if m.online is False:
-                kind = "offline"
+                since = m.offline_since if m.offline_since is not None else since
+                if m.offline_since is None or now_ms - m.offline_since >= alarm_ms:
+                    kind = "offline"
             elif reason is not None and since is not None and REASONS[StopReason(reason)].element in _STOPPED \
                     and now_ms - since >= alarm_ms:
                 plan = self._plan(m, now_ms - 1, now_ms) if m.calendar is not None else []
@@ -451,7 +466,7 @@ class Engine:
             out.append(line("machine_status", _unit_tags("machine", m.path), fields, second))
             previous = m.alarm
             if alarm is not None and (previous is None or previous[0] != alarm):
-                start = since if alarm == "down" and since is not None else now_ms
+                start = since if since is not None else now_ms
                 m.alarm = (alarm, start)
                 log.warning("alarm: %s %s since %s", m.path, alarm, start)
                 self.counts["alarms"] += 1

@@ -86,6 +86,11 @@ class MachineLedger:
             self._series = None
 
     @property
+    def last_counters(self) -> CounterSample | None:
+        """The newest counters sample."""
+        return self._samples[-1] if self._samples else None
+
+    @property
     def last_ts_ms(self) -> int | None:
         """The newest instant the machine told us about (state or counters)."""
         a = self._state_ts[-1] if self._state_ts else None

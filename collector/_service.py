@@ -61,6 +61,7 @@ class _Subscriber:
                  session_expiry_s: float, will: tuple[str, bytes] | None = None) -> None:
         self.settings = settings
         self.topics = topics
+        self.manual_ack = manual_ack
         self.inbox: collections.deque[Arrival] = collections.deque()
         self.connected = threading.Event()
         self._wake: Callable[[], None] | None = None
@@ -116,6 +117,8 @@ class _Subscriber:
             self._wake()
 
     def ack(self, arrivals: list[Arrival]) -> None:
+        if not self.manual_ack:
+            return
         for _, _, mid, qos, _, _ in arrivals:
             if qos:
                 self.client.ack(mid, qos)
@@ -176,7 +179,7 @@ class Collector:
         shared = f"$share/{config.group}/{everything}" if config.group else everything
         client = f"sfsim-collector-{config.collector}"
         health = collector_topic(prefix, config.collector, "health")
-        self.storage = _Subscriber(config.mqtt, client, [shared], manual_ack=True,
+        self.storage = _Subscriber(config.mqtt, client, [shared], manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
                                    will=(health, self._health_payload("offline")))
         #: the KPI engine needs every message of a machine; a shared subscription gives it only some
@@ -270,7 +273,9 @@ class Collector:
             deadline = loop.time() + self.config.batch_max_delay_s
             while len(inbox) < max_points and (left := deadline - loop.time()) > 0:
                 try:
-                    await asyncio.wait_for(arrived.wait(), left)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                    async with asyncio.timeout(left):
+                        await arrived.wait()
                 except TimeoutError:
                     break
                 arrived.clear()

@@ -116,7 +116,9 @@ class Sink:
         deadline = loop.time() + self._delay
         while (left := deadline - loop.time()) > 0 and not self._closing:
             try:
-                batch = await asyncio.wait_for(self._queue.get(), left)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (and lose the batch)
+                async with asyncio.timeout(left):
+                    batch = await self._queue.get()
             except TimeoutError:
                 return
             self._spool(batch)
@@ -156,7 +158,8 @@ class Sink:
                 batch.done()
             else:
                 try:
-                    await asyncio.wait_for(self._write_new(batch), max(0.1, deadline - loop.time()))
+                    async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                        await self._write_new(batch)
                 except TimeoutError:
                     self._spool(batch)
                     batch.done()

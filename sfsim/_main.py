@@ -7,7 +7,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _collect_command, _edge_command, _plant_commands, _simulate_command
+from . import _collect_command, _demo_command, _edge_command, _plant_commands, _simulate_command
 
 
 def _version() -> str:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_command.register(commands)
     _edge_command.register(commands)
     _collect_command.register(commands)
+    _demo_command.register(commands)
     return parser
 
 

@@ -51,7 +51,8 @@ def test_every_problem_in_a_config_file_is_reported_with_its_line(tmp_path: Path
         "got 'my collector'",
         f"{bad}:2: mqtt.group: must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit, "
         "got 'a/b'",
-        f"{bad}:4: store.kind: unknown store kind 'influxdb-v9' (did you mean 'influxdb-v2'?); expected one of: influxdb-v1, influxdb-v2, files",
+        f"{bad}:4: store.kind: unknown store kind 'influxdb-v9' (did you mean 'influxdb-v2'?); expected one of: "
+        "influxdb-v1, influxdb-v2, files",
         f"{bad}:5: store.url: expected http://host:port or https://host:port, got 'broker:8086'",
         f"{bad}:6: batch.max_points: must be at least 1, got 0",
         f"{bad}:8: kpi.plant: plant file {tmp_path / 'missing.yaml'}: no such file",

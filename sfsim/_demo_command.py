@@ -1,0 +1,216 @@
+"""``sfsim demo``: the whole pipeline in one process, with no server installed.
+
+Simulator → OPC UA servers → edge gateway ┐
+Simulator → MQTT-native machines ─────────┴→ embedded MQTT broker → collector → line protocol files
+(or InfluxDB with ``--influx``), a live fleet status in the terminal, and the OEE and 两化融合
+summary at the end — the collector's numbers beside the simulator's ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
+from edge import EdgeConfig, EdgeGateway, EndpointConfig
+from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
+from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
+
+from ._broker import EmbeddedBroker, free_port
+from ._console import print_issues
+from ._report import fleet_status, summary
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEFAULT_PLANT = EXAMPLES / "wuhan-machining.yaml"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="run simulator, OPC UA, edge gateway, MQTT broker and collector in one command (no server needed)",
+        description="The whole pipeline on this machine: the plant's OPC UA machines are bridged by the edge "
+        "gateway, its MQTT machines publish directly, an embedded MQTT broker carries the telemetry to the "
+        "collector, which computes OEE and the 两化融合 indicators live and stores everything as line protocol "
+        "files (importable into InfluxDB later) or in InfluxDB (--influx). Ends with a summary beside the "
+        "simulator's ground truth.",
+    )
+    p.add_argument("plant", nargs="?", default=str(DEFAULT_PLANT), help="plant file (default: the Wuhan example)")
+    p.add_argument("--duration", default="8h", help="simulated time to run (default 8h: a shift)")
+    p.add_argument("--speed", type=float, default=240.0, help="simulated seconds per wall second (default 240: a "
+                   "shift in two minutes)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="sfsim-demo", metavar="DIR",
+                   help="where line protocol files, spools and dead letters go (default sfsim-demo)")
+    p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
+    p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
+    p.add_argument("--influx-database", default="factory", metavar="DB", help="1.x database (default factory)")
+    p.add_argument("--influx-token", metavar="TOKEN", help="2.x/3.x API token (selects the v2 write API)")
+    p.add_argument("--influx-org", default="", metavar="ORG", help="2.x organisation")
+    p.add_argument("--influx-bucket", default="factory", metavar="BUCKET", help="2.x bucket (default factory)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plant = load_plant(args.plant)
+    except PlantError as e:
+        print_issues(e.issues)
+        return 1
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as e:
+        print(f"--duration: {e}", file=sys.stderr)
+        return 2
+    if sys.platform == "win32":  # paho under asyncio needs a selector loop on Windows
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # a log keeps the tables whole
+    # the status view shows alarms and counts; the services' own log lines would only tear it
+    for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        asyncio.run(_demo(args, plant, duration, console))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _store(args: argparse.Namespace, out: Path) -> StoreConfig:
+    if args.influx is None:
+        return StoreConfig(kind="files", directory=out / "data", database=args.influx_database)
+    if args.influx_token:
+        return StoreConfig(kind="influxdb-v2", url=args.influx, org=args.influx_org, bucket=args.influx_bucket,
+                           token=args.influx_token)
+    return StoreConfig(kind="influxdb-v1", url=args.influx, database=args.influx_database)
+
+
+async def _demo(args: argparse.Namespace, plant: object, duration: float, console: Console) -> None:
+    from shopfloor import Plant
+
+    assert isinstance(plant, Plant)
+    out = Path(args.out)
+    sim = Simulation(plant, seed=args.seed)
+    networked = [m for m in sim.machines if m.at.machine.networked]
+    opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
+    native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]
+    async with contextlib.AsyncExitStack() as stack:
+        if args.mqtt:
+            mqtt = MqttSettings.from_url(args.mqtt)
+        else:
+            broker = await stack.enter_async_context(EmbeddedBroker())
+            mqtt = MqttSettings.from_url(broker.url, version="3.1.1")  # what the embedded broker speaks
+        store = _store(args, out)
+        collector = Collector(CollectorConfig(
+            collector="demo", mqtt=mqtt, group="", store=store, ack_after_store=bool(args.mqtt),
+            spool_dir=out / "collector-spool",
+            dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,
+            kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0))
+        collecting = asyncio.create_task(collector.run(), name="collector")
+        for _ in range(200):
+            if collector.storage.connected.is_set():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # subscribed before anything is published
+        servers = OpcUaServers(opcua, OpcUaSettings(port=free_port(), per="site")) if opcua else None
+        machines = MqttMachines(native, mqtt, 1.0) if native else None
+        sinks = [(s, ms) for s, ms in ((servers, opcua), (machines, native)) if s is not None]
+        console.print(f"[bold]{plant.enterprise.name.zh} / {plant.enterprise.name.en}[/] · {len(sim.machines)} "
+                      f"machines ({len(opcua)} OPC UA via the edge gateway, {len(native)} MQTT, "
+                      f"{len(sim.machines) - len(networked)} not networked) · {format_duration(duration)} at "
+                      f"{args.speed:g}× · MQTT {mqtt.url}{' (embedded)' if not args.mqtt else ''} · "
+                      f"store {store.kind} {store.target}")
+        gateway = EdgeGateway(EdgeConfig(
+            gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
+            endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2) for u in servers.endpoints),
+        )) if servers is not None else None
+        async with LiveRun(sim, sinks, sample_period_s=1.0) as live, \
+                gateway if gateway is not None else contextlib.nullcontext():
+            if gateway is not None:
+                await gateway.wait_connected(30)
+            if machines is not None:
+                await machines.wait_connected(30)
+            started = time.monotonic()
+            running = asyncio.create_task(live.run(duration, speed=args.speed))
+            try:
+                await _watch(console, collector, sim, running, duration, started)
+            finally:
+                if not running.done():
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
+                await live.publish(sample=True)
+                await _settle(collector, networked)
+        collecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collecting
+    engine = collector.engine
+    assert engine is not None
+    truth = sim.truth()
+    truth_oee = {line["path"]: line["oee"] for line in truth["lines"]}
+    console.print(summary(engine, truth["start_ms"], truth["end_ms"], truth_oee=truth_oee))
+    c = collector.counts
+    console.print(f"{c['received']:,} messages ({c['invalid']} invalid, {c['seq_missing']} missing by seq) → "
+                  f"{c['points_written']:,} points to {store.kind} {store.target}" + (
+                      f"; import with: influx -import -path={store.directory}/<file>.lp -precision=u"
+                      if store.kind == "files" else ""))
+
+
+async def _watch(console: Console, collector: Collector, sim: Simulation, running: asyncio.Task[None],
+                 duration: float, started: float) -> None:
+    """The live fleet status, twice a second, until the run ends."""
+    engine = collector.engine
+    assert engine is not None
+
+    def view() -> Group:
+        done = min(1.0, sim.now / duration) if duration else 1.0
+        bar = "█" * round(done * 30) + "░" * (30 - round(done * 30))
+        c = collector.counts
+        header = Text(f"{bar} {100 * done:5.1f} %  plant time {format_duration(round(sim.now))} · wall "
+                      f"{time.monotonic() - started:.0f} s · {c['received']:,} messages · {c['points_written']:,} "
+                      f"points · {c['invalid']} dead letters")
+        return Group(header, fleet_status(engine, engine.watermark_ms or 0))
+
+    if console.is_terminal:
+        with Live(view(), console=console, refresh_per_second=2, transient=False) as screen:
+            while not running.done():
+                await asyncio.sleep(0.5)
+                screen.update(view())
+    else:  # a log, not a screen: a progress line every tenth of the run
+        reported = -1
+        while not running.done():
+            await asyncio.sleep(0.5)
+            tenth = int(10 * sim.now / duration) if duration else 10
+            if tenth > reported:
+                reported = tenth
+                console.print(view().renderables[0])
+    await running
+
+
+async def _settle(collector: Collector, networked: list[MachineSim], timeout_s: float = 15.0) -> None:
+    """Wait until the collector has the final counters of every networked machine (or the timeout)."""
+    engine = collector.engine
+    assert engine is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        caught_up = True
+        for m in networked:
+            known = engine.machines.get(m.path)
+            last = known.ledger.last_counters if known is not None else None
+            if last is None or last.total != m.total:
+                caught_up = False
+                break
+        if caught_up:
+            await asyncio.sleep(1.2)  # one more KPI tick
+            return
+        await asyncio.sleep(0.2)
+    log.warning("the collector did not receive every machine's final counters within %.0f s", timeout_s)

@@ -1,0 +1,73 @@
+"""``sfsim demo``: the README's first command — the whole pipeline in one process, no server installed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .servers import InfluxDB, Mosquitto
+
+LINES = ("brake-disc", "gearbox", "axle-weld")
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "sfsim", "demo", "--duration", "2h", "--speed", "720",
+                           "--out", str(tmp_path / "out"), *args], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def line_rows(stdout: str) -> dict[str, tuple[str, str]]:
+    """Line → (the collector's OEE, the ground truth's) from the summary table."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) > 7 and cells[2] in LINES:
+            rows[cells[2]] = (cells[6], cells[7])
+    return rows
+
+
+@pytest.mark.integration
+def test_the_demo_needs_no_server_and_its_files_import_into_influxdb(tmp_path: Path, influxdb: InfluxDB) -> None:
+    done = demo(tmp_path)
+    out = done.stdout
+    assert "plant time 2h" in out  # the progress, as a log when not on a terminal
+    rows = line_rows(out)
+    assert set(rows) == set(LINES)
+    for line, (measured, truth) in rows.items():
+        assert re.fullmatch(r"\d+\.\d %", measured), (line, measured)
+        assert measured == truth, line  # telemetry through OPC UA, the edge and MQTT gives the truth's OEE
+    assert "关键工序数控化率 key-process NC rate" in out and "50.0 % (4/8)" in out
+    assert "武汉 2025年目标 90.0 %: -40.0 pt" in out
+    assert re.search(r"设备联网率 equipment networking rate\s+│\s+45\.5 % \(5/11\) │\s+45\.5 % \(5/11\)", out)
+    assert "绿 green" in out  # graded
+    assert "0 invalid, 0 missing by seq" in out
+    # the line protocol files go into a real InfluxDB as they are
+    files = sorted((tmp_path / "out" / "data").glob("factory-*.lp"))
+    assert files
+    urllib.request.urlopen(urllib.request.Request(f"{influxdb.url}/query?q=CREATE%20DATABASE%20factory",
+                                                  method="POST"), timeout=10).read()
+    for f in files:
+        request = urllib.request.Request(f"{influxdb.url}/write?db=factory&precision=u", data=f.read_bytes(),
+                                         method="POST")
+        assert urllib.request.urlopen(request, timeout=30).status == 204
+    hours = influxdb.rows('SELECT "oee" FROM "kpi" WHERE "level" = \'line\' AND "window" = \'hour\' GROUP BY "line"')
+    assert {r["line"] for r in hours} == set(LINES)
+    site = influxdb.rows('SELECT last("nc_rate") AS v FROM "digitization" WHERE "level" = \'site\'')
+    assert site[0]["v"] == pytest.approx(0.5)
+
+
+@pytest.mark.integration
+def test_the_demo_with_a_real_broker_and_influxdb(tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB) -> None:
+    done = demo(tmp_path, "--mqtt", mosquitto.url, "--influx", influxdb.url)
+    rows = line_rows(done.stdout)
+    assert set(rows) == set(LINES) and all(m == t for m, t in rows.values())
+    assert "points to influxdb-v1" in done.stdout
+    states = influxdb.rows('SELECT count("reason_code") FROM "state" GROUP BY "machine"')
+    assert {r["machine"] for r in states} == {"WH-C01", "WH-M01", "WH-M02", "WH-P01", "WH-R01"}
