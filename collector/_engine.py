@@ -139,6 +139,7 @@ class Engine:
         self._session_of: dict[str, int] = {}
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
+        self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
         self.latest_indicators: dict[str, Indicators] = {}
         self.latest_grades: dict[tuple[str, str], tuple[float, Colour]] = {}
         for plant in config.plants:
@@ -416,7 +417,15 @@ class Engine:
         self._dirty_from = None
         self._plans.clear()
         results = self.results(now, since)
-        lines = [_kpi_line(r) for r in results]
+        rolling_start = round(self.rolling_window(now).start * 1000)
+        for key in [k for k in self._written if k[3] < keep_from or (k[2] == "rolling" and k[3] != rolling_start)]:
+            del self._written[key]
+        lines = []
+        for r in results:  # a result unchanged since it was last written is not written again
+            key, written = (r.level, r.unit, r.window, r.start_ms), (r.period, r.final)
+            if self._written.get(key) != written:
+                self._written[key] = written
+                lines.append(_kpi_line(r))
         for r in results:
             self.latest[(r.level, r.unit, r.window)] = r
         rolling = self.rolling_window(now)

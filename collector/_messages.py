@@ -10,6 +10,7 @@ write a newline).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -54,6 +55,10 @@ class Message:
         return CounterSample(b["ts"], b["total"], b["good"], b["scrap"], b["rework"], b["energy_kwh"], b["ideal_s"])
 
 
+#: topics repeat (a few per machine): each is parsed once
+_parse_topic = functools.lru_cache(maxsize=65_536)(parse_topic)
+
+
 def _reject_constant(name: str) -> Any:
     raise Invalid(f"{name} is not a number JSON allows")
 
@@ -62,7 +67,7 @@ def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
            max_payload: int = DEFAULT_MAX_PAYLOAD) -> Message:
     """The message, or ``Invalid`` naming the first thing wrong with it."""
     try:
-        parts = parse_topic(topic)
+        parts = _parse_topic(topic)
     except ValueError as e:
         raise Invalid(str(e)) from None
     if parts.prefix != prefix:

@@ -216,9 +216,17 @@ class Collector:
         monitor_arrived = asyncio.Event()
 
         def waker(event: asyncio.Event) -> Callable[[], None]:
+            # one hand-over per wake-up, not one per message: the network thread only flags a pending wake
+            pending = threading.Event()
+
+            def wake_in_loop() -> None:
+                pending.clear()
+                event.set()
+
             def wake() -> None:
-                if not event.is_set():
-                    loop.call_soon_threadsafe(event.set)
+                if not pending.is_set():
+                    pending.set()
+                    loop.call_soon_threadsafe(wake_in_loop)
             return wake
 
         log.info("collector %s: %s → %s%s", self.config.collector, self.config.mqtt.url, self.store.config.target,

@@ -1,0 +1,355 @@
+"""Collector throughput and latency: Mosquitto → ``sfsim collect`` → the real InfluxDB.
+
+Throughput: a backlog of contract messages (births, states, counters, signals of 1,000
+machines) is queued in Mosquitto for a persistent session that is away; then the consumer
+connects and drains it. Consumers, each on its own fresh backlog, in one run:
+
+- bare: a paho subscriber that only counts (QoS 1), the ceiling of broker + paho;
+- one collector with the KPI engine on, storing into InfluxDB (the ratio to bare is the goal: ≥ 0.7);
+- one collector with the KPI engine off, and two sharing the subscription (scaling: goal ≥ 1.6×).
+
+Latency: 1,000 machines live (counters and signals every second, a state change a minute),
+probe machines change state every 0.5 s; the time from publishing a state change to finding
+it with an InfluxQL query (p99 goal < 2 s).
+
+    python bench/collector.py [--machines 1000] [--messages 200000] [--rounds 2] [--latency 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from _common import ROOT, free_port, percentile, ratio, start_mosquitto
+from paho.mqtt.enums import CallbackAPIVersion
+
+from shopfloor import telemetry as contract
+
+TOPIC = "bench/v1/bench/s1/main/L{i:04d}/M{i:04d}/{kind}"
+
+
+def start_influxdb(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    rpc, http = free_port(), free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "influxdb.conf"
+    conf.write_text(f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n[meta]\n  dir = "{tmp}/meta"\n'
+                    f'[data]\n  dir = "{tmp}/data"\n  wal-dir = "{tmp}/wal"\n  query-log-enabled = false\n'
+                    f'[http]\n  bind-address = "127.0.0.1:{http}"\n  log-enabled = false\n'
+                    "[monitor]\n  store-enabled = false\n")
+    proc = subprocess.Popen(["influxd", "-config", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{http}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/ping", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("influxd did not start")
+
+
+def query(url: str, q: str, db: str = "factory") -> list[dict[str, Any]]:
+    params = urllib.parse.urlencode({"db": db, "q": q, "epoch": "ms"})
+    with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as r:
+        result = json.loads(r.read())["results"][0]
+    return list(result.get("series", []))
+
+
+def birth(i: int) -> bytes:
+    nameplate = {"machine": {"enterprise": "bench", "site": "s1", "area": "main", "line": f"L{i:04d}",
+                             "id": f"M{i:04d}"},
+                 "name": {"zh": "机床", "en": "machine"}, "kind": "cnc_machining_center",
+                 "kind_name": {"zh": "加工中心", "en": "machining centre"}, "control": "cnc", "key_process": True,
+                 "digital": True, "networked": True, "protocol": "mqtt", "process": "milling", "manufacturer": "",
+                 "model": "", "serial": "", "industry": "discrete", "ideal_cycle_s": {"P": 90.0},
+                 "power_kw": {"executing": 15, "setup": 3, "idle": 2, "down": 1, "standby": 0.2},
+                 "signals": ["spindle_speed_rpm", "spindle_load_pct", "power_kw"], "sample_period_ms": 1000}
+    return contract.encode(contract.birth(nameplate, ts_ms=int(time.time() * 1000), seq=0, session_ms=1))
+
+
+def message(i: int, k: int, ts_ms: int) -> tuple[str, bytes]:
+    """The k-th message of machine i after its birth: a state change every 60, else counters and signals."""
+    seq = k + 1
+    if k % 60 == 0:
+        return TOPIC.format(i=i, kind="state"), contract.encode(
+            contract.state(ts_ms=ts_ms, seq=seq, reason=0 if k % 120 == 0 else 20, product="P"))
+    if k % 2:
+        return TOPIC.format(i=i, kind="counters"), contract.encode(contract.counters(
+            ts_ms=ts_ms, seq=seq, total=k, good=k, scrap=0, rework=0, energy_kwh=k * 0.01, ideal_s=k * 90.0))
+    return TOPIC.format(i=i, kind="signals"), contract.encode(contract.signals(
+        ts_ms=ts_ms, seq=seq, values={"spindle_speed_rpm": 1200.0 + k, "spindle_load_pct": 40.0, "power_kw": 15.0}))
+
+
+def publish_backlog(port: int, machines: int, messages: int) -> int:
+    """Queue ``messages`` (births first) for whoever has a session; returns how many were published."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(TOPIC.format(i=i, kind="birth"), birth(i), qos=1) for i in range(machines)]
+    t0 = 1_767_571_200_000 + int(time.time() * 1000) % 1_000_000 * 1000  # a fresh span of time per backlog
+    per_machine = max(1, (messages - machines) // machines)
+    for k in range(per_machine):
+        for i in range(machines):
+            infos.append(client.publish(*message(i, k, t0 + k * 1000), qos=1))
+        if len(infos) > 20_000:
+            infos[-1].wait_for_publish(60)
+            infos = infos[-1:]
+    infos[-1].wait_for_publish(120)
+    client.loop_stop()
+    client.disconnect()
+    return machines + per_machine * machines
+
+
+def make_session(port: int, client_id: str, topic: str) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    client.subscribe(topic, qos=1)[1]
+    time.sleep(0.5)
+    client.loop_stop()
+    client.disconnect()
+
+
+def drain_bare(port: int, expected: int, timeout_s: float = 600) -> dict[str, float]:
+    got = {"n": 0, "first": 0.0, "last": 0.0}
+    done = threading.Event()
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        now = time.perf_counter()
+        if not got["n"]:
+            got["first"] = now
+        got["n"] += 1
+        got["last"] = now
+        if got["n"] >= expected:
+            done.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=paho.MQTTv5)
+    client.on_message = on_message
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 65535
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    done.wait(timeout_s)
+    client.loop_stop()
+    client.disconnect()
+    return {"messages": got["n"], "seconds": got["last"] - got["first"]}
+
+
+def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, group: str, kpi: bool) -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(f"collector: {name}\nmqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench, group: '{group}'}}\n"
+                    f"store: {{url: '{influx}'}}\nspool: {{dir: '{tmp}/spool-{name}'}}\n"
+                    f"dead_letter: {{file: '{tmp}/dead-{name}.jsonl', topic: false}}\n"
+                    f"kpi: {{enabled: {str(kpi).lower()}}}\nhealth_interval: 0.25s\n")
+    return path
+
+
+class Health:
+    """The collectors' retained health messages: counts over time."""
+
+    def __init__(self, port: int) -> None:
+        self.latest: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-health-{os.getpid()}")
+        self.client.on_message = self._on
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("bench/v1/_collector/+/health")
+        self.client.loop_start()
+        self.history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+
+    def _on(self, client: Any, userdata: Any, msg: Any) -> None:
+        body = json.loads(msg.payload)
+        now = time.perf_counter()
+        self.latest[body["collector"]] = (now, body)
+        self.history.setdefault(body["collector"], []).append((now, body))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: list[str], *, group: str,
+                     kpi: list[bool], machines: int, messages: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    configs = [collector_yaml(tmp, n, port, influx, group=group, kpi=k) for n, k in zip(names, kpi, strict=True)]
+
+    def start() -> list[subprocess.Popen[bytes]]:
+        return [subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(c)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=(tmp / f"{c.stem}.log").open("ab"))
+                for c in configs]
+
+    procs = start()  # sessions and subscriptions exist before the backlog is queued
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(n in health.latest for n in names):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        p.wait(60)
+    health.history.clear()
+    published = publish_backlog(port, machines, messages)
+    start_wall = time.perf_counter()
+    procs = start()
+    try:
+        while time.perf_counter() - start_wall < 900:
+            time.sleep(0.1)
+            counts = [health.history.get(n, [(0.0, {"counts": {}})])[-1][1]["counts"] for n in names]
+            if sum(c.get("received", 0) for c in counts) >= published and all(
+                    c.get("points_written", 0) >= c.get("points_queued", 0) for c in counts):
+                break
+        first = min(t for n in names for t, h in health.history.get(n, []) if h["counts"].get("received", 0) > 0)
+        last = max(t for n in names for t, h in health.history.get(n, []))
+        points = sum(health.history[n][-1][1]["counts"].get("points_written", 0) for n in names)
+        received = sum(health.history[n][-1][1]["counts"].get("received", 0) for n in names)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(60)
+    # the first health report after the first message is up to one interval late: count from the report before
+    seconds = last - first + 0.25
+    return {"messages": received, "points": points, "seconds": seconds, "published": published}
+
+
+def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, probes: int = 10) -> list[float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    config = collector_yaml(tmp, "live", port, influx, group="", kpi=True)
+    proc = subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=(tmp / "live.log").open("ab"))
+    time.sleep(3)
+    stop = threading.Event()
+
+    def publish() -> None:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-live")
+        client.max_inflight_messages_set(1000)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        for i in range(machines):
+            client.publish(TOPIC.format(i=i, kind="birth"), birth(i), qos=1)
+        k = 0
+        next_tick = time.monotonic()
+        while not stop.is_set():
+            now_ms = int(time.time() * 1000)
+            for i in range(machines):
+                # each machine: counters and signals every second, a state change a minute (staggered)
+                client.publish(*message(i, 2 * k + 1, now_ms), qos=1)
+                client.publish(*message(i, 2 * k + 2, now_ms), qos=1)
+                if (k + i) % 60 == 0:
+                    client.publish(*message(i, 0, now_ms), qos=1)
+            k += 1
+            next_tick += 1.0
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        client.loop_stop()
+
+    def probe() -> None:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe")
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        seq = 0
+        while not stop.is_set():
+            for p in range(probes):
+                seq += 1
+                topic = f"bench/v1/bench/s1/probe/P{p}/P{p}/state"
+                client.publish(topic, contract.encode(contract.state(ts_ms=int(time.time() * 1000), seq=seq,
+                                                                     reason=seq % 2, product="P")), qos=1)
+            time.sleep(0.5)
+        client.loop_stop()
+
+    threads = [threading.Thread(target=publish), threading.Thread(target=probe)]
+    for t in threads:
+        t.start()
+    seen: dict[tuple[str, int], float] = {}
+    t_end = time.monotonic() + seconds
+    time.sleep(3)  # warm-up
+    since = int(time.time() * 1000)
+    while time.monotonic() < t_end:
+        for series in query(influx, f'SELECT "reason_code" FROM "state" WHERE "area" = \'probe\' AND time >= '
+                                    f'{since}ms GROUP BY "machine"'):
+            for row in series["values"]:
+                key = (series["tags"]["machine"], row[0])
+                if key not in seen:
+                    seen[key] = time.time() * 1000 - row[0]
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    return [v / 1000 for v in seen.values()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--machines", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=200_000, help="backlog per measurement")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=30.0, help="seconds of the live latency run (0: skip)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        broker, port = start_mosquitto(tmp)
+        influxd, influx = start_influxdb(tmp / "influxdb")
+        health = Health(port)
+        rows: dict[str, list[dict[str, float]]] = {}
+        try:
+            for r in range(args.rounds):
+                make_session(port, "bench-bare", "bench/v1/+/+/+/+/+/+")
+                published = publish_backlog(port, args.machines, args.messages)
+                bare = drain_bare(port, published)
+                rows.setdefault("bare paho subscriber", []).append(bare)
+                runs = [("one collector, KPI on", ["c1"], "", [True]),
+                        ("one collector, KPI off", ["c2"], "", [False]),
+                        ("two collectors sharing, KPI off", ["c3a", "c3b"], "g3", [False, False]),
+                        ("two collectors sharing, KPI on one", ["c4a", "c4b"], "g4", [True, False])]
+                for label, names, group, kpi in runs:
+                    rows.setdefault(label, []).append(drain_collectors(
+                        tmp, port, influx, health, [f"{n}r{r}" for n in names], group=group, kpi=kpi,
+                        machines=args.machines, messages=args.messages))
+                line = " | ".join(f"{k}: {v[-1]['messages'] / v[-1]['seconds']:,.0f} msg/s" for k, v in rows.items())
+                print(f"round {r + 1}: {line}", flush=True)
+            lat = latency(tmp, port, influx, args.machines, args.latency) if args.latency else []
+        finally:
+            health.close()
+            influxd.terminate()
+            broker.terminate()
+
+    def rate(label: str, what: str = "messages") -> float:
+        runs = rows[label]
+        return sum(r[what] for r in runs) / sum(r["seconds"] for r in runs)
+
+    bare = rate("bare paho subscriber")
+    print(f"\nbacklog {args.messages:,} messages of {args.machines:,} machines per run, {args.rounds} round(s)")
+    for label in rows:
+        points = f", {rate(label, 'points'):,.0f} points/s" if label != "bare paho subscriber" else ""
+        print(f"  {label:36s} {rate(label):9,.0f} msg/s{points}  (ratio to bare {ratio(rate(label), bare)})")
+    print(f"one collector with KPI on / bare paho: {ratio(rate('one collector, KPI on'), bare)} (goal ≥ 0.7)")
+    scaling = ratio(rate("two collectors sharing, KPI off"), rate("one collector, KPI off"))
+    print(f"two collectors / one (KPI off): {scaling} (goal ≥ 1.6)")
+    if lat:
+        print(f"latency, {args.machines:,} machines live: state change published → queryable in InfluxDB: "
+              f"p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s, max {max(lat):.2f} s "
+              f"({len(lat)} probes; goal p99 < 2 s)")
+
+
+if __name__ == "__main__":
+    main()
