@@ -1,4 +1,4 @@
-# One image for every service of the platform (simulator and edge now; the collector as it lands).
+# One image for every service of the platform: simulator, edge gateway, collector (and the demo).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

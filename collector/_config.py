@@ -57,6 +57,7 @@ ENVIRONMENT = {
     "STORE_TOKEN": "store.token",
     "STORE_DIRECTORY": "store.directory",
     "SPOOL_DIR": "spool.dir",
+    "DEAD_LETTER_FILE": "dead_letter.file",
     "KPI_ENABLED": "kpi.enabled",
     "KPI_PLANT": "kpi.plant",
 }

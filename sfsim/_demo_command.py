@@ -31,8 +31,9 @@ from ._report import fleet_status, summary
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-DEFAULT_PLANT = EXAMPLES / "wuhan-machining.yaml"
+#: the repository's example (an editable install or a checkout), else one in the working directory (the image)
+_IN_REPOSITORY = Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml"
+DEFAULT_PLANT = _IN_REPOSITORY if _IN_REPOSITORY.exists() else Path("examples") / "wuhan-machining.yaml"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
