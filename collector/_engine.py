@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _MINUTE_MS = 60_000
 _UNPLACED = 1_000_000  # station order of a machine known from its birth only
+_SESSIONS_KEPT = 3
 _STOPPED = {TimeElement.ADET, TimeElement.ADOT}
 _RATES = ("nc_rate", "digitization", "networking_declared", "networking_measured", "digital_networking_declared",
           "digital_networking_measured")
@@ -97,11 +99,25 @@ class Machine:
 
 @dataclass(slots=True)
 class _Sequence:
-    """Seqs of one machine's publisher session: the highest seen and the ones still missing below it."""
+    """Seqs of one machine's publisher session: the highest seen and the ranges still missing below it."""
 
     #: None: the session's start was not seen by this process (restored after a restart): no gap before it
     highest: int | None = -1
-    missing: set[int] = field(default_factory=set)
+    #: [from, to) ranges of seqs not received, in order (ranges: a jump of a billion costs one entry)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return sum(b - a for a, b in self.gaps)
+
+    def fill(self, seq: int) -> bool:
+        """``seq`` arrived late: True if it was missing."""
+        i = bisect.bisect_right(self.gaps, (seq, 2**63)) - 1
+        if i < 0 or not self.gaps[i][0] <= seq < self.gaps[i][1]:
+            return False
+        a, b = self.gaps[i]
+        self.gaps[i:i + 1] = [g for g in ((a, seq), (seq + 1, b)) if g[1] > g[0]]
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +153,10 @@ class Engine:
         self._dirty_from: int | None = None
         self._sequences: dict[tuple[str, int], _Sequence] = {}
         self._session_of: dict[str, int] = {}
+        self._sessions: dict[str, list[int]] = {}
+        #: timestamps far ahead of the clock, per machine, waiting for confirmation
+        self._jumps: dict[str, int] = {}
+        self._last_now: int | None = None
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
@@ -174,13 +194,14 @@ class Engine:
         body = msg.body
         kind = msg.kind
         if kind is MessageKind.STATUS:
-            self.set_online(msg.path, body["status"] == "online")
+            self.set_online(msg.path, body["status"] == "online", received_ms)
             return
         if kind is MessageKind.BIRTH:
             self.learn(msg.path, from_birth(body), body["ideal_cycle_s"])
-            self._session_of[msg.path] = body["session"]
-            self.set_online(msg.path, True)
-        self._track_seq(msg)
+            self._begin_session(msg.path, body["session"])
+            self.set_online(msg.path, True, received_ms)
+        if self._repeated(msg):
+            return  # the contract's duplicate (a QoS 1 re-delivery): already counted in the ledger
         ts = msg.ts_ms
         if kind is MessageKind.BIRTH:
             return
@@ -191,29 +212,41 @@ class Engine:
             m.ledger.add_counters(msg.counters())
         else:
             return
-        self._saw(ts)
+        self._saw(ts, msg.path)
 
-    def _track_seq(self, msg: Message) -> None:
+    def _begin_session(self, path: str, session: int) -> None:
+        self._session_of[path] = session
+        sessions = self._sessions.setdefault(path, [])
+        if session not in sessions:
+            sessions.append(session)
+            for old in sessions[:-_SESSIONS_KEPT]:  # a gateway re-sends the previous one's backlog, no older
+                self._sequences.pop((path, old), None)
+            del sessions[:-_SESSIONS_KEPT]
+
+    def _repeated(self, msg: Message) -> bool:
+        """Track the machine's seqs (gaps, late arrivals); True for a message received before."""
         session = msg.body["session"] if msg.kind is MessageKind.BIRTH else self._session_of.get(msg.path)
         if session is None:
-            return  # nothing is known about the session before its birth
+            return False  # nothing is known about the session before its birth
         seq = msg.body["seq"]
-        track = self._sequences.setdefault((msg.path, session), _Sequence())
+        track = self._sequences.get((msg.path, session))
+        if track is None:
+            track = self._sequences[(msg.path, session)] = _Sequence()
         if track.highest is None:
             track.highest = seq
         elif seq > track.highest:
             if seq > track.highest + 1:
-                gap = range(track.highest + 1, seq)
-                track.missing.update(gap)
-                self.counts["seq_missing"] += len(gap)
+                track.gaps.append((track.highest + 1, seq))
+                self.counts["seq_missing"] += seq - track.highest - 1
                 log.warning("%s: seq gap in session %d: %d message(s) missing before seq %d", msg.path, session,
-                            len(gap), seq)
+                            seq - track.highest - 1, seq)
             track.highest = seq
-        elif seq in track.missing:  # arrived late, out of order: not lost after all
-            track.missing.discard(seq)
+        elif track.fill(seq):  # arrived late, out of order: not lost after all
             self.counts["seq_missing"] -= 1
         else:
             self.counts["duplicates"] += 1
+            return True
+        return False
 
     def learn(self, path: str, equipment: Equipment, ideal_cycle_s: Mapping[str, float]) -> None:
         """A register entry from a birth; the plant file, when given, stays the register."""
@@ -222,16 +255,29 @@ class Engine:
             m.equipment = equipment
             m.ideal_s = sum(ideal_cycle_s.values()) / len(ideal_cycle_s) if ideal_cycle_s else 0.0
 
-    def set_online(self, path: str, online: bool) -> None:
+    def set_online(self, path: str, online: bool, received_ms: int | None = None) -> None:
+        """``received_ms``: when it was learnt (wall clock; None: now). Being away is timed by the wall clock:
+        a plant whose machines all went silent has no telemetry clock left to time it."""
         m = self._machine(path)
         if not online and m.online is not False:
-            m.offline_since = self.watermark_ms
+            m.offline_since = received_ms if received_ms is not None else now_wall_ms()
         m.online = online
+
+    def heard_live(self, path: str) -> bool:
+        """Whether this process has learnt the machine's status or session from the stream (not from storage)."""
+        m = self.machines.get(path)
+        return m is not None and (m.online is not None or path in self._session_of)
 
     def restore_session(self, path: str, session: int) -> None:
         """A machine's current publisher session, learnt from storage after a restart (its seqs so far unknown)."""
-        self._session_of[path] = session
+        self._begin_session(path, session)
         self._sequences.setdefault((path, session), _Sequence(highest=None))
+
+    def restore_alarm(self, path: str, kind: str, since_ms: int) -> None:
+        """An alarm still active when the previous process stopped: cleared (and written) when it ends."""
+        m = self._machine(path)
+        if m.alarm is None:
+            m.alarm = (kind, since_ms)
 
     def restore(self, path: str, states: Iterable[tuple[int, int]], samples: Iterable[CounterSample]) -> None:
         """Telemetry read back from storage after a restart: merged with what arrives meanwhile (repeats kept once)."""
@@ -239,14 +285,30 @@ class Engine:
         for ts, reason in states:
             m.ledger.add_state(ts, reason)
             m.hear(ts)
-            self._saw(ts)
+            self._saw(ts, path)
         for sample in samples:
             m.ledger.add_counters(sample)
             m.hear(sample.ts_ms)
-            self._saw(sample.ts_ms)
+            self._saw(sample.ts_ms, path)
 
-    def _saw(self, ts: int) -> None:
-        if self.watermark_ms is None or ts > self.watermark_ms:
+    def _saw(self, ts: int, path: str) -> None:
+        """Move the telemetry clock. A jump of more than ``keep`` ahead (one machine's clock gone wrong) would
+        make every window older than what is kept: it moves the clock only once a second machine confirms it."""
+        if self.watermark_ms is None or ts <= self.watermark_ms:
+            pass
+        elif ts - self.watermark_ms <= self.config.keep_s * 1000 or len(self.machines) == 1:
+            self.watermark_ms = ts
+        else:
+            self._jumps[path] = ts
+            if len(self._jumps) < 2:
+                if self.counts["clock_jumps_held"] % 1000 == 0:
+                    log.warning("%s: ts %d is %.1f days ahead of the telemetry clock; the clock waits for a second "
+                                "machine to confirm it", path, ts, (ts - self.watermark_ms) / 86_400_000)
+                self.counts["clock_jumps_held"] += 1
+                return
+            self.watermark_ms = min(self._jumps.values())
+            self._jumps.clear()
+        if self.watermark_ms is None:
             self.watermark_ms = ts
         if self._dirty_from is None or ts < self._dirty_from:
             self._dirty_from = ts
@@ -255,7 +317,7 @@ class Engine:
         """Messages missing per machine (seq gaps not filled so far)."""
         out: Counter[str] = Counter()
         for (path, _), track in self._sequences.items():
-            out[path] += len(track.missing)
+            out[path] += track.missing
         return {p: n for p, n in out.items() if n}
 
     # ------------------------------------------------------------ results
@@ -307,8 +369,9 @@ class Engine:
             result("fleet", "fleet", combine(line_periods.values()))
         return out
 
-    def results(self, now_ms: int, since_ms: int) -> list[Result]:
-        """KPIs of every window overlapping [since, now] for every level."""
+    def results(self, now_ms: int, since_ms: int, not_before_ms: int | None = None) -> list[Result]:
+        """KPIs of every window overlapping [since, now] for every level; windows starting before
+        ``not_before_ms`` (their beginning no longer kept) are left alone."""
         constraints = self._constraints()
         by_site: dict[str, list[Machine]] = {}
         for m in self.machines.values():
@@ -319,13 +382,15 @@ class Engine:
             calendar = self.calendars.get(site)
             for window, ws in _windows(calendar, since_ms, now_ms).items():
                 for w in ws:
-                    out += self._results(machines, window, w, now_ms, constraints, site_levels)
+                    if not_before_ms is None or w.start * 1000 >= not_before_ms:
+                        out += self._results(machines, window, w, now_ms, constraints, site_levels)
         everyone = list(self.machines.values())
         fleet_calendar = next(iter(self.calendars.values()), None)
         for window, ws in _windows(fleet_calendar, since_ms, now_ms).items():
             if window != "shift":  # shifts differ between sites
                 for w in ws:
-                    out += self._results(everyone, window, w, now_ms, constraints, ("enterprise", "fleet"))
+                    if not_before_ms is None or w.start * 1000 >= not_before_ms:
+                        out += self._results(everyone, window, w, now_ms, constraints, ("enterprise", "fleet"))
         rolling = self.rolling_window(now_ms)
         out += self._results(everyone, "rolling", rolling, now_ms, constraints,
                              ("machine", "line", "area", "site", "enterprise", "fleet"))
@@ -387,17 +452,22 @@ class Engine:
                 out[(level, unit)] = (score, colours[unit], rank)
         return out
 
-    def status(self, now_ms: int) -> list[tuple[Machine, int | None, int | None, str | None]]:
-        """Each machine with its reason in force, since when, and its alarm kind (or None)."""
+    def status(self, now_ms: int, wall_ms: int | None = None) -> list[tuple[Machine, int | None, int | None,
+                                                                              str | None]]:
+        """Each machine with its reason in force, since when, and its alarm kind (or None). A stop is timed by
+        the telemetry clock ``now_ms``, being offline by the wall clock ``wall_ms`` (None: now)."""
         out = []
         alarm_ms = round(self.config.alarm_after_s * 1000)
+        wall = wall_ms if wall_ms is not None else now_wall_ms()
         for m in self.machines.values():
             at = m.ledger.reason_at(now_ms)
             reason, since = at if at is not None else (None, None)
             kind = None
             if m.online is False:
-                since = m.offline_since if m.offline_since is not None else since
-                if m.offline_since is None or now_ms - m.offline_since >= alarm_ms:
+                if m.offline_since is None:
+                    m.offline_since = wall  # learnt from storage: timed from now
+                since = m.offline_since
+                if wall - m.offline_since >= alarm_ms:
                     kind = "offline"
             elif reason is not None and since is not None and REASONS[StopReason(reason)].element in _STOPPED \
                     and now_ms - since >= alarm_ms:
@@ -413,10 +483,14 @@ class Engine:
             return []
         now = self.watermark_ms
         keep_from = now - round(self.config.keep_s * 1000)
-        since = max(self._dirty_from if self._dirty_from is not None else now, keep_from)
+        # from the oldest new data, and at least from the last tick's clock: a window that ended in between
+        # is written once more, final
+        since = min(x for x in (self._dirty_from, self._last_now, now) if x is not None)
+        since = max(since, keep_from)
         self._dirty_from = None
+        self._last_now = now
         self._plans.clear()
-        results = self.results(now, since)
+        results = self.results(now, since, not_before_ms=keep_from)
         rolling_start = round(self.rolling_window(now).start * 1000)
         for key in [k for k in self._written if k[3] < keep_from or (k[2] == "rolling" and k[3] != rolling_start)]:
             del self._written[key]
@@ -440,7 +514,7 @@ class Engine:
             lines.append(line("grade", _unit_tags(level, unit) | {"method": self.config.grading.method},
                               {"score": score, "colour": colour.value, "colour_zh": colour.zh, "rank": rank},
                               minute))
-        lines += self._status_lines(now)
+        lines += self._status_lines(now, received_ms)
         for m in self.machines.values():
             m.ledger.forget_before(keep_from)
             del m.heard[:bisect.bisect_left(m.heard, keep_from // _MINUTE_MS)]
@@ -459,10 +533,10 @@ class Engine:
         lines.append(line("digitization", {"level": "fleet", "window": "rolling",
                                            "basis": self.config.basis.value}, fields, ts_ms))
 
-    def _status_lines(self, now_ms: int) -> list[str]:
+    def _status_lines(self, now_ms: int, wall_ms: int) -> list[str]:
         out = []
         second = now_ms // 1000 * 1000
-        for m, reason, since, alarm in self.status(now_ms):
+        for m, reason, since, alarm in self.status(now_ms, wall_ms):
             rolling = self.latest.get(("machine", m.path, "rolling"))
             info = REASONS[StopReason(reason)] if reason is not None else None
             fields: dict[str, FieldValue | None] = {
@@ -487,6 +561,10 @@ class Engine:
             if m.alarm is not None:
                 out.append(_alarm_line(m.path, m.alarm, active=True, now_ms=now_ms))
         return out
+
+
+def now_wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _alarm_line(path: str, alarm: tuple[str, int], *, active: bool, now_ms: int) -> str:

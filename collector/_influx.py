@@ -8,8 +8,10 @@
 Every adapter takes gzip-compressed line protocol (compressed once, also as spooled) and
 either stores all of it, raises ``Unavailable`` (nothing or not everything was stored: try
 again later — writes are idempotent) or ``Rejected`` (the server refused some points for
-good: retrying cannot help). InfluxQL queries (``/query``), the language every InfluxDB
-generation and Grafana share, read results back.
+good and stored the rest: retrying cannot help; InfluxDB 1.x answers 400 for such a partial
+write, 2.x answers 422, or 400 for the whole batch, which is then sent again in halves).
+InfluxQL queries (``/query``), the language every InfluxDB generation and Grafana share,
+read results back.
 """
 
 from __future__ import annotations
@@ -202,16 +204,31 @@ class InfluxV2:
         self._headers = {"Authorization": f"Token {config.token}"} if config.token else {}
 
     def write(self, body_gz: bytes) -> None:
+        self._write_lines(gzip.decompress(body_gz).splitlines())
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        """2.x refuses a whole batch for one bad line (400) and too big a batch (413): halves are sent until
+        the bad lines are alone, so the good ones are stored; a partial write (422) stored the rest."""
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError
 
         try:
-            self._write.write(bucket=self.config.bucket, org=self.config.org,
-                              record=gzip.decompress(body_gz),
+            self._write.write(bucket=self.config.bucket, org=self.config.org, record=b"\n".join(lines),
                               write_precision=WritePrecision.US)  # type: ignore[arg-type]
         except ApiException as e:
-            if e.status == 400:
+            if e.status in (400, 413) and len(lines) > 1:
+                half = len(lines) // 2
+                refused = []
+                for part in (lines[:half], lines[half:]):
+                    try:
+                        self._write_lines(part)
+                    except Rejected as r:
+                        refused.append(str(r))
+                if refused:
+                    raise Rejected("; ".join(refused)[:1000]) from None
+                return
+            if e.status in (400, 413, 422):
                 raise Rejected(_error_text(e.body or b"")) from None
             raise Unavailable(f"{self.config.target}: HTTP {e.status}: {_error_text(e.body or b'')}") from None
         except (OSError, HTTPError) as e:

@@ -31,6 +31,11 @@ _TO_FIELD = {TimeElement.APT: "apt_s", TimeElement.AUST: "aust_s", TimeElement.A
 SAMPLE_BUCKET_MS = 60_000
 
 
+def _reset(before: CounterSample, after: CounterSample) -> bool:
+    """Any cumulative value going down is a reset (a new publisher session, a restarted machine)."""
+    return any(getattr(after, key) < getattr(before, key) for key in _COUNTS)
+
+
 def _bucket(ts_ms: int) -> int:
     return -(-ts_ms // SAMPLE_BUCKET_MS)  # (m-1, m] minute: a sample at an edge stays the edge's
 
@@ -61,12 +66,12 @@ class MachineLedger:
         if i and self._samples[i - 1] == sample:
             return
         after = self._samples[i] if i < len(ts) else None
-        if after is not None and _bucket(after.ts_ms) == _bucket(sample.ts_ms) and after.total >= sample.total:
+        if after is not None and _bucket(after.ts_ms) == _bucket(sample.ts_ms) and not _reset(sample, after):
             return  # a later sample of the same minute, with no reset in between, already stands for it
         ts.insert(i, sample.ts_ms)
         self._samples.insert(i, sample)
         before = self._samples[i - 1] if i else None
-        if before is not None and _bucket(before.ts_ms) == _bucket(sample.ts_ms) and before.total <= sample.total:
+        if before is not None and _bucket(before.ts_ms) == _bucket(sample.ts_ms) and not _reset(before, sample):
             del ts[i - 1], self._samples[i - 1]
         self._series = None
 
@@ -140,7 +145,7 @@ class MachineLedger:
         values_out = []
         for k, s in enumerate(self._samples):
             values = {key: float(getattr(s, key)) for key in _COUNTS}
-            if k and values["total"] < last["total"]:  # a reset: what was counted before stays counted
+            if k and any(values[key] < last[key] for key in _COUNTS):  # a reset: what was counted stays counted
                 for key in _COUNTS:
                     offset[key] += last[key]
             last = values

@@ -22,6 +22,9 @@ from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, p
 
 #: 64 KiB: a birth with a few hundred signals fits; anything bigger is not telemetry
 DEFAULT_MAX_PAYLOAD = 65_536
+INT64_MAX = 2**63 - 1
+#: plausible instants: 2000-01-01 to 2100-01-01 (a clock far off is a broken message, not a KPI window)
+TS_RANGE_MS = (946_684_800_000, 4_102_444_800_000)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _COUNTS = ("total", "good", "scrap", "rework")
 
@@ -80,6 +83,8 @@ def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
         raise Invalid(f"payload is not UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise Invalid(f"payload is not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting thousands deep
+        raise Invalid(f"payload is not usable JSON ({str(e)[:80]})") from None
     if not isinstance(body, dict):
         raise Invalid(f"payload is a JSON {type(body).__name__}, expected an object")
     _CHECKS[parts.kind](body, parts)
@@ -97,7 +102,16 @@ def _int(body: dict[str, Any], key: str) -> int:
         raise Invalid(f"{key!r} must be a whole number, got {_show(v)}")
     if v < 0:
         raise Invalid(f"{key!r} must not be negative, got {v}")
+    if v > INT64_MAX:  # InfluxDB integers are 64-bit
+        raise Invalid(f"{key!r} is too large for a 64-bit integer: {_show(v)}")
     return v
+
+
+def _ts(body: dict[str, Any]) -> int:
+    ts = _int(body, "ts")
+    if not TS_RANGE_MS[0] <= ts < TS_RANGE_MS[1]:
+        raise Invalid(f"'ts' {ts} is not an epoch millisecond between 2000 and 2100")
+    return ts
 
 
 def _number(container: dict[str, Any], key: str, where: str = "") -> float:
@@ -106,9 +120,13 @@ def _number(container: dict[str, Any], key: str, where: str = "") -> float:
     v = container[key]
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise Invalid(f"{where}{key!r} must be a number, got {_show(v)}")
-    if not math.isfinite(v):  # e.g. 1e999 parses as inf
+    try:
+        value = float(v)  # an integer beyond a float's range overflows
+    except OverflowError:
+        raise Invalid(f"{where}{key!r} is too large, got {_show(v)}") from None
+    if not math.isfinite(value):  # e.g. 1e999 parses as inf
         raise Invalid(f"{where}{key!r} must be finite, got {v}")
-    return float(v)
+    return value
 
 
 def _text(container: dict[str, Any], key: str, where: str = "") -> str:
@@ -135,7 +153,8 @@ def _show(v: object) -> str:
 
 
 def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
-    for key in ("ts", "seq", "session", "sample_period_ms"):
+    _ts(b)
+    for key in ("seq", "session", "sample_period_ms"):
         _int(b, key)
     m = b.get("machine")
     if not isinstance(m, dict):
@@ -149,8 +168,10 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
         if not isinstance(v, dict):
             raise Invalid(f"{key!r} must be an object with zh and en, got {_show(v)}")
         _text(v, "zh", f"{key}."), _text(v, "en", f"{key}.")
-    for key in ("kind", "protocol", "process", "manufacturer", "model", "serial"):
+    for key in ("protocol", "process", "manufacturer", "model", "serial"):
         _text(b, key)
+    if not isinstance(b.get("kind"), str) or not LEVEL.fullmatch(b["kind"]):  # a tag: an id, as in the plant file
+        raise Invalid(f"'kind' must be an equipment kind id (letters, digits, '_', '-'), got {_show(b.get('kind'))}")
     for key in ("key_process", "digital", "networked"):
         _flag(b, key)
     try:
@@ -175,14 +196,14 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
 
 
 def _check_status(b: dict[str, Any], parts: TopicParts) -> None:
-    _int(b, "ts")
+    _ts(b)
     _int(b, "session")
     if b.get("status") not in ("online", "offline"):
         raise Invalid(f"'status' must be online or offline, got {_show(b.get('status'))}")
 
 
 def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
-    _int(b, "ts")
+    _ts(b)
     _int(b, "seq")
     code = _int(b, "reason_code")
     if code not in REASONS:
@@ -191,7 +212,7 @@ def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
 
 
 def _check_counters(b: dict[str, Any], parts: TopicParts) -> None:
-    _int(b, "ts")
+    _ts(b)
     _int(b, "seq")
     total = _int(b, "total")
     parts_sum = sum(_int(b, k) for k in _COUNTS[1:])
@@ -203,7 +224,7 @@ def _check_counters(b: dict[str, Any], parts: TopicParts) -> None:
 
 
 def _check_signals(b: dict[str, Any], parts: TopicParts) -> None:
-    _int(b, "ts")
+    _ts(b)
     _int(b, "seq")
     values = b.get("values")
     if not isinstance(values, dict):

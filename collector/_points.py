@@ -22,15 +22,16 @@ from ._messages import Message
 
 FieldValue = str | bool | int | float
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\\": "\\\\"})
+# backslashes stay as they are: InfluxDB keeps a tag's "\\" as two characters (tags here are ids anyway)
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\"})
 PATH_TAGS = ("enterprise", "site", "area", "line", "machine")
 
 
 @functools.lru_cache(maxsize=65_536)  # keys and path levels repeat in every point
 def escape_tag(text: str) -> str:
-    """A tag key, tag value or field key (commas, equals signs, spaces and backslashes escaped)."""
+    """A tag key, tag value or field key (commas, equals signs and spaces escaped)."""
     return text.translate(_TAG_ESCAPES)
 
 

@@ -52,6 +52,8 @@ class Stored:
     samples: dict[str, list[CounterSample]] = field(default_factory=dict)
     births: dict[str, tuple[Equipment, dict[str, float], int]] = field(default_factory=dict)
     online: dict[str, bool] = field(default_factory=dict)
+    #: (path, kind) → since: alarms active when the previous process stopped
+    alarms: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def read_back(store: Store, keep_s: float) -> Stored:
@@ -62,13 +64,16 @@ def read_back(store: Store, keep_s: float) -> Stored:
         return out
     now = max(newest)
     since = out.since_ms = now - round(keep_s * 1000)
-    # the state in force when the period begins, then every change
-    for query in (f'SELECT last("reason_code") AS "reason_code" FROM "state" WHERE time < {since}ms GROUP BY *',
+    # the state in force when the period begins, then every change (ORDER BY … LIMIT 1, not last(): a selector
+    # without GROUP BY time answers with time 0)
+    newest_first = "GROUP BY * ORDER BY time DESC LIMIT 1"
+    for query in (f'SELECT "reason_code" FROM "state" WHERE time < {since}ms {newest_first}',
                   f'SELECT "reason_code" FROM "state" WHERE time >= {since}ms GROUP BY *'):
         for path, _, row in _rows(store.query(query)):
             out.states.setdefault(path, []).append((int(row["time"]), int(row["reason_code"])))
     last = ", ".join(f'last("{k}") AS "{k}"' for k in _COUNTS)
-    before = f'SELECT {last} FROM "counters" WHERE time < {since}ms GROUP BY *'
+    fields = ", ".join(f'"{k}"' for k in _COUNTS)
+    before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {newest_first}'
     # buckets (m − 1 min, m]: a sample at an edge stays the edge's
     minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {now}ms '
                f'GROUP BY time(1m, 1ms), * fill(none)')
@@ -79,7 +84,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))
     latest: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
-    for path, tags, row in _rows(store.query('SELECT * FROM "birth" GROUP BY *')):
+    for path, tags, row in _rows(store.query(f'SELECT * FROM "birth" {newest_first}')):
         if path not in latest or row["time"] >= latest[path][1]["time"]:
             latest[path] = (tags, row)
     for path, (tags, row) in latest.items():
@@ -91,8 +96,13 @@ def read_back(store: Store, keep_s: float) -> Stored:
             out.births[path] = (equipment, json.loads(row.get("ideal_cycle_s") or "{}"), int(row["session"]))
         except (KeyError, ValueError, TypeError) as e:
             log.warning("%s: stored birth not usable (%s)", path, e)
-    for path, _, row in _rows(store.query('SELECT last("status") AS "status" FROM "status" GROUP BY *')):
-        out.online[path] = row["status"] == "online"
+    newest_status: dict[str, tuple[int, bool]] = {}
+    for path, _, row in _rows(store.query(f'SELECT "status" FROM "status" {newest_first}')):
+        newest_status[path] = (int(row["time"]), row["status"] == "online")
+    out.online = {path: online for path, (_, online) in newest_status.items()}
+    for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {newest_first}')):
+        if row["active"] and tags.get("kind"):
+            out.alarms[(path, tags["kind"])] = int(row["since_ms"])
     return out
 
 
@@ -100,9 +110,13 @@ def apply(engine: Engine, stored: Stored) -> int:
     """Merge what was read back into the engine (on the engine's thread); returns the machines restored."""
     for path, (equipment, cycles, session) in stored.births.items():
         engine.learn(path, equipment, cycles)
-        engine.restore_session(path, session)
+        if not engine.heard_live(path):  # what arrived since the start is newer than what was stored
+            engine.restore_session(path, session)
     for path, online in stored.online.items():
-        engine.set_online(path, online)
+        if not engine.heard_live(path):
+            engine.set_online(path, online)
+    for (path, kind), since in stored.alarms.items():
+        engine.restore_alarm(path, kind, since)
     paths = stored.states.keys() | stored.samples.keys()
     for path in paths:
         # stable by time: changes within one millisecond stay in the stored (seq) order

@@ -37,7 +37,7 @@ from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
 from ._engine import Engine, target_lines
-from ._influx import Unavailable, open_store
+from ._influx import open_store
 from ._messages import Invalid, Message, decode
 from ._points import telemetry
 from ._restore import apply, read_back
@@ -192,6 +192,8 @@ class Collector:
             config.dead_letter_file,
             (lambda b: self.storage.publish(dead_topic, b)) if config.dead_letter_topic else None)
         self._runner: asyncio.Task[None] | None = None
+        #: batches made from received messages, not yet handed to the sink
+        self._unsent: list[Batch] = []
 
     # ------------------------------------------------------------ life cycle
 
@@ -250,21 +252,39 @@ class Collector:
             await asyncio.shield(self._shutdown())
 
     async def _shutdown(self) -> None:
+        """Store what was received (or spool it), write the last results, say goodbye; each step runs even if
+        one before it failed."""
+        batches: list[Batch] = list(self._unsent)
+        self._unsent.clear()
+        steps: list[tuple[str, Callable[[], Any]]] = []
         if self.monitor is not None:
-            self.monitor.stop()
-        batches: list[Batch] = []
-        self._drain_inbox_into(batches)
+            steps.append(("stopping the KPI subscription", self.monitor.stop))
+        steps.append(("taking the last messages", lambda: self._drain_inbox_into(batches)))
         if self.engine is not None:
-            self._drain_monitor()
-            lines = self.engine.tick(now_ms())
-            if lines:
-                batches.append(Batch(lines, False, lambda: None))
-        await self.sink.close(self.config.shutdown_timeout_s, batches)
+            steps.append(("writing the last results", lambda: self._final_results(batches)))
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("shutdown: %s failed", what)
+        try:
+            await self.sink.close(self.config.shutdown_timeout_s, batches)
+        except Exception:
+            log.exception("shutdown: closing the store failed (the spool keeps what it holds)")
         self.dead_letters.close()
-        self.storage.publish(collector_topic(self.prefix, self.config.collector, "health"),
-                             self._health_payload("offline"), retain=True)
-        await asyncio.to_thread(self.storage.stop)
+        try:
+            self.storage.publish(collector_topic(self.prefix, self.config.collector, "health"),
+                                 self._health_payload("offline"), retain=True)
+        finally:
+            await asyncio.to_thread(self.storage.stop)
         self._log_counts()
+
+    def _final_results(self, batches: list[Batch]) -> None:
+        assert self.engine is not None
+        self._drain_monitor()
+        lines = self.engine.tick(now_ms())
+        if lines:
+            batches.append(Batch(lines, False, lambda: None))
 
     # ------------------------------------------------------------ ingest
 
@@ -287,10 +307,10 @@ class Collector:
                 except TimeoutError:
                     break
                 arrived.clear()
-            batches: list[Batch] = []
-            self._drain_inbox_into(batches)
-            for batch in batches:
-                await self.sink.put(batch)
+            self._drain_inbox_into(self._unsent)
+            while self._unsent:  # what is not yet in the sink's hands stays here for a shutdown to take
+                await self.sink.put(self._unsent[0])
+                self._unsent.pop(0)
             if inbox:
                 arrived.set()
 
@@ -308,11 +328,17 @@ class Collector:
                 msg = self._check(arrival)
                 if msg is None:
                     continue
+                try:
+                    points = telemetry(msg, arrival[5])
+                    if feed:
+                        assert self.engine is not None
+                        self.engine.feed(msg, arrival[5])
+                except Exception as e:  # a message the checks let through and the code cannot take: not a crash
+                    log.exception("message on %s could not be processed", arrival[0])
+                    self._dead(arrival, f"could not be processed: {type(e).__name__}: {e}")
+                    continue
                 signals_only &= msg.kind is MessageKind.SIGNALS
-                lines += telemetry(msg, arrival[5])
-                if feed:
-                    assert self.engine is not None
-                    self.engine.feed(msg, arrival[5])
+                lines += points
             self.dead_letters.flush()
             self.counts["points_queued"] += len(lines)
 
@@ -321,17 +347,28 @@ class Collector:
             batches.append(Batch(lines, signals_only and bool(lines), done))
 
     def _check(self, arrival: Arrival) -> Message | None:
-        topic, payload, _, _, retained, received = arrival
+        topic, payload, _, _, retained, _ = arrival
         self.counts["received"] += 1
         try:
             msg = decode(topic, payload, prefix=self.prefix, retained=retained, max_payload=self.config.max_payload)
         except Invalid as e:
-            self.counts["invalid"] += 1
             log.warning("invalid message on %s: %s", topic, e)
-            self.dead_letters.add(topic, payload, str(e), received)
+            self._dead(arrival, str(e))
+            return None
+        except Exception as e:
+            log.exception("message on %s could not be checked", topic)
+            self._dead(arrival, f"could not be checked: {type(e).__name__}: {e}")
             return None
         self.counts["valid"] += 1
         return msg
+
+    def _dead(self, arrival: Arrival, reason: str) -> None:
+        topic, payload, _, _, _, received = arrival
+        self.counts["invalid"] += 1
+        try:
+            self.dead_letters.add(topic, payload, reason, received)
+        except OSError as e:  # a full disk must not stop the service: the message is logged above
+            log.error("dead letter for %s not written: %s", topic, e)
 
     async def _watch(self, subscriber: _Subscriber, arrived: asyncio.Event) -> None:
         """The KPI engine's own subscription (when the storage one is shared)."""
@@ -349,9 +386,11 @@ class Collector:
             try:
                 msg = decode(topic, payload, prefix=self.prefix, retained=retained,
                              max_payload=self.config.max_payload)
+                self.engine.feed(msg, received)
             except Invalid:
                 continue  # counted and dead-lettered by whichever collector stores it
-            self.engine.feed(msg, received)
+            except Exception:
+                log.exception("KPI engine could not take the message on %s", topic)
 
     # ------------------------------------------------------------ results and health
 
@@ -364,8 +403,9 @@ class Collector:
                 await asyncio.sleep(0.2)
             try:
                 stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s)
-            except (Unavailable, ValueError) as e:
-                log.warning("reading back stored telemetry for the KPIs failed (%s); retrying in %.0f s", e, delay)
+            except Exception as e:  # the store away, or data it holds that is not ours: retry, never stop the service
+                log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in %.0f s",
+                            type(e).__name__, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
@@ -380,7 +420,11 @@ class Collector:
         while True:
             await asyncio.sleep(self.config.kpi.interval_s)
             self._drain_monitor()
-            lines = self.engine.tick(now_ms())
+            try:
+                lines = self.engine.tick(now_ms())
+            except Exception:  # results stop for one tick, the telemetry keeps flowing
+                log.exception("KPI engine tick failed")
+                continue
             if lines:
                 await self.sink.put(Batch(lines, False, lambda: None))
 

@@ -52,6 +52,8 @@ class Sink:
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(queue_batches)
         self._delay = 0.0
         self._closing = False
+        #: the batch being written (a shutdown that interrupts the write writes or spools it again)
+        self._current: Batch | None = None
         if self.spool.count:
             log.info("spool %s holds %d batches from before: replaying them first", spool_path, self.spool.count)
 
@@ -69,8 +71,9 @@ class Sink:
             if self.spool.count:
                 await self._replay_one()
                 continue
-            batch = await self._queue.get()
+            batch = self._current = await self._queue.get()
             await self._write_new(batch)
+            self._current = None
 
     async def _write_new(self, batch: Batch) -> None:
         body = batch.body()
@@ -82,6 +85,9 @@ class Sink:
         except Unavailable as e:
             self._spool(batch, body)
             self._failed(e)
+        except Exception as e:  # not the store's known ways of failing: a bug must not stop the service
+            log.exception("store %s: unexpected error writing a batch", self.store.config.target)
+            self._rejected(e, len(batch.lines))
         batch.done()
 
     def _spool(self, batch: Batch, body: bytes | None = None) -> None:
@@ -99,12 +105,12 @@ class Sink:
             await asyncio.to_thread(self.store.write, row.payload)
             self._written(None)
             self.counts["batches_replayed"] += 1
-        except Rejected as e:
-            self._rejected(e, None)
         except Unavailable as e:
             self._failed(e)
             await self._wait_spooling_new()
             return
+        except Exception as e:  # Rejected, or a bug: retrying the same batch for ever would block the spool
+            self._rejected(e, None)
         self.spool.forget([row.id])
         self.spool.commit()
         if not self.spool.count:
@@ -149,7 +155,8 @@ class Sink:
         self._closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        batches = []
+        batches = [self._current] if self._current is not None else []
+        self._current = None
         while not self._queue.empty():
             batches.append(self._queue.get_nowait())
         for batch in [*batches, *pending]:

@@ -143,7 +143,7 @@ async def _demo(args: argparse.Namespace, plant: object, duration: float, consol
             started = time.monotonic()
             running = asyncio.create_task(live.run(duration, speed=args.speed))
             try:
-                await _watch(console, collector, sim, running, duration, started)
+                await _watch(console, collector, sim, running, duration, started, collecting)
             finally:
                 if not running.done():
                     running.cancel()
@@ -167,8 +167,8 @@ async def _demo(args: argparse.Namespace, plant: object, duration: float, consol
 
 
 async def _watch(console: Console, collector: Collector, sim: Simulation, running: asyncio.Task[None],
-                 duration: float, started: float) -> None:
-    """The live fleet status, twice a second, until the run ends."""
+                 duration: float, started: float, collecting: asyncio.Task[None]) -> None:
+    """The live fleet status, twice a second, until the run ends (or the collector fails)."""
     engine = collector.engine
     assert engine is not None
 
@@ -183,17 +183,20 @@ async def _watch(console: Console, collector: Collector, sim: Simulation, runnin
 
     if console.is_terminal:
         with Live(view(), console=console, refresh_per_second=2, transient=False) as screen:
-            while not running.done():
+            while not running.done() and not collecting.done():
                 await asyncio.sleep(0.5)
                 screen.update(view())
     else:  # a log, not a screen: a progress line every tenth of the run
         reported = -1
-        while not running.done():
+        while not running.done() and not collecting.done():
             await asyncio.sleep(0.5)
             tenth = int(10 * sim.now / duration) if duration else 10
             if tenth > reported:
                 reported = tenth
                 console.print(view().renderables[0])
+    if collecting.done():
+        running.cancel()
+        collecting.result()  # the collector's error, as it is
     await running
 
 

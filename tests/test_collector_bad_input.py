@@ -30,6 +30,7 @@ from .recording import Recorder, wait_until
 from .servers import InfluxDB, Mosquitto
 
 PATH = "acme/plant-1/area-1/line-1/m-1"
+TS = 1_767_571_204_000
 TOPIC = f"sfsim/v1/{PATH}"
 AWKWARD = 'P "quoted", comma=equals \\ back slash 中文'
 
@@ -75,15 +76,22 @@ BAD: list[tuple[str, bytes, str]] = [
     (f"{TOPIC}/state", j(state(reason_code=99)), "not a stop reason"),
     (f"{TOPIC}/state", j(state(product="line one\nline two")), "control character"),
     (f"{TOPIC}/state", j(state(ts=True)), "whole number"),
-    (f"{TOPIC}/status", j({"ts": 1, "status": "maybe", "session": 1}), "online or offline"),
-    (f"{TOPIC}/signals", j({"ts": 1, "seq": 3, "values": {"seq": 1.0}}), "'seq'"),
-    (f"{TOPIC}/signals", j({"ts": 1, "seq": 3, "values": {"speed": "fast"}}), "must be a number"),
+    (f"{TOPIC}/status", j({"ts": TS, "status": "maybe", "session": 1}), "online or offline"),
+    (f"{TOPIC}/signals", j({"ts": TS, "seq": 3, "values": {"seq": 1.0}}), "'seq'"),
+    (f"{TOPIC}/signals", j({"ts": TS, "seq": 3, "values": {"speed": "fast"}}), "must be a number"),
+    (f"{TOPIC}/signals", j({"ts": TS, "seq": 3, "values": {"speed": 10**400}}), "too large"),
+    (f"{TOPIC}/signals", b'{"ts": 1767571200000, "seq": 3, "values": {"speed": ' + b"9" * 5000 + b"}}",
+     "not usable JSON"),
+    (f"{TOPIC}/counters", j(counters(ts=10**17)), "between 2000 and 2100"),
+    (f"{TOPIC}/counters", j(counters(seq=2**64)), "too large for a 64-bit integer"),
+    (f"{TOPIC}/birth", j(valid_birth() | {"kind": "lathe\\ with, spaces"}), "equipment kind id"),
     (f"{TOPIC}/birth", j(valid_birth() | {"control": "telepathy"}), "telepathy"),
     (f"{TOPIC}/birth", j(valid_birth() | {"machine": {"id": "other"}}), "does not match the topic"),
     (f"{TOPIC}/alarm", j(state()), "unknown message kind 'alarm'"),
     ("sfsim/v1/acme/plant 1/area-1/line-1/m-1/state", j(state()), "is not an id"),
     ("sfsim/v1/acme/plant,1/area-1/line-1/m=1/state", j(state()), "is not an id"),
-    (f"{TOPIC}/signals", j({"ts": 1, "seq": 4, "values": {f"s{i}": float(i) for i in range(5000)}}), "over the limit"),
+    (f"{TOPIC}/signals", j({"ts": TS, "seq": 4, "values": {f"s{i}": float(i) for i in range(5000)}}),
+     "over the limit"),
 ]
 
 
@@ -152,8 +160,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
 
 def mutated(kind: str, key: str, value: Any) -> bytes:
     base = {"birth": valid_birth(), "state": state(), "counters": counters(),
-            "signals": {"ts": 1, "seq": 1, "values": {"a": 1.0}}, "status": {"ts": 1, "status": "online",
-                                                                        "session": 1}}[kind]
+            "signals": {"ts": TS, "seq": 1, "values": {"a": 1.0}}, "status": {"ts": TS, "status": "online",
+                                                                          "session": 1}}[kind]
     return json.dumps(base | {key: value}, allow_nan=True).encode()
 
 

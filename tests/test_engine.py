@@ -187,3 +187,91 @@ def test_digitization_measured_from_what_was_heard_and_grading(engine: Engine) -
     assert grades[("line", "acme/s1/a1/l1")][0] == pytest.approx(0.5)
     engine.config = KpiConfig(plants=engine.config.plants, grading=GradingConfig(method="thresholds"))
     assert engine.grades(results, list(engine.digitization(ms(9), ms(10))))[("site", "acme/s1")][1].value == "red"
+
+
+def test_a_window_that_closed_between_ticks_is_written_once_more_final(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 10, 0)
+    f.counters(B, 10, 0, 0, 0)
+    f.counters(B, 10.99, 59, 59, 3540)  # 10:59:24
+    engine.tick(0)
+    f.counters(B, 11, 60, 60, 3600)  # exactly at the edge: the 10:00 hour's last count
+    f.counters(B, 11.1, 66, 66, 3960)
+    ten = [p for p in engine.tick(0) if p.startswith("kpi,") and "level=machine" in p and "window=hour" in p
+           and 'label="2026-01-05T10:00:00+08:00"' in p]
+    assert len(ten) == 1 and "final=true" in ten[0] and "pq=60i" in ten[0] and "apt_s=3600.0" in ten[0]
+
+
+def test_windows_older_than_what_is_kept_are_not_rewritten(tmp_path: Path) -> None:
+    (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
+    engine = Engine(KpiConfig(plants=(load_plant(tmp_path / "plant.yaml"),), keep_s=3 * 3600))
+    f = Feed(engine)
+    f.state(B, 8, 0)
+    for hour in range(8, 15):
+        f.counters(B, hour, (hour - 8) * 60, (hour - 8) * 60, (hour - 8) * 3600)
+    engine.tick(0)
+    f.counters(B, 14, 360, 360, 21600)  # a re-delivered sample: the 11:00 hour now straddles "keep"
+    rewritten = [p for p in engine.tick(0) if p.startswith("kpi,") and "window=hour" in p]
+    # only windows starting at or after 14:00 − 3 h = 11:00 may be written; none before it
+    assert all('label="2026-01-05T1' in p and 'label="2026-01-05T10' not in p for p in rewritten)
+
+
+def test_a_reset_of_any_counter_starts_a_new_run(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 8, 0)
+    f.send(B, "counters", contract.counters(ts_ms=ms(8), seq=90, total=0, good=0, scrap=0, rework=0, energy_kwh=5.0,
+                                            ideal_s=0))
+    f.send(B, "counters", contract.counters(ts_ms=ms(9), seq=91, total=0, good=0, scrap=0, rework=0, energy_kwh=6.0,
+                                            ideal_s=0))
+    # the machine restarted: its counters begin again; total stayed 0 (idle), energy went down
+    f.send(B, "counters", contract.counters(ts_ms=ms(9.5), seq=92, total=0, good=0, scrap=0, rework=0,
+                                            energy_kwh=0.2, ideal_s=0))
+    f.send(B, "counters", contract.counters(ts_ms=ms(10), seq=93, total=0, good=0, scrap=0, rework=0,
+                                            energy_kwh=0.5, ideal_s=0))
+    r = {(x.unit, x.window, x.label): x for x in engine.results(ms(10), ms(8))}
+    assert r[(B, "hour", "2026-01-05T09:00:00+08:00")].period.energy_kwh == pytest.approx(0.5)
+    assert r[(B, "shift", "2026-01-05/A")].period.energy_kwh == pytest.approx(1.5)
+
+
+def test_a_redelivered_zero_length_state_does_not_come_back(engine: Engine) -> None:
+    f = Feed(engine)
+    f.send(B, "birth", _birth(B))
+    breakdown = contract.state(ts_ms=ms(9), seq=1, reason=10, product="P")
+    producing = contract.state(ts_ms=ms(9), seq=2, reason=0, product="P")  # the same millisecond: repaired at once
+    for body in (breakdown, producing, breakdown):  # QoS 1 sends the first one again
+        f.send(B, "state", body)
+    f.send(B, "counters", contract.counters(ts_ms=ms(10), seq=3, total=0, good=0, scrap=0, rework=0, energy_kwh=0,
+                                            ideal_s=0))
+    hour = next(x for x in engine.results(ms(10), ms(9)) if x.unit == B and x.window == "hour")
+    assert (hour.period.apt_s, hour.period.adet_s, engine.counts["duplicates"]) == (3600, 0, 1)
+
+
+def test_a_huge_seq_jump_is_counted_without_holding_every_missing_seq(engine: Engine) -> None:
+    f = Feed(engine)
+    f.send(B, "birth", _birth(B))
+    f.send(B, "state", contract.state(ts_ms=ms(9), seq=10**15, reason=0, product="P"))
+    assert engine.missing() == {B: 10**15 - 1}
+    f.send(B, "state", contract.state(ts_ms=ms(9), seq=5, reason=0, product="P"))
+    assert engine.missing() == {B: 10**15 - 2}
+
+
+def test_one_machine_far_in_the_future_does_not_move_the_clock(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(A, 9, 0)
+    f.state(B, 9, 0)
+    f.counters(B, 9, 0, 0, 0)
+    f.counters(B, 10, 60, 60, 3600)
+    f.send(A, "counters", contract.counters(ts_ms=ms(10) + 70 * 365 * 86_400_000, seq=99, total=1, good=1, scrap=0,
+                                            rework=0, energy_kwh=0, ideal_s=30))
+    assert engine.watermark_ms == ms(10) and engine.counts["clock_jumps_held"] == 1
+    engine.tick(0)
+    assert engine.machines[B].ledger.period(ms(9), ms(10)).pq == 60  # nothing was pruned
+
+
+def test_offline_is_timed_by_the_wall_clock_even_when_every_machine_is_silent(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 9, 0)
+    f.send(B, "status", {"ts": ms(9), "status": "offline", "session": 1})  # learnt at wall time 0 (Feed)
+    assert not any(p.startswith("alarm,") for p in engine.tick(received_ms=599_000))
+    raised = [p for p in engine.tick(received_ms=600_000) if p.startswith("alarm,")]
+    assert len(raised) == 1 and "kind=offline" in raised[0] and "active=true" in raised[0]
