@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from shopfloor import MqttSettings, Plant, PlantError, load_plant
 from shopfloor import config as cfg
-from shopfloor import telemetry as contract
 
 from ._digitization import Basis
 from ._grading import DEFAULT_THRESHOLDS
@@ -112,19 +111,11 @@ class CollectorConfig:
 def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
     """The file at ``path`` (None: environment only) with ``SFSIM_COLLECTOR_*`` variables on top."""
     environ = os.environ if environ is None else environ
-    if path is not None:
-        text = cfg.read_text(path)
-        data, base = cfg.read_yaml(text, source=str(path), what="a collector needs at least mqtt")
-        lines, source = base.lines, str(path)
-    else:
-        data, lines, source = {}, {}, "environment"
-    if not isinstance(data, dict):
-        raise cfg.ConfigError([cfg.Issue(source, 1, "", f"expected a mapping of fields ({', '.join(_TOP)}), "
-                                                        f"got {cfg.show(data)}")])
+    data, lines, source, base = cfg.read_service_file(path, "a collector needs at least mqtt", _TOP)
     env = cfg.apply_environment(data, environ, ENV_PREFIX, ENVIRONMENT,
                                 {"kpi.plant": lambda v: [p.strip() for p in v.split(",") if p.strip()]})
     c = cfg.EnvChecker(source, lines, env)
-    config = _build(c, data, Path(path).parent if path is not None else Path.cwd())
+    config = _build(c, data, base)
     if c.issues:
         raise cfg.ConfigError(sorted(dict.fromkeys(c.issues), key=lambda i: (i.file != "environment", i.line or 0)))
     assert config is not None
@@ -135,21 +126,7 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
     m = c.mapping(data, "", _TOP)
     collector = c.field(m, "collector", "", cfg.service_id, DEFAULT_COLLECTOR)
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
-    mqtt = None
-    if "url" not in mq:
-        c.error("mqtt.url", "missing required field (or set SFSIM_COLLECTOR_MQTT_URL)")
-    else:
-        try:
-            overrides = {
-                "username": c.field(mq, "username", "mqtt", cfg.text, None),
-                "password": c.field(mq, "password", "mqtt", lambda v: str(v), None),
-                "prefix": c.field(mq, "prefix", "mqtt", lambda v: contract.check_prefix(str(v)), None),
-                "version": c.field(mq, "version", "mqtt", cfg.mqtt_version, None),
-                "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(cfg.existing_file(base, v)), None),
-            }
-            mqtt = MqttSettings.from_url(str(mq["url"]), **overrides)
-        except ValueError as e:
-            c.error("mqtt.url", str(e))
+    mqtt = cfg.mqtt_settings(c, mq, base, "SFSIM_COLLECTOR_MQTT_URL")
     group = c.field(mq, "group", "mqtt", _group, DEFAULT_GROUP)
     expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
     max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)

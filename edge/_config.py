@@ -119,18 +119,10 @@ class EdgeConfig:
 def load_edge_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> EdgeConfig:
     """The file at ``path`` (None: environment only) with ``SFSIM_EDGE_*`` variables on top."""
     environ = os.environ if environ is None else environ
-    if path is not None:
-        text = cfg.read_text(path)
-        data, base = cfg.read_yaml(text, source=str(path), what="an edge gateway needs mqtt and endpoints")
-        lines, source = base.lines, str(path)
-    else:
-        data, lines, source = {}, {}, "environment"
-    if not isinstance(data, dict):
-        raise cfg.ConfigError([cfg.Issue(source, 1, "", f"expected a mapping of fields ({', '.join(_TOP)}), "
-                                                        f"got {cfg.show(data)}")])
+    data, lines, source, base = cfg.read_service_file(path, "an edge gateway needs mqtt and endpoints", _TOP)
     env = cfg.apply_environment(data, environ, ENV_PREFIX, ENVIRONMENT, {"endpoints": _endpoint_urls})
     c = cfg.EnvChecker(source, lines, env)
-    config = _build(c, data, Path(path).parent if path is not None else Path.cwd())
+    config = _build(c, data, base)
     if c.issues:
         unique = dict.fromkeys(c.issues)  # an environment value shared by endpoints is wrong once
         raise cfg.ConfigError(sorted(unique, key=lambda i: (i.file != "environment", i.line or 0)))
@@ -143,22 +135,7 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> EdgeConfig | 
     gateway = c.field(m, "gateway", "", cfg.service_id, DEFAULT_GATEWAY)
     shard = c.field(m, "shard", "", cfg.shard, (0, 1))
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
-    mqtt = None
-    if "url" not in mq:
-        c.error("mqtt.url", "missing required field (or set SFSIM_EDGE_MQTT_URL)")
-    else:
-        try:
-            overrides = {
-                "username": c.field(mq, "username", "mqtt", cfg.text, None),
-                "password": c.field(mq, "password", "mqtt", lambda v: str(v), None),
-                "prefix": c.field(mq, "prefix", "mqtt", lambda v: contract.check_prefix(str(v)), None),
-                "qos": c.field(mq, "qos", "mqtt", _qos, None),
-                "version": c.field(mq, "version", "mqtt", cfg.mqtt_version, None),
-                "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(cfg.existing_file(base, v)), None),
-            }
-            mqtt = MqttSettings.from_url(str(mq["url"]), **overrides)
-        except ValueError as e:
-            c.error("mqtt.url", str(e))
+    mqtt = cfg.mqtt_settings(c, mq, base, "SFSIM_EDGE_MQTT_URL", qos=_qos)
     sp = c.mapping(m.get("spool"), "spool", _SPOOL)
     spool_dir = c.field(sp, "dir", "spool", lambda v: base / cfg.text(v), Path(".sfsim/edge-spool"))
     spool_max = c.field(sp, "max_messages", "spool", cfg.positive_int, 2_000_000)

@@ -6,7 +6,7 @@ user sees after the path.
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "choice",
     "existing_file",
     "join",
+    "mqtt_settings",
     "mqtt_version",
     "non_negative",
     "non_negative_duration",
@@ -41,6 +42,7 @@ __all__ = [
     "positive",
     "positive_duration",
     "positive_int",
+    "read_service_file",
     "read_text",
     "read_yaml",
     "service_id",
@@ -127,3 +129,40 @@ def existing_file(base: Path, value: object) -> Path:
     if not p.is_file():
         raise ValueError(f"no such file: {p}")
     return p
+
+
+def read_service_file(path: str | Path | None, what: str, fields: Sequence[str],
+                      ) -> tuple[dict[str, Any], Mapping[str, int], str, Path]:
+    """A service's YAML file (None: nothing, the environment alone configures it): its data, the line of
+    each path, the source name for messages and the directory relative paths start from."""
+    if path is None:
+        return {}, {}, "environment", Path.cwd()
+    data, base = read_yaml(read_text(path), source=str(path), what=what)
+    if not isinstance(data, dict):
+        raise ConfigError([Issue(str(path), 1, "", f"expected a mapping of fields ({', '.join(fields)}), "
+                                                   f"got {show(data)}")])
+    return data, base.lines, str(path), Path(path).parent
+
+
+def mqtt_settings(c: Checker, mq: Mapping[str, Any], base: Path, url_variable: str,
+                  **extra: Callable[[object], object]) -> Any:
+    """``MqttSettings`` from a service's ``mqtt`` section (url, username, password, prefix, version, ca_file,
+    and the ``extra`` fields with their converters); None, with the errors reported, when it is unusable."""
+    from ._mqtt_settings import MqttSettings
+    from .telemetry import check_prefix
+
+    if "url" not in mq:
+        c.error("mqtt.url", f"missing required field (or set {url_variable})")
+        return None
+    try:
+        overrides = {
+            "username": c.field(mq, "username", "mqtt", text, None),
+            "password": c.field(mq, "password", "mqtt", lambda v: str(v), None),
+            "prefix": c.field(mq, "prefix", "mqtt", lambda v: check_prefix(str(v)), None),
+            "version": c.field(mq, "version", "mqtt", mqtt_version, None),
+            "ca_file": c.field(mq, "ca_file", "mqtt", lambda v: str(existing_file(base, v)), None),
+        } | {key: c.field(mq, key, "mqtt", convert, None) for key, convert in extra.items()}
+        return MqttSettings.from_url(str(mq["url"]), **overrides)
+    except ValueError as e:
+        c.error("mqtt.url", str(e))
+        return None
