@@ -420,8 +420,11 @@ class Collector:
         while True:
             await asyncio.sleep(self.config.kpi.interval_s)
             self._drain_monitor()
+            lines: list[str] = []
             try:
-                lines = self.engine.tick(now_ms())
+                for part in self.engine.tick_steps(now_ms()):
+                    lines += part
+                    await asyncio.sleep(0)  # the ingest runs between the parts of a tick
             except Exception:  # results stop for one tick, the telemetry keeps flowing
                 log.exception("KPI engine tick failed")
                 continue
