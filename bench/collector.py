@@ -78,9 +78,9 @@ def birth(i: int) -> bytes:
     return contract.encode(contract.birth(nameplate, ts_ms=int(time.time() * 1000), seq=0, session_ms=1))
 
 
-def message(i: int, k: int, ts_ms: int) -> tuple[str, bytes]:
+def message(i: int, k: int, ts_ms: int, seq: int | None = None) -> tuple[str, bytes]:
     """The k-th message of machine i after its birth: a state change every 60, else counters and signals."""
-    seq = k + 1
+    seq = k + 1 if seq is None else seq
     if k % 60 == 0:
         return TOPIC.format(i=i, kind="state"), contract.encode(
             contract.state(ts_ms=ts_ms, seq=seq, reason=0 if k % 120 == 0 else 20, product="P"))
@@ -257,10 +257,7 @@ def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, pr
                 kinds = [2 * k + 1, 2 * k + 2] + ([0] if (k + i) % 60 == 0 else [])
                 for kind in kinds:
                     seqs[i] += 1
-                    topic, payload = message(i, kind, now_ms)
-                    body = json.loads(payload)
-                    body["seq"] = seqs[i]
-                    client.publish(topic, contract.encode(body), qos=1)
+                    client.publish(*message(i, kind, now_ms, seqs[i]), qos=1)
             k += 1
             next_tick += 1.0
             time.sleep(max(0.0, next_tick - time.monotonic()))
