@@ -234,6 +234,8 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: l
 def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, probes: int = 10) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     config = collector_yaml(tmp, "live", port, influx, group="", kpi=True)
+    # its own database: a steady state, not a start that reads back the throughput runs' backlogs
+    config.write_text(config.read_text().replace("store: {url:", "store: {database: live, url:"))
     proc = subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(config)], env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp / "live.log").open("ab"))
     time.sleep(3)
@@ -286,7 +288,7 @@ def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, pr
     since = int(time.time() * 1000)
     while time.monotonic() < t_end:
         for series in query(influx, f'SELECT "reason_code" FROM "state" WHERE "area" = \'probe\' AND time >= '
-                                    f'{since}ms GROUP BY "machine"'):
+                                    f'{since}ms GROUP BY "machine"', db="live"):
             for row in series["values"]:
                 key = (series["tags"]["machine"], row[0])
                 if key not in seen:

@@ -108,6 +108,11 @@ def read_back(store: Store, keep_s: float) -> Stored:
 
 def apply(engine: Engine, stored: Stored) -> int:
     """Merge what was read back into the engine (on the engine's thread); returns the machines restored."""
+    return sum(apply_steps(engine, stored))
+
+
+def apply_steps(engine: Engine, stored: Stored, chunk: int = 50) -> Iterator[int]:
+    """``apply`` ``chunk`` machines at a time (yielding how many): an event loop runs other work in between."""
     for path, (equipment, cycles, session) in stored.births.items():
         engine.learn(path, equipment, cycles)
         if not engine.heard_live(path):  # what arrived since the start is newer than what was stored
@@ -117,9 +122,10 @@ def apply(engine: Engine, stored: Stored) -> int:
             engine.set_online(path, online)
     for (path, kind), since in stored.alarms.items():
         engine.restore_alarm(path, kind, since)
-    paths = stored.states.keys() | stored.samples.keys()
-    for path in paths:
-        # stable by time: changes within one millisecond stay in the stored (seq) order
-        engine.restore(path, sorted(stored.states.get(path, []), key=lambda s: s[0]),
-                       sorted(stored.samples.get(path, []), key=lambda s: s.ts_ms))
-    return len(paths)
+    paths = sorted(stored.states.keys() | stored.samples.keys())
+    for k in range(0, len(paths), chunk):
+        for path in paths[k:k + chunk]:
+            # stable by time: changes within one millisecond stay in the stored (seq) order
+            engine.restore(path, sorted(stored.states.get(path, []), key=lambda s: s[0]),
+                           sorted(stored.samples.get(path, []), key=lambda s: s.ts_ms))
+        yield len(paths[k:k + chunk])

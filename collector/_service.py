@@ -40,7 +40,7 @@ from ._engine import Engine, target_lines
 from ._influx import open_store
 from ._messages import Invalid, Message, decode
 from ._points import telemetry
-from ._restore import apply, read_back
+from ._restore import apply_steps, read_back
 from ._sink import Batch, Sink
 
 log = logging.getLogger(__name__)
@@ -409,7 +409,10 @@ class Collector:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            machines = apply(self.engine, stored)
+            machines = 0
+            for done in apply_steps(self.engine, stored):  # the ingest runs between the parts
+                machines += done
+                await asyncio.sleep(0)
             if machines:
                 log.info("KPI engine: restored %d machine(s)' telemetry since %d ms from %s", machines,
                          stored.since_ms, self.store.config.target)
