@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from shopfloor import REASONS, Calendar, CalendarState, Plant, StopReason, TimeElement, Window
 from shopfloor.telemetry import CounterSample, MessageKind
@@ -63,7 +62,6 @@ class Machine:
     online: bool | None = None
     #: the telemetry clock when the machine went offline
     offline_since: int | None = None
-    session: int | None = None
     #: minute buckets in which anything arrived (measured networking)
     heard: list[int] = field(default_factory=list)
     alarm: tuple[str, int] | None = None  # (kind, since)
@@ -162,8 +160,6 @@ class Engine:
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
-        self.latest_indicators: dict[str, Indicators] = {}
-        self.latest_grades: dict[tuple[str, str], tuple[float, Colour]] = {}
         for plant in config.plants:
             self.add_plant(plant)
 
@@ -526,11 +522,9 @@ class Engine:
         rates = self.digitization(round(rolling.start * 1000), now + 1)
         minute = now // _MINUTE_MS * _MINUTE_MS
         for s in rates:
-            self.latest_indicators[f"{s.level}:{s.unit}"] = s.indicators
             lines.append(_rates_line(s, "rolling", minute))
         self._fleet_rates(rates, lines, minute)
         for (level, unit), (score, colour, rank) in self.grades(results, rates).items():
-            self.latest_grades[(level, unit)] = (score, colour)
             lines.append(line("grade", _unit_tags(level, unit) | {"method": self.config.grading.method},
                               {"score": score, "colour": colour.value, "colour_zh": colour.zh, "rank": rank},
                               minute))
@@ -657,10 +651,3 @@ def target_lines() -> list[str]:
                         {"value": t.value, "year": t.year, "label_zh": t.label_zh, "label_en": t.label_en,
                          "source": t.source, "verified": t.verified}, ts))
     return out
-
-
-def describe(result: Result) -> dict[str, Any]:
-    """A result as plain data (reports, tests)."""
-    return {"level": result.level, "unit": result.unit, "window": result.window, "label": result.label,
-            "start_ms": result.start_ms, "end_ms": result.end_ms, "final": result.final,
-            **{k: getattr(result.kpis, k) for k in _KPI_FIELDS}}

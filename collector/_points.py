@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from shopfloor import REASONS, StopReason
@@ -126,7 +126,3 @@ def _birth(tags: dict[str, str], b: Mapping[str, Any]) -> str:
     ts = b["ts"]
     assert isinstance(ts, int)
     return line("birth", birth_tags, fields, ts)
-
-
-def join(lines: Iterable[str]) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -106,13 +106,9 @@ def read_back(store: Store, keep_s: float) -> Stored:
     return out
 
 
-def apply(engine: Engine, stored: Stored) -> int:
-    """Merge what was read back into the engine (on the engine's thread); returns the machines restored."""
-    return sum(apply_steps(engine, stored))
-
-
 def apply_steps(engine: Engine, stored: Stored, chunk: int = 50) -> Iterator[int]:
-    """``apply`` ``chunk`` machines at a time (yielding how many): an event loop runs other work in between."""
+    """Merge what was read back into the engine (on the engine's thread), ``chunk`` machines at a time,
+    yielding how many: an event loop runs other work in between."""
     for path, (equipment, cycles, session) in stored.births.items():
         engine.learn(path, equipment, cycles)
         if not engine.heard_live(path):  # what arrived since the start is newer than what was stored
