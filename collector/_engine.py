@@ -32,7 +32,7 @@ from ._grading import Colour, by_rank, by_thresholds
 from ._kpi import Kpis, Period, combine, kpis
 from ._ledger import SAMPLE_BUCKET_MS, MachineLedger
 from ._messages import Message
-from ._points import FieldValue, line
+from ._points import FieldValue, Retraction, line
 from ._targets import targets
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ _SESSIONS_KEPT = 3
 _STOPPED = {TimeElement.ADET, TimeElement.ADOT}
 _RATES = ("nc_rate", "digitization", "networking_declared", "networking_measured", "digital_networking_declared",
           "digital_networking_measured")
-_KPI_FIELDS = ("availability", "effectiveness", "quality", "oee", "nee", "technical_efficiency", "setup_rate",
+#: the KPI fields of a ``kpi`` point (each left out while undefined)
+KPI_FIELDS = ("availability", "effectiveness", "quality", "oee", "nee", "technical_efficiency", "setup_rate",
                "scrap_ratio", "rework_ratio", "mtbf_s", "mttr_s", "energy_per_good_kwh", "teep")
 _PERIOD_FIELDS = tuple(f.name for f in dataclasses.fields(Period))
 
@@ -160,6 +161,9 @@ class Engine:
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
+        #: which KPI fields (bits of KPI_FIELDS) each result's stored point holds
+        self._stored_fields: dict[tuple[str, str, str, int], int] = {}
+        self._retractions: list[Retraction] = []
         for plant in config.plants:
             self.add_plant(plant)
 
@@ -504,6 +508,7 @@ class Engine:
         rolling_start = round(self.rolling_window(now).start * 1000)
         for key in [k for k in self._written if k[3] < keep_from or (k[2] == "rolling" and k[3] != rolling_start)]:
             del self._written[key]
+            self._stored_fields.pop(key, None)
         results: list[Result] = []
         written = 0
         for part in self.results_by_window(now, since, not_before_ms=keep_from):
@@ -512,6 +517,11 @@ class Engine:
                 key, value = (r.level, r.unit, r.window, r.start_ms), (r.period, r.final)
                 if self._written.get(key) != value:
                     self._written[key] = value
+                    fields = _defined_fields(r.kpis)
+                    if self._stored_fields.get(key, 0) & ~fields:  # a KPI became undefined (late data)
+                        self._retractions.append(Retraction("kpi", _kpi_tags(r.level, r.unit, r.window),
+                                                            r.start_ms * 1000))
+                    self._stored_fields[key] = fields
                     lines.append(_kpi_line(r))
                 self.latest[(r.level, r.unit, r.window)] = r
             results += part
@@ -535,6 +545,19 @@ class Engine:
             del m.heard[:bisect.bisect_left(m.heard, keep_from // _MINUTE_MS)]
         self.counts["kpi_points"] += written + len(lines)
         yield lines
+
+    def take_retractions(self) -> list[Retraction]:
+        """Stored points to delete before the lines of the last tick part are written (see ``Retraction``)."""
+        out, self._retractions = self._retractions, []
+        return out
+
+    def restore_stored_fields(self, level: str, unit: str, window: str, start_ms: int, fields: Iterable[str]) -> None:
+        """The KPI fields a result's stored point holds, read back after a restart: the result is written again
+        (deleted first if one of them is no longer defined)."""
+        key = (level, unit, window, start_ms)
+        self._stored_fields[key] = self._stored_fields.get(key, 0) | sum(
+            1 << i for i, name in enumerate(KPI_FIELDS) if name in fields)
+        self._written.pop(key, None)
 
     def _fleet_rates(self, rates: Sequence[SiteIndicators], lines: list[str], ts_ms: int) -> None:
         enterprises = [s.indicators for s in rates if s.level == "enterprise"]
@@ -616,10 +639,18 @@ def _kpi_series(level: str, unit: str, window: str) -> str:
     return line("kpi", _unit_tags(level, unit) | {"window": window}, {"x": 0}, 0).rsplit(" ", 2)[0]
 
 
+def _kpi_tags(level: str, unit: str, window: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((_unit_tags(level, unit) | {"window": window}).items()))
+
+
+def _defined_fields(k: Kpis) -> int:
+    return sum(1 << i for i, name in enumerate(KPI_FIELDS) if getattr(k, name) is not None)
+
+
 def _kpi_line(r: Result) -> str:
     """What ``line`` would write, formatted directly (a tick writes thousands) and with fixed field types."""
     k, p = r.kpis, r.period
-    parts = [f"{name}={float(v)!r}" for name in _KPI_FIELDS if (v := getattr(k, name)) is not None]
+    parts = [f"{name}={float(v)!r}" for name in KPI_FIELDS if (v := getattr(k, name)) is not None]
     parts += [f"{name}={float(getattr(p, name))!r}" for name in _PERIOD_FLOATS]
     parts += [f"{name}={int(getattr(p, name))}i" for name in _PERIOD_INTS]
     parts.append(f"pbt_s={float(p.pbt_s)!r}")

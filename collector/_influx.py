@@ -11,7 +11,9 @@ again later — writes are idempotent) or ``Rejected`` (the server refused some 
 good and stored the rest: retrying cannot help; InfluxDB 1.x answers 400 for such a partial
 write, 2.x answers 422, or 400 for the whole batch, which is then sent again in halves).
 InfluxQL queries (``/query``), the language every InfluxDB generation and Grafana share,
-read results back.
+read results back. ``delete`` removes single points (a result that must lose a field,
+``Retraction``): InfluxQL ``DELETE`` for 1.x, the delete API for 2.x; 3.x has no delete of
+points and refuses it (``Rejected``, logged), and line protocol files drop the point's lines.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import json
 import logging
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from ._points import Retraction
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,8 @@ class Store(Protocol):
     config: StoreConfig
 
     def write(self, body_gz: bytes) -> None: ...
+
+    def delete(self, points: Sequence[Retraction]) -> None: ...
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         """The ``series`` of the statement's result (empty when nothing matched)."""
@@ -179,6 +186,17 @@ class InfluxV1:
             raise Rejected(_error_text(body))
         raise Unavailable(f"{self.config.target}: HTTP {status}: {_error_text(body)}")
 
+    def delete(self, points: Sequence[Retraction]) -> None:
+        self._ensure_database()
+        statements = ";".join(_influxql_delete(p) for p in points)
+        status, body = self._http.request("POST", "/query", {"db": self.config.database, "q": statements},
+                                          None, self._headers)
+        if status != 200:
+            raise Unavailable(f"{self.config.target}: DELETE: HTTP {status}: {_error_text(body)}")
+        errors = [r["error"] for r in json.loads(body).get("results", []) if "error" in r]
+        if errors:
+            raise Rejected(f"DELETE: {errors[0]}")
+
     def query(self, influxql: str) -> list[dict[str, Any]]:
         status, body = self._http.request("POST", "/query", {"db": self.config.database, "q": influxql,
                                                              "epoch": "ms"}, None, self._headers)
@@ -234,6 +252,24 @@ class InfluxV2:
         except (OSError, HTTPError) as e:
             raise Unavailable(f"{self.config.target}: {e}") from None
 
+    def delete(self, points: Sequence[Retraction]) -> None:
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError
+
+        api = self._client.delete_api()
+        for p in points:
+            at = _rfc3339(p.time_us)
+            predicate = " AND ".join([f'_measurement="{_quote(p.measurement, chr(34))}"'] + [
+                f'{k}="{_quote(v, chr(34))}"' for k, v in p.tags if v])
+            try:
+                api.delete(start=at, stop=at, predicate=predicate, bucket=self.config.bucket, org=self.config.org)
+            except ApiException as e:
+                if e.status is not None and 400 <= e.status < 500 and e.status not in (401, 403, 429):
+                    raise Rejected(f"delete: HTTP {e.status}: {_error_text(e.body or b'')}") from None
+                raise Unavailable(f"{self.config.target}: delete: HTTP {e.status}") from None
+            except (OSError, HTTPError) as e:
+                raise Unavailable(f"{self.config.target}: {e}") from None
+
     def query(self, influxql: str) -> list[dict[str, Any]]:
         status, body = self._http.request("POST", "/query", {"db": self.config.bucket, "q": influxql, "epoch": "ms"},
                                           None, self._headers)
@@ -271,12 +307,48 @@ class LineFiles:
         except OSError as e:
             raise Unavailable(f"{self.directory}: {e}") from e
 
+    def delete(self, points: Sequence[Retraction]) -> None:
+        """Rewrite the days' files without the points' lines (rare: only a result losing a field)."""
+        by_day: dict[str, set[tuple[bytes, bytes]]] = {}
+        for p in points:
+            by_day.setdefault(_utc_day(p.time_us // 1000), set()).add(
+                (p.series.encode() + b" ", b" " + str(p.time_us).encode()))
+        try:
+            for day, keys in by_day.items():
+                path = self.directory / f"{self.config.database}-{day}.lp"
+                if not path.exists():
+                    continue
+                kept = [ln for ln in path.read_bytes().splitlines(keepends=True)
+                        if not any(ln.startswith(head) and ln.rstrip(b"\n").endswith(tail) for head, tail in keys)]
+                temporary = path.with_suffix(".lp.tmp")
+                temporary.write_bytes(b"".join(kept))
+                temporary.replace(path)
+        except OSError as e:
+            raise Unavailable(f"{self.directory}: {e}") from e
+
     def query(self, influxql: str) -> list[dict[str, Any]]:
         raise NotImplementedError(f"line protocol files in {self.directory} cannot be queried; "
                                   "import them into InfluxDB (docs/storage.md)")
 
     def close(self) -> None:
         pass
+
+
+def _quote(text: str, quote: str) -> str:
+    return text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+
+
+def _influxql_delete(p: Retraction) -> str:
+    """One point's series at one instant (its level tag keeps results of other levels at that instant)."""
+    where = " AND ".join(f'"{_quote(k, chr(34))}" = \'{_quote(v, chr(39))}\'' for k, v in p.tags)
+    return f'DELETE FROM "{_quote(p.measurement, chr(34))}" WHERE {where} AND time = {p.time_us * 1000}'
+
+
+def _rfc3339(time_us: int) -> str:
+    import datetime as dt
+
+    seconds, micros = divmod(time_us, 1_000_000)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}Z"
 
 
 def _utc_day(ts_ms: int) -> str:

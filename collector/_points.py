@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shopfloor import REASONS, StopReason
@@ -53,6 +54,33 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldVa
     tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
     field_text = ",".join(f"{escape_tag(k)}={_field(v)}" for k, v in fields.items() if v is not None)
     return f"{head}{tag_text} {field_text} {ts_ms * 1000 + order_us}"
+
+
+@dataclass(frozen=True, slots=True)
+class Retraction:
+    """A stored point to delete before it is written again with fewer fields.
+
+    InfluxDB merges the fields of a point written twice: a KPI that was defined (an
+    effectiveness of 0 while a late machine seemed to be executing) and is undefined once
+    the late data arrived would otherwise stay in the store for good."""
+
+    measurement: str
+    #: every tag of the point's series (a level tag tells results of different levels apart)
+    tags: tuple[tuple[str, str], ...]
+    time_us: int
+
+    @property
+    def series(self) -> str:
+        """The series key as ``line`` writes it."""
+        return self.measurement.translate(_MEASUREMENT_ESCAPES) + "".join(
+            f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(self.tags) if v)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"measurement": self.measurement, "tags": dict(self.tags), "time_us": self.time_us}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Retraction:
+        return cls(str(data["measurement"]), tuple(sorted(data["tags"].items())), int(data["time_us"]))
 
 
 def path_tags(path: str) -> dict[str, str]:

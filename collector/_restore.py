@@ -4,7 +4,9 @@ Results of the open windows need the telemetry from before the restart; the stor
 (whichever collector of a shared group wrote it). States come back as they are; counters
 one per minute (the last at or before each whole minute: every window edge is one), which
 is all the ledger keeps anyway. What arrives over MQTT meanwhile merges with it (repeats are
-kept once), and the next tick rewrites every window the restored data touches.
+kept once), and the next tick rewrites every window the restored data touches. Which KPI
+fields the stored results hold comes back too, so a KPI that is no longer defined is deleted
+rather than left standing (``Retraction``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from shopfloor import Control, Industry
 from shopfloor.telemetry import CounterSample
 
 from ._digitization import Equipment
-from ._engine import Engine
+from ._engine import KPI_FIELDS, Engine
 from ._influx import Store
 from ._points import PATH_TAGS
 
@@ -54,6 +56,8 @@ class Stored:
     online: dict[str, bool] = field(default_factory=dict)
     #: (path, kind) → since: alarms active when the previous process stopped
     alarms: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (level, unit, window, start) → the KPI fields its stored point holds
+    kpi_fields: dict[tuple[str, str, str, int], frozenset[str]] = field(default_factory=dict)
 
 
 def read_back(store: Store, keep_s: float) -> Stored:
@@ -103,6 +107,14 @@ def read_back(store: Store, keep_s: float) -> Stored:
     for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {newest_first}')):
         if row["active"] and tags.get("kind"):
             out.alarms[(path, tags["kind"])] = int(row["since_ms"])
+    kpis = ", ".join(f'"{k}"' for k in KPI_FIELDS)
+    for s in store.query(f'SELECT {kpis} FROM "kpi" WHERE time >= {since}ms GROUP BY *'):
+        tags = s.get("tags", {})
+        unit = "/".join(tags[k] for k in PATH_TAGS if tags.get(k)) or "fleet"
+        for values in s["values"]:
+            row = dict(zip(s["columns"], values, strict=True))
+            out.kpi_fields[(tags.get("level", ""), unit, tags.get("window", ""), int(row["time"]))] = frozenset(
+                k for k in KPI_FIELDS if row.get(k) is not None)
     return out
 
 
@@ -118,6 +130,8 @@ def apply_steps(engine: Engine, stored: Stored, chunk: int = 50) -> Iterator[int
             engine.set_online(path, online)
     for (path, kind), since in stored.alarms.items():
         engine.restore_alarm(path, kind, since)
+    for (level, unit, window, start_ms), fields in stored.kpi_fields.items():
+        engine.restore_stored_fields(level, unit, window, start_ms, fields)
     paths = sorted(stored.states.keys() | stored.samples.keys())
     for k in range(0, len(paths), chunk):
         for path in paths[k:k + chunk]:

@@ -284,7 +284,7 @@ class Collector:
         self._drain_monitor()
         lines = self.engine.tick(now_ms())
         if lines:
-            batches.append(Batch(lines, False, lambda: None))
+            batches.append(Batch(lines, False, lambda: None, self.engine.take_retractions()))
 
     # ------------------------------------------------------------ ingest
 
@@ -432,7 +432,7 @@ class Collector:
                 log.exception("KPI engine tick failed")
                 continue
             if lines:
-                await self.sink.put(Batch(lines, False, lambda: None))
+                await self.sink.put(Batch(lines, False, lambda: None, self.engine.take_retractions()))
 
     def _health_payload(self, status: str) -> bytes:
         return json.dumps({"ts": now_ms(), "collector": self.config.collector, "status": status,

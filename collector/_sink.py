@@ -7,27 +7,31 @@ is sent again by the broker). While anything is spooled, new batches queue behin
 it so points reach the store in arrival order; the backlog is replayed oldest first
 with capped, jittered exponential backoff between failed attempts. Points carry
 their own timestamps, so a batch written twice (a crash between write and forget)
-overwrites itself.
+overwrites itself. A batch's retractions (points to delete before its lines are written,
+``Retraction``) go first, and are spooled before it when the store is away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shopfloor.spool import Spool
 
 from ._influx import Rejected, Store, Unavailable
+from ._points import Retraction
 
 log = logging.getLogger(__name__)
 
 _STREAM = "points"
+_RETRACT = "retract"
 
 
 @dataclass(slots=True)
@@ -36,6 +40,8 @@ class Batch:
     #: only process values (what a full spool gives up first)
     signals_only: bool
     done: Callable[[], None]
+    #: points to delete before the lines are written
+    retract: list[Retraction] = field(default_factory=list)
 
     def body(self) -> bytes:
         return gzip.compress(("\n".join(self.lines) + "\n").encode("utf-8"), compresslevel=1)
@@ -78,6 +84,8 @@ class Sink:
     async def _write_new(self, batch: Batch) -> None:
         body = batch.body()
         try:
+            if batch.retract:
+                await self._delete(batch.retract)
             await asyncio.to_thread(self.store.write, body)
             self._written(len(batch.lines))
         except Rejected as e:
@@ -90,7 +98,18 @@ class Sink:
             self._rejected(e, len(batch.lines))
         batch.done()
 
+    async def _delete(self, points: list[Retraction]) -> None:
+        try:
+            await asyncio.to_thread(self.store.delete, points)
+            self.counts["points_retracted"] += len(points)
+        except Rejected as e:  # the stale fields stay: logged, and the lines are still written
+            log.error("store %s refused to delete %d point(s) that lost a field: %s", self.store.config.target,
+                      len(points), e)
+
     def _spool(self, batch: Batch, body: bytes | None = None) -> None:
+        if batch.retract:
+            self.spool.append(_STREAM, _RETRACT, gzip.compress(
+                json.dumps([p.to_json() for p in batch.retract]).encode(), compresslevel=1))
         self.spool.append(_STREAM, "signals" if batch.signals_only else "points", body or batch.body())
         self.spool.commit()
         self.counts["batches_spooled"] += 1
@@ -102,6 +121,11 @@ class Sink:
             return
         row = rows[0]
         try:
+            if row.kind == _RETRACT:
+                await self._delete([Retraction.from_json(p) for p in json.loads(gzip.decompress(row.payload))])
+                self.spool.forget([row.id])
+                self.spool.commit()
+                return
             await asyncio.to_thread(self.store.write, row.payload)
             self._written(None)
             self.counts["batches_replayed"] += 1

@@ -208,8 +208,30 @@ def influxdb(tmp_path: Path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
+def _influxql_delete(body: bytes) -> str:
+    """A v2 delete request (``{"start", "stop", "predicate"}``) as the InfluxQL DELETE doing the same on 1.x."""
+    import datetime as dt
+    import re
+
+    request = json.loads(body)
+
+    def ns(text: str) -> int:
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        seconds = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC).timestamp()
+        return round(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+    pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', request["predicate"])
+    values = {k: re.sub(r"\\(.)", r"\1", v) for k, v in pairs}
+    measurement = values.pop("_measurement")
+    where = " AND ".join(f"\"{k}\" = '" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+                         for k, v in values.items())
+    return (f'DELETE FROM "{measurement}" WHERE {where} AND time >= {ns(request["start"])} '
+            f'AND time <= {ns(request["stop"])}')
+
+
 class V2Shim:
-    """Test-only: forwards influxdb-client's ``/api/v2/write?bucket=B`` to a real InfluxDB 1.x as ``/write?db=B``.
+    """Test-only: forwards influxdb-client's ``/api/v2/write?bucket=B`` to a real InfluxDB 1.x as ``/write?db=B``,
+    and its ``/api/v2/delete`` as the InfluxQL DELETE of the same points.
 
     Body and headers pass unchanged, and the real server's answer comes back, so the request the
     client really sends is accepted or refused by a real InfluxDB (DESIGN.md)."""
@@ -231,6 +253,9 @@ class V2Shim:
                     # the v2 API spells precisions ns/us/ms/s, the 1.x API n/u/ms/s
                     precision = {"ns": "n", "us": "u"}.get(query["precision"], query["precision"])
                     path = "/write?" + urllib.parse.urlencode({"db": query["bucket"], "precision": precision})
+                elif parts.path == "/api/v2/delete":
+                    path = "/query?" + urllib.parse.urlencode({"db": query["bucket"], "q": _influxql_delete(body)})
+                    body = b""
                 else:
                     path = self.path
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-encoding", "content-type")}
@@ -240,6 +265,9 @@ class V2Shim:
                         status, answer = response.status, response.read()
                 except urllib.error.HTTPError as e:
                     status, answer = e.code, e.read()
+                if parts.path == "/api/v2/delete" and status == 200:
+                    error = json.loads(answer)["results"][0].get("error")
+                    status, answer = (400, json.dumps({"message": error}).encode()) if error else (204, b"")
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
                 self.send_header("Content-Type", "application/json")

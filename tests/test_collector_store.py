@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector import Rejected, StoreConfig, Unavailable, open_store
-from collector._points import line
+from collector._points import Retraction, line
 from collector._sink import Batch, Sink
 
 from .servers import InfluxDB, V2Shim
@@ -118,3 +118,80 @@ def test_sink_spools_while_influxdb_is_down_and_replays_in_order_without_loss_or
     for r in rows:
         per_machine.setdefault(r["machine"], []).append(r["total"])
     assert all(v == list(range(1, 51)) for v in per_machine.values())
+
+
+def _kpi(level: str, fields: dict[str, float], **path: str) -> str:
+    return line("kpi", {"level": level, "window": "hour"} | path, fields, 3_600_000)
+
+
+def _retraction(level: str, **path: str) -> Retraction:
+    return Retraction("kpi", tuple(sorted(({"level": level, "window": "hour"} | path).items())), 3_600_000_000)
+
+
+AWKWARD = {"site": "s'1 \\ \"x\", y=z"}
+
+
+@pytest.mark.parametrize("kind", ["influxdb-v1", "influxdb-v2"])
+def test_a_retracted_point_loses_its_stale_field_and_no_other_point_is_touched(influxdb: InfluxDB,
+                                                                               kind: str) -> None:
+    shim = V2Shim(influxdb) if kind == "influxdb-v2" else None
+    try:
+        open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url, database="plant")).write(gz([]))  # creates it
+        store = open_store(StoreConfig(kind=kind, url=shim.url if shim else influxdb.url, database="plant",
+                                       org="acme", bucket="plant", token="t0k3n"))
+        # the same instant at two levels of the same site: only the machine's point is deleted
+        store.write(gz([_kpi("machine", {"effectiveness": 0.0, "apt_s": 60.0}, machine="m1", **AWKWARD),
+                        _kpi("site", {"effectiveness": 0.5, "apt_s": 60.0}, **AWKWARD)]))
+        store.delete([_retraction("machine", machine="m1", **AWKWARD)])
+        store.write(gz([_kpi("machine", {"apt_s": 0.0}, machine="m1", **AWKWARD)]))
+        rows = {r["level"]: r for r in influxdb.rows('SELECT * FROM "kpi" GROUP BY *', database="plant")}
+        assert (rows["machine"]["apt_s"], rows["machine"]["effectiveness"]) == (0.0, None)
+        assert (rows["site"]["apt_s"], rows["site"]["effectiveness"]) == (60.0, 0.5)
+        assert rows["machine"]["site"] == AWKWARD["site"]
+        if shim:
+            assert any(path.startswith("/api/v2/delete?") and "bucket=plant" in path for path, _ in shim.requests)
+        store.close()
+    finally:
+        if shim:
+            shim.close()
+
+
+def test_line_files_drop_a_retracted_points_lines(tmp_path: Path) -> None:
+    store = open_store(StoreConfig(kind="files", directory=tmp_path / "lp"))
+    store.write(gz([_kpi("machine", {"effectiveness": 0.0}, machine="m1"), _kpi("site", {"effectiveness": 0.5})]))
+    store.delete([_retraction("machine", machine="m1")])
+    store.write(gz([_kpi("machine", {"apt_s": 0.0}, machine="m1")]))
+    (day,) = (tmp_path / "lp").iterdir()
+    assert day.read_text().splitlines() == [
+        "# DML", "# CONTEXT-DATABASE: factory", "kpi,level=site,window=hour effectiveness=0.5 3600000000",
+        "kpi,level=machine,machine=m1,window=hour apt_s=0.0 3600000000"]
+
+
+def test_a_retraction_spooled_while_influxdb_is_away_is_replayed_before_its_batch(
+        influxdb: InfluxDB, tmp_path: Path) -> None:
+    async def main() -> None:
+        store = open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url, timeout_s=2))
+        sink = Sink(store, tmp_path / "spool.sqlite", retry_min_s=0.2, retry_max_s=0.5)
+        runner = asyncio.create_task(sink.run())
+        await sink.put(Batch([_kpi("machine", {"effectiveness": 0.0, "apt_s": 60.0}, machine="m1")], False,
+                             lambda: None))
+        await asyncio.sleep(0.5)
+        influxdb.stop()
+        await sink.put(Batch([_kpi("machine", {"apt_s": 0.0}, machine="m1")], False, lambda: None,
+                             [_retraction("machine", machine="m1")]))
+        for _ in range(50):
+            if sink.backlog == 2:  # the retraction, then its batch
+                break
+            await asyncio.sleep(0.1)
+        assert sink.backlog == 2
+        influxdb.start()
+        for _ in range(200):
+            if not sink.backlog:
+                break
+            await asyncio.sleep(0.1)
+        runner.cancel()
+        await sink.close(5)
+
+    asyncio.run(main())
+    (row,) = influxdb.rows('SELECT * FROM "kpi"')
+    assert (row["apt_s"], row["effectiveness"]) == (0.0, None)

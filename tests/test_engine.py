@@ -275,3 +275,50 @@ def test_offline_is_timed_by_the_wall_clock_even_when_every_machine_is_silent(en
     assert not any(p.startswith("alarm,") for p in engine.tick(received_ms=599_000))
     raised = [p for p in engine.tick(received_ms=600_000) if p.startswith("alarm,")]
     assert len(raised) == 1 and "kind=offline" in raised[0] and "active=true" in raised[0]
+
+
+B_HOUR = "kpi,area=a1,enterprise=acme,level=machine,line=l1,machine=B,site=s1,window=hour "
+
+
+def test_a_kpi_that_late_data_makes_undefined_is_deleted_before_it_is_written_again(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 8, 0)  # B producing from 08:00 …
+    f.counters(B, 8, 0, 0, 0)
+    f.state(A, 8, 0)
+    f.counters(A, 9.5, 50, 50, 1500)  # … and A moves the clock to 09:30 while B's news lags
+    nine = ms(9) * 1000
+    first = [p for p in engine.tick(0) if p.startswith(B_HOUR) and p.endswith(f" {nine}")]
+    # B seemed to produce 09:00–09:30 without a part: effectiveness 0, and it is stored
+    assert len(first) == 1 and "effectiveness=0.0," in first[0] and not engine.take_retractions()
+    f.state(B, 8.5, 10)  # the late news: B broke down at 08:30, it never produced after 09:00
+    again = [p for p in engine.tick(0) if p.startswith(B_HOUR) and p.endswith(f" {nine}")]
+    assert len(again) == 1 and "effectiveness=" not in again[0] and "apt_s=0.0," in again[0]
+    # InfluxDB would merge the new point's fields into the old one and keep the stale 0: the old one goes first
+    retracted = engine.take_retractions()
+    mine = [r for r in retracted if r.time_us == nine and dict(r.tags)["level"] == "machine"]
+    assert [(r.measurement, dict(r.tags)) for r in mine] == [
+        ("kpi", {"level": "machine", "enterprise": "acme", "site": "s1", "area": "a1", "line": "l1", "machine": "B",
+                 "window": "hour"})]
+    assert mine[0].series == again[0].rsplit(" ", 2)[0]
+    # B is the line's constraint: the line and every level above lose the value too
+    assert sorted(dict(r.tags)["level"] for r in retracted if r.time_us == nine) == [
+        "area", "enterprise", "fleet", "line", "machine", "site"]
+    f.counters(A, 9.6, 55, 55, 1650)  # results that only change value are overwritten in place
+    engine.tick(0)
+    assert not [r for r in engine.take_retractions() if dict(r.tags).get("machine") == "B"]
+
+
+def test_after_a_restart_stored_kpi_fields_that_are_no_longer_defined_are_deleted(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(B, 8, 0)
+    f.state(B, 8.5, 10)
+    f.counters(B, 8, 0, 0, 0)
+    f.state(A, 8, 0)
+    f.counters(A, 9.5, 50, 50, 1500)
+    engine.tick(0)
+    assert not engine.take_retractions()  # nothing known to be stored: nothing to delete
+    # read back from the store: the previous process wrote B's 09:00 hour while B seemed to produce
+    engine.restore_stored_fields("machine", B, "hour", ms(9), {"availability", "effectiveness"})
+    f.counters(A, 9.6, 55, 55, 1650)
+    engine.tick(0)
+    assert [dict(r.tags)["machine"] for r in engine.take_retractions() if r.time_us == ms(9) * 1000] == ["B"]
