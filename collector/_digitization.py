@@ -9,7 +9,7 @@ denominators. "Networked" is given twice: as declared in the register, and as me
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -34,11 +34,11 @@ class Equipment:
     process: str
     digital: bool
     networked: bool
+    #: under numerical (discrete) or process (process industry) control
+    nc: bool = field(init=False, compare=False)
 
-    @property
-    def nc(self) -> bool:
-        """Under numerical (discrete) or process (process industry) control."""
-        return self.control in NC_CONTROLS[self.industry]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nc", self.control in NC_CONTROLS[self.industry])  # asked every KPI tick
 
 
 def register(plant: Plant) -> list[Equipment]:

@@ -159,6 +159,7 @@ class Engine:
         self._last_now: int | None = None
         self._gap_logged: dict[str, float] = {}
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
+        self._periods: dict[tuple[str, int, int], Period] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
         #: which KPI fields (bits of KPI_FIELDS) each result's stored point holds
@@ -335,6 +336,14 @@ class Engine:
             plan = self._plans[key] = m.ledger.planned(start_ms, end_ms)
         return plan
 
+    def _period(self, m: Machine, start_ms: int, end_ms: int) -> Period:
+        """A machine's period, once per tick (a fleet window is often a site's window too)."""
+        key = (m.path, start_ms, end_ms)
+        period = self._periods.get(key)
+        if period is None:
+            period = self._periods[key] = m.ledger.period(start_ms, end_ms, self._plan(m, start_ms, end_ms))
+        return period
+
     def _constraints(self) -> dict[str, Machine]:
         lines: dict[str, Machine] = {}
         for m in sorted(self.machines.values(), key=lambda m: (m.line, m.order, m.path)):
@@ -349,14 +358,15 @@ class Engine:
         upto = min(end, now_ms)
         final = end <= now_ms
         out: list[Result] = []
-        periods = {m.path: m.ledger.period(start, upto, self._plan(m, start, upto)) for m in machines}
+        wanted = set(levels)
         lines = {m.line for m in machines}
+        needed = machines if "machine" in wanted else [constraints[ln] for ln in lines if ln in constraints]
+        periods = {m.path: self._period(m, start, upto) for m in needed}
         line_periods = {ln: periods[constraints[ln].path] for ln in lines if constraints[ln].path in periods}
 
         def result(level: str, unit: str, period: Period) -> None:
             out.append(Result(level, unit, window, start, end, w.label, final, period, kpis(period)))
 
-        wanted = set(levels)
         if "machine" in wanted:
             for m in machines:
                 if m.ledger.last_ts_ms is not None:  # a machine that never reported has no KPIs (it still counts
@@ -384,6 +394,7 @@ class Engine:
                           ) -> Iterator[list[Result]]:
         """``results``, one window of one site (or of the fleet) at a time: a caller on an event loop lets
         other work run in between."""
+        self._periods.clear()  # what was computed before new data arrived
         constraints = self._constraints()
         everyone = list(self.machines.values())  # a machine first heard meanwhile joins at the next tick
         by_site: dict[str, list[Machine]] = {}
@@ -408,6 +419,7 @@ class Engine:
 
     def over(self, start_ms: int, end_ms: int, label: str = "run") -> list[Result]:
         """Every level's KPIs over any window (a run, a report period), window name ``label``."""
+        self._periods.clear()
         return self._results(list(self.machines.values()), label, Window(start_ms / 1000, end_ms / 1000, label),
                              end_ms, self._constraints(),
                              ("machine", "line", "area", "site", "enterprise", "fleet"))
@@ -539,6 +551,7 @@ class Engine:
                               {"score": score, "colour": colour.value, "colour_zh": colour.zh, "rank": rank},
                               minute))
         yield lines
+        self._periods.clear()
         lines = self._status_lines(now, received_ms)
         for m in list(self.machines.values()):
             m.ledger.forget_before(keep_from)

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from shopfloor import REASONS, Control, Industry
 from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, parse_topic
@@ -203,6 +203,10 @@ def _check_status(b: dict[str, Any], parts: TopicParts) -> None:
 
 
 def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
+    product = b.get("product")
+    if (_plain_head(b) and type(b.get("reason_code")) is int and b["reason_code"] in REASONS
+            and type(product) is str and not _CONTROL_CHARS.search(product)):
+        return
     _ts(b)
     _int(b, "seq")
     code = _int(b, "reason_code")
@@ -211,7 +215,27 @@ def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
     _text(b, "product")
 
 
+def _plain_int(v: object) -> TypeGuard[int]:
+    return type(v) is int and 0 <= v <= INT64_MAX  # type(…) is int: a bool is not a count
+
+
+def _plain_number(v: object) -> TypeGuard[int | float]:
+    return (type(v) is float and math.isfinite(v)) or (type(v) is int and -INT64_MAX <= v <= INT64_MAX)
+
+
+def _plain_head(b: dict[str, Any]) -> bool:
+    ts = b.get("ts")
+    return type(ts) is int and TS_RANGE_MS[0] <= ts < TS_RANGE_MS[1] and _plain_int(b.get("seq"))
+
+
 def _check_counters(b: dict[str, Any], parts: TopicParts) -> None:
+    # the common case in one pass; anything unusual takes the checks below, which say what is wrong
+    total, energy, ideal = b.get("total"), b.get("energy_kwh"), b.get("ideal_s")
+    good, scrap, rework = b.get("good"), b.get("scrap"), b.get("rework")
+    if (_plain_head(b) and _plain_int(total) and _plain_int(good) and _plain_int(scrap) and _plain_int(rework)
+            and good + scrap + rework == total and _plain_number(energy) and energy >= 0
+            and _plain_number(ideal) and ideal >= 0):
+        return
     _ts(b)
     _int(b, "seq")
     total = _int(b, "total")
@@ -223,10 +247,18 @@ def _check_counters(b: dict[str, Any], parts: TopicParts) -> None:
             raise Invalid(f"{key!r} must not be negative, got {b[key]}")
 
 
+@functools.lru_cache(maxsize=4096)  # signal names repeat in every message
+def _signal_name(name: str) -> bool:
+    return name != "seq" and LEVEL.fullmatch(name) is not None
+
+
 def _check_signals(b: dict[str, Any], parts: TopicParts) -> None:
+    values = b.get("values")
+    if _plain_head(b) and type(values) is dict and all(
+            type(k) is str and _signal_name(k) and _plain_number(v) for k, v in values.items()):
+        return
     _ts(b)
     _int(b, "seq")
-    values = b.get("values")
     if not isinstance(values, dict):
         raise Invalid(f"'values' must be an object of signal: number, got {_show(values)}")
     for name in values:

@@ -18,6 +18,7 @@ import collections
 import contextlib
 import json
 import logging
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -52,6 +53,10 @@ Arrival = tuple[str, bytes, int, int, bool, int]
 def collector_topic(prefix: str, collector: str, what: str) -> str:
     """``<prefix>/v1/_collector/<id>/<what>`` (health, dead-letter): outside every machine topic."""
     return f"{prefix}/{contract.CONTRACT_VERSION}/_collector/{collector}/{what}"
+
+
+_PUBACK = 0x40
+_PUBACK_PACKET = struct.Struct("!BBH")
 
 
 class _Subscriber:
@@ -119,9 +124,20 @@ class _Subscriber:
     def ack(self, arrivals: list[Arrival]) -> None:
         if not self.manual_ack:
             return
+        mids = []
         for _, _, mid, qos, _, _ in arrivals:
-            if qos:
+            if qos == 1:
+                mids.append(mid)
+            elif qos:
                 self.client.ack(mid, qos)
+        queue = getattr(self.client, "_packet_queue", None)
+        if queue is None:  # not paho 2.x's packet queue: one ack at a time
+            for mid in mids:
+                self.client.ack(mid, 1)
+        elif mids:
+            # the batch's PUBACKs in one write: client.ack() wakes paho's thread and makes a 4-byte send() for
+            # each message (paho writes a queued packet's bytes as they are, whatever they hold)
+            queue(_PUBACK, b"".join([_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids]), 0, 0)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain)
