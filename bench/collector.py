@@ -157,10 +157,14 @@ def drain_bare(port: int, expected: int, timeout_s: float = 600) -> dict[str, fl
     return {"messages": got["n"], "seconds": got["last"] - got["first"]}
 
 
-def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, group: str, kpi: bool) -> Path:
+def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, group: str, kpi: bool,
+                   database: str | None = None) -> Path:
+    """A collector's configuration; each run stores into its own database (a KPI engine starting on a database
+    holding other runs' telemetry would first read that back: a restart's cost, not the ingest rate)."""
     path = tmp / f"{name}.yaml"
     path.write_text(f"collector: {name}\nmqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench, group: '{group}'}}\n"
-                    f"store: {{url: '{influx}'}}\nspool: {{dir: '{tmp}/spool-{name}'}}\n"
+                    f"store: {{url: '{influx}', database: '{database or name}'}}\n"
+                    f"spool: {{dir: '{tmp}/spool-{name}'}}\n"
                     f"dead_letter: {{file: '{tmp}/dead-{name}.jsonl', topic: false}}\n"
                     f"kpi: {{enabled: {str(kpi).lower()}}}\nhealth_interval: 0.25s\n")
     return path
@@ -192,7 +196,8 @@ class Health:
 def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: list[str], *, group: str,
                      kpi: list[bool], machines: int, messages: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    configs = [collector_yaml(tmp, n, port, influx, group=group, kpi=k) for n, k in zip(names, kpi, strict=True)]
+    configs = [collector_yaml(tmp, n, port, influx, group=group, kpi=k, database=names[0])
+               for n, k in zip(names, kpi, strict=True)]
 
     def start() -> list[subprocess.Popen[bytes]]:
         return [subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(c)], env=env,
@@ -233,9 +238,7 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: l
 
 def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, probes: int = 10) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    config = collector_yaml(tmp, "live", port, influx, group="", kpi=True)
-    # its own database: a steady state, not a start that reads back the throughput runs' backlogs
-    config.write_text(config.read_text().replace("store: {url:", "store: {database: live, url:"))
+    config = collector_yaml(tmp, "live", port, influx, group="", kpi=True)  # database "live"
     proc = subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(config)], env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp / "live.log").open("ab"))
     time.sleep(3)

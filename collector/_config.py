@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "MQTT_PASSWORD": "mqtt.password",
     "MQTT_PREFIX": "mqtt.prefix",
     "MQTT_GROUP": "mqtt.group",
+    "MQTT_SESSION_EXPIRY": "mqtt.session_expiry",
     "MQTT_CA_FILE": "mqtt.ca_file",
     "STORE_KIND": "store.kind",
     "STORE_URL": "store.url",

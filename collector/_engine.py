@@ -37,6 +37,8 @@ from ._targets import targets
 
 log = logging.getLogger(__name__)
 
+#: what a machine is doing, for a status grid: its reason's power class, or offline (or unknown before any state)
+CONDITIONS = ("executing", "setup", "idle", "down", "standby", "offline", "unknown")
 _MINUTE_MS = 60_000
 _UNPLACED = 1_000_000  # station order of a machine known from its birth only
 _SESSIONS_KEPT = 3
@@ -587,10 +589,15 @@ class Engine:
     def _status_lines(self, now_ms: int, wall_ms: int) -> list[str]:
         out = []
         second = now_ms // 1000 * 1000
+        tally: dict[tuple[str, str], Counter[str]] = {}
         for m, reason, since, alarm in self.status(now_ms, wall_ms):
             rolling = self.latest.get(("machine", m.path, "rolling"))
             info = REASONS[StopReason(reason)] if reason is not None else None
+            condition = "offline" if m.online is False else info.power.value if info else "unknown"
+            for level_unit in (("site", m.site), ("line", m.line), ("fleet", "fleet")):
+                tally.setdefault(level_unit, Counter())[condition] += 1
             fields: dict[str, FieldValue | None] = {
+                "condition": condition,
                 "online": m.online, "reason": info.name if info else None, "reason_code": reason,
                 "state": info.state.name if info else None, "since_ms": since,
                 "stopped_s": (now_ms - since) / 1000 if since is not None and info and info.element in _STOPPED
@@ -611,6 +618,9 @@ class Engine:
                 out.append(_alarm_line(m.path, previous, active=False, now_ms=now_ms))
             if m.alarm is not None:
                 out.append(_alarm_line(m.path, m.alarm, active=True, now_ms=now_ms))
+        for (level, unit), counts in tally.items():
+            out.append(line("fleet_status", _unit_tags(level, unit),
+                            {c: counts[c] for c in CONDITIONS} | {"machines": sum(counts.values())}, second))
         return out
 
 

@@ -322,3 +322,19 @@ def test_after_a_restart_stored_kpi_fields_that_are_no_longer_defined_are_delete
     f.counters(A, 9.6, 55, 55, 1650)
     engine.tick(0)
     assert [dict(r.tags)["machine"] for r in engine.take_retractions() if r.time_us == ms(9) * 1000] == ["B"]
+
+
+def test_the_status_grid_condition_and_machines_per_condition(engine: Engine) -> None:
+    f = Feed(engine)
+    f.state(A, 9, 0)  # A producing
+    f.state(B, 9, 10)  # B broken down …
+    f.counters(B, 9.1, 0, 0, 0)
+    engine.set_online(A, True)
+    engine.set_online(B, False, 0)  # … and gone offline
+    points = engine.tick(0)
+    status = {p.split(",machine=")[1].split(",")[0]: p for p in points if p.startswith("machine_status,")}
+    assert 'condition="executing"' in status["A"] and 'condition="offline"' in status["B"]
+    fleet = next(p for p in points if p.startswith("fleet_status,level=fleet "))
+    assert "executing=1i," in fleet and "offline=1i," in fleet and "down=0i," in fleet and "machines=2i" in fleet
+    line_counts = next(p for p in points if p.startswith("fleet_status,") and "level=line" in p)
+    assert "line=l1" in line_counts and "machines=2i" in line_counts
