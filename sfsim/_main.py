@@ -7,7 +7,15 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _collect_command, _demo_command, _edge_command, _plant_commands, _simulate_command
+from . import (
+    _assess_command,
+    _collect_command,
+    _dashboards_command,
+    _demo_command,
+    _edge_command,
+    _plant_commands,
+    _simulate_command,
+)
 
 
 def _version() -> str:
@@ -31,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _edge_command.register(commands)
     _collect_command.register(commands)
     _demo_command.register(commands)
+    _dashboards_command.register(commands)
+    _assess_command.register(commands)
     return parser
 
 

@@ -44,3 +44,29 @@ def examples() -> list[Path]:
 
 
 from .servers import influxdb, mosquitto  # noqa: E402,F401 - fixtures
+
+
+@pytest.fixture(scope="session")
+def filled_influxdb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Eight hours of the Hangzhou plant through OPC UA, the edge, Mosquitto and the collector into a real
+    InfluxDB, shared by the tests that read results (dashboards, the assessment report): (influxdb, run)."""
+    import dataclasses
+
+    from shopfloor import load_plant
+
+    from .servers import InfluxDB, Mosquitto
+    from .test_collector_pipeline import PLANT, collector_config, run_pipeline
+
+    tmp = tmp_path_factory.mktemp("filled")
+    broker, influx = Mosquitto(tmp), InfluxDB(tmp / "influxdb")
+    broker.start()
+    influx.start()
+    try:
+        config = collector_config(broker, influx, tmp, load_plant(PLANT))
+        # a one-second alarm threshold: the run ends with stations starved or blocked, in alarm for the panel
+        config = dataclasses.replace(config, kpi=dataclasses.replace(config.kpi, alarm_after_s=1))
+        # seed 10: four of the networked machines break down in these eight hours (MTBF/MTTR have values)
+        yield influx, run_pipeline(broker, influx, tmp, span_s=8 * 3600, wall_s=10, configs=[config], seed=10)
+    finally:
+        influx.stop()
+        broker.stop()

@@ -100,11 +100,11 @@ Chaos = Callable[[Simulation, list[Collector], list[CollectorProcess]], Awaitabl
 
 def run_pipeline(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, *, span_s: float, wall_s: float,
                  configs: list[CollectorConfig] | None = None, processes: Sequence[CollectorProcess] = (),
-                 chaos: Chaos | None = None, recorder: Recorder | None = None) -> Run:
+                 chaos: Chaos | None = None, recorder: Recorder | None = None, seed: int = 7) -> Run:
     plant = load_plant(PLANT)
 
     async def main() -> Run:
-        sim = Simulation(plant, seed=7)
+        sim = Simulation(plant, seed=seed)
         networked = [m for m in sim.machines if m.at.machine.networked]
         opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
         native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]

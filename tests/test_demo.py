@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sfsim import main
+
 from .servers import InfluxDB, Mosquitto
 
 LINES = ("brake-disc", "gearbox", "axle-weld")
@@ -61,6 +63,21 @@ def test_the_demo_needs_no_server_and_its_files_import_into_influxdb(tmp_path: P
     assert {r["line"] for r in hours} == set(LINES)
     site = influxdb.rows('SELECT last("nc_rate") AS v FROM "digitization" WHERE "level" = \'site\'')
     assert site[0]["v"] == pytest.approx(0.5)
+    # the assessment report reads the demo's files, and the same data in InfluxDB, to the same figures
+    plant = str(Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml")
+    reports = []
+    for source in (["--data", str(tmp_path / "out" / "data")], ["--influx", influxdb.url]):
+        report = tmp_path / f"report-{source[0][2:]}.html"
+        assert main(["assess", plant, *source, "--out", str(report)]) == 0
+        reports.append(report.read_text(encoding="utf-8"))
+    files_report, influx_report = reports
+    assert '<td class="n" data-indicator="nc_rate">50.0 %</td><td class="n">4 / 8</td>' in files_report
+    assert 'data-indicator="networking_measured">45.5 %</td><td class="n">5 / 11</td>' in files_report
+    for line, (measured, _) in rows.items():
+        shown = re.search(rf'data-line="[^"]*/{line}".*?data-oee>([^<]+)<', files_report)
+        assert shown is not None and shown.group(1) == measured, line  # the summary's (= the truth's) OEE
+    strip = re.compile(r"<tr><td>(数据来源 Data|生成 Generated)</td>.*?</tr>")
+    assert strip.sub("", files_report) == strip.sub("", influx_report)
 
 
 @pytest.mark.integration

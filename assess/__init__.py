@@ -1,0 +1,13 @@
+"""The assessor's report (两化融合 自评估、自诊断、自对标) of one site over a period.
+
+``assess`` reads the evidence from a ``Source`` — a collector's InfluxDB (InfluxQL) or the
+line protocol files of the embedded demo — and the asset register from the plant file;
+``render`` writes one self-contained HTML file (inline SVG charts, prints to A4).
+"""
+
+from ._html import render
+from ._model import Assessment, EquipmentRow, IndicatorRow, LineRow, NoData, assess
+from ._sources import FileSource, Hour, InfluxSource, Source, parse_line
+
+__all__ = ["Assessment", "EquipmentRow", "FileSource", "Hour", "IndicatorRow", "InfluxSource", "LineRow", "NoData",
+           "Source", "assess", "parse_line", "render"]

@@ -1,0 +1,203 @@
+"""Where the report's evidence comes from: InfluxDB (InfluxQL) or the demo's line protocol files.
+
+Both answer the same two questions about one site and period: the stored hourly KPI
+periods of its lines and machines, and which machines sent telemetry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from collector import Period, Store
+from collector._points import PATH_TAGS
+
+_PERIOD_FIELDS = tuple(f.name for f in fields(Period))
+_INTS = {"pq", "gq", "sq", "rq", "failures"}
+_TELEMETRY = ("state", "counters", "signals")
+
+
+@dataclass(frozen=True, slots=True)
+class Hour:
+    """One stored hourly KPI point: a line's (its constraint's) or a machine's."""
+
+    level: str
+    unit: str
+    start_ms: int
+    period: Period
+
+
+class Source(Protocol):
+    #: what the report names as its data source
+    name: str
+
+    def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
+        """Line and machine hour windows of ``site`` (``enterprise/site``) starting in [start, end)."""
+        ...
+
+    def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
+        """Paths of the machines of ``site`` that sent telemetry in [start, end)."""
+        ...
+
+    def span(self, site: str) -> tuple[int, int] | None:
+        """The first hour window's start and the last one's end, if any are stored."""
+        ...
+
+
+def _period(values: dict[str, Any]) -> Period:
+    given: dict[str, Any] = {k: (int(values[k]) if k in _INTS else float(values[k])) for k in _PERIOD_FIELDS
+                             if values.get(k) is not None}
+    return Period(**given)
+
+
+def _path(tags: dict[str, str]) -> str:
+    return "/".join(tags[k] for k in PATH_TAGS if tags.get(k))
+
+
+def _site_where(site: str) -> str:
+    enterprise, site_id = site.split("/")
+    return f"\"enterprise\" = '{_literal(enterprise)}' AND \"site\" = '{_literal(site_id)}'"
+
+
+def _literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+class InfluxSource:
+    """A collector's InfluxDB, read with InfluxQL (any generation: 1.x, 2.x through its DBRP mapping, 3.x)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.name = store.config.target
+
+    def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
+        columns = ", ".join(f'"{k}"' for k in _PERIOD_FIELDS)
+        query = (f'SELECT {columns} FROM "kpi" WHERE "window" = \'hour\' AND "level" =~ /^(line|machine)$/ AND '
+                 f'{_site_where(site)} AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *')
+        out = []
+        for s in self.store.query(query):
+            tags = s.get("tags", {})
+            for values in s["values"]:
+                row = dict(zip(s["columns"], values, strict=True))
+                out.append(Hour(tags["level"], _path(tags), int(row["time"]), _period(row)))
+        return out
+
+    def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
+        query = (f'SELECT count("seq") FROM {", ".join(_TELEMETRY)} WHERE {_site_where(site)} AND '
+                 f'time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {", ".join(PATH_TAGS)}')
+        return {_path(s.get("tags", {})) for s in self.store.query(query) if any(v[1] for v in s["values"])}
+
+    def span(self, site: str) -> tuple[int, int] | None:
+        where = f'"window" = \'hour\' AND "level" = \'line\' AND {_site_where(site)}'
+        first = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time ASC LIMIT 1')
+        last = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time DESC LIMIT 1')
+        if not first or not last:
+            return None
+        return int(first[0]["values"][0][0]), int(last[0]["values"][0][1])
+
+
+# ---------------------------------------------------------------- line protocol files
+
+_TAG_SPLIT = re.compile(r"(?<!\\),")
+_UNESCAPE = re.compile(r"\\([, =])")
+
+
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    return re.split(rf"(?<!\\){re.escape(sep)}", text)
+
+
+def _fields(text: str) -> dict[str, Any]:
+    """The field set of a point as the collector writes it (strings quoted, integers with ``i``)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(text):
+        eq = text.index("=", i)
+        key = _UNESCAPE.sub(r"\1", text[i:eq])
+        j = eq + 1
+        if text[j] == '"':
+            k = j + 1
+            chars = []
+            while text[k] != '"':
+                if text[k] == "\\":
+                    k += 1
+                chars.append(text[k])
+                k += 1
+            out[key] = "".join(chars)
+            i = k + 2  # past the quote and the comma
+            continue
+        end = text.find(",", j)
+        end = len(text) if end < 0 else end
+        raw = text[j:end]
+        if raw.endswith("i"):
+            out[key] = int(raw[:-1])
+        elif raw in ("true", "false"):
+            out[key] = raw == "true"
+        else:
+            out[key] = float(raw)
+        i = end + 1
+    return out
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, Any], int]:
+    """(measurement, tags, fields, time µs) of one point in the collector's line protocol."""
+    # the series key ends at the first unescaped space; the time follows the last space
+    key_end = next(m.start() for m in re.finditer(r"(?<!\\) ", line))
+    body, _, ts = line[key_end + 1:].rpartition(" ")
+    measurement, *tag_parts = _TAG_SPLIT.split(line[:key_end])
+    tags = {}
+    for part in tag_parts:
+        k, v = _split_unescaped(part, "=")[:2]
+        tags[_UNESCAPE.sub(r"\1", k)] = _UNESCAPE.sub(r"\1", v)
+    return _UNESCAPE.sub(r"\1", measurement), tags, _fields(body), int(ts)
+
+
+class FileSource:
+    """The line protocol files a collector wrote with the ``files`` store (the embedded demo's data)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.name = str(directory)
+        self._points: list[tuple[str, dict[str, str], dict[str, Any], int]] | None = None
+
+    def _read(self) -> Iterator[tuple[str, dict[str, str], dict[str, Any], int]]:
+        if self._points is None:
+            files = sorted(self.directory.glob("*.lp")) + sorted(self.directory.glob("*.lp.gz"))
+            if not files:
+                raise FileNotFoundError(f"{self.directory}: no line protocol files (*.lp) here")
+            points = []
+            for path in files:
+                text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
+                for line in text.splitlines():
+                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", *_TELEMETRY):
+                        points.append(parse_line(line))
+            self._points = points
+        return iter(self._points)
+
+    def _site_points(self, site: str, start_ms: int, end_ms: int, measurements: tuple[str, ...],
+                     ) -> Iterator[tuple[str, dict[str, str], dict[str, Any], int]]:
+        enterprise, site_id = site.split("/")
+        for m, tags, values, ts in self._read():
+            if (m in measurements and tags.get("enterprise") == enterprise and tags.get("site") == site_id
+                    and start_ms * 1000 <= ts < end_ms * 1000):
+                yield m, tags, values, ts
+
+    def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
+        latest: dict[tuple[str, str, int], dict[str, Any]] = {}  # a point written again overwrites itself
+        for _, tags, values, ts in self._site_points(site, start_ms, end_ms, ("kpi",)):
+            if tags.get("window") == "hour" and tags.get("level") in ("line", "machine"):
+                key = (tags["level"], _path(tags), ts // 1000)
+                latest[key] = latest.get(key, {}) | values
+        return [Hour(level, unit, start, _period(values)) for (level, unit, start), values in latest.items()]
+
+    def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
+        return {_path(tags) for _, tags, _, _ in self._site_points(site, start_ms, end_ms, _TELEMETRY)}
+
+    def span(self, site: str) -> tuple[int, int] | None:
+        hours = [h for h in self.hours(site, 0, 2**62 // 1000) if h.level == "line"]
+        if not hours:
+            return None
+        return min(h.start_ms for h in hours), max(h.start_ms for h in hours) + 3_600_000
