@@ -22,7 +22,6 @@ from ._panels import (
     Layout,
     dashboard,
     panel,
-    path_variables,
     target,
     text_mappings,
 )
@@ -189,6 +188,11 @@ def lianghua() -> dict[str, Any]:
                         'last("networking_measured_den") AS "equipment" FROM "digitization" WHERE '
                         f'"level" =~ /^(site|enterprise)$/ AND $timeFilter AND {SITE} GROUP BY "level", '
                         '"enterprise", "site"', table=True)]), 16, 8)
+    p.add(panel("table", "产线 Lines", "Per line: the NC rate of its key processes, digitization and networking "
+                "declared and measured.",
+                [target(f"SELECT {_lasts(rates.keys())} FROM \"digitization\" WHERE \"level\" = 'line' AND "
+                        f"$timeFilter AND {LINE} GROUP BY \"site\", \"line\"", table=True)],
+                unit=PERCENT, thresholds=_nc_thresholds()), 24, 8)
     p.add(panel("stat", "全域 Fleet", "The fleet's NC rate two ways: the mean of enterprise rates (the official "
                 "regional figure) and all equipment pooled.",
                 [target('SELECT last("nc_rate_mean") AS "nc_rate_mean", last("nc_rate_weighted") AS '
@@ -211,8 +215,7 @@ def lianghua() -> dict[str, Any]:
                             "properties": [{"id": "unit", "value": PERCENT}]}]), 24, 8)
     return dashboard("sfsim-lianghua", "两化融合指标 Digital transformation indicators",
                      "关键工序数控化率, 生产设备数字化率, 设备联网率 (declared and measured) per site and fleet, "
-                     "against national and Wuhan targets.", p, refresh="1m", time_from="now-6h",
-                     variables=path_variables("digitization")[:1])
+                     "against national and Wuhan targets.", p, refresh="1m", time_from="now-6h")
 
 
 def energy() -> dict[str, Any]:
