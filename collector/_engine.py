@@ -90,6 +90,8 @@ class Machine:
 
     def hear(self, ts_ms: int) -> None:
         bucket = ts_ms // _MINUTE_MS
+        if self.heard and self.heard[-1] == bucket:  # the common case: this minute already heard
+            return
         i = bisect.bisect_left(self.heard, bucket)
         if i == len(self.heard) or self.heard[i] != bucket:
             self.heard.insert(i, bucket)
@@ -195,19 +197,20 @@ class Engine:
     # ------------------------------------------------------------ the stream
 
     def feed(self, msg: Message, received_ms: int) -> None:
-        m = self._machine(msg.path)
+        path = msg.topic.path
+        m = self.machines.get(path) or self._machine(path)
         body = msg.body
-        kind = msg.kind
+        kind = msg.topic.kind
         if kind is MessageKind.STATUS:
-            self.set_online(msg.path, body["status"] == "online", received_ms)
+            self.set_online(path, body["status"] == "online", received_ms)
             return
         if kind is MessageKind.BIRTH:
-            self.learn(msg.path, from_birth(body), body["ideal_cycle_s"])
-            self._begin_session(msg.path, body["session"])
-            self.set_online(msg.path, True, received_ms)
+            self.learn(path, from_birth(body), body["ideal_cycle_s"])
+            self._begin_session(path, body["session"])
+            self.set_online(path, True, received_ms)
         if self._repeated(msg):
             return  # the contract's duplicate (a QoS 1 re-delivery): already counted in the ledger
-        ts = msg.ts_ms
+        ts = body["ts"]
         if kind is MessageKind.BIRTH:
             return
         m.hear(ts)
@@ -217,7 +220,7 @@ class Engine:
             m.ledger.add_counters(msg.counters())
         else:
             return
-        self._saw(ts, msg.path)
+        self._saw(ts, path)
 
     def _begin_session(self, path: str, session: int) -> None:
         self._session_of[path] = session

@@ -62,6 +62,15 @@ class MachineLedger:
     def add_counters(self, sample: CounterSample) -> None:
         """A cumulative sample; within a minute only the last is kept (and the last before a reset)."""
         ts = self._sample_ts
+        if ts and sample.ts_ms > ts[-1]:  # in order, the common case: what the general case below does
+            last = self._samples[-1]
+            if _bucket(last.ts_ms) == _bucket(sample.ts_ms) and not _reset(last, sample):
+                ts[-1], self._samples[-1] = sample.ts_ms, sample
+            else:
+                ts.append(sample.ts_ms)
+                self._samples.append(sample)
+            self._series = None
+            return
         i = bisect.bisect_right(ts, sample.ts_ms)
         if i and self._samples[i - 1] == sample:
             return

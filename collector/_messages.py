@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+import orjson
+
 from shopfloor import REASONS, Control, Industry
 from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, parse_topic
 
@@ -78,9 +80,19 @@ def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
     if len(payload) > max_payload:
         raise Invalid(f"payload of {len(payload)} bytes is over the limit of {max_payload}")
     try:
-        body = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        text = payload.decode("utf-8")
     except UnicodeDecodeError as e:
         raise Invalid(f"payload is not UTF-8 ({e.reason} at byte {e.start})") from None
+    try:  # orjson: three times faster than json on the messages that are fine, which are nearly all
+        body = orjson.loads(text)
+        if isinstance(body, dict):
+            _CHECKS[parts.kind](body, parts)
+            return Message(parts, body, retained)
+    except (orjson.JSONDecodeError, Invalid):
+        pass
+    # something is wrong: json, whose numbers are Python's own, names it exactly
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
         raise Invalid(f"payload is not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
     except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting thousands deep

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from typing import Any
@@ -88,10 +88,11 @@ class TopicParts:
     line: str
     machine: str
     kind: MessageKind
+    #: ``enterprise/site/area/line/machine`` (asked for every message: made once)
+    path: str = field(init=False, compare=False)
 
-    @property
-    def path(self) -> str:
-        return "/".join((self.enterprise, self.site, self.area, self.line, self.machine))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", "/".join((self.enterprise, self.site, self.area, self.line, self.machine)))
 
 
 def parse_topic(topic: str) -> TopicParts:
