@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from collector import Period, Store
+from collector._influx import influxql_string
 from collector._points import PATH_TAGS
 
 _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
@@ -60,11 +61,7 @@ def _path(tags: dict[str, str]) -> str:
 
 def _site_where(site: str) -> str:
     enterprise, site_id = site.split("/")
-    return f"\"enterprise\" = '{_literal(enterprise)}' AND \"site\" = '{_literal(site_id)}'"
-
-
-def _literal(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+    return f'"enterprise" = {influxql_string(enterprise)} AND "site" = {influxql_string(site_id)}'
 
 
 class InfluxSource:

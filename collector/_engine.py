@@ -198,7 +198,7 @@ class Engine:
 
     def feed(self, msg: Message, received_ms: int) -> None:
         path = msg.topic.path
-        m = self.machines.get(path) or self._machine(path)
+        m = self._machine(path)
         body = msg.body
         kind = msg.topic.kind
         if kind is MessageKind.STATUS:
@@ -534,7 +534,7 @@ class Engine:
                 key, value = (r.level, r.unit, r.window, r.start_ms), (r.period, r.final)
                 if self._written.get(key) != value:
                     self._written[key] = value
-                    fields = _defined_fields(r.kpis)
+                    fields = _mask(n for n in KPI_FIELDS if getattr(r.kpis, n) is not None)
                     if self._stored_fields.get(key, 0) & ~fields:  # a KPI became undefined (late data)
                         self._retractions.append(Retraction("kpi", _kpi_tags(r.level, r.unit, r.window),
                                                             r.start_ms * 1000))
@@ -573,8 +573,7 @@ class Engine:
         """The KPI fields a result's stored point holds, read back after a restart: the result is written again
         (deleted first if one of them is no longer defined)."""
         key = (level, unit, window, start_ms)
-        self._stored_fields[key] = self._stored_fields.get(key, 0) | sum(
-            1 << i for i, name in enumerate(KPI_FIELDS) if name in fields)
+        self._stored_fields[key] = self._stored_fields.get(key, 0) | _mask(fields)
         self._written.pop(key, None)
 
     def _fleet_rates(self, rates: Sequence[SiteIndicators], lines: list[str], ts_ms: int) -> None:
@@ -669,8 +668,10 @@ def _kpi_tags(level: str, unit: str, window: str) -> tuple[tuple[str, str], ...]
     return tuple(sorted((_unit_tags(level, unit) | {"window": window}).items()))
 
 
-def _defined_fields(k: Kpis) -> int:
-    return sum(1 << i for i, name in enumerate(KPI_FIELDS) if getattr(k, name) is not None)
+def _mask(names: Iterable[str]) -> int:
+    """KPI field names as bits of ``KPI_FIELDS`` (which fields a stored point holds)."""
+    wanted = set(names)
+    return sum(1 << i for i, name in enumerate(KPI_FIELDS) if name in wanted)
 
 
 def _kpi_line(r: Result) -> str:

@@ -338,9 +338,14 @@ def _quote(text: str, quote: str) -> str:
     return text.replace("\\", "\\\\").replace(quote, "\\" + quote)
 
 
+def influxql_string(text: str) -> str:
+    """``text`` as an InfluxQL string literal (a tag value in a WHERE clause)."""
+    return "'" + _quote(text, "'") + "'"
+
+
 def _influxql_delete(p: Retraction) -> str:
     """One point's series at one instant (its level tag keeps results of other levels at that instant)."""
-    where = " AND ".join(f'"{_quote(k, chr(34))}" = \'{_quote(v, chr(39))}\'' for k, v in p.tags)
+    where = " AND ".join(f'"{_quote(k, chr(34))}" = {influxql_string(v)}' for k, v in p.tags)
     return f'DELETE FROM "{_quote(p.measurement, chr(34))}" WHERE {where} AND time = {p.time_us * 1000}'
 
 

@@ -55,8 +55,6 @@ def collector_topic(prefix: str, collector: str, what: str) -> str:
     return f"{prefix}/{contract.CONTRACT_VERSION}/_collector/{collector}/{what}"
 
 
-#: while catching up on a backlog, the KPI engine ticks every this many intervals
-_CATCH_UP_TICKS = 6
 _PUBACK = 0x40
 _PUBACK_PACKET = struct.Struct("!BBH")
 
@@ -438,18 +436,10 @@ class Collector:
 
     async def _kpi_loop(self) -> None:
         """A tick every ``kpi.interval``, each part of it (a window of a site) its own batch so that telemetry
-        batches go to the store in between; while a backlog is being caught up, every ``_CATCH_UP_TICKS``
-        intervals only (each tick would rewrite every open window, for the next one to overwrite)."""
+        batches go to the store in between."""
         assert self.engine is not None
-        loop = asyncio.get_running_loop()
-        interval = self.config.kpi.interval_s
-        last = loop.time()
         while True:
-            await asyncio.sleep(interval)
-            if self._behind() and loop.time() - last < _CATCH_UP_TICKS * interval:
-                self.counts["kpi_ticks_deferred"] += 1
-                continue
-            last = loop.time()
+            await asyncio.sleep(self.config.kpi.interval_s)
             self._drain_monitor()
             try:
                 for part in self.engine.tick_steps(now_ms()):
@@ -459,11 +449,6 @@ class Collector:
                     await asyncio.sleep(0)  # the ingest runs between the parts of a tick
             except Exception:  # results stop for one tick, the telemetry keeps flowing
                 log.exception("KPI engine tick failed")
-
-    def _behind(self) -> bool:
-        """More than a batch of messages waits: the collector is catching up on a backlog."""
-        waiting = len(self.storage.inbox) + (len(self.monitor.inbox) if self.monitor is not None else 0)
-        return waiting > self.config.batch_max_points
 
     def _health_payload(self, status: str) -> bytes:
         return json.dumps({"ts": now_ms(), "collector": self.config.collector, "status": status,
