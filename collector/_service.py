@@ -60,11 +60,16 @@ _PUBACK_PACKET = struct.Struct("!BBH")
 
 
 class _Subscriber:
-    """One paho client on its network thread; arrivals queue in ``inbox`` for the event loop."""
+    """One paho client on its network thread; arrivals queue in ``inbox`` for the event loop.
+
+    The loop is woken when the inbox stops being empty and when it holds ``batch`` arrivals, not for every
+    message: a wake-up is a write to the loop's self-pipe and a turn of the loop, which cost more than the
+    message itself; while a batch gathers, the loop sleeps until its deadline or until the batch is full."""
 
     def __init__(self, settings: MqttSettings, client_id: str, topics: list[str], *, manual_ack: bool,
-                 session_expiry_s: float, will: tuple[str, bytes] | None = None) -> None:
+                 session_expiry_s: float, will: tuple[str, bytes] | None = None, batch: int = 1) -> None:
         self.settings = settings
+        self.batch = batch
         self.topics = topics
         self.manual_ack = manual_ack
         self.inbox: collections.deque[Arrival] = collections.deque()
@@ -117,8 +122,11 @@ class _Subscriber:
             log.warning("MQTT %s connection lost (%s); reconnecting", self.settings.url, reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self.inbox.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
-        if self._wake is not None:
+        inbox = self.inbox
+        inbox.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
+        # only appends make the inbox grow, one at a time: a growing inbox passes through exactly 1 and batch
+        n = len(inbox)
+        if (n == 1 or n == self.batch) and self._wake is not None:
             self._wake()
 
     def ack(self, arrivals: list[Arrival]) -> None:
@@ -197,7 +205,7 @@ class Collector:
         health = collector_topic(prefix, config.collector, "health")
         self.storage = _Subscriber(config.mqtt, client, [shared], manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
-                                   will=(health, self._health_payload("offline")))
+                                   will=(health, self._health_payload("offline")), batch=config.batch_max_points)
         #: the KPI engine needs every message of a machine; a shared subscription gives it only some
         self.monitor: _Subscriber | None = None
         if config.kpi.enabled and config.group:
