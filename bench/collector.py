@@ -11,18 +11,25 @@ connects and drains it. Consumers, each on its own fresh backlog, in one run:
 - one collector with the KPI engine off, and two sharing the subscription (scaling: goal ≥ 1.6×).
 
 Each consumer's session ends after its drain, so that the broker queues a backlog only for the
-consumer being measured (and each collector writes to a database of its own).
+consumer being measured (and each collector writes to a database of its own). For the collector
+runs, the cores the collectors, Mosquitto and InfluxDB used during the drain are measured too
+(/proc): on a machine whose cores they share, they say how far two collectors can scale. So that
+the collectors' own scaling shows on a small machine too, one and two collectors run once more
+with each collector held to ``--cap`` cores (a cgroup CPU quota, as a container's CPU limit
+would hold a replica; needs root and the cgroup cpu controller, else those rows are skipped).
 
 Latency: 1,000 machines live (counters and signals every second, a state change a minute),
 probe machines change state every 0.5 s; the time from publishing a state change to finding
 it with an InfluxQL query (p99 goal < 2 s).
 
-    python bench/collector.py [--machines 1000] [--messages 200000] [--rounds 2] [--latency 30]
+    python bench/collector.py [--machines 1000] [--messages 200000] [--rounds 2] [--latency 30] [--cap 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import contextlib
 import json
 import os
 import signal
@@ -238,6 +245,69 @@ def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, group: str, 
     return path
 
 
+def cpu_quota(name: str, cores: float) -> Path | None:
+    """A cgroup holding its processes to ``cores`` (v1 or v2 cpu controller); its ``cgroup.procs``, or None."""
+    period = 100_000
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    try:
+        if (v1 / "cpu.cfs_quota_us").exists():
+            group = v1 / f"sfsim-bench-{name}"
+            group.mkdir(exist_ok=True)
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(round(cores * period)))
+        elif "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+            group = v2 / f"sfsim-bench-{name}"
+            group.mkdir(exist_ok=True)
+            (group / "cpu.max").write_text(f"{round(cores * period)} {period}")
+        else:
+            return None
+    except OSError:
+        return None
+    return group / "cgroup.procs"
+
+
+class CpuMeter:
+    """CPU seconds of processes over time (20 samples a second from /proc), to tell the cores they used."""
+
+    _TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, **processes: int) -> None:
+        self.processes = dict(processes)
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._last: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def cpu_s(cls, pid: int) -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / cls._TICK  # utime + stime
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            row = {}
+            for name, pid in list(self.processes.items()):
+                value = self.cpu_s(pid)
+                row[name] = self._last[name] = value if value is not None else self._last.get(name, 0.0)
+            self.samples.append((time.perf_counter(), row))
+
+    def used(self, start: float, end: float, names: list[str]) -> float:
+        """CPU seconds ``names`` used together between two perf_counter instants."""
+        times = [t for t, _ in self.samples]
+        a = self.samples[min(bisect.bisect_left(times, start), len(times) - 1)][1]
+        b = self.samples[max(0, bisect.bisect_left(times, end) - 1)][1]
+        return sum(b.get(n, 0.0) - a.get(n, 0.0) for n in names)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class Health:
     """The collectors' retained health messages: counts over time."""
 
@@ -261,16 +331,25 @@ class Health:
         self.client.disconnect()
 
 
-def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: list[str], *, group: str,
-                     kpi: list[bool], machines: int, messages: int) -> dict[str, float]:
+def drain_collectors(tmp: Path, port: int, influx: str, health: Health, meter: CpuMeter, names: list[str], *,
+                     group: str, kpi: list[bool], machines: int, messages: int,
+                     quotas: list[Path] | None = None) -> dict[str, float]:
+    """Collectors draining a backlog; ``quotas``: a cgroup (its cgroup.procs) for each collector."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     configs = [collector_yaml(tmp, n, port, influx, group=group, kpi=k, database=names[0])
                for n, k in zip(names, kpi, strict=True)]
 
+    def command(i: int) -> list[str]:
+        collect = [sys.executable, "-m", "sfsim", "collect", "--config", str(configs[i])]
+        if quotas is None:
+            return collect
+        # the shell joins the cgroup, then becomes the collector (same pid)
+        return ["sh", "-c", f'echo $$ > {quotas[i]} && exec "$@"', "sh", *collect]
+
     def start() -> list[subprocess.Popen[bytes]]:
-        return [subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(c)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=(tmp / f"{c.stem}.log").open("ab"))
-                for c in configs]
+        return [subprocess.Popen(command(i), env=env, stdout=subprocess.DEVNULL,
+                                 stderr=(tmp / f"{c.stem}.log").open("ab"))
+                for i, c in enumerate(configs)]
 
     procs = start()  # sessions and subscriptions exist before the backlog is queued
     deadline = time.monotonic() + 60
@@ -284,6 +363,7 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: l
     published = publish_backlog(port, machines, messages)
     start_wall = time.perf_counter()
     procs = start()
+    meter.processes.update({name: p.pid for name, p in zip(names, procs, strict=True)})
     try:
         while time.perf_counter() - start_wall < 900:
             time.sleep(0.1)
@@ -295,6 +375,10 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: l
         last = max(t for n in names for t, h in health.history.get(n, []))
         points = sum(health.history[n][-1][1]["counts"].get("points_written", 0) for n in names)
         received = sum(health.history[n][-1][1]["counts"].get("received", 0) for n in names)
+        # the first health report after the first message is up to one interval late: count from the report before
+        first -= 0.25
+        cpu = {f"cpu {k}": meter.used(first, last, n) for k, n in
+               (("collectors", names), ("broker", ["broker"]), ("influxdb", ["influxdb"]))}
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -303,9 +387,7 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, names: l
             drop_session(port, f"sfsim-collector-{name}")
             if k and group:
                 drop_session(port, f"sfsim-collector-{name}-kpi")
-    # the first health report after the first message is up to one interval late: count from the report before
-    seconds = last - first + 0.25
-    return {"messages": received, "points": points, "seconds": seconds, "published": published}
+    return {"messages": received, "points": points, "seconds": last - first, "published": published, **cpu}
 
 
 def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, probes: int = 10) -> list[float]:
@@ -383,12 +465,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000, help="backlog per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency", type=float, default=30.0, help="seconds of the live latency run (0: skip)")
+    parser.add_argument("--cap", type=float, default=0.5,
+                        help="cores each collector may use in the capped scaling rows (0: skip them)")
     args = parser.parse_args()
+    capped = [q for q in (cpu_quota(n, args.cap) for n in ("one", "two-a", "two-b")) if q] if args.cap else []
+    if args.cap and len(capped) < 3:
+        print("no cgroup cpu controller to write to (root needed): the capped rows are skipped", flush=True)
+        capped = []
+    cap_label = f"{args.cap:g} core each"
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         broker, port = start_mosquitto(tmp)
         influxd, influx = start_influxdb(tmp / "influxdb")
         health = Health(port)
+        meter = CpuMeter(broker=broker.pid, influxdb=influxd.pid)
         rows: dict[str, list[dict[str, float]]] = {}
         try:
             for r in range(args.rounds):
@@ -400,23 +490,30 @@ def main() -> None:
                     make_session(port, client_id, f"$share/bare{r}/bench/v1/+/+/+/+/+/+")
                 publish_backlog(port, args.machines, args.messages)
                 rows.setdefault("two bare subscribers sharing", []).append(drain_bare_processes(port, pair))
-                runs = [("one collector, KPI on", ["c1"], "", [True]),
-                        ("one collector, KPI off", ["c2"], "", [False]),
-                        ("two collectors sharing, KPI off", ["c3a", "c3b"], "g3", [False, False]),
-                        ("two collectors sharing, KPI on one", ["c4a", "c4b"], "g4", [True, False])]
-                for label, names, group, kpi in runs:
+                runs: list[tuple[str, list[str], str, list[bool], list[Path] | None]] = [
+                    ("one collector, KPI on", ["c1"], "", [True], None),
+                    ("one collector, KPI off", ["c2"], "", [False], None),
+                    ("two collectors sharing, KPI off", ["c3a", "c3b"], "g3", [False, False], None),
+                    ("two collectors sharing, KPI on one", ["c4a", "c4b"], "g4", [True, False], None)]
+                if capped:
+                    runs += [(f"one collector, KPI off, {cap_label}", ["c5"], "", [False], capped[:1]),
+                             (f"two sharing, KPI off, {cap_label}", ["c6a", "c6b"], "g6", [False, False], capped[1:])]
+                for label, names, group, kpi, quotas in runs:
                     # a group per round: Mosquitto keeps queueing a share for a group's members that are away
                     rows.setdefault(label, []).append(drain_collectors(
-                        tmp, port, influx, health, [f"{n}r{r}" for n in names], group=group and f"{group}r{r}",
-                        kpi=kpi,
-                        machines=args.machines, messages=args.messages))
+                        tmp, port, influx, health, meter, [f"{n}r{r}" for n in names], group=group and f"{group}r{r}",
+                        kpi=kpi, machines=args.machines, messages=args.messages, quotas=quotas))
                 line = " | ".join(f"{k}: {v[-1]['messages'] / v[-1]['seconds']:,.0f} msg/s" for k, v in rows.items())
                 print(f"round {r + 1}: {line}", flush=True)
             lat = latency(tmp, port, influx, args.machines, args.latency) if args.latency else []
         finally:
+            meter.close()
             health.close()
             influxd.terminate()
             broker.terminate()
+            for procs in capped:  # empty now: their collectors have exited
+                with contextlib.suppress(OSError):
+                    procs.parent.rmdir()
 
     def rate(label: str, what: str = "messages") -> float:
         runs = rows[label]
@@ -428,10 +525,18 @@ def main() -> None:
         for label in rows:
             points = f", {rate(label, 'points'):,.0f} points/s" if "bare" not in label else ""
             print(f"  {label:36s} {rate(label):9,.0f} msg/s{points}  (ratio to bare {ratio(rate(label), bare)})")
+            if "bare" not in label:
+                used = {k: rate(label, f"cpu {k}") for k in ("collectors", "broker", "influxdb")}  # CPU s / s
+                print(f"  {'':36s} cores used: collectors {used['collectors']:.2f}, Mosquitto {used['broker']:.2f}, "
+                      f"InfluxDB {used['influxdb']:.2f}, together {sum(used.values()):.2f} of {os.cpu_count()}")
         print(f"one collector with KPI on / bare paho: {ratio(rate('one collector, KPI on'), bare)} (goal ≥ 0.7)")
         scaling = ratio(rate("two collectors sharing, KPI off"), rate("one collector, KPI off"))
         print(f"two collectors / one (KPI off): {scaling} (goal ≥ 1.6); two bare subscribers / one: "
               f"{ratio(rate('two bare subscribers sharing'), bare)} (what this machine allows two consumers)")
+        if capped:
+            print(f"two collectors / one, {cap_label}: "
+                  f"{ratio(rate(f'two sharing, KPI off, {cap_label}'), rate(f'one collector, KPI off, {cap_label}'))}"
+                  " (goal ≥ 1.6: the collectors' own scaling, the other cores left to Mosquitto and InfluxDB)")
     if lat:
         print(f"latency, {args.machines:,} machines live: state change published → queryable in InfluxDB: "
               f"p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s, max {max(lat):.2f} s "
