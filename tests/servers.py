@@ -143,6 +143,16 @@ def make_tls_files(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path
     return paths
 
 
+def secured_mosquitto(workdir: Path, username: str, password: str) -> tuple[Mosquitto, Path]:
+    """Mosquitto with TLS (a CA of its own) and one user, not started yet; and the CA file to trust."""
+    ca, cert, key = make_tls_files(workdir)
+    passwords = workdir / "passwd"
+    passwords.write_text("", encoding="utf-8")
+    subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), username, password],
+                   check=True)
+    return Mosquitto(workdir, extra_conf=f"password_file {passwords}\n", tls=(ca, cert, key)), ca
+
+
 class InfluxDB:
     """Debian's influxd (1.x) with a private config: data, WAL and meta under ``workdir``."""
 

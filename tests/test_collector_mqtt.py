@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import subprocess
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -23,7 +22,7 @@ from shopfloor import MqttSettings
 from shopfloor import telemetry as contract
 
 from .recording import wait_until
-from .servers import InfluxDB, Mosquitto, find_program, make_tls_files
+from .servers import InfluxDB, Mosquitto, secured_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -100,12 +99,7 @@ def test_a_backlog_of_every_size_is_read_whole(mosquitto: Mosquitto, influxdb: I
 
 
 def test_tls_with_credentials_and_mqtt_311(influxdb: InfluxDB, tmp_path: Path) -> None:
-    ca, cert, key = make_tls_files(tmp_path)
-    passwords = tmp_path / "passwd"
-    passwords.write_text("", encoding="utf-8")
-    subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), "collector", "s3cret"],
-                   check=True)
-    broker = Mosquitto(tmp_path, extra_conf=f"password_file {passwords}\n", tls=(ca, cert, key))
+    broker, ca = secured_mosquitto(tmp_path, "collector", "s3cret")
     broker.start()
     try:
         settings = MqttSettings.from_url(f"mqtts://collector:s3cret@127.0.0.1:{broker.port}", ca_file=str(ca),

@@ -18,7 +18,7 @@ from simulator import LiveRun, MqttMachines, Simulation
 
 from .conftest import EXAMPLES
 from .recording import Recorder, validate, wait_until
-from .servers import Mosquitto, find_program, make_tls_files
+from .servers import Mosquitto, find_program, secured_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -155,12 +155,7 @@ def test_broker_restart_mid_run_loses_nothing(mosquitto: Mosquitto) -> None:
 
 
 def test_tls_with_credentials_and_mqtt_311(tmp_path: Path) -> None:
-    ca, cert, key = make_tls_files(tmp_path)
-    passwords = tmp_path / "passwd"
-    passwords.write_text("", encoding="utf-8")
-    subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), "plc", "s3cret"],
-                   check=True)
-    broker = Mosquitto(tmp_path, extra_conf=f"password_file {passwords}\n", tls=(ca, cert, key))
+    broker, ca = secured_mosquitto(tmp_path, "plc", "s3cret")
     broker.start()
     plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
     try:
