@@ -66,7 +66,9 @@ class _ReadAheadClient(paho.Client):
     rest: three recv() calls, and a select() per packet), which cost a subscriber draining a
     backlog more than the rest of paho's work. Here one recv() per wake-up fills a buffer and
     every packet it holds is handled before paho selects again; a packet the buffer ends in
-    the middle of is finished after the next select (paho keeps a partly read packet)."""
+    the middle of is finished after the next select (paho keeps a partly read packet). It
+    overrides paho 2.x internals (``_sock_recv``, ``_create_socket``; paho is held below 3 in
+    pyproject.toml); tests/test_collector_mqtt.py reads backlogs whole through it."""
 
     _READ_SIZE = 65536
 
