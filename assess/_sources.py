@@ -99,7 +99,6 @@ class InfluxSource:
 
 # ---------------------------------------------------------------- line protocol files
 
-_TAG_SPLIT = re.compile(r"(?<!\\),")
 _UNESCAPE = re.compile(r"\\([, =])")
 
 
@@ -144,7 +143,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, Any], int]:
     # the series key ends at the first unescaped space; the time follows the last space
     key_end = next(m.start() for m in re.finditer(r"(?<!\\) ", line))
     body, _, ts = line[key_end + 1:].rpartition(" ")
-    measurement, *tag_parts = _TAG_SPLIT.split(line[:key_end])
+    measurement, *tag_parts = _split_unescaped(line[:key_end], ",")
     tags = {}
     for part in tag_parts:
         k, v = _split_unescaped(part, "=")[:2]
