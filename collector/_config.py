@@ -23,13 +23,15 @@ from ._messages import DEFAULT_MAX_PAYLOAD
 
 DEFAULT_COLLECTOR = "collector"
 DEFAULT_GROUP = "sfsim-collectors"
+DEFAULT_MAX_AHEAD_S = 300.0
 ENV_PREFIX = "SFSIM_COLLECTOR_"
 #: composite score of the five-colour grading: indicator → weight (docs/collector.md)
 DEFAULT_WEIGHTS = {"oee": 0.5, "nc_rate": 0.25, "networking": 0.25}
 SCORE_PARTS = ("oee", "availability", "quality", "nc_rate", "digitization", "networking")
 
 _TOP = ("collector", "mqtt", "store", "batch", "spool", "dead_letter", "kpi", "health_interval", "shutdown_timeout")
-_MQTT = ("url", "username", "password", "prefix", "version", "ca_file", "group", "session_expiry", "max_payload")
+_MQTT = ("url", "username", "password", "prefix", "version", "ca_file", "group", "session_expiry", "max_payload",
+         "max_ahead")
 _STORE = ("kind", "url", "database", "retention_policy", "username", "password", "org", "bucket", "token",
           "directory", "timeout", "create_database")
 _BATCH = ("max_points", "max_delay")
@@ -47,6 +49,7 @@ ENVIRONMENT = {
     "MQTT_GROUP": "mqtt.group",
     "MQTT_SESSION_EXPIRY": "mqtt.session_expiry",
     "MQTT_CA_FILE": "mqtt.ca_file",
+    "MQTT_MAX_AHEAD": "mqtt.max_ahead",
     "STORE_KIND": "store.kind",
     "STORE_URL": "store.url",
     "STORE_DATABASE": "store.database",
@@ -93,6 +96,9 @@ class CollectorConfig:
     group: str = DEFAULT_GROUP
     session_expiry_s: float = 7 * 86400.0
     max_payload: int = DEFAULT_MAX_PAYLOAD
+    #: a message whose timestamp is further ahead of its arrival is refused (None: no limit, for a simulation
+    #: running faster than real time from now on)
+    max_ahead_s: float | None = DEFAULT_MAX_AHEAD_S
     #: acknowledge a message only once it is stored or spooled (False: on receipt; only for a broker that
     #: lives and dies with this process, like the demo's, where a later ack protects nothing)
     ack_after_store: bool = True
@@ -131,6 +137,7 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
     group = c.field(mq, "group", "mqtt", _group, DEFAULT_GROUP)
     expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
     max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)
+    max_ahead = c.field(mq, "max_ahead", "mqtt", _optional_duration, cast(float | None, DEFAULT_MAX_AHEAD_S))
     store = _store(c, c.mapping(m.get("store"), "store", _STORE), base)
     b = c.mapping(m.get("batch"), "batch", _BATCH)
     max_points = c.field(b, "max_points", "batch", cfg.positive_int, 5000)
@@ -148,7 +155,7 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
     if c.issues or mqtt is None:
         return None
     return CollectorConfig(collector=collector, mqtt=mqtt, group=group, session_expiry_s=expiry,
-                           max_payload=max_payload, store=store, batch_max_points=max_points,
+                           max_payload=max_payload, max_ahead_s=max_ahead, store=store, batch_max_points=max_points,
                            batch_max_delay_s=max_delay, spool_dir=spool_dir, spool_max_batches=spool_max,
                            dead_letter_file=dead_file, dead_letter_topic=dead_topic, kpi=kpi,
                            health_interval_s=health, shutdown_timeout_s=shutdown, source=c.source)
@@ -222,6 +229,12 @@ def _thresholds(value: object) -> tuple[float, ...]:
         raise ValueError(f"expected four descending lower bounds for green, blue, yellow and orange, "
                          f"e.g. [0.85, 0.75, 0.65, 0.55], got {cfg.show(value)}")
     return tuple(float(v) for v in value)
+
+
+def _optional_duration(value: object) -> float | None:
+    if value in (None, "none", "off"):
+        return None
+    return cfg.positive_duration(value)
 
 
 def _optional_path(base: Path, value: object) -> Path | None:

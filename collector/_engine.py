@@ -4,8 +4,11 @@
 protocol of the results due: KPIs of every window that is open or received data since
 the last tick (closed windows are rewritten, ``final``, when late data arrives — the
 points overwrite themselves), 两化融合 indicators, the five-colour grading, the fleet
-status and alarms. The engine's clock is the telemetry's (the newest timestamp seen), so
-a simulation running at 60× closes its hours at 60× too.
+status and alarms. Time is the telemetry's: each site has a clock that follows its machines'
+timestamps and that no one machine can move (``Clocks``), so a simulation running at 60×
+closes its hours at 60× too. What the engine is fed has passed the machines' ``Streams``,
+which also say where a machine's state is not known (those times are left out of the time
+elements and show in each KPI's ``coverage``).
 
 Levels: a machine's KPIs are its own; a **line's** are its constraint's (the station with
 the longest ideal cycle time sets the line's output); an area, a site, an enterprise and
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from shopfloor import REASONS, Calendar, CalendarState, Plant, StopReason, TimeElement, Window
 from shopfloor.telemetry import CounterSample, MessageKind
 
+from ._clock import Clocks
 from ._config import KpiConfig
 from ._digitization import Equipment, Indicators, Rate, fleet, from_birth, indicators, register
 from ._grading import Colour, by_rank, by_thresholds
@@ -33,6 +37,7 @@ from ._kpi import Kpis, Period, combine, kpis
 from ._ledger import SAMPLE_BUCKET_MS, MachineLedger
 from ._messages import Message
 from ._points import FieldValue, Retraction, line
+from ._stream import OPEN, Streams
 from ._targets import targets
 
 log = logging.getLogger(__name__)
@@ -41,13 +46,12 @@ log = logging.getLogger(__name__)
 CONDITIONS = ("executing", "setup", "idle", "down", "standby", "offline", "unknown")
 _MINUTE_MS = 60_000
 _UNPLACED = 1_000_000  # station order of a machine known from its birth only
-_SESSIONS_KEPT = 3
 _STOPPED = {TimeElement.ADET, TimeElement.ADOT}
 _RATES = ("nc_rate", "digitization", "networking_declared", "networking_measured", "digital_networking_declared",
           "digital_networking_measured")
 #: the KPI fields of a ``kpi`` point (each left out while undefined)
 KPI_FIELDS = ("availability", "effectiveness", "quality", "oee", "nee", "technical_efficiency", "setup_rate",
-               "scrap_ratio", "rework_ratio", "mtbf_s", "mttr_s", "energy_per_good_kwh", "teep")
+               "scrap_ratio", "rework_ratio", "mtbf_s", "mttr_s", "energy_per_good_kwh", "teep", "coverage")
 _PERIOD_FIELDS = tuple(f.name for f in dataclasses.fields(Period))
 
 
@@ -101,29 +105,6 @@ class Machine:
         return i < len(self.heard) and self.heard[i] * _MINUTE_MS < end_ms
 
 
-@dataclass(slots=True)
-class _Sequence:
-    """Seqs of one machine's publisher session: the highest seen and the ranges still missing below it."""
-
-    #: None: the session's start was not seen by this process (restored after a restart): no gap before it
-    highest: int | None = -1
-    #: [from, to) ranges of seqs not received, in order (ranges: a jump of a billion costs one entry)
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def missing(self) -> int:
-        return sum(b - a for a, b in self.gaps)
-
-    def fill(self, seq: int) -> bool:
-        """``seq`` arrived late: True if it was missing."""
-        i = bisect.bisect_right(self.gaps, (seq, 2**63)) - 1
-        if i < 0 or not self.gaps[i][0] <= seq < self.gaps[i][1]:
-            return False
-        a, b = self.gaps[i]
-        self.gaps[i:i + 1] = [g for g in ((a, seq), (seq + 1, b)) if g[1] > g[0]]
-        return True
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     """One unit's KPIs over one window."""
@@ -146,29 +127,39 @@ class SiteIndicators:
     indicators: Indicators
 
 
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """Which windows to compute for a site (or the fleet): those overlapping [since, now], none starting before
+    ``not_before``."""
+
+    now_ms: int
+    since_ms: int
+    not_before_ms: int | None = None
+
+
 class Engine:
-    def __init__(self, config: KpiConfig, counts: Counter[str] | None = None) -> None:
+    def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None) -> None:
         self.config = config
         self.counts: Counter[str] = counts if counts is not None else Counter()
+        #: what the engine is fed has been admitted by these (the caller admits, the engine reads what is unknown)
+        self.streams = streams if streams is not None else Streams(counts=self.counts)
         self.machines: dict[str, Machine] = {}
         self.calendars: dict[str, Calendar] = {}
-        #: the telemetry clock: newest timestamp seen; and the oldest one received since the last tick
-        self.watermark_ms: int | None = None
-        self._dirty_from: int | None = None
-        self._sequences: dict[tuple[str, int], _Sequence] = {}
-        self._session_of: dict[str, int] = {}
-        self._sessions: dict[str, list[int]] = {}
-        #: timestamps far ahead of the clock, per machine, waiting for confirmation
-        self._jumps: dict[str, int] = {}
-        self._last_now: int | None = None
-        self._gap_logged: dict[str, float] = {}
+        self.clocks = Clocks()
+        #: per site: the oldest timestamp received since the last tick, and the site's clock at the last tick
+        self._dirty_from: dict[str, int] = {}
+        self._last_now: dict[str, int] = {}
+        self._last_fleet_now: int | None = None
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self._periods: dict[tuple[str, int, int], Period] = {}
+        self._unknown: dict[str, tuple[int, list[tuple[int, int, str]]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
         #: which KPI fields (bits of KPI_FIELDS) each result's stored point holds
         self._stored_fields: dict[tuple[str, str, str, int], int] = {}
         self._retractions: list[Retraction] = []
+        #: the unknown intervals written as ``gap`` points, per machine: start → (end, cause)
+        self._gaps_written: dict[str, tuple[int, dict[int, tuple[int, str]]]] = {}
         for plant in config.plants:
             self.add_plant(plant)
 
@@ -197,6 +188,7 @@ class Engine:
     # ------------------------------------------------------------ the stream
 
     def feed(self, msg: Message, received_ms: int) -> None:
+        """A message the streams admitted as new (``Streams.admit``)."""
         path = msg.topic.path
         m = self._machine(path)
         body = msg.body
@@ -206,13 +198,9 @@ class Engine:
             return
         if kind is MessageKind.BIRTH:
             self.learn(path, from_birth(body), body["ideal_cycle_s"])
-            self._begin_session(path, body["session"])
             self.set_online(path, True, received_ms)
-        if self._repeated(msg):
-            return  # the contract's duplicate (a QoS 1 re-delivery): already counted in the ledger
-        ts = body["ts"]
-        if kind is MessageKind.BIRTH:
             return
+        ts = body["ts"]
         m.hear(ts)
         if kind is MessageKind.STATE:
             m.ledger.add_state(ts, body["reason_code"])
@@ -220,45 +208,7 @@ class Engine:
             m.ledger.add_counters(msg.counters())
         else:
             return
-        self._saw(ts, path)
-
-    def _begin_session(self, path: str, session: int) -> None:
-        self._session_of[path] = session
-        sessions = self._sessions.setdefault(path, [])
-        if session not in sessions:
-            sessions.append(session)
-            for old in sessions[:-_SESSIONS_KEPT]:  # a gateway re-sends the previous one's backlog, no older
-                self._sequences.pop((path, old), None)
-            del sessions[:-_SESSIONS_KEPT]
-
-    def _repeated(self, msg: Message) -> bool:
-        """Track the machine's seqs (gaps, late arrivals); True for a message received before."""
-        session = msg.body["session"] if msg.kind is MessageKind.BIRTH else self._session_of.get(msg.path)
-        if session is None:
-            return False  # nothing is known about the session before its birth
-        seq = msg.body["seq"]
-        track = self._sequences.get((msg.path, session))
-        if track is None:
-            track = self._sequences[(msg.path, session)] = _Sequence()
-        if track.highest is None:
-            track.highest = seq
-        elif seq > track.highest:
-            if seq > track.highest + 1:
-                track.gaps.append((track.highest + 1, seq))
-                self.counts["seq_missing"] += seq - track.highest - 1
-                wall = time.monotonic()
-                if wall - self._gap_logged.get(msg.path, -60.0) >= 60.0:  # a lossy link must not flood the log
-                    self._gap_logged[msg.path] = wall
-                    log.warning("%s: seq gap in session %d: %d message(s) missing before seq %d (logged once a "
-                                "minute per machine; seq_missing counts them all)", msg.path, session,
-                                seq - track.highest - 1, seq)
-            track.highest = seq
-        elif track.fill(seq):  # arrived late, out of order: not lost after all
-            self.counts["seq_missing"] -= 1
-        else:
-            self.counts["duplicates"] += 1
-            return True
-        return False
+        self._saw(m, ts, received_ms)
 
     def learn(self, path: str, equipment: Equipment, ideal_cycle_s: Mapping[str, float]) -> None:
         """A register entry from a birth; the plant file, when given, stays the register."""
@@ -278,12 +228,7 @@ class Engine:
     def heard_live(self, path: str) -> bool:
         """Whether this process has learnt the machine's status or session from the stream (not from storage)."""
         m = self.machines.get(path)
-        return m is not None and (m.online is not None or path in self._session_of)
-
-    def restore_session(self, path: str, session: int) -> None:
-        """A machine's current publisher session, learnt from storage after a restart (its seqs so far unknown)."""
-        self._begin_session(path, session)
-        self._sequences.setdefault((path, session), _Sequence(highest=None))
+        return m is not None and m.online is not None
 
     def restore_alarm(self, path: str, kind: str, since_ms: int) -> None:
         """An alarm still active when the previous process stopped: cleared (and written) when it ends."""
@@ -294,43 +239,37 @@ class Engine:
     def restore(self, path: str, states: Iterable[tuple[int, int]], samples: Iterable[CounterSample]) -> None:
         """Telemetry read back from storage after a restart: merged with what arrives meanwhile (repeats kept once)."""
         m = self._machine(path)
+        wall = now_wall_ms()
         for ts, reason in states:
             m.ledger.add_state(ts, reason)
             m.hear(ts)
-            self._saw(ts, path)
+            self._saw(m, ts, wall)
         for sample in samples:
             m.ledger.add_counters(sample)
             m.hear(sample.ts_ms)
-            self._saw(sample.ts_ms, path)
+            self._saw(m, sample.ts_ms, wall)
 
-    def _saw(self, ts: int, path: str) -> None:
-        """Move the telemetry clock. A jump of more than ``keep`` ahead (one machine's clock gone wrong) would
-        make every window older than what is kept: it moves the clock only once a second machine confirms it."""
-        if self.watermark_ms is None or ts <= self.watermark_ms:
-            pass
-        elif ts - self.watermark_ms <= self.config.keep_s * 1000 or len(self.machines) == 1:
-            self.watermark_ms = ts
-        else:
-            self._jumps[path] = ts
-            if len(self._jumps) < 2:
-                if self.counts["clock_jumps_held"] % 1000 == 0:
-                    log.warning("%s: ts %d is %.1f days ahead of the telemetry clock; the clock waits for a second "
-                                "machine to confirm it", path, ts, (ts - self.watermark_ms) / 86_400_000)
-                self.counts["clock_jumps_held"] += 1
-                return
-            self.watermark_ms = min(self._jumps.values())
-            self._jumps.clear()
-        if self.watermark_ms is None:
-            self.watermark_ms = ts
-        if self._dirty_from is None or ts < self._dirty_from:
-            self._dirty_from = ts
+    def _saw(self, m: Machine, ts: int, received_ms: int) -> None:
+        site = m.site
+        self.clocks.saw(site, m.path, ts, received_ms)
+        dirty = self._dirty_from.get(site)
+        if dirty is None or ts < dirty:
+            self._dirty_from[site] = ts
 
-    def missing(self) -> dict[str, int]:
-        """Messages missing per machine (seq gaps not filled so far)."""
-        out: Counter[str] = Counter()
-        for (path, _), track in self._sequences.items():
-            out[path] += track.missing
-        return {p: n for p, n in out.items() if n}
+    @property
+    def now_ms(self) -> int | None:
+        """The fleet's telemetry clock (None before any timestamp): enterprise and fleet windows go by it."""
+        self.clocks.advance()
+        return self.clocks.fleet
+
+    def site_now_ms(self, site: str) -> int | None:
+        """A site's telemetry clock: its windows go by it."""
+        return self.clocks.site(site)
+
+    def _now_of(self, unit: str) -> int | None:
+        """The clock a unit's windows go by: its site's, the fleet's for an enterprise and the fleet."""
+        site = "/".join(unit.split("/")[:2])
+        return self.clocks.site(site) if "/" in unit else self.clocks.fleet
 
     # ------------------------------------------------------------ results
 
@@ -346,8 +285,19 @@ class Engine:
         key = (m.path, start_ms, end_ms)
         period = self._periods.get(key)
         if period is None:
-            period = self._periods[key] = m.ledger.period(start_ms, end_ms, self._plan(m, start_ms, end_ms))
+            period = self._periods[key] = m.ledger.period(start_ms, end_ms, self._plan(m, start_ms, end_ms),
+                                                          self._unknown_of(m))
         return period
+
+    def _unknown_of(self, m: Machine) -> list[tuple[int, int, str]]:
+        """The machine's unknown intervals (from its stream), computed again only when they changed."""
+        stream = self.streams.machines.get(m.path)
+        if stream is None:
+            return []
+        cached = self._unknown.get(m.path)
+        if cached is None or cached[0] != stream.version:
+            cached = self._unknown[m.path] = (stream.version, stream.unknown())
+        return cached[1]
 
     def _constraints(self) -> dict[str, Machine]:
         lines: dict[str, Machine] = {}
@@ -391,36 +341,43 @@ class Engine:
         return out
 
     def results(self, now_ms: int, since_ms: int, not_before_ms: int | None = None) -> list[Result]:
-        """KPIs of every window overlapping [since, now] for every level; windows starting before
+        """KPIs of every window overlapping [since, now] for every level and every site; windows starting before
         ``not_before_ms`` (their beginning no longer kept) are left alone."""
-        return [r for part in self.results_by_window(now_ms, since_ms, not_before_ms) for r in part]
+        span = _Span(now_ms, since_ms, not_before_ms)
+        return [r for part in self._results_by_window(dict.fromkeys(self._sites(), span), span) for r in part]
 
-    def results_by_window(self, now_ms: int, since_ms: int, not_before_ms: int | None = None,
-                          ) -> Iterator[list[Result]]:
-        """``results``, one window of one site (or of the fleet) at a time: a caller on an event loop lets
-        other work run in between."""
+    def _sites(self) -> dict[str, list[Machine]]:
+        by_site: dict[str, list[Machine]] = {}
+        for m in list(self.machines.values()):  # a machine first heard meanwhile joins at the next tick
+            by_site.setdefault(m.site, []).append(m)
+        return by_site
+
+    def _results_by_window(self, sites: Mapping[str, _Span], fleet: _Span | None) -> Iterator[list[Result]]:
+        """Results one window of one site (or of the fleet) at a time, each site by its own clock: a caller on an
+        event loop lets other work run in between."""
         self._periods.clear()  # what was computed before new data arrived
         constraints = self._constraints()
-        everyone = list(self.machines.values())  # a machine first heard meanwhile joins at the next tick
-        by_site: dict[str, list[Machine]] = {}
-        for m in everyone:
-            by_site.setdefault(m.site, []).append(m)
+        by_site = self._sites()
         site_levels = ("machine", "line", "area", "site")
-        for site, machines in by_site.items():
-            calendar = self.calendars.get(site)
-            for window, ws in _windows(calendar, since_ms, now_ms).items():
+        for site, span in sites.items():
+            machines = by_site.get(site, [])
+            for window, ws in _windows(self.calendars.get(site), span.since_ms, span.now_ms).items():
                 for w in ws:
-                    if not_before_ms is None or w.start * 1000 >= not_before_ms:
-                        yield self._results(machines, window, w, now_ms, constraints, site_levels)
+                    if span.not_before_ms is None or w.start * 1000 >= span.not_before_ms:
+                        yield self._results(machines, window, w, span.now_ms, constraints, site_levels)
+            yield self._results(machines, "rolling", self.rolling_window(span.now_ms), span.now_ms, constraints,
+                                site_levels)
+        if fleet is None:
+            return
+        everyone = [m for site in sites for m in by_site.get(site, [])]
         fleet_calendar = next(iter(self.calendars.values()), None)
-        for window, ws in _windows(fleet_calendar, since_ms, now_ms).items():
+        for window, ws in _windows(fleet_calendar, fleet.since_ms, fleet.now_ms).items():
             if window != "shift":  # shifts differ between sites
                 for w in ws:
-                    if not_before_ms is None or w.start * 1000 >= not_before_ms:
-                        yield self._results(everyone, window, w, now_ms, constraints, ("enterprise", "fleet"))
-        rolling = self.rolling_window(now_ms)
-        yield self._results(everyone, "rolling", rolling, now_ms, constraints,
-                            ("machine", "line", "area", "site", "enterprise", "fleet"))
+                    if fleet.not_before_ms is None or w.start * 1000 >= fleet.not_before_ms:
+                        yield self._results(everyone, window, w, fleet.now_ms, constraints, ("enterprise", "fleet"))
+        yield self._results(everyone, "rolling", self.rolling_window(fleet.now_ms), fleet.now_ms, constraints,
+                            ("enterprise", "fleet"))
 
     def over(self, start_ms: int, end_ms: int, label: str = "run") -> list[Result]:
         """Every level's KPIs over any window (a run, a report period), window name ``label``."""
@@ -433,8 +390,10 @@ class Engine:
         start = (now_ms - round(self.config.rolling_s * 1000)) // SAMPLE_BUCKET_MS * SAMPLE_BUCKET_MS
         return Window(start / 1000, now_ms / 1000, "rolling")
 
-    def digitization(self, start_ms: int, end_ms: int) -> list[SiteIndicators]:
-        """Per line, site and enterprise: declared rates and networking measured in [start, end)."""
+    def digitization(self, start_ms: int, end_ms: int,
+                     windows: Mapping[str, tuple[int, int]] | None = None) -> list[SiteIndicators]:
+        """Per line, site and enterprise: declared rates and networking measured in [start, end) — or, for the
+        lines and sites of a site in ``windows``, in that site's own window."""
         groups: dict[tuple[str, str], list[Machine]] = {}
         for m in list(self.machines.values()):
             if m.equipment is None:
@@ -443,7 +402,9 @@ class Engine:
                 groups.setdefault((level, unit), []).append(m)
         out = []
         for (level, unit), ms in sorted(groups.items()):
-            seen = [m.path for m in ms if m.heard_between(start_ms, end_ms)]
+            a, b = (windows or {}).get("/".join(unit.split("/")[:2]), (start_ms, end_ms)) if level != "enterprise" \
+                else (start_ms, end_ms)
+            seen = [m.path for m in ms if m.heard_between(a, b)]
             equipment = [m.equipment for m in ms if m.equipment is not None]
             out.append(SiteIndicators(unit, level, indicators(equipment, seen, self.config.basis)))
         return out
@@ -479,15 +440,17 @@ class Engine:
                 out[(level, unit)] = (score, colours[unit], rank)
         return out
 
-    def status(self, now_ms: int, wall_ms: int | None = None) -> list[tuple[Machine, int | None, int | None,
-                                                                              str | None]]:
+    def status(self, now_ms: int | None = None, wall_ms: int | None = None,
+               ) -> list[tuple[Machine, int | None, int | None, str | None]]:
         """Each machine with its reason in force, since when, and its alarm kind (or None). A stop is timed by
-        the telemetry clock ``now_ms``, being offline by the wall clock ``wall_ms`` (None: now)."""
+        the telemetry clock — ``now_ms``, or each machine's site clock when None — being offline by the wall clock
+        ``wall_ms`` (None: now)."""
         out = []
         alarm_ms = round(self.config.alarm_after_s * 1000)
         wall = wall_ms if wall_ms is not None else now_wall_ms()
         for m in list(self.machines.values()):
-            at = m.ledger.reason_at(now_ms)
+            now = now_ms if now_ms is not None else self._now_of(m.site)
+            at = m.ledger.reason_at(now) if now is not None else None
             reason, since = at if at is not None else (None, None)
             kind = None
             if m.online is False:
@@ -496,9 +459,9 @@ class Engine:
                 since = m.offline_since
                 if wall - m.offline_since >= alarm_ms:
                     kind = "offline"
-            elif reason is not None and since is not None and REASONS[StopReason(reason)].element in _STOPPED \
-                    and now_ms - since >= alarm_ms:
-                plan = self._plan(m, now_ms - 1, now_ms) if m.calendar is not None else []
+            elif now is not None and reason is not None and since is not None \
+                    and REASONS[StopReason(reason)].element in _STOPPED and now - since >= alarm_ms:
+                plan = self._plan(m, now - 1, now) if m.calendar is not None else []
                 if not plan or plan[-1][2] is CalendarState.WORKING:
                     kind = "down"
             out.append((m, reason, since, kind))
@@ -511,24 +474,37 @@ class Engine:
     def tick_steps(self, received_ms: int) -> Iterator[list[str]]:
         """``tick`` in parts (a window of a site at a time): with 1,000 machines a whole tick takes about a
         second, which an event loop must not spend in one go."""
-        if self.watermark_ms is None:
+        self.clocks.advance()
+        fleet_now = self.clocks.fleet
+        if fleet_now is None:
             return
-        now = self.watermark_ms
-        keep_from = now - round(self.config.keep_s * 1000)
-        # from the oldest new data, and at least from the last tick's clock: a window that ended in between
-        # is written once more, final
-        since = min(x for x in (self._dirty_from, self._last_now, now) if x is not None)
-        since = max(since, keep_from)
-        self._dirty_from = None
-        self._last_now = now
+        keep_ms = round(self.config.keep_s * 1000)
+        spans: dict[str, _Span] = {}
+        for site, now in self.clocks.sites.items():
+            # from the oldest new data, and at least from the last tick's clock: a window that ended in between
+            # is written once more, final
+            since = min(x for x in (self._dirty_from.get(site), self._last_now.get(site), now) if x is not None)
+            spans[site] = _Span(now, max(since, now - keep_ms), now - keep_ms)
+            self._last_now[site] = now
+        since = min([*self._dirty_from.values(), fleet_now] +
+                    ([self._last_fleet_now] if self._last_fleet_now is not None else []))
+        fleet = _Span(fleet_now, max(since, fleet_now - keep_ms), fleet_now - keep_ms)
+        self._last_fleet_now = fleet_now
+        self._dirty_from.clear()
         self._plans.clear()
-        rolling_start = round(self.rolling_window(now).start * 1000)
-        for key in [k for k in self._written if k[3] < keep_from or (k[2] == "rolling" and k[3] != rolling_start)]:
-            del self._written[key]
-            self._stored_fields.pop(key, None)
+
+        def span_of(level: str, unit: str) -> _Span:
+            return fleet if level in ("enterprise", "fleet") else spans.get("/".join(unit.split("/")[:2]), fleet)
+
+        for key in list(self._written):
+            span = span_of(key[0], key[1])
+            if key[3] < span.now_ms - keep_ms or (
+                    key[2] == "rolling" and key[3] != round(self.rolling_window(span.now_ms).start * 1000)):
+                del self._written[key]
+                self._stored_fields.pop(key, None)
         results: list[Result] = []
         written = 0
-        for part in self.results_by_window(now, since, not_before_ms=keep_from):
+        for part in self._results_by_window(spans, fleet):
             lines = []
             for r in part:  # a result unchanged since it was last written is not written again
                 key, value = (r.level, r.unit, r.window, r.start_ms), (r.period, r.final)
@@ -545,24 +521,53 @@ class Engine:
             written += len(lines)
             yield lines
         lines = []
-        rolling = self.rolling_window(now)
-        rates = self.digitization(round(rolling.start * 1000), now + 1)
-        minute = now // _MINUTE_MS * _MINUTE_MS
-        for s in rates:
-            lines.append(_rates_line(s, "rolling", minute))
-        self._fleet_rates(rates, lines, minute)
+        windows = {site: (round(self.rolling_window(span.now_ms).start * 1000), span.now_ms + 1)
+                   for site, span in spans.items()}
+        rolling = self.rolling_window(fleet_now)
+        rates = self.digitization(round(rolling.start * 1000), fleet_now + 1, windows)
+        for rate in rates:
+            lines.append(_rates_line(rate, "rolling", span_of(rate.level, rate.unit).now_ms // _MINUTE_MS * _MINUTE_MS))
+        self._fleet_rates(rates, lines, fleet_now // _MINUTE_MS * _MINUTE_MS)
         for (level, unit), (score, colour, rank) in self.grades(results, rates).items():
             lines.append(line("grade", _unit_tags(level, unit) | {"method": self.config.grading.method},
                               {"score": score, "colour": colour.value, "colour_zh": colour.zh, "rank": rank},
-                              minute))
+                              span_of(level, unit).now_ms // _MINUTE_MS * _MINUTE_MS))
         yield lines
         self._periods.clear()
-        lines = self._status_lines(now, received_ms)
+        lines = self._status_lines(fleet_now, received_ms) + self._gap_lines(keep_ms)
+        for site, span in spans.items():  # what a restart reads back as "now" (docs/storage.md)
+            lines.append(line("clock", _unit_tags("site", site), {"now_ms": span.now_ms}, span.now_ms))
         for m in list(self.machines.values()):
+            keep_from = span_of("machine", m.path).now_ms - keep_ms
             m.ledger.forget_before(keep_from)
             del m.heard[:bisect.bisect_left(m.heard, keep_from // _MINUTE_MS)]
+            self.streams.forget_before(m.path, keep_from)
         self.counts["kpi_points"] += written + len(lines)
         yield lines
+
+    def _gap_lines(self, keep_ms: int) -> list[str]:
+        """The machines' unknown intervals as ``gap`` points (what a restart reads back); an interval that late
+        data filled is deleted, one that changed is written again."""
+        out = []
+        for path, stream in list(self.streams.machines.items()):
+            written = self._gaps_written.get(path)
+            if written is not None and written[0] == stream.version:
+                continue
+            now = self._now_of("/".join(path.split("/")[:2]))
+            if now is None:
+                continue
+            before = written[1] if written is not None else {}
+            after = {start: (end, cause) for start, end, cause in stream.unknown()
+                     if end != OPEN and end >= now - keep_ms}
+            tags = _unit_tags("machine", path)
+            for start in before.keys() - after.keys():
+                self._retractions.append(Retraction("gap", tuple(sorted(tags.items())), start * 1000))
+            for start, (end, cause) in after.items():
+                if before.get(start) != (end, cause):
+                    out.append(line("gap", tags, {"end_ms": end, "seconds": (end - start) / 1000, "cause": cause},
+                                    start))
+            self._gaps_written[path] = (stream.version, after)
+        return out
 
     def take_retractions(self) -> list[Retraction]:
         """Stored points to delete before the lines of the last tick part are written (see ``Retraction``)."""
@@ -588,11 +593,12 @@ class Engine:
         lines.append(line("digitization", {"level": "fleet", "window": "rolling",
                                            "basis": self.config.basis.value}, fields, ts_ms))
 
-    def _status_lines(self, now_ms: int, wall_ms: int) -> list[str]:
+    def _status_lines(self, fleet_now_ms: int, wall_ms: int) -> list[str]:
         out = []
-        second = now_ms // 1000 * 1000
         tally: dict[tuple[str, str], Counter[str]] = {}
-        for m, reason, since, alarm in self.status(now_ms, wall_ms):
+        for m, reason, since, alarm in self.status(None, wall_ms):
+            now_ms = self._now_of(m.site) or fleet_now_ms
+            second = now_ms // 1000 * 1000
             rolling = self.latest.get(("machine", m.path, "rolling"))
             info = REASONS[StopReason(reason)] if reason is not None else None
             condition = "offline" if m.online is False else info.power.value if info else "unknown"
@@ -621,8 +627,10 @@ class Engine:
             if m.alarm is not None:
                 out.append(_alarm_line(m.path, m.alarm, active=True, now_ms=now_ms))
         for (level, unit), counts in tally.items():
+            now_ms = fleet_now_ms if level == "fleet" else self._now_of(unit) or fleet_now_ms
             out.append(line("fleet_status", _unit_tags(level, unit),
-                            {c: counts[c] for c in CONDITIONS} | {"machines": sum(counts.values())}, second))
+                            {c: counts[c] for c in CONDITIONS} | {"machines": sum(counts.values())},
+                            now_ms // 1000 * 1000))
         return out
 
 
@@ -654,7 +662,7 @@ def _unit_tags(level: str, unit: str) -> dict[str, str]:
 
 
 #: the period's counts are integers, every other element a float (a field keeps its type for ever in InfluxDB)
-_PERIOD_INTS = ("pq", "gq", "sq", "rq", "failures")
+_PERIOD_INTS = ("pq", "gq", "sq", "rq", "failures", "gap_pq", "gap_gq", "gap_sq", "gap_rq")
 _PERIOD_FLOATS = tuple(f for f in _PERIOD_FIELDS if f not in _PERIOD_INTS)
 _LOSSES = ("breakdowns_s", "setup_s", "minor_stops_s", "reduced_speed_s", "scrap_s", "rework_s", "valuable_s")
 

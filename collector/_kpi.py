@@ -6,6 +6,13 @@ simulator's ground truth holds): the time elements that partition the planned bu
 (``ideal_s``, so effectiveness holds across a product mix). Ratios whose denominator is
 zero are ``None``: a machine with no planned time has no availability, not 0 %.
 Effectiveness above 100 % (PRI set slower than the machine runs) is reported, never clamped.
+
+Where the machine's state is not known for part of the planned busy time (it was offline,
+messages were lost), that time is ``unknown_s``, in none of the four elements. The parts of a
+count step across it (``gap_*``: made at some instant in the step the counters cannot place)
+are in the totals but in no ratio, and the production time the step spans (``gap_apt_s``) is
+left out of effectiveness with them: every ratio is over the known time and the parts that can
+be placed in it, and ``coverage`` (known ÷ planned busy time) says how much of the window that is.
 """
 
 from __future__ import annotations
@@ -33,9 +40,18 @@ class Period:
     breakdown_s: float = 0.0  # the part of ADET spent on breakdowns (repairs)
     failures: int = 0
     energy_kwh: float = 0.0
+    unknown_s: float = 0.0  # planned busy time in which the state is not known (in none of the elements above)
+    # parts counted across unknown time (included in pq … ideal_s above, left out of every ratio)
+    gap_pq: int = 0
+    gap_gq: int = 0
+    gap_sq: int = 0
+    gap_rq: int = 0
+    gap_ideal_s: float = 0.0
+    gap_apt_s: float = 0.0  # the part of APT within the gap steps (their parts may have been made in it)
 
     @property
     def pbt_s(self) -> float:
+        """The known part of the planned busy time (the four elements)."""
         return self.apt_s + self.aust_s + self.adet_s + self.adot_s
 
     @property
@@ -76,6 +92,8 @@ class Kpis:
     #: OEE × PBT / calendar time (TPM practice, not ISO 22400-2); None without a calendar span
     teep: float | None
     losses: Losses
+    #: the known share of the planned busy time (1: nothing unknown); None without planned time
+    coverage: float | None = None
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -93,19 +111,22 @@ def _product(*factors: float | None) -> float | None:
 
 def kpis(p: Period) -> Kpis:
     """Every KPI of one period (docs/kpi.md has the formulas and their sources)."""
+    # the parts made in the known time
+    pq, gq, sq, rq = p.pq - p.gap_pq, p.gq - p.gap_gq, p.sq - p.gap_sq, p.rq - p.gap_rq
+    ideal_s = p.ideal_s - p.gap_ideal_s
     availability = _ratio(p.apt_s, p.pbt_s)
-    effectiveness = _ratio(p.ideal_s, p.apt_s)
-    quality = _ratio(p.gq, p.pq)
+    effectiveness = _ratio(ideal_s, p.apt_s - p.gap_apt_s)
+    quality = _ratio(gq, pq)
     oee = _product(availability, effectiveness, quality)
-    per_part = p.ideal_s / p.pq if p.pq else 0.0
+    per_part = ideal_s / pq if pq else 0.0
     losses = Losses(
         breakdowns_s=p.breakdown_s,
         setup_s=p.aust_s,
         minor_stops_s=p.adot_s + p.adet_s - p.breakdown_s,
-        reduced_speed_s=p.apt_s - p.ideal_s,
-        scrap_s=p.sq * per_part,
-        rework_s=p.rq * per_part,
-        valuable_s=p.gq * per_part,
+        reduced_speed_s=p.apt_s - p.gap_apt_s - ideal_s,
+        scrap_s=sq * per_part,
+        rework_s=rq * per_part,
+        valuable_s=gq * per_part,
     )
     return Kpis(
         availability=availability,
@@ -115,13 +136,14 @@ def kpis(p: Period) -> Kpis:
         nee=_product(_ratio(p.aupt_s, p.pbt_s), effectiveness, quality),
         technical_efficiency=_ratio(p.apt_s, p.apt_s + p.adet_s),
         setup_rate=_ratio(p.aust_s, p.aupt_s),
-        scrap_ratio=_ratio(p.sq, p.pq),
-        rework_ratio=_ratio(p.rq, p.pq),
+        scrap_ratio=_ratio(sq, pq),
+        rework_ratio=_ratio(rq, pq),
         mtbf_s=_ratio(p.apt_s, p.failures),
         mttr_s=_ratio(p.breakdown_s, p.failures),
         energy_per_good_kwh=_ratio(p.energy_kwh, p.gq),
         teep=_product(oee, _ratio(p.pbt_s, p.calendar_s)),
         losses=losses,
+        coverage=_ratio(p.pbt_s, p.pbt_s + p.unknown_s),
     )
 
 

@@ -7,17 +7,28 @@ planned busy time comes from the site's calendar, never from the machine: time t
 does not call for work is left out whatever the machine reported, and time it does call
 for work while the machine reports a break or no shift is down time (ADOT).
 Counts are robust to lost messages (they are cumulative) and to counter resets (a value
-below the previous one starts a new run of the counter, added on top).
+below the previous one starts a new run of that counter, added on top; the collector's
+``Streams`` refuse a backward step within a publisher session, so one comes only with a
+restart).
+
+What the machine's stream does not cover — before its first state, and the *unknown
+intervals* its ``Streams`` report (offline, lost messages, between sessions) — is neither
+production nor stop: it is ``unknown_s``, and the parts counted across such time (a count
+step whose interval overlaps it) are ``gap_*``, kept out of the ratios (``collector.kpis``).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 from shopfloor import REASONS, Calendar, CalendarState, StopReason, TimeElement
 from shopfloor.telemetry import CounterSample
 
 from ._kpi import Period
+
+#: [start, end) in ms and why: what the machine's stream does not cover (``Streams.unknown``)
+Unknown = Sequence[tuple[int, int, str]]
 
 _NOT_A_NEW_FAILURE = {StopReason.BREAKDOWN, StopReason.PLANNED_BREAK, StopReason.PLANNED_MAINTENANCE,
                       StopReason.NO_SHIFT}
@@ -130,12 +141,13 @@ class MachineLedger:
         return [(round(p.start * 1000), round(p.end * 1000), p.state)
                 for p in self.calendar.periods(start_ms / 1000, end_ms / 1000)]
 
-    def _states(self, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
-        """(from, to, reason) covering [start, end) as far as the machine has told us."""
+    def _states(self, start_ms: int, end_ms: int, unknown: Unknown = ()) -> list[tuple[int, int, int]]:
+        """(from, to, reason) covering [start, end) as far as the machine has told us: from its first state on,
+        and outside the unknown intervals."""
         i = bisect.bisect_right(self._state_ts, start_ms) - 1
         out = []
         if i < 0:
-            i = 0  # before the first event the state is unknown: the window starts with it
+            i = 0  # before the first event the state is not known
         for k in range(i, len(self._state_ts)):
             a = max(self._state_ts[k], start_ms)
             b = min(self._state_ts[k + 1] if k + 1 < len(self._state_ts) else end_ms, end_ms)
@@ -143,7 +155,40 @@ class MachineLedger:
                 break
             if b > a:
                 out.append((a, b, self._state_reason[k]))
-        return out
+        if not unknown:
+            return out
+        known = []
+        for a, b, reason in out:
+            j = bisect.bisect_right(unknown, a, key=lambda u: u[1])  # the first interval ending after a
+            while a < b and j < len(unknown) and unknown[j][0] < b:
+                u0, u1, _ = unknown[j]
+                if u0 > a:
+                    known.append((a, u0, reason))
+                a = max(a, u1)
+                j += 1
+            if a < b:
+                known.append((a, b, reason))
+        return known
+
+    def _gap_steps(self, start_ms: int, end_ms: int, unknown: Unknown,
+                   ) -> tuple[dict[str, float], list[tuple[int, int]]]:
+        """The count steps in (start, end] whose interval overlaps unknown time — parts made at an instant the
+        counters cannot place: what they added, and their intervals (clipped to the window), in order."""
+        added = dict.fromkeys(_COUNTS, 0.0)
+        spans: list[tuple[int, int]] = []
+        if not unknown or not self._samples:
+            return added, spans
+        ts, values = self._adjusted()
+        first = max(bisect.bisect_right(ts, start_ms), 1)  # steps at samples after the window's first count
+        last = bisect.bisect_right(ts, end_ms)
+        for i in range(first, last):
+            lo, hi = ts[i - 1], ts[i]
+            j = bisect.bisect_right(unknown, lo, key=lambda u: u[1])
+            if j < len(unknown) and unknown[j][0] < hi:
+                for key in _COUNTS:
+                    added[key] += values[i][key] - values[i - 1][key]
+                spans.append((max(lo, start_ms), min(hi, end_ms)))
+        return added, spans
 
     def _adjusted(self) -> tuple[list[int], list[dict[str, float]]]:
         """Cumulative values made monotonic across counter resets (cached until a sample arrives)."""
@@ -154,9 +199,10 @@ class MachineLedger:
         values_out = []
         for k, s in enumerate(self._samples):
             values = {key: float(getattr(s, key)) for key in _COUNTS}
-            if k and any(values[key] < last[key] for key in _COUNTS):  # a reset: what was counted stays counted
+            if k:
                 for key in _COUNTS:
-                    offset[key] += last[key]
+                    if values[key] < last[key]:  # that counter was reset: what it counted stays counted
+                        offset[key] += last[key]
             last = values
             values_out.append({key: values[key] + offset[key] for key in _COUNTS})
         self._series = (self._sample_ts, values_out)
@@ -169,19 +215,25 @@ class MachineLedger:
             return dict.fromkeys(_COUNTS, 0.0) if not values else values[0]
         return values[i]
 
-    def period(self, start_ms: int, end_ms: int,
-               plan: list[tuple[int, int, CalendarState]] | None = None) -> Period:
-        """The window's time elements (inside the plan) and counts (between the samples at its edges)."""
+    def period(self, start_ms: int, end_ms: int, plan: list[tuple[int, int, CalendarState]] | None = None,
+               unknown: Unknown = ()) -> Period:
+        """The window's time elements (inside the plan, where the state is known) and counts (between the
+        samples at its edges; those counted across ``unknown`` intervals also as ``gap_*``)."""
         seconds = {"apt_s": 0.0, "aust_s": 0.0, "adet_s": 0.0, "adot_s": 0.0, "planned_down_s": 0.0}
         breakdown_s = 0.0
         failures = 0
-        states = self._states(start_ms, end_ms)
+        working_s = 0.0
+        #: production time inside the intervals of gap steps: its parts are among those the counters cannot place
+        gap_apt_s = 0.0
+        states = self._states(start_ms, end_ms, unknown)
+        gap, gap_spans = self._gap_steps(start_ms, end_ms, unknown)
         for ps, pe, state in plan if plan is not None else self.planned(start_ms, end_ms):
             if state is CalendarState.NO_SHIFT:
                 continue
             if state is not CalendarState.WORKING:
                 seconds["planned_down_s"] += (pe - ps) / 1000
                 continue
+            working_s += (pe - ps) / 1000
             for a, b, reason in states:
                 lo, hi = max(a, ps), min(b, pe)
                 if hi <= lo:
@@ -191,6 +243,8 @@ class MachineLedger:
                 seconds[field] += (hi - lo) / 1000
                 if reason == StopReason.BREAKDOWN:
                     breakdown_s += (hi - lo) / 1000
+                elif field == "apt_s":
+                    gap_apt_s += sum(max(0, min(hi, g1) - max(lo, g0)) for g0, g1 in gap_spans) / 1000
         first_k = bisect.bisect_left(self._state_ts, start_ms)
         last_k = bisect.bisect_left(self._state_ts, end_ms)
         for k in range(first_k, last_k):
@@ -200,9 +254,13 @@ class MachineLedger:
                 failures += 1
         first, last = self._at(start_ms), self._at(end_ms)
         delta = {k: last[k] - first[k] for k in _COUNTS}
+        known_s = seconds["apt_s"] + seconds["aust_s"] + seconds["adet_s"] + seconds["adot_s"]
         return Period(
             calendar_s=(end_ms - start_ms) / 1000,
             pq=round(delta["total"]), gq=round(delta["good"]), sq=round(delta["scrap"]), rq=round(delta["rework"]),
             energy_kwh=delta["energy_kwh"], ideal_s=delta["ideal_s"], breakdown_s=breakdown_s, failures=failures,
+            unknown_s=max(0.0, working_s - known_s),
+            gap_pq=round(gap["total"]), gap_gq=round(gap["good"]), gap_sq=round(gap["scrap"]),
+            gap_rq=round(gap["rework"]), gap_ideal_s=gap["ideal_s"], gap_apt_s=gap_apt_s,
             **seconds,
         )

@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from shopfloor import REASONS, Control, Industry
+from shopfloor import REASONS, Control, Industry, Protocol
 from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, parse_topic
 
 #: 64 KiB: a birth with a few hundred signals fits; anything bigger is not telemetry
@@ -29,6 +29,15 @@ INT64_MAX = 2**63 - 1
 TS_RANGE_MS = (946_684_800_000, 4_102_444_800_000)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _COUNTS = ("total", "good", "scrap", "rework")
+_POWER_CLASSES = ("executing", "setup", "idle", "down", "standby")
+#: what a state message must say with each stop-reason code (docs/states.md): the six fields agree or the
+#: message contradicts itself
+_STATE_FIELDS = ("state", "state_code", "mode", "mode_code", "reason", "reason_code")
+_STATE_OF: dict[int, tuple[str, int, str, int, str, int]] = {
+    int(code): (info.state.name, int(info.state), "None" if info.mode.name == "None_" else info.mode.name,
+                int(info.mode), info.name, int(code))
+    for code, info in REASONS.items()
+}
 
 
 class Invalid(ValueError):
@@ -41,6 +50,8 @@ class Message:
     body: dict[str, Any]
     #: a retained message delivered on subscribing (not a new event)
     retained: bool = False
+    #: of the payload's bytes: a message re-sent is byte for byte the same (``Streams`` compares them)
+    digest: int = 0
 
     @property
     def kind(self) -> MessageKind:
@@ -87,7 +98,7 @@ def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
         body = orjson.loads(text)
         if isinstance(body, dict):
             _CHECKS[parts.kind](body, parts)
-            return Message(parts, body, retained)
+            return Message(parts, body, retained, hash(payload))
     except (orjson.JSONDecodeError, Invalid):
         pass
     # something is wrong: json, whose numbers are Python's own, names it exactly
@@ -100,7 +111,7 @@ def decode(topic: str, payload: bytes, *, prefix: str, retained: bool = False,
     if not isinstance(body, dict):
         raise Invalid(f"payload is a JSON {type(body).__name__}, expected an object")
     _CHECKS[parts.kind](body, parts)
-    return Message(parts, body, retained)
+    return Message(parts, body, retained, hash(payload))
 
 
 # ---------------------------------------------------------------- field checks
@@ -175,10 +186,12 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
     expected = (parts.enterprise, parts.site, parts.area, parts.line, parts.machine)
     if ids != expected:
         raise Invalid(f"'machine' {_show(m)} does not match the topic's {'/'.join(expected)}")
+    if len(m) != 5:
+        raise Invalid(f"'machine' must hold only enterprise, site, area, line and id, got {_show(sorted(m))}")
     for key in ("name", "kind_name"):
         v = b.get(key)
-        if not isinstance(v, dict):
-            raise Invalid(f"{key!r} must be an object with zh and en, got {_show(v)}")
+        if not isinstance(v, dict) or sorted(v) != ["en", "zh"]:
+            raise Invalid(f"{key!r} must be an object with zh and en (and nothing else), got {_show(v)}")
         _text(v, "zh", f"{key}."), _text(v, "en", f"{key}.")
     for key in ("protocol", "process", "manufacturer", "model", "serial"):
         _text(b, key)
@@ -186,11 +199,9 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
         raise Invalid(f"'kind' must be an equipment kind id (letters, digits, '_', '-'), got {_show(b.get('kind'))}")
     for key in ("key_process", "digital", "networked"):
         _flag(b, key)
-    try:
-        Control(str(b.get("control")))
-        Industry(str(b.get("industry")))
-    except ValueError as e:
-        raise Invalid(str(e)) from None
+    for key, values in (("control", Control), ("industry", Industry), ("protocol", Protocol)):
+        if b.get(key) not in {v.value for v in values}:
+            raise Invalid(f"{key!r} must be one of {', '.join(v.value for v in values)}, got {_show(b.get(key))}")
     cycles = b.get("ideal_cycle_s")
     if not isinstance(cycles, dict) or not cycles:
         raise Invalid(f"'ideal_cycle_s' must be an object of product: seconds, got {_show(cycles)}")
@@ -200,11 +211,20 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
     power = b.get("power_kw")
     if not isinstance(power, dict):
         raise Invalid(f"'power_kw' must be an object of power class: kW, got {_show(power)}")
-    for cls in ("executing", "setup", "idle", "down", "standby"):
-        _number(power, cls, "power_kw.")
+    for cls in _POWER_CLASSES:
+        if _number(power, cls, "power_kw.") < 0:
+            raise Invalid(f"power_kw.{cls} must not be negative, got {power[cls]}")
+    for cls in power:
+        if cls not in _POWER_CLASSES:
+            _number(power, cls, "power_kw.")  # the schema allows more classes: numbers too
+            if power[cls] < 0:
+                raise Invalid(f"power_kw.{cls!r} must not be negative, got {power[cls]}")
     signals = b.get("signals")
-    if not isinstance(signals, list) or not all(isinstance(s, str) and LEVEL.fullmatch(s) for s in signals):
-        raise Invalid(f"'signals' must be a list of signal names, got {_show(signals)}")
+    if not isinstance(signals, list) or not all(isinstance(s, str) and _signal_name(s) for s in signals):
+        raise Invalid(f"'signals' must be a list of signal names (letters, digits, '_', '-'; not 'seq'), "
+                      f"got {_show(signals)}")
+    if b["sample_period_ms"] == 0:
+        raise Invalid("'sample_period_ms' must be above 0, got 0")
 
 
 def _check_status(b: dict[str, Any], parts: TopicParts) -> None:
@@ -216,14 +236,26 @@ def _check_status(b: dict[str, Any], parts: TopicParts) -> None:
 
 def _check_state(b: dict[str, Any], parts: TopicParts) -> None:
     product = b.get("product")
-    if (_plain_head(b) and type(b.get("reason_code")) is int and b["reason_code"] in REASONS
-            and type(product) is str and not _CONTROL_CHARS.search(product)):
+    code = b.get("reason_code")
+    # the six fields compared by type too: 3.0 and True equal 3 and 1 in Python, not in the contract
+    if (_plain_head(b) and type(code) is int and code in _STATE_OF
+            and type(product) is str and not _CONTROL_CHARS.search(product)
+            and all(type(got := b.get(k)) is type(want) and got == want
+                    for k, want in zip(_STATE_FIELDS, _STATE_OF[code], strict=True))):
         return
     _ts(b)
     _int(b, "seq")
     code = _int(b, "reason_code")
     if code not in REASONS:
         raise Invalid(f"'reason_code' {code} is not a stop reason of the contract (docs/states.md)")
+    expected = dict(zip(_STATE_FIELDS, _STATE_OF[code], strict=True))
+    for key in _STATE_FIELDS[:-1]:
+        if key not in b:
+            raise Invalid(f"missing {key!r}")
+        value = b[key]
+        if type(value) is not type(expected[key]) or value != expected[key]:
+            raise Invalid(f"{key!r} is {_show(value)} but reason_code {code} ({expected['reason']}) means "
+                          f"{key} {_show(expected[key])} (docs/states.md)")
     _text(b, "product")
 
 

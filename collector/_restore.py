@@ -6,7 +6,9 @@ one per minute (the last at or before each whole minute: every window edge is on
 is all the ledger keeps anyway. What arrives over MQTT meanwhile merges with it (repeats are
 kept once), and the next tick rewrites every window the restored data touches. Which KPI
 fields the stored results hold comes back too, so a KPI that is no longer defined is deleted
-rather than left standing (``Retraction``).
+rather than left standing (``Retraction``), as do the machines' unknown intervals (``gap``)
+and each site's telemetry clock as it stood (``clock``: what the stored timestamps alone
+cannot say — one machine's far-future data would otherwise set "now" for everyone).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from shopfloor import Control, Industry
 from shopfloor.telemetry import CounterSample
 
+from ._clock import lower_median
 from ._digitization import Equipment
 from ._engine import KPI_FIELDS, Engine
 from ._influx import Store
@@ -40,9 +43,17 @@ def _rows(series: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], d
             yield path, tags, dict(zip(s["columns"], values, strict=True))
 
 
-def _newest(store: Store, measurement: str, field: str) -> int | None:
-    series = store.query(f'SELECT last("{field}") FROM "{measurement}"')
-    return int(series[0]["values"][0][0]) if series else None
+_NEWEST_FIRST = "GROUP BY * ORDER BY time DESC LIMIT 1"
+
+
+def _newest(store: Store, measurement: str, field: str) -> dict[str, int]:
+    """Each machine's newest timestamp in ``measurement``."""
+    return {path: int(row["time"]) for path, _, row in _rows(store.query(
+        f'SELECT "{field}" FROM "{measurement}" {_NEWEST_FIRST}'))}
+
+
+def _site(path: str) -> str:
+    return "/".join(path.split("/")[:2])
 
 
 @dataclass
@@ -50,7 +61,14 @@ class Stored:
     """What the store holds of the last ``keep`` period, ready for the engine."""
 
     since_ms: int = 0
+    #: each site's telemetry clock when the previous process last wrote it (or the lower median of its machines'
+    #: newest timestamps)
+    clocks: dict[str, int] = field(default_factory=dict)
     states: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: the newest state of each machine: (ts, reason, product)
+    last_state: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    #: the machines' unknown intervals: (start, end, cause)
+    gaps: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
     samples: dict[str, list[CounterSample]] = field(default_factory=dict)
     births: dict[str, tuple[Equipment, dict[str, float], int]] = field(default_factory=dict)
     online: dict[str, bool] = field(default_factory=dict)
@@ -63,32 +81,49 @@ class Stored:
 def read_back(store: Store, keep_s: float) -> Stored:
     """Query the store (blocking I/O: run it in a thread)."""
     out = Stored()
-    newest = [t for t in (_newest(store, "state", "reason_code"), _newest(store, "counters", "total")) if t]
+    newest: dict[str, int] = {}
+    for measurement, key in (("state", "reason_code"), ("counters", "total")):
+        for path, ts in _newest(store, measurement, key).items():
+            newest[path] = max(ts, newest.get(path, ts))
     if not newest:
         return out
-    now = max(newest)
-    since = out.since_ms = now - round(keep_s * 1000)
+    by_site: dict[str, list[int]] = {}
+    for path, ts in newest.items():
+        by_site.setdefault(_site(path), []).append(ts)
+    out.clocks = {site: lower_median(times) for site, times in by_site.items()}
+    for s in store.query(f'SELECT "now_ms" FROM "clock" {_NEWEST_FIRST}'):
+        tags = s.get("tags", {})
+        if tags.get("level") == "site" and tags.get("enterprise") and tags.get("site") and s["values"]:
+            out.clocks[f"{tags['enterprise']}/{tags['site']}"] = int(s["values"][0][1])
+    since = out.since_ms = min(out.clocks.values()) - round(keep_s * 1000)
     # the state in force when the period begins, then every change (ORDER BY … LIMIT 1, not last(): a selector
     # without GROUP BY time answers with time 0)
-    newest_first = "GROUP BY * ORDER BY time DESC LIMIT 1"
-    for query in (f'SELECT "reason_code" FROM "state" WHERE time < {since}ms {newest_first}',
-                  f'SELECT "reason_code" FROM "state" WHERE time >= {since}ms GROUP BY *'):
+    for query in (f'SELECT "reason_code", "product" FROM "state" WHERE time < {since}ms {_NEWEST_FIRST}',
+                  f'SELECT "reason_code", "product" FROM "state" WHERE time >= {since}ms GROUP BY *'):
         for path, _, row in _rows(store.query(query)):
-            out.states.setdefault(path, []).append((int(row["time"]), int(row["reason_code"])))
+            ts = int(row["time"])
+            if ts > out.clocks.get(_site(path), ts):
+                continue  # ahead of its site's clock: not yet in any window (a clock gone wrong)
+            out.states.setdefault(path, []).append((ts, int(row["reason_code"])))
+            if path not in out.last_state or ts >= out.last_state[path][0]:
+                out.last_state[path] = (ts, int(row["reason_code"]), str(row.get("product") or ""))
     last = ", ".join(f'last("{k}") AS "{k}"' for k in _COUNTS)
     fields = ", ".join(f'"{k}"' for k in _COUNTS)
-    before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {newest_first}'
+    before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {_NEWEST_FIRST}'
     # buckets (m − 1 min, m]: a sample at an edge stays the edge's
-    minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {now}ms '
+    minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {max(out.clocks.values())}ms '
                f'GROUP BY time(1m, 1ms), * fill(none)')
     for query, at_edge in ((before, False), (minutes, True)):
         for path, _, row in _rows(store.query(query)):
+            now = min(out.clocks.get(_site(path), newest.get(path, 0)), newest.get(path, 0))
             ts = min(int(row["time"]) + 59_999, now) if at_edge else int(row["time"])
+            if ts > now:
+                continue
             out.samples.setdefault(path, []).append(CounterSample(
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))
     latest: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
-    for path, tags, row in _rows(store.query(f'SELECT * FROM "birth" {newest_first}')):
+    for path, tags, row in _rows(store.query(f'SELECT * FROM "birth" {_NEWEST_FIRST}')):
         if path not in latest or row["time"] >= latest[path][1]["time"]:
             latest[path] = (tags, row)
     for path, (tags, row) in latest.items():
@@ -101,12 +136,14 @@ def read_back(store: Store, keep_s: float) -> Stored:
         except (KeyError, ValueError, TypeError) as e:
             log.warning("%s: stored birth not usable (%s)", path, e)
     newest_status: dict[str, tuple[int, bool]] = {}
-    for path, _, row in _rows(store.query(f'SELECT "status" FROM "status" {newest_first}')):
+    for path, _, row in _rows(store.query(f'SELECT "status" FROM "status" {_NEWEST_FIRST}')):
         newest_status[path] = (int(row["time"]), row["status"] == "online")
     out.online = {path: online for path, (_, online) in newest_status.items()}
-    for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {newest_first}')):
+    for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {_NEWEST_FIRST}')):
         if row["active"] and tags.get("kind"):
             out.alarms[(path, tags["kind"])] = int(row["since_ms"])
+    for path, _, row in _rows(store.query(f'SELECT "end_ms", "cause" FROM "gap" WHERE time >= {since}ms GROUP BY *')):
+        out.gaps.setdefault(path, []).append((int(row["time"]), int(row["end_ms"]), str(row["cause"])))
     kpis = ", ".join(f'"{k}"' for k in KPI_FIELDS)
     for s in store.query(f'SELECT {kpis} FROM "kpi" WHERE time >= {since}ms GROUP BY *'):
         tags = s.get("tags", {})
@@ -121,13 +158,25 @@ def read_back(store: Store, keep_s: float) -> Stored:
 def apply_steps(engine: Engine, stored: Stored, chunk: int = 50) -> Iterator[int]:
     """Merge what was read back into the engine (on the engine's thread), ``chunk`` machines at a time,
     yielding how many: an event loop runs other work in between."""
+    streams = engine.streams
+    for site, now in stored.clocks.items():
+        engine.clocks.restore(site, now)
     for path, (equipment, cycles, session) in stored.births.items():
         engine.learn(path, equipment, cycles)
         if not engine.heard_live(path):  # what arrived since the start is newer than what was stored
-            engine.restore_session(path, session)
+            streams.restore_session(path, session)
+    for path, (ts, reason, product) in stored.last_state.items():
+        streams.restore_state(path, ts, reason, product)
+    for path, samples in stored.samples.items():
+        if samples:
+            streams.restore_seen(path, max(s.ts_ms for s in samples))
+    for path, gaps in stored.gaps.items():
+        for start, end, cause in gaps:
+            streams.restore_unknown(path, start, end, cause)
     for path, online in stored.online.items():
         if not engine.heard_live(path):
             engine.set_online(path, online)
+            streams.restore_online(path, online)
     for (path, kind), since in stored.alarms.items():
         engine.restore_alarm(path, kind, since)
     for (level, unit, window, start_ms), fields in stored.kpi_fields.items():

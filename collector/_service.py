@@ -2,7 +2,9 @@
 
 paho-mqtt runs on its own network thread (measured faster than driving it from asyncio
 for a subscriber that only receives) and hands messages to the event loop, which checks
-them, turns them into points and batches them for the sink. Messages are acknowledged
+them against the contract and against each machine's stream so far (``Streams``: repeats,
+contradictions, counters going backwards, timestamps from the future), turns the new ones into
+points and batches them for the sink. Messages are acknowledged
 (MQTT 5 manual acks, QoS 1) only once their batch is durable — in the store or in the
 spool — so a collector killed at any moment loses nothing: its persistent session gets
 the unacknowledged messages again. Several collectors share the load through a shared
@@ -43,6 +45,7 @@ from ._messages import Invalid, Message, decode
 from ._points import telemetry
 from ._restore import apply_steps, read_back
 from ._sink import Batch, Sink
+from ._stream import Streams
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +206,10 @@ class _Subscriber:
 
 
 class DeadLetters:
-    """Invalid messages, one JSON line each: when, topic, why, and the payload (text, or base64)."""
+    """Invalid messages, one JSON line each: when, topic, why, the payload's size and the payload (text, or
+    base64) — its first ``EXCERPT`` bytes only, so a flood of huge messages cannot fill the disk or the topic."""
+
+    EXCERPT = 4096
 
     def __init__(self, path: Path | None, publish: Callable[[bytes], None] | None) -> None:
         self.path = path
@@ -214,11 +220,16 @@ class DeadLetters:
             self._file = path.open("a", encoding="utf-8")
 
     def add(self, topic: str, payload: bytes, reason: str, received_ms: int) -> None:
-        entry: dict[str, Any] = {"received": received_ms, "topic": topic, "reason": reason}
+        entry: dict[str, Any] = {"received": received_ms, "topic": topic[:self.EXCERPT], "reason": reason,
+                                 "size": len(payload)}
+        excerpt = payload[:self.EXCERPT]
         try:
-            entry["payload"] = payload.decode("utf-8")
+            payload.decode("utf-8")
+            entry["payload"] = excerpt.decode("utf-8", "ignore")  # a cut may split a character
         except UnicodeDecodeError:
-            entry["payload_base64"] = base64.b64encode(payload).decode()
+            entry["payload_base64"] = base64.b64encode(excerpt).decode()
+        if len(excerpt) < len(payload):
+            entry["truncated"] = True
         text = json.dumps(entry, ensure_ascii=False)
         if self._file is not None:
             self._file.write(text + "\n")
@@ -242,7 +253,18 @@ class Collector:
         self.counts: Counter[str] = Counter()
         self.prefix = prefix = config.mqtt.prefix
         self._started_ms = now_ms()
-        self.engine = Engine(config.kpi, self.counts) if config.kpi.enabled else None
+        max_ahead = round(config.max_ahead_s * 1000) if config.max_ahead_s is not None else None
+        #: the engine's own streams' counts when it has a subscription of its own (its repeats are not this
+        #: collector's; its seq accounting is the only one)
+        self._engine_counts: Counter[str] = Counter()
+        #: what this collector's subscription has shown of each machine (only a share of it in a shared group)
+        self.streams = Streams(accounts_seqs=not config.group, max_ahead_ms=max_ahead, counts=self.counts)
+        self.engine: Engine | None = None
+        if config.kpi.enabled:
+            # the engine reads every message: its own subscription (and streams) when the storage one is shared
+            engine_streams = self.streams if not config.group else Streams(max_ahead_ms=max_ahead,
+                                                                          counts=self._engine_counts)
+            self.engine = Engine(config.kpi, self.counts, engine_streams)
         self.store = open_store(config.store)
         self.sink = Sink(self.store, config.spool_dir / f"{config.collector}.sqlite",
                          max_batches=config.spool_max_batches, counts=self.counts)
@@ -400,6 +422,14 @@ class Collector:
                 if msg is None:
                     continue
                 try:
+                    if not self.streams.admit(msg, arrival[5]):
+                        continue  # received before: acknowledged with the batch, nothing more
+                except Invalid as e:
+                    self.counts["valid"] -= 1
+                    log.warning("invalid message on %s: %s", arrival[0], e)
+                    self._dead(arrival, str(e))
+                    continue
+                try:
                     points = telemetry(msg, arrival[5])
                     if feed:
                         assert self.engine is not None
@@ -457,7 +487,8 @@ class Collector:
             try:
                 msg = decode(topic, payload, prefix=self.prefix, retained=retained,
                              max_payload=self.config.max_payload)
-                self.engine.feed(msg, received)
+                if self.engine.streams.admit(msg, received):
+                    self.engine.feed(msg, received)
             except Invalid:
                 continue  # counted and dead-lettered by whichever collector stores it
             except Exception:
@@ -505,9 +536,16 @@ class Collector:
             except Exception:  # results stop for one tick, the telemetry keeps flowing
                 log.exception("KPI engine tick failed")
 
+    def _all_counts(self) -> Counter[str]:
+        counts = Counter(self.counts)
+        for key in ("seq_missing", "seq_discontinuities"):
+            if key in self._engine_counts:
+                counts[key] = self._engine_counts[key]
+        return counts
+
     def _health_payload(self, status: str) -> bytes:
         return json.dumps({"ts": now_ms(), "collector": self.config.collector, "status": status,
-                           "started": self._started_ms, "counts": dict(self.counts),
+                           "started": self._started_ms, "counts": dict(self._all_counts()),
                            "backlog_batches": self.sink.backlog},
                           separators=(",", ":")).encode()
 
@@ -519,7 +557,7 @@ class Collector:
             self._log_counts()
 
     def _log_counts(self) -> None:
-        c = self.counts
+        c = self._all_counts()
         log.info("collector %s: %d received, %d invalid, %d points written, %d batches spooled (%d waiting), "
                  "%d missing by seq", self.config.collector, c["received"], c["invalid"], c["points_written"],
                  c["batches_spooled"], self.sink.backlog, c["seq_missing"])

@@ -179,7 +179,7 @@ async def _watch(console: Console, collector: Collector, sim: Simulation, runnin
         header = Text(f"{bar} {100 * done:5.1f} %  plant time {format_duration(round(sim.now))} · wall "
                       f"{time.monotonic() - started:.0f} s · {c['received']:,} messages · {c['points_written']:,} "
                       f"points · {c['invalid']} dead letters")
-        return Group(header, fleet_status(engine, engine.watermark_ms or 0))
+        return Group(header, fleet_status(engine, engine.now_ms or 0))
 
     if console.is_terminal:
         with Live(view(), console=console, refresh_per_second=2, transient=False) as screen:
