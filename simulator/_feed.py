@@ -15,6 +15,10 @@ from shopfloor.telemetry import CounterSample
 from ._machine import MachineSim
 from ._signals import signals
 
+#: plant-time period of the extra counters samples: hours, days and shifts starting on the hour or the
+#: half hour begin and end with an exact count
+COUNTER_EDGE_S = 1800.0
+
 
 @dataclass(frozen=True, slots=True)
 class StateEvent:

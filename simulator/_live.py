@@ -8,16 +8,11 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from ._feed import Feed, MachineUpdate, StateEvent, TelemetrySink
+from ._feed import COUNTER_EDGE_S, Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._machine import MachineSim
 from ._simulation import Simulation
 
 log = logging.getLogger(__name__)
-
-
-#: plant-time period of the extra counters samples: hours, days and shifts starting on the hour or the
-#: half hour begin and end with an exact count
-COUNTER_EDGE_S = 1800.0
 
 
 class LiveRun:

@@ -2,7 +2,8 @@
 
 Clients share the asyncio loop (aiomqtt wraps paho-mqtt), so a thousand
 machines need no thousand threads. While the broker is away, state events and
-the latest counters wait in a bounded memory outbox and go out in order after
+the latest counters — and those of every whole half hour of plant time, where windows
+begin and end — wait in a bounded memory outbox and go out in order after
 the reconnect (signals are sampled again instead); birth and ``online`` are
 re-published first. Sequence numbers are given at the first send attempt and
 kept on retries, so a consumer can drop duplicates by seq.
@@ -20,7 +21,7 @@ from shopfloor import MessageKind, MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import Message, Publisher, client_id, close_publishers, now_ms, tls_context
 
-from ._feed import MachineUpdate
+from ._feed import COUNTER_EDGE_S, MachineUpdate
 from ._machine import MachineSim
 from ._signals import signal_names
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 #: unsent messages kept per machine while the broker is away (hours of state changes);
 #: beyond it the oldest unsent ones are dropped, counted and logged
 OUTBOX_LIMIT = 5_000
+_EDGE_MS = round(COUNTER_EDGE_S * 1000)
 
 
 @dataclass(slots=True)
@@ -39,7 +41,8 @@ class _Queued:
 
 
 class MemoryOutbox:
-    """A simulated machine's outbox: seqs given at the first send, only the newest counters kept offline."""
+    """A simulated machine's outbox: seqs given at the first send; offline, only the newest counters and those at
+    window edges are kept."""
 
     def __init__(self, machine: MachineSim, session_ms: int, sample_period_ms: int) -> None:
         self.machine = machine
@@ -60,8 +63,10 @@ class MemoryOutbox:
             payload = contract.counters(ts_ms=c.ts_ms, seq=0, total=c.total, good=c.good, scrap=c.scrap,
                                         rework=c.rework, energy_kwh=c.energy_kwh, ideal_s=c.ideal_s)
             last = self.queue[-1] if self.queue else None
-            if not self.online and last is not None and last.kind is MessageKind.COUNTERS and last.encoded is None:
-                last.payload = payload  # cumulative: while offline only the newest one matters
+            if (not self.online and last is not None and last.kind is MessageKind.COUNTERS and last.encoded is None
+                    and last.payload["ts"] % _EDGE_MS):
+                # cumulative: while offline only the newest one matters, but for the count at a window's edge
+                last.payload = payload
             else:
                 self._put(_Queued(MessageKind.COUNTERS, payload))
         if update.signals is not None and self.online:

@@ -14,6 +14,7 @@ from shopfloor import MessageKind
 from shopfloor import telemetry as contract
 from shopfloor._publisher import Message, Outbox
 from shopfloor.spool import Spool
+from shopfloor.telemetry import CounterSample
 from simulator import Simulation
 from simulator._feed import MachineUpdate, StateEvent
 from simulator._mqtt import MemoryOutbox
@@ -156,3 +157,18 @@ def test_a_full_spool_drops_the_oldest_signals_first_and_counts_them(tmp_path: P
     assert all(r.kind == "state" for r in left[:100])  # the oldest signals went first …
     assert sum(r.kind == "state" for r in left) == 750  # … and no state event was lost
     assert "spool" in caplog.text and "dropped the 10 oldest signals" in caplog.text
+
+
+def test_offline_a_simulated_machine_keeps_the_newest_counters_and_those_at_window_edges(tmp_path: Path) -> None:
+    """A broker outage from 09:50 to 10:20: the counters at 10:00 are where the 09:00 and 10:00 hours meet, so they
+    go out after the reconnect with the newest; every other sample folds into the one after it."""
+    machine = Simulation(one_line("- {id: M, kind: other, cycle_time: 10s}"), seed=1).machines[0]
+    box = MemoryOutbox(machine, session_ms=1, sample_period_ms=1000)
+    box.greeted()
+    box.disconnected()
+    nine = 1_767_603_600_000  # a whole hour, epoch ms
+    for minute, total in ((50, 300), (55, 330), (60, 360), (65, 390), (70, 420), (80, 480)):
+        sample = CounterSample(nine + minute * 60_000, total, total, 0, 0, 0.0, 0.0)
+        box.enqueue(MachineUpdate(machine, counters=sample))
+    sent = [json.loads(m.payload) for m in box.peek(100)]
+    assert [((c["ts"] - nine) // 60_000, c["total"]) for c in sent] == [(60, 360), (80, 480)]
