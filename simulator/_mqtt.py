@@ -52,6 +52,8 @@ class MemoryOutbox:
         self.seq = 0
         self.online = False
         self.dropped = 0
+        #: seqs of dropped messages, skipped at the next one sent: the loss shows as a seq gap where it happened
+        self._skip = 0
         self._birth_seq: int | None = None
 
     def enqueue(self, update: MachineUpdate) -> None:
@@ -76,11 +78,11 @@ class MemoryOutbox:
     def _put(self, message: _Queued) -> None:
         if len(self.queue) >= OUTBOX_LIMIT:
             # drop the oldest message not yet sent (sent ones are at the front)
-            for i, queued in enumerate(self.queue):
-                if queued.encoded is None:
-                    del self.queue[i]
-                    break
-            self.dropped += 1
+            unsent = next((i for i, queued in enumerate(self.queue) if queued.encoded is None), None)
+            if unsent is not None:
+                del self.queue[unsent]
+                self.dropped += 1
+                self._skip += 1
             if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
                 log.warning("%s: MQTT outbox full, %d oldest unsent message(s) dropped", self.machine.path,
                             self.dropped)
@@ -120,6 +122,7 @@ class MemoryOutbox:
             if len(out) == n:
                 break
             if queued.encoded is None:
+                self.seq, self._skip = self.seq + self._skip, 0
                 queued.payload["seq"] = self._next_seq()
                 queued.encoded = contract.encode(queued.payload)
             out.append(Message(queued.kind, queued.encoded))

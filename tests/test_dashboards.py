@@ -157,10 +157,10 @@ def test_every_panel_query_returns_data_with_its_columns(filled_influxdb: tuple[
 def test_the_indicator_panels_show_the_collectors_values(filled_influxdb: tuple[InfluxDB, Run]) -> None:
     influx, run = filled_influxdb
     engine = run.collectors[0].engine
-    assert engine is not None and engine.watermark_ms is not None
-    rolling = engine.rolling_window(engine.watermark_ms)
+    assert engine is not None and engine.now_ms is not None
+    rolling = engine.rolling_window(engine.now_ms)
     rates = {(s.level, s.unit): s.indicators for s in engine.digitization(round(rolling.start * 1000),
-                                                                           engine.watermark_ms + 1)}
+                                                                           engine.now_ms + 1)}
     board = next(d for d in all_dashboards() if d["uid"] == "sfsim-lianghua")
     values = resolve(board, influx, run)
     shown = {p["title"]: influx.rows(substitute(p["targets"][0]["query"], values, run)) for p in board["panels"]}

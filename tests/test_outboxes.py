@@ -172,3 +172,17 @@ def test_offline_a_simulated_machine_keeps_the_newest_counters_and_those_at_wind
         box.enqueue(MachineUpdate(machine, counters=sample))
     sent = [json.loads(m.payload) for m in box.peek(100)]
     assert [((c["ts"] - nine) // 60_000, c["total"]) for c in sent] == [(60, 360), (80, 480)]
+
+
+def test_messages_a_full_memory_outbox_drops_show_as_a_seq_gap_where_they_were(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("simulator._mqtt.OUTBOX_LIMIT", 5)
+    machine = Simulation(one_line("- {id: M, kind: other, cycle_time: 10s}"), seed=1).machines[0]
+    box = MemoryOutbox(machine, session_ms=1, sample_period_ms=1000)
+    box.greeted()
+    box.ack(len(box.peek(1)))  # nothing queued yet
+    box.disconnected()
+    for ts in range(1, 9):  # 8 state changes into 5 places: the 3 oldest go
+        box.enqueue(MachineUpdate(machine, states=[StateEvent(ts, 0, "part")]))
+    sent = [json.loads(m.payload) for m in box.peek(10)]
+    assert [(p["ts"], p["seq"]) for p in sent] == [(4, 3), (5, 4), (6, 5), (7, 6), (8, 7)]
