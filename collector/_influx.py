@@ -8,8 +8,18 @@
 Every adapter takes gzip-compressed line protocol (compressed once, also as spooled) and
 either stores all of it, raises ``Unavailable`` (nothing or not everything was stored: try
 again later — writes are idempotent) or ``Rejected`` (the server refused some points for
-good and stored the rest: retrying cannot help; InfluxDB 1.x answers 400 for such a partial
-write, 2.x answers 422, or 400 for the whole batch, which is then sent again in halves).
+good and stored the rest: retrying cannot help). Every answer is classified, whatever its
+body says (a proxy's HTML, a 1.x server's "404 page not found" behind a v2 URL):
+
+- 204: stored;
+- 400 (1.x: a partial write, or nothing parsed; 2.x: the whole batch refused), 413 (too
+  large), 422 (2.x: a partial write): the batch is sent again in halves until the refused
+  points are alone — the others are stored — and ``Rejected`` carries them with the server's
+  reason (the collector dead-letters them);
+- 401, 403, 404: the configuration (credentials, permissions, database, org, bucket, URL) —
+  ``Unavailable`` naming the setting to check: kept and retried, since a token can be
+  created or a bucket made while the points wait;
+- anything else (429, 5xx, a refused connection, a timeout): ``Unavailable``.
 InfluxQL queries (``/query``), the language every InfluxDB generation and Grafana share,
 read results back. ``delete`` removes single points (a result that must lose a field,
 ``Retraction``): InfluxQL ``DELETE`` for 1.x, the delete API for 2.x; 3.x has no delete of
@@ -23,9 +33,10 @@ import gzip
 import http.client
 import json
 import logging
+import re
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -43,11 +54,72 @@ STORE_KINDS: tuple[StoreKind, ...] = ("influxdb-v1", "influxdb-v2", "files")
 
 
 class Unavailable(Exception):
-    """The store did not take the batch (down, overloaded, refusing credentials): keep it and retry."""
+    """The store did not take the batch (down, overloaded, refusing credentials): keep it and retry.
+
+    ``setting``: when the answer points at the configuration, the settings to check (the error says so once)."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class Rejected(Exception):
-    """The store refused points for good (e.g. a field type conflict); the rest of the batch was stored."""
+    """The store refused points for good (e.g. a field type conflict); the rest of the batch was stored.
+
+    ``points``: each refused line of line protocol with the server's reason."""
+
+    def __init__(self, message: str, points: Sequence[tuple[bytes, str]] = ()) -> None:
+        super().__init__(message)
+        self.points = list(points)
+
+
+#: which settings an answer points at, per API
+_SETTINGS = {
+    ("influxdb-v1", 401): "store.username and store.password",
+    ("influxdb-v1", 403): "store.username (it may not write to store.database)",
+    ("influxdb-v1", 404): "store.database (no such database: create it, or let store.create_database do it) and "
+                          "store.url (is it an InfluxDB 1.x?)",
+    ("influxdb-v2", 401): "store.token",
+    ("influxdb-v2", 403): "store.token (it may not write to store.bucket)",
+    ("influxdb-v2", 404): "store.org and store.bucket (not found), and store.url (an InfluxDB 1.x answers 404 here: "
+                          "store.kind influxdb-v1)",
+}
+#: answers that refuse points, not the request: sent again in halves to find them
+_REFUSING = (400, 413, 422)
+#: requests one batch may spend finding its refused points; past it the rest is refused in chunks
+_ISOLATING_BUDGET = 128
+
+
+def _classify(kind: StoreKind, target: str, status: int, body: bytes | str | None) -> Unavailable:
+    """What a non-refusing error answer means: ``Unavailable``, naming the setting where it is the configuration."""
+    setting = _SETTINGS.get((kind, status))
+    hint = f"; check {setting}" if setting else ""
+    return Unavailable(f"{target}: HTTP {status}: {_error_text(body)}{hint}", setting)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _isolate(lines: list[bytes], send: Callable[[list[bytes]], None]) -> list[tuple[bytes, str]]:
+    """Send ``lines``; where the server refuses a batch (``_Refused``), send it again in halves until the refused
+    lines are alone, so that the others are stored. Returns the refused lines with the server's reasons."""
+    budget = [_ISOLATING_BUDGET]
+
+    def attempt(part: list[bytes]) -> list[tuple[bytes, str]]:
+        budget[0] -= 1
+        try:
+            send(part)
+            return []
+        except _Refused as e:
+            if len(part) == 1 or budget[0] <= 0:
+                return [(line, e.reason) for line in part]
+            half = len(part) // 2
+            return attempt(part[:half]) + attempt(part[half:])
+
+    return attempt([line for line in lines if line])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,17 +208,30 @@ class _Http:
             self._conn = None
 
 
-def _error_text(body: bytes) -> str:
+def _error_text(body: bytes | str | None) -> str:
+    """The server's own words: the JSON ``error``/``message``, else the start of the body (any type, any text)."""
+    if body is None:
+        return "(no body)"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     try:
-        return str(json.loads(body).get("error") or json.loads(body).get("message") or body[:300])
-    except (ValueError, AttributeError):
-        return body[:300].decode("utf-8", "replace")
+        data = json.loads(text)
+        if isinstance(data, dict) and (data.get("error") or data.get("message")):
+            text = str(data.get("error") or data.get("message"))
+    except ValueError:
+        pass
+    if text.lstrip().startswith("<"):  # a proxy's or web server's HTML page: its words, not its markup
+        text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return text[:300] if text else "(empty body)"
 
 
-def _series(status: int, body: bytes, what: str) -> list[dict[str, Any]]:
+def _series(status: int, body: bytes, what: str, kind: StoreKind) -> list[dict[str, Any]]:
     if status != 200:
-        raise Unavailable(f"{what}: HTTP {status}: {_error_text(body)}")
-    results = json.loads(body).get("results", [])
+        raise _classify(kind, what, status, body)
+    try:
+        results = json.loads(body).get("results", [])
+    except (ValueError, AttributeError):
+        raise Unavailable(f"{what}: not an InfluxDB answer: {_error_text(body)}") from None
     if results and "error" in results[0]:
         raise ValueError(f"{what}: {results[0]['error']}")
     series: list[dict[str, Any]] = results[0].get("series", []) if results else []
@@ -168,23 +253,36 @@ class InfluxV1:
     def _ensure_database(self) -> None:
         if self._created:
             return
-        status, body = self._http.request("POST", "/query", {"q": f'CREATE DATABASE "{self.config.database}"'},
-                                          None, self._headers)
+        create = f"CREATE DATABASE {identifier(self.config.database)}"
+        status, body = self._http.request("POST", "/query", {"q": create}, None, self._headers)
         if status != 200:
-            raise Unavailable(f"{self.config.target}: CREATE DATABASE: HTTP {status}: {_error_text(body)}")
+            raise _classify("influxdb-v1", f"{self.config.target}: CREATE DATABASE", status, body)
+        errors = _statement_errors(body)
+        if errors:
+            raise Unavailable(f"{self.config.target}: CREATE DATABASE: {errors[0]}; check store.database",
+                              "store.database")
         self._created = True
 
     def write(self, body_gz: bytes) -> None:
         self._ensure_database()
         params = {"db": self.config.database, "rp": self.config.retention_policy, "precision": PRECISION}
-        status, body = self._http.request("POST", "/write", params, body_gz,
-                                          self._headers | {"Content-Encoding": "gzip",
-                                                           "Content-Type": "text/plain; charset=utf-8"})
-        if status == 204:
-            return
-        if status == 400:  # partial write: the valid points are stored, the rest refused for good
-            raise Rejected(_error_text(body))
-        raise Unavailable(f"{self.config.target}: HTTP {status}: {_error_text(body)}")
+        headers = self._headers | {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+
+        def send(lines: list[bytes] | None) -> None:
+            body = body_gz if lines is None else gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1)
+            status, answer = self._http.request("POST", "/write", params, body, headers)
+            if status == 204:
+                return
+            if status in _REFUSING:  # a partial write stored the valid points; the halves find the others
+                raise _Refused(_error_text(answer))
+            raise _classify("influxdb-v1", self.config.target, status, answer)
+
+        try:
+            send(None)
+        except _Refused:
+            refused = _isolate(gzip.decompress(body_gz).split(b"\n"), send)
+            if refused:
+                raise Rejected(f"{len(refused)} point(s) refused: {refused[0][1]}", refused) from None
 
     def delete(self, points: Sequence[Retraction]) -> None:
         self._ensure_database()
@@ -192,15 +290,15 @@ class InfluxV1:
         status, body = self._http.request("POST", "/query", {"db": self.config.database, "q": statements},
                                           None, self._headers)
         if status != 200:
-            raise Unavailable(f"{self.config.target}: DELETE: HTTP {status}: {_error_text(body)}")
-        errors = [r["error"] for r in json.loads(body).get("results", []) if "error" in r]
+            raise _classify("influxdb-v1", f"{self.config.target}: DELETE", status, body)
+        errors = _statement_errors(body)
         if errors:
             raise Rejected(f"DELETE: {errors[0]}")
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         status, body = self._http.request("POST", "/query", {"db": self.config.database, "q": influxql,
                                                              "epoch": "ms"}, None, self._headers)
-        return _series(status, body, self.config.target)
+        return _series(status, body, self.config.target, "influxdb-v1")
 
     def close(self) -> None:
         self._http.close()
@@ -222,11 +320,13 @@ class InfluxV2:
         self._headers = {"Authorization": f"Token {config.token}"} if config.token else {}
 
     def write(self, body_gz: bytes) -> None:
-        self._write_lines(gzip.decompress(body_gz).splitlines())
+        """2.x refuses a whole batch for one bad line (400) and too big a batch (413), and stores the rest of a
+        partial write (422): halves are sent until the refused lines are alone."""
+        refused = _isolate(gzip.decompress(body_gz).split(b"\n"), self._send)
+        if refused:
+            raise Rejected(f"{len(refused)} point(s) refused: {refused[0][1]}", refused)
 
-    def _write_lines(self, lines: list[bytes]) -> None:
-        """2.x refuses a whole batch for one bad line (400) and too big a batch (413): halves are sent until
-        the bad lines are alone, so the good ones are stored; a partial write (422) stored the rest."""
+    def _send(self, lines: list[bytes]) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError
@@ -235,20 +335,9 @@ class InfluxV2:
             self._write.write(bucket=self.config.bucket, org=self.config.org, record=b"\n".join(lines),
                               write_precision=WritePrecision.US)  # type: ignore[arg-type]
         except ApiException as e:
-            if e.status in (400, 413) and len(lines) > 1:
-                half = len(lines) // 2
-                refused = []
-                for part in (lines[:half], lines[half:]):
-                    try:
-                        self._write_lines(part)
-                    except Rejected as r:
-                        refused.append(str(r))
-                if refused:
-                    raise Rejected("; ".join(refused)[:1000]) from None
-                return
-            if e.status in (400, 413, 422):
-                raise Rejected(_error_text(e.body or b"")) from None
-            raise Unavailable(f"{self.config.target}: HTTP {e.status}: {_error_text(e.body or b'')}") from None
+            if e.status in _REFUSING:
+                raise _Refused(_error_text(e.body)) from None
+            raise _classify("influxdb-v2", self.config.target, e.status or 0, e.body) from None
         except (OSError, HTTPError) as e:
             raise Unavailable(f"{self.config.target}: {e}") from None
 
@@ -264,16 +353,17 @@ class InfluxV2:
             try:
                 api.delete(start=at, stop=at, predicate=predicate, bucket=self.config.bucket, org=self.config.org)
             except ApiException as e:
+                # 3.x has no delete of points (it answers 404 or 405): refused, logged, not retried for ever
                 if e.status is not None and 400 <= e.status < 500 and e.status not in (401, 403, 429):
-                    raise Rejected(f"delete: HTTP {e.status}: {_error_text(e.body or b'')}") from None
-                raise Unavailable(f"{self.config.target}: delete: HTTP {e.status}") from None
+                    raise Rejected(f"delete: HTTP {e.status}: {_error_text(e.body)}") from None
+                raise _classify("influxdb-v2", f"{self.config.target}: delete", e.status or 0, e.body) from None
             except (OSError, HTTPError) as e:
                 raise Unavailable(f"{self.config.target}: {e}") from None
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         status, body = self._http.request("POST", "/query", {"db": self.config.bucket, "q": influxql, "epoch": "ms"},
                                           None, self._headers)
-        return _series(status, body, self.config.target)
+        return _series(status, body, self.config.target, "influxdb-v2")
 
     def close(self) -> None:
         self._write.close()  # type: ignore[no-untyped-call]
@@ -336,6 +426,30 @@ class LineFiles:
 
 def _quote(text: str, quote: str) -> str:
     return text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+
+
+def identifier(name: str) -> str:
+    """``name`` as an InfluxQL identifier (a database, a measurement): quoted, so no name can end the statement."""
+    return '"' + _quote(name, '"') + '"'
+
+
+def check_name(name: str, what: str) -> str:
+    """A database, retention policy or bucket name InfluxDB can hold (it names directories on disk), or
+    ``ValueError`` saying why not."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127
+                                                                               for c in name):
+        raise ValueError(f"{what} {name!r}: InfluxDB cannot hold it (empty, '.', '..', a slash, a backslash or a "
+                         "control character)")
+    if len(name.encode("utf-8")) > 255:
+        raise ValueError(f"{what} is {len(name.encode('utf-8'))} bytes long; InfluxDB takes at most 255")
+    return name
+
+
+def _statement_errors(body: bytes) -> list[str]:
+    try:
+        return [str(r["error"]) for r in json.loads(body).get("results", []) if "error" in r]
+    except (ValueError, AttributeError, TypeError):
+        return [f"not an InfluxDB answer: {_error_text(body)}"]
 
 
 def influxql_string(text: str) -> str:

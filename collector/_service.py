@@ -236,6 +236,18 @@ class DeadLetters:
         if self.publish is not None:
             self.publish(text.encode())
 
+    def add_points(self, points: list[tuple[bytes, str]], store: str, received_ms: int) -> None:
+        """Points the store refused for good: one entry each, with the store and its reason (no topic)."""
+        for line, reason in points:
+            entry = {"received": received_ms, "store": store, "reason": reason, "size": len(line),
+                     "points": line[:self.EXCERPT].decode("utf-8", "replace")}
+            text = json.dumps(entry, ensure_ascii=False)
+            if self._file is not None:
+                self._file.write(text + "\n")
+            if self.publish is not None:
+                self.publish(text.encode())
+        self.flush()
+
     def flush(self) -> None:
         if self._file is not None:
             self._file.flush()
@@ -267,7 +279,7 @@ class Collector:
             self.engine = Engine(config.kpi, self.counts, engine_streams)
         self.store = open_store(config.store)
         self.sink = Sink(self.store, config.spool_dir / f"{config.collector}.sqlite",
-                         max_batches=config.spool_max_batches, counts=self.counts)
+                         max_batches=config.spool_max_batches, counts=self.counts, rejected=self._refused_by_store)
         everything = contract.subscription(prefix)
         shared = f"$share/{config.group}/{everything}" if config.group else everything
         client = f"sfsim-collector-{config.collector}"
@@ -463,6 +475,12 @@ class Collector:
         self.counts["valid"] += 1
         return msg
 
+    def _refused_by_store(self, points: list[tuple[bytes, str]]) -> None:
+        try:
+            self.dead_letters.add_points(points, self.store.config.target, now_ms())
+        except OSError as e:
+            log.error("dead letters for %d point(s) the store refused not written: %s", len(points), e)
+
     def _dead(self, arrival: Arrival, reason: str) -> None:
         topic, payload, _, _, _, received = arrival
         self.counts["invalid"] += 1
@@ -544,9 +562,10 @@ class Collector:
         return counts
 
     def _health_payload(self, status: str) -> bytes:
+        problems = [p for p in (self.sink.problem,) if p]
         return json.dumps({"ts": now_ms(), "collector": self.config.collector, "status": status,
                            "started": self._started_ms, "counts": dict(self._all_counts()),
-                           "backlog_batches": self.sink.backlog},
+                           "backlog_batches": self.sink.backlog, "problems": problems},
                           separators=(",", ":")).encode()
 
     async def _health_loop(self) -> None:

@@ -9,6 +9,14 @@ with capped, jittered exponential backoff between failed attempts. Points carry
 their own timestamps, so a batch written twice (a crash between write and forget)
 overwrites itself. A batch's retractions (points to delete before its lines are written,
 ``Retraction``) go first, and are spooled before it when the store is away.
+
+When the spool's disk cannot take a batch (full, read-only) and the store is away too, the
+batch is *held*: not durable, so not acknowledged — the broker keeps its messages — and no
+new batch is taken (the collector takes no more messages than its MQTT receive window)
+until the store or the disk is back; what was replayed but cannot be deleted from a full
+spool is not written twice. Points the store refuses for good go to ``rejected`` (the
+collector's dead letters) with the server's reason. ``problem`` says, for the health topic,
+what keeps the sink from storing now.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopfloor.spool import Spool
+from shopfloor.spool import Spool, Unwritable
 
 from ._influx import Rejected, Store, Unavailable
 from ._points import Retraction
@@ -49,24 +57,47 @@ class Batch:
 
 class Sink:
     def __init__(self, store: Store, spool_path: Path, *, max_batches: int = 100_000, retry_min_s: float = 0.5,
-                 retry_max_s: float = 30.0, queue_batches: int = 4, counts: Counter[str] | None = None) -> None:
+                 retry_max_s: float = 30.0, queue_batches: int = 4, counts: Counter[str] | None = None,
+                 rejected: Callable[[list[tuple[bytes, str]]], None] | None = None) -> None:
         self.store = store
-        self.spool = Spool(spool_path, max_messages=max_batches)
+        self.spool_path = spool_path
+        self.max_batches = max_batches
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self.counts: Counter[str] = counts if counts is not None else Counter()
+        self.rejected = rejected
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(queue_batches)
         self._delay = 0.0
         self._closing = False
         #: the batch being written (a shutdown that interrupts the write writes or spools it again)
         self._current: Batch | None = None
-        if self.spool.count:
+        #: batches neither stored nor spooled: not acknowledged, kept in memory until the store or the disk is back
+        self._held: list[Batch] = []
+        #: spooled rows up to this id are stored (their deletion waits for room on the disk)
+        self._replayed_to = 0
+        self._store_problem: str | None = None
+        self._spool_problem: str | None = None
+        self._settings_logged: set[str] = set()
+        self.spool: Spool | None = None
+        self._open_spool()
+        if self.spool is not None and self.spool.count:
             log.info("spool %s holds %d batches from before: replaying them first", spool_path, self.spool.count)
+
+    def _open_spool(self) -> None:
+        try:
+            self.spool = Spool(self.spool_path, max_messages=self.max_batches)
+        except (Unwritable, OSError) as e:
+            self._cannot_keep(f"spool {self.spool_path} cannot be opened: {e}")
 
     @property
     def backlog(self) -> int:
-        """Batches waiting in the spool."""
-        return int(self.spool.count)
+        """Batches waiting in the spool (or held in memory when the spool cannot take them)."""
+        return (int(self.spool.count) if self.spool is not None else 0) + len(self._held)
+
+    @property
+    def problem(self) -> str | None:
+        """What keeps the sink from storing what it receives now (None: nothing)."""
+        return self._spool_problem or self._store_problem
 
     async def put(self, batch: Batch) -> None:
         """Queue a batch (waits while the writer is busy: back-pressure for the ingest)."""
@@ -74,14 +105,22 @@ class Sink:
 
     async def run(self) -> None:
         while True:
-            if self.spool.count:
-                await self._replay_one()
+            if self.spool is None:
+                self._open_spool()
+            if self._held:
+                await self._retry_held()
                 continue
+            if self.spool is not None and self.spool.count:
+                if self.spool.read(_STREAM, self._replayed_to, 1):
+                    await self._replay_one()
+                    continue
+                self._forget_replayed()  # only stored rows left, waiting for room to be deleted: new batches go on
             batch = self._current = await self._queue.get()
             await self._write_new(batch)
             self._current = None
 
     async def _write_new(self, batch: Batch) -> None:
+        """Store the batch, or spool it, or hold it; ``done`` once it is stored or spooled."""
         body = batch.body()
         try:
             if batch.retract:
@@ -90,13 +129,63 @@ class Sink:
             self._written(len(batch.lines))
         except Rejected as e:
             self._rejected(e, len(batch.lines))
-        except Unavailable as e:
-            self._spool(batch, body)
+        except Exception as e:  # Unavailable, or not the store's known ways of failing (a bug): kept, retried
             self._failed(e)
-        except Exception as e:  # not the store's known ways of failing: a bug must not stop the service
-            log.exception("store %s: unexpected error writing a batch", self.store.config.target)
-            self._rejected(e, len(batch.lines))
+            if not self._keep(batch, body):
+                return
         batch.done()
+
+    def _keep(self, batch: Batch, body: bytes | None = None) -> bool:
+        """Spool the batch; if the disk cannot take it, hold it (not done: its messages stay unacknowledged)."""
+        try:
+            if self.spool is None:
+                raise Unwritable(f"spool {self.spool_path} is not open")
+            self._spool(batch, body)
+        except Unwritable as e:
+            self._held.append(batch)
+            self._cannot_keep(str(e))
+            return False
+        if self._spool_problem is not None:
+            log.info("spool %s takes batches again", self.spool_path)
+            self._spool_problem = None
+        return True
+
+    def _cannot_keep(self, why: str) -> None:
+        self.counts["spool_errors"] += 1
+        if self._spool_problem is None:
+            log.error("%s — and the store is away: messages are no longer acknowledged (the broker keeps them) "
+                      "until the store or room on the disk is back", why)
+        self._spool_problem = f"{why}: messages not acknowledged until the store or room on the disk is back"
+
+    async def _retry_held(self) -> None:
+        """The oldest held batch to the store, else to the spool; until one works, a pause and nothing new."""
+        batch = self._held[0]
+        try:
+            if batch.retract:
+                await self._delete(batch.retract)
+            await asyncio.to_thread(self.store.write, batch.body())
+            self._written(len(batch.lines))
+        except Rejected as e:
+            self._rejected(e, len(batch.lines))
+        except Exception as e:
+            self._failed(e)
+            self._held.pop(0)
+            if not self._keep(batch):  # back at the end of the held ones: keep their order
+                self._held.insert(0, self._held.pop())
+                await self._pause()
+                return
+        else:
+            self._held.pop(0)
+            if self._spool_problem is not None and not self._held:
+                log.info("store %s took the held batches: acknowledging again", self.store.config.target)
+                self._spool_problem = None
+        batch.done()
+
+    async def _pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self._delay, self.retry_min_s)
+        while loop.time() < deadline and not self._closing:
+            await asyncio.sleep(min(0.1, deadline - loop.time()))
 
     async def _delete(self, points: list[Retraction]) -> None:
         try:
@@ -107,6 +196,7 @@ class Sink:
                       len(points), e)
 
     def _spool(self, batch: Batch, body: bytes | None = None) -> None:
+        assert self.spool is not None
         if batch.retract:
             self.spool.append(_STREAM, _RETRACT, gzip.compress(
                 json.dumps([p.to_json() for p in batch.retract]).encode(), compresslevel=1))
@@ -115,29 +205,49 @@ class Sink:
         self.counts["batches_spooled"] += 1
 
     async def _replay_one(self) -> None:
-        rows = self.spool.read(_STREAM, 0, 1)
-        if not rows:  # everything left was dropped to make room
-            self.spool.commit()
-            return
-        row = rows[0]
-        try:
-            if row.kind == _RETRACT:
-                await self._delete([Retraction.from_json(p) for p in json.loads(gzip.decompress(row.payload))])
-                self.spool.forget([row.id])
-                self.spool.commit()
+        spool = self.spool
+        assert spool is not None
+        rows = spool.read(_STREAM, self._replayed_to, 1)
+        if rows:
+            row = rows[0]
+            try:
+                if row.kind == _RETRACT:
+                    await self._delete([Retraction.from_json(p) for p in json.loads(gzip.decompress(row.payload))])
+                else:
+                    await asyncio.to_thread(self.store.write, row.payload)
+                    self._written(None)
+                    self.counts["batches_replayed"] += 1
+            except Unavailable as e:
+                self._failed(e)
+                await self._wait_spooling_new()
                 return
-            await asyncio.to_thread(self.store.write, row.payload)
-            self._written(None)
-            self.counts["batches_replayed"] += 1
-        except Unavailable as e:
-            self._failed(e)
-            await self._wait_spooling_new()
+            except Rejected as e:
+                self._rejected(e, None)
+            except Exception as e:  # a bug: retrying the same batch for ever would block the spool
+                log.exception("store %s: unexpected error replaying a batch (left out)", self.store.config.target)
+                self._rejected(e, None)
+            self._replayed_to = row.id  # stored: never written again, even if the disk is too full to delete it
+            spool.forget([row.id])
+        self._forget_replayed()
+
+    def _forget_replayed(self) -> None:
+        """Delete what was replayed (deleting needs room on the disk too: until there is, the rows stay, stored)."""
+        spool = self.spool
+        assert spool is not None
+        try:
+            spool.commit()
+        except Unwritable as e:
+            self.counts["spool_errors"] += 1
+            if self._spool_problem is None:
+                log.error("%s: replayed batches cannot be deleted from the spool until there is room (none is "
+                          "written twice)", e)
+            self._spool_problem = f"{e}: replayed batches wait for room on the disk to be deleted"
             return
-        except Exception as e:  # Rejected, or a bug: retrying the same batch for ever would block the spool
-            self._rejected(e, None)
-        self.spool.forget([row.id])
-        self.spool.commit()
-        if not self.spool.count:
+        if self._spool_problem is not None and not self._held:
+            log.info("spool %s writable again", self.spool_path)
+            self._spool_problem = None
+        if not spool.count:
+            self._replayed_to = 0
             log.info("store %s: backlog replayed", self.store.config.target)
 
     async def _wait_spooling_new(self) -> None:
@@ -151,8 +261,10 @@ class Sink:
                     batch = await self._queue.get()
             except TimeoutError:
                 return
-            self._spool(batch)
-            batch.done()
+            if self._keep(batch):
+                batch.done()
+            else:
+                return
 
     def _written(self, points: int | None) -> None:
         self.counts["batches_written"] += 1
@@ -161,18 +273,38 @@ class Sink:
         if self._delay:
             log.info("store %s is back", self.store.config.target)
         self._delay = 0.0
+        self._store_problem = None
 
     def _rejected(self, error: Exception, points: int | None) -> None:
         self.counts["batches_rejected"] += 1
-        log.error("store %s refused points of a batch of %s (the rest is stored; not retried): %s",
-                  self.store.config.target, points if points is not None else "spooled", error)
+        refused = error.points if isinstance(error, Rejected) else []
+        self.counts["points_rejected"] += len(refused)
+        log.error("store %s refused %s of a batch of %s (the rest is stored; the refused ones are dead-lettered): "
+                  "%s", self.store.config.target, f"{len(refused)} point(s)" if refused else "points",
+                  points if points is not None else "spooled", error)
+        if refused and self.rejected is not None:
+            self.rejected(refused)
 
     def _failed(self, error: Exception) -> None:
         first = not self._delay
         self._delay = min(self.retry_max_s, max(self.retry_min_s, self._delay * 2)) * random.uniform(0.5, 1.0)
         self.counts["write_failures"] += 1
-        (log.warning if first else log.debug)("store %s unavailable (%s): spooling, next try in %.1f s",
-                                              self.store.config.target, error, self._delay)
+        target = self.store.config.target
+        setting = getattr(error, "setting", None)
+        if not isinstance(error, Unavailable):
+            self._store_problem = f"store {target}: unexpected error {type(error).__name__}: {error}"
+            if first:
+                log.error("store %s: unexpected error writing a batch (kept and retried)", target, exc_info=error)
+        elif setting is not None:
+            self._store_problem = f"store {target}: {error}"
+            if setting not in self._settings_logged:  # one clear error per setting, not one per retry
+                self._settings_logged.add(setting)
+                log.error("store %s refuses the collector: %s; the points are kept and sent once it takes them", target,
+                          error)
+        else:
+            self._store_problem = f"store {target} unavailable: {error}"
+            (log.warning if first else log.debug)("store %s unavailable (%s): spooling, next try in %.1f s", target,
+                                                  error, self._delay)
 
     async def close(self, timeout_s: float, pending: Sequence[Batch] = ()) -> None:
         """Write what is queued and ``pending`` (or spool it) within ``timeout_s``; the spool keeps the rest."""
@@ -183,16 +315,24 @@ class Sink:
         self._current = None
         while not self._queue.empty():
             batches.append(self._queue.get_nowait())
-        for batch in [*batches, *pending]:
-            if self.spool.count or loop.time() > deadline:
-                self._spool(batch)
-                batch.done()
+        held, self._held = self._held, []
+        for batch in [*held, *batches, *pending]:
+            if (self.spool is not None and self.spool.count) or self._held or loop.time() > deadline:
+                if self._keep(batch):
+                    batch.done()
             else:
                 try:
                     async with asyncio.timeout(max(0.1, deadline - loop.time())):
                         await self._write_new(batch)
                 except TimeoutError:
-                    self._spool(batch)
-                    batch.done()
-        self.spool.close()
+                    if self._keep(batch):
+                        batch.done()
+        if self._held:
+            log.error("%d batch(es) neither stored nor spooled at shutdown: not acknowledged, the broker sends their "
+                      "messages again", len(self._held))
+        if self.spool is not None:
+            try:
+                self.spool.close()
+            except Unwritable as e:
+                log.error("%s: closing it failed; what it held before stays", e)
         await asyncio.to_thread(self.store.close)

@@ -11,13 +11,19 @@ When ``max_messages`` are queued, room is made by deleting the oldest
 ``signals`` first (process values are the least valuable to replay), then the
 oldest messages of any kind; each deleted message is counted in ``dropped``
 and shows as a seq gap to consumers.
+
+When the disk cannot take a write (full, read-only, failing), the transaction is
+rolled back and ``Unwritable`` raised: what was appended since the last commit is
+not kept (its owner must not call it delivered), what was forgotten is forgotten
+again at the next commit, and the spool stays as it was at the last commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +33,10 @@ log = logging.getLogger(__name__)
 ROOM_SHARE = 0.01
 #: the kind deleted first when full
 CHEAPEST_KIND = "signals"
+
+
+class Unwritable(OSError):
+    """The spool's disk cannot take the write (``str()`` says why: disk full, read-only, I/O error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,16 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
         self.db = sqlite3.connect(self.path, isolation_level=None)
+        with self._writing():
+            self._create()
+        self.count = self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        self.dropped = 0
+        self._in_transaction = False
+        self._delivered: list[int] = []
+        self._count_at_begin = self.count
+        self._delivered_at_begin: list[int] = []
+
+    def _create(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(
@@ -68,31 +88,45 @@ class Spool:
             );
             """
         )
-        self.count = self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-        self.dropped = 0
-        self._in_transaction = False
-        self._delivered: list[int] = []
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write the disk may refuse: then everything since the last commit is undone and ``Unwritable`` raised."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if getattr(self, "_in_transaction", False):
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                self._in_transaction = False
+                self.count = self._count_at_begin
+                self._delivered = self._delivered_at_begin + self._delivered
+            raise Unwritable(f"spool {self.path}: {e}") from e
 
     def _begin(self) -> None:
         if not self._in_transaction:
             self.db.execute("BEGIN")
             self._in_transaction = True
+            self._count_at_begin = self.count
+            self._delivered_at_begin = []
 
     def commit(self) -> None:
-        if self._delivered:
-            self._begin()
-            self._delete_delivered()
-        if self._in_transaction:
-            self.db.execute("COMMIT")
-            self._in_transaction = False
+        with self._writing():
+            if self._delivered:
+                self._begin()
+                self._delete_delivered()
+            if self._in_transaction:
+                self.db.execute("COMMIT")
+                self._in_transaction = False
 
     def append(self, stream: str, kind: str, payload: bytes, *, retain: bool = False) -> int:
         """Queue a message; returns its id (ids only grow)."""
-        self._begin()
-        if self.count >= self.max_messages:
-            self._make_room()
-        cursor = self.db.execute("INSERT INTO messages (stream, kind, retain, payload) VALUES (?, ?, ?, ?)",
-                                 (stream, kind, int(retain), payload))
+        with self._writing():
+            self._begin()
+            if self.count >= self.max_messages:
+                self._make_room()
+            cursor = self.db.execute("INSERT INTO messages (stream, kind, retain, payload) VALUES (?, ?, ?, ?)",
+                                     (stream, kind, int(retain), payload))
         self.count += 1
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -133,7 +167,8 @@ class Spool:
         if self._delivered:
             cursor = self.db.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in self._delivered))
             self.count -= max(cursor.rowcount, 0)
-            self._delivered.clear()
+            self._delivered_at_begin += self._delivered  # forgotten again if the transaction is rolled back
+            self._delivered = []
 
     def streams(self) -> list[str]:
         """Streams with queued messages or remembered values."""
@@ -147,8 +182,10 @@ class Spool:
 
     def remember(self, stream: str, key: str, value: bytes) -> None:
         """Keep a small value with the queue (e.g. the last delivered birth)."""
-        self._begin()
-        self.db.execute("INSERT OR REPLACE INTO meta (stream, key, value) VALUES (?, ?, ?)", (stream, key, value))
+        with self._writing():
+            self._begin()
+            self.db.execute("INSERT OR REPLACE INTO meta (stream, key, value) VALUES (?, ?, ?)",
+                            (stream, key, value))
 
     def recall(self, stream: str, key: str) -> bytes | None:
         row = self.db.execute("SELECT value FROM meta WHERE stream = ? AND key = ?", (stream, key)).fetchone()

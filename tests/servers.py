@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import shutil
@@ -156,7 +157,7 @@ def secured_mosquitto(workdir: Path, username: str, password: str) -> tuple[Mosq
 class InfluxDB:
     """Debian's influxd (1.x) with a private config: data, WAL and meta under ``workdir``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, auth: bool = False) -> None:
         self.binary = find_program("influxd", "influxdb")
         base = free_ports(2)
         self.rpc_port, self.port = base, base + 1
@@ -169,6 +170,7 @@ class InfluxDB:
             f'[meta]\n  dir = "{workdir}/meta"\n'
             f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            f"  auth-enabled = {'true' if auth else 'false'}\n"
             "[monitor]\n  store-enabled = false\n",
             encoding="utf-8",
         )
@@ -189,10 +191,14 @@ class InfluxDB:
             self.proc.wait(timeout=30)
             self.proc = None
 
-    def query(self, influxql: str, database: str = "factory") -> list[dict[str, Any]]:
+    def query(self, influxql: str, database: str = "factory", *,
+              user: tuple[str, str] | None = None) -> list[dict[str, Any]]:
         """The series of one InfluxQL statement (epoch ms), read over plain HTTP like any client."""
-        params = urllib.parse.urlencode({"db": database, "q": influxql, "epoch": "ms"})
-        with urllib.request.urlopen(f"{self.url}/query?{params}", timeout=30) as response:
+        fields = {"q": influxql, "epoch": "ms"} | ({"db": database} if database else {})
+        headers = {"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()} if user else {}
+        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode(fields).encode(),
+                                         headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
             result = json.loads(response.read())["results"][0]
         assert "error" not in result, result["error"]
         return list(result.get("series", []))
@@ -244,9 +250,11 @@ class V2Shim:
     and its ``/api/v2/delete`` as the InfluxQL DELETE of the same points.
 
     Body and headers pass unchanged, and the real server's answer comes back, so the request the
-    client really sends is accepted or refused by a real InfluxDB (DESIGN.md)."""
+    client really sends is accepted or refused by a real InfluxDB (DESIGN.md). ``tokens`` maps API tokens
+    to 1.x users, as InfluxDB 1.8's v2 API does (``Token user:password``); with the server away the shim
+    answers 502, as a reverse proxy in front of a stopped InfluxDB does."""
 
-    def __init__(self, target: InfluxDB) -> None:
+    def __init__(self, target: InfluxDB, tokens: dict[str, tuple[str, str]] | None = None) -> None:
         import http.server
         import threading
 
@@ -269,12 +277,19 @@ class V2Shim:
                 else:
                     path = self.path
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-encoding", "content-type")}
+                token = (self.headers.get("Authorization") or "").removeprefix("Token ")
+                if tokens is not None:  # an unknown token is passed on as a user that does not exist
+                    user, password = tokens.get(token, (token or "nobody", ""))
+                    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+                    headers["Authorization"] = f"Basic {credentials}"
                 request = urllib.request.Request(target.url + path, data=body, headers=headers, method="POST")
                 try:
                     with urllib.request.urlopen(request, timeout=30) as response:
                         status, answer = response.status, response.read()
                 except urllib.error.HTTPError as e:
                     status, answer = e.code, e.read()
+                except urllib.error.URLError as e:
+                    status, answer = 502, f"<html><body><h1>502 Bad Gateway</h1>{e.reason}</body></html>".encode()
                 if parts.path == "/api/v2/delete" and status == 200:
                     error = json.loads(answer)["results"][0].get("error")
                     status, answer = (400, json.dumps({"message": error}).encode()) if error else (204, b"")
