@@ -18,7 +18,7 @@ from shopfloor import config as cfg
 
 from ._digitization import Basis
 from ._grading import DEFAULT_THRESHOLDS
-from ._influx import STORE_KINDS, StoreConfig, StoreKind
+from ._influx import STORE_KINDS, StoreConfig, StoreKind, check_name
 from ._messages import DEFAULT_MAX_PAYLOAD
 
 DEFAULT_COLLECTOR = "collector"
@@ -167,12 +167,14 @@ def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
     defaults = StoreConfig()
     return StoreConfig(
         kind=kind, url=url,
-        database=c.field(s, "database", "store", cfg.text, defaults.database),
-        retention_policy=c.field(s, "retention_policy", "store", cfg.text, ""),
+        database=c.field(s, "database", "store", lambda v: check_name(cfg.text(v), "database"), defaults.database),
+        retention_policy=c.field(s, "retention_policy", "store",
+                                 lambda v: check_name(cfg.text(v), "retention policy") if v else "", ""),
         username=c.field(s, "username", "store", cfg.text, None),
         password=c.field(s, "password", "store", lambda v: str(v), None),
         org=c.field(s, "org", "store", cfg.text, ""),
-        bucket=c.field(s, "bucket", "store", cfg.text, defaults.bucket),
+        bucket=c.field(s, "bucket", "store", lambda v: check_name(cfg.text(v), "bucket", slash=True),
+                       defaults.bucket),
         token=c.field(s, "token", "store", lambda v: str(v), None),
         directory=c.field(s, "directory", "store", lambda v: base / cfg.text(v), defaults.directory),
         timeout_s=c.field(s, "timeout", "store", cfg.positive_duration, 10.0),

@@ -242,6 +242,9 @@ class InfluxV1:
     """InfluxDB 1.x: ``/write`` and ``/query`` with basic authentication."""
 
     def __init__(self, config: StoreConfig) -> None:
+        check_name(config.database, "database")
+        if config.retention_policy:
+            check_name(config.retention_policy, "retention policy")
         self.config = config
         self._http = _Http(config.url, config.timeout_s)
         self._headers: dict[str, str] = {}
@@ -433,11 +436,12 @@ def identifier(name: str) -> str:
     return '"' + _quote(name, '"') + '"'
 
 
-def check_name(name: str, what: str) -> str:
+def check_name(name: str, what: str, *, slash: bool = False) -> str:
     """A database, retention policy or bucket name InfluxDB can hold (it names directories on disk), or
-    ``ValueError`` saying why not."""
-    if not name or name in (".", "..") or any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127
-                                                                               for c in name):
+    ``ValueError`` saying why not; ``slash``: one is allowed (a 2.x bucket ``database/policy``)."""
+    parts = name.split("/", 1) if slash else [name]
+    if not all(parts) or any(p in (".", "..") or any(c in p for c in "/\\") or any(ord(c) < 32 or ord(c) == 127
+                                                                                  for c in p) for p in parts):
         raise ValueError(f"{what} {name!r}: InfluxDB cannot hold it (empty, '.', '..', a slash, a backslash or a "
                          "control character)")
     if len(name.encode("utf-8")) > 255:

@@ -86,3 +86,17 @@ def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:
     bad.write_text("mqtt: {url: 'ftp://x'}\n", encoding="utf-8")
     failed = sfsim("collect", "--config", str(bad), "--check")
     assert failed.returncode == 2 and "mqtt.url: MQTT URL 'ftp://x'" in failed.stderr
+
+
+def test_store_names_influxdb_cannot_hold_are_refused_where_they_are_written(tmp_path: Path) -> None:
+    bad = tmp_path / "collector.yaml"
+    bad.write_text("mqtt: {url: 'mqtt://broker'}\nstore: {database: '../factory', bucket: 'a/b/c', "
+                   "retention_policy: \"x\\ny\"}\n", encoding="utf-8")
+    assert issues(bad) == [
+        f"{bad}:2: store.database: database '../factory': InfluxDB cannot hold it (empty, '.', '..', a slash, a "
+        "backslash or a control character)",
+        f"{bad}:2: store.retention_policy: retention policy 'x\\ny': InfluxDB cannot hold it (empty, '.', '..', a "
+        "slash, a backslash or a control character)",
+        f"{bad}:2: store.bucket: bucket 'a/b/c': InfluxDB cannot hold it (empty, '.', '..', a slash, a backslash "
+        "or a control character)",
+    ]

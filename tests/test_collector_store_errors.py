@@ -163,3 +163,16 @@ def test_the_sink_keeps_what_a_misconfigured_store_refuses_says_so_once_and_send
     assert len(errors) == 1 and "check store.database" in errors[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]  # not one traceback
     assert sink.problem is None
+
+
+def test_a_crafted_database_name_cannot_end_the_statement_and_drop_another_database(influxdb: InfluxDB) -> None:
+    open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url)).write(gz(POINTS))
+    crafted = 'x"; DROP DATABASE "factory'
+    store = open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url, database=crafted))
+    store.write(gz(POINTS[:1]))
+    store.close()
+    assert influxdb.has_database("factory") and influxdb.has_database(crafted)
+    assert len(influxdb.rows('SELECT * FROM "counters"')) == 5
+    for name in ("../etc", "a/b", "", ".."):
+        with pytest.raises(ValueError, match="InfluxDB cannot hold it"):
+            open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url, database=name))
