@@ -110,12 +110,22 @@ class Sink:
             if self._held:
                 await self._retry_held()
                 continue
+            waiting = False
             if self.spool is not None and self.spool.count:
                 if self.spool.read(_STREAM, self._replayed_to, 1):
                     await self._replay_one()
                     continue
                 self._forget_replayed()  # only stored rows left, waiting for room to be deleted: new batches go on
-            batch = self._current = await self._queue.get()
+                waiting = bool(self.spool.count)
+            if waiting:  # try the deletion again in a second, new batch or not
+                try:
+                    async with asyncio.timeout(1.0):
+                        batch = await self._queue.get()
+                except TimeoutError:
+                    continue
+            else:
+                batch = await self._queue.get()
+            self._current = batch
             await self._write_new(batch)
             self._current = None
 
