@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import logging
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,8 +70,8 @@ class Machine:
     online: bool | None = None
     #: the telemetry clock when the machine went offline
     offline_since: int | None = None
-    #: minute buckets in which anything arrived (measured networking)
-    heard: list[int] = field(default_factory=list)
+    #: minute buckets in which anything arrived (measured networking), kept for ``kpi.keep``: an array, not objects
+    heard: array[int] = field(default_factory=lambda: array("q"))
     alarm: tuple[str, int] | None = None  # (kind, since)
 
     def __post_init__(self) -> None:
@@ -255,6 +256,11 @@ class Engine:
         dirty = self._dirty_from.get(site)
         if dirty is None or ts < dirty:
             self._dirty_from[site] = ts
+
+    def retention(self) -> dict[str, int]:
+        """What the engine keeps for ``kpi.keep``: machines, and the bytes of their telemetry (docs/collector.md)."""
+        held = sum(m.ledger.retained_bytes + m.heard.itemsize * len(m.heard) for m in list(self.machines.values()))
+        return {"machines": len(self.machines), "telemetry_bytes": held, "keep_s": round(self.config.keep_s)}
 
     @property
     def now_ms(self) -> int | None:

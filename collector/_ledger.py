@@ -20,6 +20,7 @@ step whose interval overlaps it) are ``gap_*``, kept out of the ratios (``collec
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Sequence
 
 from shopfloor import REASONS, Calendar, CalendarState, StopReason, TimeElement
@@ -42,25 +43,41 @@ _TO_FIELD = {TimeElement.APT: "apt_s", TimeElement.AUST: "aust_s", TimeElement.A
 SAMPLE_BUCKET_MS = 60_000
 
 
-def _reset(before: CounterSample, after: CounterSample) -> bool:
+#: one sample's cumulative values, in the order of ``_COUNTS``
+Row = tuple[float, float, float, float, float, float]
+_WIDTH = len(_COUNTS)
+_ZERO: Row = (0.0,) * _WIDTH  # type: ignore[assignment]
+
+
+def _reset(before: Row, after: Row) -> bool:
     """Any cumulative value going down is a reset (a new publisher session, a restarted machine)."""
-    return any(getattr(after, key) < getattr(before, key) for key in _COUNTS)
+    return any(a < b for a, b in zip(after, before, strict=True))
 
 
 def _bucket(ts_ms: int) -> int:
     return -(-ts_ms // SAMPLE_BUCKET_MS)  # (m-1, m] minute: a sample at an edge stays the edge's
 
 
+def _row(sample: CounterSample) -> Row:
+    return (float(sample.total), float(sample.good), float(sample.scrap), float(sample.rework),
+            float(sample.energy_kwh), float(sample.ideal_s))
+
+
 class MachineLedger:
+    """Kept compact, because it is kept for ``kpi.keep`` (days) for every machine: arrays of machine numbers,
+    not Python objects (about 60 bytes a minute of counters and 9 bytes a state change)."""
+
     def __init__(self, calendar: Calendar | None = None) -> None:
         self.calendar = calendar
-        self._state_ts: list[int] = []
-        self._state_reason: list[int] = []
-        self._samples: list[CounterSample] = []
-        self._sample_ts: list[int] = []
-        self._series: tuple[list[int], list[dict[str, float]]] | None = None
+        self._state_ts = array("q")
+        self._state_reason = array("B")
+        self._sample_ts = array("q")
+        #: the samples' cumulative values, ``_WIDTH`` per sample, in the order of ``_COUNTS``
+        self._values = array("d")
+        #: (first sample of a counter run, what to add to its values): made again when a sample arrives
+        self._runs: list[tuple[int, Row]] | None = None
         #: what pruned samples had counted before the first kept one's counter run
-        self._offset = dict.fromkeys(_COUNTS, 0.0)
+        self._offset: Row = _ZERO
 
     def add_state(self, ts_ms: int, reason: int) -> None:
         """A state change; the same change twice (a re-sent message) is kept once."""
@@ -70,30 +87,39 @@ class MachineLedger:
         self._state_ts.insert(i, ts_ms)
         self._state_reason.insert(i, reason)
 
+    def _raw(self, i: int) -> Row:
+        return tuple(self._values[i * _WIDTH:(i + 1) * _WIDTH])  # type: ignore[return-value]
+
+    def _put(self, i: int, ts_ms: int, row: Row, *, replace: bool = False) -> None:
+        if replace:
+            self._sample_ts[i] = ts_ms
+            self._values[i * _WIDTH:(i + 1) * _WIDTH] = array("d", row)
+        else:
+            self._sample_ts.insert(i, ts_ms)
+            self._values[i * _WIDTH:i * _WIDTH] = array("d", row)
+        self._runs = None
+
+    def _drop(self, i: int) -> None:
+        del self._sample_ts[i]
+        del self._values[i * _WIDTH:(i + 1) * _WIDTH]
+        self._runs = None
+
     def add_counters(self, sample: CounterSample) -> None:
         """A cumulative sample; within a minute only the last is kept (and the last before a reset)."""
-        ts = self._sample_ts
-        if ts and sample.ts_ms > ts[-1]:  # in order, the common case: what the general case below does
-            last = self._samples[-1]
-            if _bucket(last.ts_ms) == _bucket(sample.ts_ms) and not _reset(last, sample):
-                ts[-1], self._samples[-1] = sample.ts_ms, sample
-            else:
-                ts.append(sample.ts_ms)
-                self._samples.append(sample)
-            self._series = None
+        ts, row, n = self._sample_ts, _row(sample), len(self._sample_ts)
+        if n and sample.ts_ms > ts[-1]:  # in order, the common case: what the general case below does
+            last = self._raw(n - 1)
+            same_minute = _bucket(ts[-1]) == _bucket(sample.ts_ms) and not _reset(last, row)
+            self._put(n - 1 if same_minute else n, sample.ts_ms, row, replace=same_minute)
             return
         i = bisect.bisect_right(ts, sample.ts_ms)
-        if i and self._samples[i - 1] == sample:
+        if i and ts[i - 1] == sample.ts_ms and self._raw(i - 1) == row:
             return
-        after = self._samples[i] if i < len(ts) else None
-        if after is not None and _bucket(after.ts_ms) == _bucket(sample.ts_ms) and not _reset(sample, after):
+        if i < n and _bucket(ts[i]) == _bucket(sample.ts_ms) and not _reset(row, self._raw(i)):
             return  # a later sample of the same minute, with no reset in between, already stands for it
-        ts.insert(i, sample.ts_ms)
-        self._samples.insert(i, sample)
-        before = self._samples[i - 1] if i else None
-        if before is not None and _bucket(before.ts_ms) == _bucket(sample.ts_ms) and not _reset(before, sample):
-            del ts[i - 1], self._samples[i - 1]
-        self._series = None
+        self._put(i, sample.ts_ms, row)
+        if i and _bucket(ts[i - 1]) == _bucket(sample.ts_ms) and not _reset(self._raw(i - 1), row):
+            self._drop(i - 1)
 
     def forget_before(self, ts_ms: int) -> None:
         """Drop what only windows ending before ``ts_ms`` need (the state in force then, and the sample at it, stay)."""
@@ -103,17 +129,23 @@ class MachineLedger:
         k = bisect.bisect_right(self._sample_ts, ts_ms) - 1
         if k > 0:
             # the cumulative values of a reset run must survive the samples they came from
-            self._series = None
-            base = self._adjusted()[1][k]
-            del self._sample_ts[:k], self._samples[:k]
-            first = self._samples[0]
-            self._offset = {key: base[key] - float(getattr(first, key)) for key in _COUNTS}
-            self._series = None
+            base = self._value(k)
+            del self._sample_ts[:k], self._values[:k * _WIDTH]
+            self._offset = tuple(b - r for b, r in zip(base, self._raw(0), strict=True))  # type: ignore[assignment]
+            self._runs = None
+
+    @property
+    def retained_bytes(self) -> int:
+        """What the ledger's arrays hold (their buffers; the few objects around them aside)."""
+        return sum(a.itemsize * len(a) for a in (self._state_ts, self._state_reason, self._sample_ts, self._values))
 
     @property
     def last_counters(self) -> CounterSample | None:
         """The newest counters sample."""
-        return self._samples[-1] if self._samples else None
+        if not self._sample_ts:
+            return None
+        total, good, scrap, rework, energy, ideal = self._raw(len(self._sample_ts) - 1)
+        return CounterSample(self._sample_ts[-1], int(total), int(good), int(scrap), int(rework), energy, ideal)
 
     @property
     def last_ts_ms(self) -> int | None:
@@ -174,46 +206,53 @@ class MachineLedger:
                    ) -> tuple[dict[str, float], list[tuple[int, int]]]:
         """The count steps in (start, end] whose interval overlaps unknown time — parts made at an instant the
         counters cannot place: what they added, and their intervals (clipped to the window), in order."""
-        added = dict.fromkeys(_COUNTS, 0.0)
+        added = [0.0] * _WIDTH
         spans: list[tuple[int, int]] = []
-        if not unknown or not self._samples:
-            return added, spans
-        ts, values = self._adjusted()
+        ts = self._sample_ts
+        if not unknown or not ts:
+            return dict(zip(_COUNTS, added, strict=True)), spans
         first = max(bisect.bisect_right(ts, start_ms), 1)  # steps at samples after the window's first count
         last = bisect.bisect_right(ts, end_ms)
         for i in range(first, last):
             lo, hi = ts[i - 1], ts[i]
             j = bisect.bisect_right(unknown, lo, key=lambda u: u[1])
             if j < len(unknown) and unknown[j][0] < hi:
-                for key in _COUNTS:
-                    added[key] += values[i][key] - values[i - 1][key]
+                after, before = self._value(i), self._value(i - 1)
+                for k in range(_WIDTH):
+                    added[k] += after[k] - before[k]
                 spans.append((max(lo, start_ms), min(hi, end_ms)))
-        return added, spans
+        return dict(zip(_COUNTS, added, strict=True)), spans
 
-    def _adjusted(self) -> tuple[list[int], list[dict[str, float]]]:
-        """Cumulative values made monotonic across counter resets (cached until a sample arrives)."""
-        if self._series is not None:
-            return self._series
-        offset = dict(self._offset)
-        last = dict.fromkeys(_COUNTS, 0.0)
-        values_out = []
-        for k, s in enumerate(self._samples):
-            values = {key: float(getattr(s, key)) for key in _COUNTS}
-            if k:
-                for key in _COUNTS:
-                    if values[key] < last[key]:  # that counter was reset: what it counted stays counted
-                        offset[key] += last[key]
-            last = values
-            values_out.append({key: values[key] + offset[key] for key in _COUNTS})
-        self._series = (self._sample_ts, values_out)
-        return self._series
+    def _run_offsets(self) -> list[tuple[int, Row]]:
+        """Where each counter run begins and what it adds: a counter below its previous value was reset, and what
+        it counted stays counted (cached until a sample arrives)."""
+        if self._runs is not None:
+            return self._runs
+        offset = list(self._offset)
+        runs: list[tuple[int, Row]] = [(0, self._offset)]
+        previous = self._raw(0) if self._sample_ts else _ZERO
+        for k in range(1, len(self._sample_ts)):
+            row = self._raw(k)
+            if _reset(previous, row):
+                for j in range(_WIDTH):
+                    if row[j] < previous[j]:
+                        offset[j] += previous[j]
+                runs.append((k, tuple(offset)))  # type: ignore[arg-type]
+            previous = row
+        self._runs = runs
+        return runs
 
-    def _at(self, ts_ms: int) -> dict[str, float]:
-        ts, values = self._adjusted()
-        i = bisect.bisect_right(ts, ts_ms) - 1
-        if i < 0:
-            return dict.fromkeys(_COUNTS, 0.0) if not values else values[0]
-        return values[i]
+    def _value(self, i: int) -> Row:
+        """Sample ``i``'s values made monotonic across resets."""
+        runs = self._run_offsets()
+        offset = runs[bisect.bisect_right(runs, i, key=lambda r: r[0]) - 1][1]
+        return tuple(v + o for v, o in zip(self._raw(i), offset, strict=True))  # type: ignore[return-value]
+
+    def _at(self, ts_ms: int) -> Row:
+        if not self._sample_ts:
+            return _ZERO
+        i = bisect.bisect_right(self._sample_ts, ts_ms) - 1
+        return self._value(max(i, 0))
 
     def period(self, start_ms: int, end_ms: int, plan: list[tuple[int, int, CalendarState]] | None = None,
                unknown: Unknown = ()) -> Period:
@@ -253,7 +292,7 @@ class MachineLedger:
             if self._state_reason[k] == StopReason.BREAKDOWN and previous not in _NOT_A_NEW_FAILURE:
                 failures += 1
         first, last = self._at(start_ms), self._at(end_ms)
-        delta = {k: last[k] - first[k] for k in _COUNTS}
+        delta = {key: b - a for key, a, b in zip(_COUNTS, first, last, strict=True)}
         known_s = seconds["apt_s"] + seconds["aust_s"] + seconds["adet_s"] + seconds["adot_s"]
         return Period(
             calendar_s=(end_ms - start_ms) / 1000,

@@ -563,9 +563,12 @@ class Collector:
 
     def _health_payload(self, status: str) -> bytes:
         problems = [p for p in (self.sink.problem,) if p]
-        return json.dumps({"ts": now_ms(), "collector": self.config.collector, "status": status,
-                           "started": self._started_ms, "counts": dict(self._all_counts()),
-                           "backlog_batches": self.sink.backlog, "problems": problems},
+        health: dict[str, Any] = {"ts": now_ms(), "collector": self.config.collector, "status": status,
+                                  "started": self._started_ms, "counts": dict(self._all_counts()),
+                                  "backlog_batches": self.sink.backlog, "problems": problems}
+        if self.engine is not None:
+            health["retention"] = self.engine.retention()
+        return json.dumps(health,
                           separators=(",", ":")).encode()
 
     async def _health_loop(self) -> None:

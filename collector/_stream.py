@@ -36,6 +36,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ GAPS_KEPT = 1_000
 #: digests of the newest seqs per session: a re-sent message older than these is still a repeat, but its
 #: content is no longer compared
 RECENT = 256
-COUNTERS_KEPT = 64
+COUNTERS_KEPT = 16
 #: the end of an interval that is still open (the machine is still away)
 OPEN = 2**62
 _COUNTS = ("total", "good", "scrap", "rework", "energy_kwh", "ideal_s")
@@ -78,8 +79,12 @@ class _Session:
     #: the newest plant time received up to ``highest``
     highest_ts: int | None = None
     gaps: list[_Gap] = field(default_factory=list)
-    #: (seq, digest) by seq % RECENT
-    recent: list[tuple[int, int]] = field(default_factory=lambda: [(-1, 0)] * RECENT)
+    #: the seq and payload digest of the newest messages, by seq % RECENT (arrays: a few KiB per machine)
+    recent_seq: array[int] = field(default_factory=lambda: array("q", [-1]) * RECENT)
+    recent_digest: array[int] = field(default_factory=lambda: array("q", [0]) * RECENT)
+
+    def saw(self, seq: int, digest: int) -> None:
+        self.recent_seq[seq % RECENT], self.recent_digest[seq % RECENT] = seq, digest
     #: (seq, ts, cumulative values) of recent counters, by seq
     counters: list[tuple[int, int, tuple[float, ...]]] = field(default_factory=list)
     #: the session's first state arrived (it closes the unknown time before the session)
@@ -187,7 +192,7 @@ class Streams:
             if position == "late" or (track.highest is not None and seq == track.highest + 1):
                 self._commit(s, track, seq, msg.digest, None)
             else:
-                track.recent[seq % RECENT] = (seq, msg.digest)
+                track.saw(seq, msg.digest)
             raise
         if kind is MessageKind.STATE:
             state = (ts, body["reason_code"], body["product"])
@@ -237,7 +242,7 @@ class Streams:
             self.counts["duplicates"] += 1
             return False
         if msg.retained and not known:
-            track.recent[seq % RECENT] = (seq, msg.digest)  # a repeat if it comes again; the position stays unknown
+            track.saw(seq, msg.digest)  # a repeat if it comes again; the position stays unknown
         else:
             self._commit(s, track, seq, msg.digest, None)
         return True
@@ -245,7 +250,7 @@ class Streams:
     def _position(self, track: _Session, seq: int, digest: int) -> str:
         """Where ``seq`` stands in its session: "new", "late" (fills a gap) or "repeat"; ``Invalid`` when it
         contradicts the message received before with that seq."""
-        seen, seen_digest = track.recent[seq % RECENT]
+        seen, seen_digest = track.recent_seq[seq % RECENT], track.recent_digest[seq % RECENT]
         if seen == seq:
             if seen_digest != digest:
                 raise Invalid(f"seq {seq} of session {track.id} was received before with other content; the first "
@@ -259,7 +264,7 @@ class Streams:
         return "repeat"  # older than the digests kept, and not missing: received before
 
     def _commit(self, s: MachineStream, track: _Session, seq: int, digest: int, ts: int | None) -> None:
-        track.recent[seq % RECENT] = (seq, digest)
+        track.saw(seq, digest)
         if ts is not None:
             if s.last_ts is None or ts > s.last_ts:
                 s.last_ts = ts

@@ -117,6 +117,8 @@ def test_a_machine_stepping_days_ahead_moves_no_one_elses_clock_even_across_a_re
     for collector, now in ((first, ms(8) + 130 * 60_000), (second, ms(8) + 190 * 60_000)):
         assert collector.engine is not None and collector.engine.site_now_ms("acme/s1") == now
         assert collector.counts["invalid"] == 0  # contract-valid, every message: nothing refused, nothing believed
+        retention = json.loads(collector._health_payload("online"))["retention"]  # what it keeps, in the health
+        assert retention["machines"] == 3 and retention["telemetry_bytes"] > 0 and retention["keep_s"] == 172_800
     # the honest machines' hours are exact and final, the 10:00 hour too (written whole after the restart)
     for machine, per_hour in (("A", 120), ("B", 60)):
         stored = hours(influxdb, machine)
