@@ -38,7 +38,7 @@ from ._kpi import Kpis, Period, combine, kpis
 from ._ledger import SAMPLE_BUCKET_MS, MachineLedger
 from ._messages import Message
 from ._points import FieldValue, Retraction, line
-from ._stream import OPEN, Streams
+from ._stream import OPEN, Interval, Streams
 from ._targets import targets
 
 log = logging.getLogger(__name__)
@@ -153,14 +153,14 @@ class Engine:
         self._last_fleet_now: int | None = None
         self._plans: dict[tuple[str, int, int], list[tuple[int, int, CalendarState]]] = {}
         self._periods: dict[tuple[str, int, int], Period] = {}
-        self._unknown: dict[str, tuple[int, list[tuple[int, int, str]]]] = {}
+        self._unknown: dict[str, tuple[int, list[Interval], list[Interval]]] = {}
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._written: dict[tuple[str, str, str, int], tuple[Period, bool]] = {}
         #: which KPI fields (bits of KPI_FIELDS) each result's stored point holds
         self._stored_fields: dict[tuple[str, str, str, int], int] = {}
         self._retractions: list[Retraction] = []
-        #: the unknown intervals written as ``gap`` points, per machine: start → (end, cause)
-        self._gaps_written: dict[str, tuple[int, dict[int, tuple[int, str]]]] = {}
+        #: the intervals written as ``gap`` points, per machine: (what, start) → (end, cause)
+        self._gaps_written: dict[str, tuple[int, dict[tuple[str, int], tuple[int, str]]]] = {}
         for plant in config.plants:
             self.add_plant(plant)
 
@@ -291,19 +291,20 @@ class Engine:
         key = (m.path, start_ms, end_ms)
         period = self._periods.get(key)
         if period is None:
+            unknown, unobserved = self._unknown_of(m)
             period = self._periods[key] = m.ledger.period(start_ms, end_ms, self._plan(m, start_ms, end_ms),
-                                                          self._unknown_of(m))
+                                                          unknown, unobserved)
         return period
 
-    def _unknown_of(self, m: Machine) -> list[tuple[int, int, str]]:
-        """The machine's unknown intervals (from its stream), computed again only when they changed."""
+    def _unknown_of(self, m: Machine) -> tuple[list[Interval], list[Interval]]:
+        """The machine's unknown and unobserved intervals (from its stream), made again only when they changed."""
         stream = self.streams.machines.get(m.path)
         if stream is None:
-            return []
+            return [], []
         cached = self._unknown.get(m.path)
         if cached is None or cached[0] != stream.version:
-            cached = self._unknown[m.path] = (stream.version, stream.unknown())
-        return cached[1]
+            cached = self._unknown[m.path] = (stream.version, stream.unknown(), stream.unobserved())
+        return cached[1], cached[2]
 
     def _constraints(self) -> dict[str, Machine]:
         lines: dict[str, Machine] = {}
@@ -552,8 +553,9 @@ class Engine:
         yield lines
 
     def _gap_lines(self, keep_ms: int) -> list[str]:
-        """The machines' unknown intervals as ``gap`` points (what a restart reads back); an interval that late
-        data filled is deleted, one that changed is written again."""
+        """The machines' closed intervals as ``gap`` points (what a restart reads back): ``what`` = ``state`` where
+        the state is unknown, ``counts`` where only the counters went unseen. An interval that late data filled is
+        deleted, one that changed is written again."""
         out = []
         for path, stream in list(self.streams.machines.items()):
             written = self._gaps_written.get(path)
@@ -563,15 +565,17 @@ class Engine:
             if now is None:
                 continue
             before = written[1] if written is not None else {}
-            after = {start: (end, cause) for start, end, cause in stream.unknown()
+            state = stream.unknown()
+            after = {(what, start): (end, cause) for what, intervals in (("state", state), ("counts", [
+                i for i in stream.unobserved() if i not in state])) for start, end, cause in intervals
                      if end != OPEN and end >= now - keep_ms}
-            tags = _unit_tags("machine", path)
-            for start in before.keys() - after.keys():
+            for what, start in before.keys() - after.keys():
+                tags = _unit_tags("machine", path) | {"what": what}
                 self._retractions.append(Retraction("gap", tuple(sorted(tags.items())), start * 1000))
-            for start, (end, cause) in after.items():
-                if before.get(start) != (end, cause):
-                    out.append(line("gap", tags, {"end_ms": end, "seconds": (end - start) / 1000, "cause": cause},
-                                    start))
+            for (what, start), (end, cause) in after.items():
+                if before.get((what, start)) != (end, cause):
+                    out.append(line("gap", _unit_tags("machine", path) | {"what": what},
+                                    {"end_ms": end, "seconds": (end - start) / 1000, "cause": cause}, start))
             self._gaps_written[path] = (stream.version, after)
         return out
 

@@ -13,8 +13,9 @@ restart).
 
 What the machine's stream does not cover — before its first state, and the *unknown
 intervals* its ``Streams`` report (offline, lost messages, between sessions) — is neither
-production nor stop: it is ``unknown_s``, and the parts counted across such time (a count
-step whose interval overlaps it) are ``gap_*``, kept out of the ratios (``collector.kpis``).
+production nor stop: it is ``unknown_s``; and the parts counted across time in which the
+counters went unseen (a count step whose interval overlaps an *unobserved* interval) are
+``gap_*``, kept out of the ratios (``collector.kpis``).
 """
 
 from __future__ import annotations
@@ -255,9 +256,10 @@ class MachineLedger:
         return self._value(max(i, 0))
 
     def period(self, start_ms: int, end_ms: int, plan: list[tuple[int, int, CalendarState]] | None = None,
-               unknown: Unknown = ()) -> Period:
-        """The window's time elements (inside the plan, where the state is known) and counts (between the
-        samples at its edges; those counted across ``unknown`` intervals also as ``gap_*``)."""
+               unknown: Unknown = (), unobserved: Unknown | None = None) -> Period:
+        """The window's time elements (inside the plan, where the state is known: outside ``unknown``) and counts
+        (between the samples at its edges; those counted across ``unobserved`` intervals — ``unknown`` when not
+        given — also as ``gap_*``)."""
         seconds = {"apt_s": 0.0, "aust_s": 0.0, "adet_s": 0.0, "adot_s": 0.0, "planned_down_s": 0.0}
         breakdown_s = 0.0
         failures = 0
@@ -265,7 +267,7 @@ class MachineLedger:
         #: production time inside the intervals of gap steps: its parts are among those the counters cannot place
         gap_apt_s = 0.0
         states = self._states(start_ms, end_ms, unknown)
-        gap, gap_spans = self._gap_steps(start_ms, end_ms, unknown)
+        gap, gap_spans = self._gap_steps(start_ms, end_ms, unknown if unobserved is None else unobserved)
         for ps, pe, state in plan if plan is not None else self.planned(start_ms, end_ms):
             if state is CalendarState.NO_SHIFT:
                 continue
@@ -298,7 +300,7 @@ class MachineLedger:
             calendar_s=(end_ms - start_ms) / 1000,
             pq=round(delta["total"]), gq=round(delta["good"]), sq=round(delta["scrap"]), rq=round(delta["rework"]),
             energy_kwh=delta["energy_kwh"], ideal_s=delta["ideal_s"], breakdown_s=breakdown_s, failures=failures,
-            unknown_s=max(0.0, working_s - known_s),
+            unknown_s=max(0.0, round(working_s - known_s, 3)),  # ms boundaries: float dust is not unknown time
             gap_pq=round(gap["total"]), gap_gq=round(gap["good"]), gap_sq=round(gap["scrap"]),
             gap_rq=round(gap["rework"]), gap_ideal_s=gap["ideal_s"], gap_apt_s=gap_apt_s,
             **seconds,

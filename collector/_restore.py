@@ -67,8 +67,8 @@ class Stored:
     states: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     #: the newest state of each machine: (ts, reason, product)
     last_state: dict[str, tuple[int, int, str]] = field(default_factory=dict)
-    #: the machines' unknown intervals: (start, end, cause)
-    gaps: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
+    #: the machines' unknown intervals: (start, end, cause, the state unknown in it, not only the counters)
+    gaps: dict[str, list[tuple[int, int, str, bool]]] = field(default_factory=dict)
     samples: dict[str, list[CounterSample]] = field(default_factory=dict)
     births: dict[str, tuple[Equipment, dict[str, float], int]] = field(default_factory=dict)
     online: dict[str, bool] = field(default_factory=dict)
@@ -142,8 +142,10 @@ def read_back(store: Store, keep_s: float) -> Stored:
     for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {_NEWEST_FIRST}')):
         if row["active"] and tags.get("kind"):
             out.alarms[(path, tags["kind"])] = int(row["since_ms"])
-    for path, _, row in _rows(store.query(f'SELECT "end_ms", "cause" FROM "gap" WHERE time >= {since}ms GROUP BY *')):
-        out.gaps.setdefault(path, []).append((int(row["time"]), int(row["end_ms"]), str(row["cause"])))
+    for path, tags, row in _rows(store.query(f'SELECT "end_ms", "cause" FROM "gap" WHERE time >= {since}ms '
+                                             'GROUP BY *')):
+        out.gaps.setdefault(path, []).append((int(row["time"]), int(row["end_ms"]), str(row["cause"]),
+                                              tags.get("what") != "counts"))
     kpis = ", ".join(f'"{k}"' for k in KPI_FIELDS)
     for s in store.query(f'SELECT {kpis} FROM "kpi" WHERE time >= {since}ms GROUP BY *'):
         tags = s.get("tags", {})
@@ -171,8 +173,8 @@ def apply_steps(engine: Engine, stored: Stored, chunk: int = 50) -> Iterator[int
         if samples:
             streams.restore_seen(path, max(s.ts_ms for s in samples))
     for path, gaps in stored.gaps.items():
-        for start, end, cause in gaps:
-            streams.restore_unknown(path, start, end, cause)
+        for start, end, cause, state in gaps:
+            streams.restore_unknown(path, start, end, cause, state=state)
     for path, online in stored.online.items():
         if not engine.heard_live(path):
             engine.set_online(path, online)

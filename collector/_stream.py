@@ -20,7 +20,10 @@ KPI engine learns only what passed them, so the store and the KPIs hold the same
 - **unknown intervals**: plant time in which the machine's state may have changed without
   the collector learning of it — a seq gap (between the messages either side of it), the time
   between one publisher session's last message and the next session's first state, and the
-  time since the machine went offline — which the KPI engine leaves out of its time elements.
+  time since the machine went offline — which the KPI engine leaves out of its time elements;
+  and **unobserved intervals**, in which the counters may have moved unseen (the unknown ones,
+  and the time between two sessions up to the new one's first counters, even when the state
+  was in force all along): the parts they counted cannot be placed in time.
 
 A collector that shares a subscription group sees only its share of each machine's messages:
 it checks every message against what it has seen (repeats, contradictions, counters going
@@ -87,8 +90,9 @@ class _Session:
         self.recent_seq[seq % RECENT], self.recent_digest[seq % RECENT] = seq, digest
     #: (seq, ts, cumulative values) of recent counters, by seq
     counters: list[tuple[int, int, tuple[float, ...]]] = field(default_factory=list)
-    #: the session's first state arrived (it closes the unknown time before the session)
+    #: the session's first state and first counters arrived (they close the time unknown before the session)
     stated: bool = False
+    counted: bool = False
 
 
 @dataclass(slots=True)
@@ -106,10 +110,14 @@ class MachineStream:
     last_ts: int | None = None
     #: offline, and nothing received since: unknown from ``last_ts`` on
     away: bool = False
-    #: a new session began: unknown from this plant time until its first state
+    #: a new session began: unknown from this plant time until its first state, unobserved until its first counters
     pending_from: int | None = None
+    pending_state: bool = False
+    pending_counts: bool = False
     #: unknown intervals that no later message can fill (between sessions; read back from storage)
     closed: list[Interval] = field(default_factory=list)
+    #: intervals in which only the counters went unseen (between sessions, the state in force all along)
+    unplaced: list[Interval] = field(default_factory=list)
     #: bumped on every change of the unknown intervals (callers cache per version)
     version: int = 0
 
@@ -119,23 +127,33 @@ class MachineStream:
         for track in self.sessions.values():
             out += [(g.from_ts, g.to_ts, "seq") for g in track.gaps
                     if g.from_ts is not None and g.to_ts is not None and g.to_ts > g.from_ts]
-        if self.pending_from is not None:
+        if self.pending_from is not None and self.pending_state:
             out.append((self.pending_from, OPEN, "session"))
         if self.away and self.last_ts is not None:
             out.append((self.last_ts, OPEN, "offline"))
-        out.sort()
-        merged: list[Interval] = []
-        for start, end, cause in out:
-            if merged and start <= merged[-1][1]:
-                a, b, c = merged[-1]
-                merged[-1] = (a, max(b, end), c)
-            else:
-                merged.append((start, end, cause))
-        return merged
+        return _merged(out)
+
+    def unobserved(self) -> list[Interval]:
+        """Where the counters may have moved unseen: the unknown intervals and the unplaced ones, merged."""
+        out = self.unknown() + self.unplaced
+        if self.pending_from is not None and self.pending_counts:
+            out.append((self.pending_from, OPEN, "session"))
+        return _merged(out)
 
     @property
     def missing(self) -> int:
         return sum(g.end - g.first for track in self.sessions.values() for g in track.gaps)
+
+
+def _merged(intervals: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end, cause in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            a, b, c = merged[-1]
+            merged[-1] = (a, max(b, end), c)
+        else:
+            merged.append((start, end, cause))
+    return merged
 
 
 class Streams:
@@ -203,7 +221,10 @@ class Streams:
         self._commit(s, track, seq, msg.digest, ts)
         if kind is MessageKind.STATE and not track.stated:
             track.stated = True
-            self._session_began(s, ts)
+            self._session_stated(s, ts)
+        elif kind is MessageKind.COUNTERS and not track.counted:
+            track.counted = True
+            self._session_counted(s, ts)
         if repeat is not None:
             self.counts[repeat] += 1
             return False
@@ -233,7 +254,7 @@ class Streams:
             if previous is not None and s.last_ts is not None:
                 # a publisher session began (a restart): nothing is known from the previous one's last message
                 # until the new one says which state the machine is in
-                s.pending_from, s.away = s.last_ts, False
+                s.pending_from, s.pending_state, s.pending_counts, s.away = s.last_ts, True, True, False
                 s.version += 1
             for old in list(s.sessions)[:-SESSIONS_KEPT]:  # a gateway re-sends the previous backlog, no older
                 del s.sessions[old]
@@ -336,15 +357,28 @@ class Streams:
             del kept[0]
         return False
 
-    def _session_began(self, s: MachineStream, first_state_ts: int) -> None:
+    def _session_stated(self, s: MachineStream, first_state_ts: int) -> None:
         """The new session's first state closes the unknown time before it (none if that state began before the
         previous session's last message: it has been in force all along)."""
-        if s.pending_from is None:
+        if s.pending_from is None or not s.pending_state:
             return
         if first_state_ts > s.pending_from:
-            s.closed.append((s.pending_from, first_state_ts, "session"))
-            s.closed.sort()
-        s.pending_from = None
+            s.closed = sorted([*s.closed, (s.pending_from, first_state_ts, "session")])
+        s.pending_state = False
+        self._session_settled(s)
+
+    def _session_counted(self, s: MachineStream, first_counters_ts: int) -> None:
+        """The new session's first counters close the time in which they moved unseen."""
+        if s.pending_from is None or not s.pending_counts:
+            return
+        if first_counters_ts > s.pending_from:
+            s.unplaced = sorted([*s.unplaced, (s.pending_from, first_counters_ts, "session")])
+        s.pending_counts = False
+        self._session_settled(s)
+
+    def _session_settled(self, s: MachineStream) -> None:
+        if not s.pending_state and not s.pending_counts:
+            s.pending_from = None
         s.version += 1
 
     def _log(self, path: str, what: str, message: str, *args: object) -> None:
@@ -363,14 +397,19 @@ class Streams:
         s = self.machines.get(path)
         return s.unknown() if s is not None else []
 
+    def unobserved(self, path: str) -> list[Interval]:
+        s = self.machines.get(path)
+        return s.unobserved() if s is not None else []
+
     def forget_before(self, path: str, ts_ms: int) -> None:
         """Unknown intervals that ended before ``ts_ms`` no longer matter (windows before it are final)."""
         s = self.machines.get(path)
         if s is None:
             return
         kept = [i for i in s.closed if i[1] > ts_ms]
-        if len(kept) != len(s.closed):
-            s.closed, s.version = kept, s.version + 1
+        unplaced = [i for i in s.unplaced if i[1] > ts_ms]
+        if len(kept) != len(s.closed) or len(unplaced) != len(s.unplaced):
+            s.closed, s.unplaced, s.version = kept, unplaced, s.version + 1
 
     def restore_session(self, path: str, session: int) -> None:
         """The machine's current publisher session, learnt from storage after a restart (its seqs so far
@@ -399,12 +438,14 @@ class Streams:
         if s.online is None:
             self._status(s, online, retained=False)
 
-    def restore_unknown(self, path: str, start_ms: int, end_ms: int, cause: str) -> None:
-        """An unknown interval written by the previous process: no message can fill it any more."""
+    def restore_unknown(self, path: str, start_ms: int, end_ms: int, cause: str, *, state: bool = True) -> None:
+        """An interval written by the previous process — the state unknown in it, or (``state`` False) only the
+        counters unseen: no message can fill it any more."""
         s = self.machine(path)
-        if (start_ms, end_ms, cause) not in s.closed:
-            s.closed.append((start_ms, end_ms, cause))
-            s.closed.sort()
+        kept = s.closed if state else s.unplaced
+        if (start_ms, end_ms, cause) not in kept:
+            kept.append((start_ms, end_ms, cause))
+            kept.sort()
             s.version += 1
 
 

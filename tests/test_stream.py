@@ -262,3 +262,25 @@ def test_unknown_time_is_in_no_element_and_its_parts_in_no_ratio() -> None:
     # the 20 parts placed were made in the 1,200 s of production they can be placed in: 100 %, not 38 × 60 / 1800
     assert kpis.effectiveness == pytest.approx(1.0)
     assert kpis.quality == pytest.approx(1.0)
+
+
+def test_between_sessions_the_counters_go_unseen_even_when_the_state_was_in_force_all_along() -> None:
+    """Producing since 00:00; the gateway restarts between 00:20 and 00:50 and reports the same state (since 00:00)
+    and the counters at 00:50: the state is known throughout, the 30 parts of 00:20–00:50 cannot be placed."""
+    m = Machine()
+    m.send("birth", birth(T0))
+    m.send("state", state(1, 0))
+    m.send("counters", counters(2, 0, 0))
+    m.send("counters", counters(3, 20, 20))
+    m.send("status", {"ts": T0, "status": "offline", "session": T0})
+    m.send("birth", birth(T0 + 50 * MIN))
+    assert m.send("state", state(1, 0)) is False  # the state in force, restated
+    m.send("counters", counters(2, 50, 50))
+    m.send("counters", counters(3, 60, 60))
+    assert m.streams.unknown(PATH) == []
+    assert m.streams.unobserved(PATH) == [(T0 + 20 * MIN, T0 + 50 * MIN, "session")]
+    kpis = m.engine.over(T0, T0 + 60 * MIN)[0]
+    assert (kpis.period.apt_s, kpis.period.unknown_s, kpis.period.pq, kpis.period.gap_pq) == (3600, 0, 60, 30)
+    assert kpis.kpis.coverage == 1.0 and kpis.kpis.availability == 1.0
+    # 30 parts placed in the 1,800 s of production outside the unseen step (00:20–00:50): 60 s each, as made
+    assert kpis.kpis.effectiveness == pytest.approx(1.0)

@@ -1,0 +1,156 @@
+"""Offline time is not production: a gap in the telemetry is unknown, flagged, and never turned into a guess.
+
+The Wuhan plant, every machine over OPC UA, bridged by the edge gateway into a collector and
+Debian's InfluxDB; in the middle of the shift the gateway goes away for an hour and a half of
+plant time (stopped, then a new gateway process — a new publisher session), or the OPC UA
+server does (stopped and started again under the same gateway). Whatever the machines did
+meanwhile is not known. Every hour that does not touch the gap must equal the ground truth;
+every hour that does must say so (``coverage`` < 1) and hold no impossible ratio (extending
+the last known state across the gap gave effectiveness of 150 % and more); and no part may be
+lost or counted twice over the shift. The oracle for the hours that touch the gap is the ground
+truth over the time that is known in them: the time elements there must be exactly the
+truth's, and the unknown time the rest of the planned busy time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
+from edge import EdgeGateway
+from shopfloor import MqttSettings, Window
+from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
+from simulator._opcua import MachineServer
+from simulator._truth import _MachineLedger
+
+from .recording import wait_until
+from .servers import InfluxDB, Mosquitto, free_ports
+from .test_collector_pipeline import assert_matches_truth, kpi_rows
+from .test_edge_bridge import edge_config, opcua_plant
+
+pytestmark = pytest.mark.integration
+
+SPAN_S = 8 * 3600
+WALL_S = 16.0
+
+
+Outage = Callable[[LiveRun, OpcUaServers, Callable[[], Awaitable[EdgeGateway]], list[EdgeGateway]], Awaitable[None]]
+
+
+async def gateway_restarted(live: LiveRun, servers: OpcUaServers,
+                            start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> None:
+    await asyncio.sleep(WALL_S * 0.35)
+    await gateways[-1].__aexit__(None, None, None)  # every machine offline; what they do is seen by no one
+    await asyncio.sleep(WALL_S * 0.2)
+    gateways.append(await start())
+
+
+async def server_restarted(live: LiveRun, servers: OpcUaServers,
+                           start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> None:
+    await asyncio.sleep(WALL_S * 0.35)
+    for old in servers.servers:
+        await old.stop()
+    await asyncio.sleep(WALL_S * 0.2)
+    for k, old in enumerate(servers.servers):
+        new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
+        await new.start(live.snapshot())
+        servers.servers[k] = new
+
+
+@pytest.mark.parametrize("outage", [gateway_restarted, server_restarted], ids=["gateway", "opcua-server"])
+def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path,
+                                                     outage: Outage) -> None:
+    plant = opcua_plant()
+
+    async def main() -> Simulation:
+        sim = Simulation(plant, seed=3)
+        collector = Collector(CollectorConfig(
+            collector="gaps", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+            store=StoreConfig(url=influxdb.url), batch_max_delay_s=0.05, spool_dir=tmp_path / "spool",
+            dead_letter_file=tmp_path / "dead.jsonl", health_interval_s=0.5,
+            kpi=KpiConfig(plants=(plant,), interval_s=0.3)))
+        collecting = asyncio.create_task(collector.run())
+        await wait_until(collector.storage.connected.is_set)
+        await asyncio.sleep(0.3)
+        servers = OpcUaServers(list(sim.machines), OpcUaSettings(port=free_ports(3), per="line"))
+        gateways: list[EdgeGateway] = []
+
+        async def start() -> EdgeGateway:
+            gateway = EdgeGateway(edge_config(mosquitto, servers.endpoints, tmp_path / "edge-spool"))
+            await gateway.__aenter__()
+            await gateway.wait_connected(20)
+            return gateway
+
+        async with LiveRun(sim, [(servers, list(sim.machines))], sample_period_s=0.1) as live:
+            gateways.append(await start())
+            run = asyncio.create_task(live.run(SPAN_S, speed=SPAN_S / WALL_S))
+            await outage(live, servers, start, gateways)
+            await run
+            await live.publish(sample=True)
+            engine = collector.engine
+            assert engine is not None
+            end = (round(sim.start_epoch * 1000), round((sim.start_epoch + sim.now) * 1000) + 1)
+            await wait_until(lambda: all(engine.machines[m.path].ledger.period(*end).pq == m.total
+                                         for m in sim.machines), 30)
+            await asyncio.sleep(1.0)  # the next ticks
+            await gateways[-1].__aexit__(None, None, None)
+        collecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collecting
+        assert collector.counts["invalid"] == 0
+        return sim
+
+    sim = asyncio.run(main())
+    truth = {m["path"]: m for m in sim.truth()["machines"]}
+    rows = kpi_rows(influxdb, "machine", "hour")
+    gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for g in influxdb.rows('SELECT "end_ms", "cause" FROM "gap" GROUP BY *'):
+        path = "/".join(g[k] for k in ("enterprise", "site", "area", "line", "machine"))
+        gaps.setdefault((path, g["what"]), []).append((g["time"], g["end_ms"]))
+    t0 = sim.start_epoch
+    flagged = known = 0
+    for m in sim.machines:
+        state_gaps, count_gaps = gaps.get((m.path, "state"), []), gaps.get((m.path, "counts"), [])
+        assert state_gaps or count_gaps, f"{m.path}: its gap was not written"
+        hours = {r["time"]: r for r in rows[m.path]}
+        oracle = _MachineLedger(m, sim.now)
+        total = 0
+        for t in truth[m.path]["windows"]["hour"]:
+            row: dict[str, Any] = hours[t["start_ms"]]
+            where = (m.path, t["label"])
+            total += row["pq"]
+            state_touched = [(max(a, t["start_ms"]), min(b, t["end_ms"])) for a, b in state_gaps
+                             if a < t["end_ms"] and b > t["start_ms"]]
+            if state_touched:
+                # the known time is the truth's, to the millisecond of every boundary; the rest is unknown
+                pieces, at = [], t["start_ms"]
+                for a, b in sorted(state_touched):
+                    pieces.append((at, a))
+                    at = b
+                pieces.append((at, t["end_ms"]))
+                seen = oracle.windows([Window(a / 1000 - t0, b / 1000 - t0, "") for a, b in pieces if b > a])
+                for field, key in (("apt_s", "APT_s"), ("aust_s", "AUST_s"), ("adet_s", "ADET_s"),
+                                   ("adot_s", "ADOT_s")):
+                    assert row[field] == pytest.approx(sum(x[key] for x in seen), abs=0.01), (*where, field)
+                assert row["unknown_s"] == pytest.approx(t["PBT_s"] - sum(x["PBT_s"] for x in seen), abs=0.01)
+                if row["unknown_s"] > 0:
+                    assert row["coverage"] < 1.0, where
+                    flagged += 1
+            elif not any(a < t["end_ms"] and b > t["start_ms"] for a, b in count_gaps):
+                assert_matches_truth(row, t, f"{m.path} hour {t['label']}", len(m.log_t))
+                assert row["coverage"] == 1.0 and row["gap_pq"] == 0, where
+                known += 1
+            else:  # the state known all along, the counters not: exact times, the unplaced parts out of the ratios
+                for field, key in (("apt_s", "APT_s"), ("adet_s", "ADET_s"), ("adot_s", "ADOT_s")):
+                    assert row[field] == pytest.approx(t[key], abs=0.01), (*where, field)
+                assert row["coverage"] == 1.0 and row["gap_pq"] > 0, where
+                flagged += 1
+        # every part counted once over the shift, the ones made during the gap in the hour after it
+        assert total == truth[m.path]["run"]["PQ"], m.path
+    assert flagged >= len(sim.machines) and known >= 3 * len(sim.machines)
