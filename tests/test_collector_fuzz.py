@@ -33,6 +33,7 @@ from .test_engine import PLANT, ms
 pytestmark = pytest.mark.integration
 
 SITE = "acme/s1"
+AWKWARD = 'P "quoted", comma=equals \\ back slash 中文'  # a product id line protocol must escape
 A, B = f"{SITE}/a1/l1/A", f"{SITE}/a1/l1/B"
 NOW_MS = 1_796_000_000_000  # the receive time the far-future messages are measured against (2026-12)
 
@@ -74,7 +75,8 @@ def honest() -> list[tuple[str, bytes]]:
     for path in (A, B):
         out.append((topic(path, "birth"), j(birth_of(path, ms(8)))))
         out.append((topic(path, "status"), j({"ts": ms(8), "status": "online", "session": ms(8)})))
-        send(path, "state", lambda q: contract.state(ts_ms=ms(8), seq=q, reason=0, product="P"))
+        send(path, "state", lambda q, p=path: contract.state(ts_ms=ms(8), seq=q, reason=0,
+                                                             product=AWKWARD if p == A else "P"))
     for minute in range(0, 71, 10):
         t = ms(8 + minute / 60)
         a_total = min(minute, 60) * 2 + (minute - 60) * 2 * (minute > 60)
@@ -278,9 +280,10 @@ def test_bad_input_interleaved_with_honest_machines_harms_no_one(
                                                                    'status)$/ GROUP BY "machine"')}
     assert machines == {"A", "B"}
     # the honest machines' raw data, exactly
-    states = [(r["machine"], r["time"], r["reason_code"]) for r in influxdb.rows(
-        'SELECT "reason_code" FROM "state" GROUP BY "machine"')]
-    assert sorted(states) == sorted([("A", ms(8), 0), ("B", ms(8), 0), ("B", ms(8 + 40 / 60), 10), ("B", ms(9), 0)])
+    states = [(r["machine"], r["time"], r["reason_code"], r["product"]) for r in influxdb.rows(
+        'SELECT "reason_code", "product" FROM "state" GROUP BY "machine"')]
+    assert sorted(states) == sorted([("A", ms(8), 0, AWKWARD), ("B", ms(8), 0, "P"), ("B", ms(8 + 40 / 60), 10, "P"),
+                                     ("B", ms(9), 0, "P")])
     b_counts = [(r["time"], r["total"], r["scrap"]) for r in influxdb.rows(
         'SELECT "total", "scrap" FROM "counters" WHERE "machine" = \'B\'')]
     assert b_counts == [(ms(8 + m / 60), min(m, 40) + max(0, m - 60), 2 if m >= 40 else 0) for m in range(0, 71, 10)]
