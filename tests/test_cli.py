@@ -126,3 +126,31 @@ def test_a_killed_simulator_is_reported_offline_by_its_last_will(mosquitto: Mosq
     while _statuses(mosquitto) != OFFLINE:
         assert time.monotonic() < deadline, _statuses(mosquitto)
         time.sleep(0.5)
+
+
+@pytest.mark.integration
+def test_an_announced_opcua_endpoint_accepts_connections_at_once() -> None:
+    """Scripts wait for the endpoint line and connect: the server must be listening by then."""
+    import socket
+    import urllib.parse
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--opcua",
+         "--opcua-port", str(free_port()), "--opcua-per", "line", "--speed", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stderr is not None
+        announced = []
+        for line in serve.stderr:
+            if line.startswith("OPC UA  "):
+                endpoint = line.split()[2]
+                with socket.socket() as s:  # one try, straight after the line: no waiting, no retry
+                    port = urllib.parse.urlsplit(endpoint).port
+                    assert s.connect_ex(("127.0.0.1", port)) == 0, f"{endpoint} announced before it listens"
+                announced.append(endpoint)
+                if len(announced) == 3:  # three lines in the Hangzhou plant
+                    break
+        assert len(announced) == 3, announced
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=30)
