@@ -25,6 +25,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
+from shopfloor._asyncua_seam import serve_republish_per_spec
 
 from ._feed import MachineUpdate
 from ._machine import MachineSim
@@ -118,6 +119,8 @@ class MachineServer:
         s = self.settings
         server = self.server
         await server.init()
+        # third-party clients catch up after a reconnect by Republish: they must hear when there is nothing left
+        serve_republish_per_spec(server)
         # asyncua would let any client call itself "admin" and rewrite the plant
         server.allow_remote_admin(False)
         server.set_endpoint(self.endpoint)

@@ -1,0 +1,79 @@
+"""asyncua where its public API is not enough: every use of its internals, by the simulator or the edge, is here.
+
+Written against asyncua 2.1 (pyproject.toml bounds it below 2.2). tests/test_asyncua_seam.py checks
+each assumption made here against the installed asyncua, so an upgrade that breaks one fails a test
+named after this module instead of a client in the field.
+
+Servers (the simulator's):
+
+- **Republish** (OPC UA Part 4, 5.13.6). asyncua answers a Republish for a message it no longer
+  holds, or for a subscription it does not know, with an empty *Good* NotificationMessage. Clients
+  that follow the spec (node-opcua, hence Node-RED; the UA .NET stack) call Republish after a
+  reconnect until the server answers ``BadMessageNotAvailable``: against asyncua they ask for ever,
+  thousands of times a second, and never receive data again. ``serve_republish_per_spec`` answers as
+  the spec says. Drop it when asyncua does the same: ``test_asyncua_itself_still_answers_republish_
+  with_an_empty_message`` fails on that day.
+- asyncua logs every ServiceFault at ERROR; the two above are the normal end of a client's catch-up,
+  so they are logged at DEBUG.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.common.utils import ServiceError
+
+#: status codes of the Republish answers below, and asyncua's log line for a ServiceFault
+_REPUBLISH_ENDS = frozenset({"BadMessageNotAvailable", "BadSubscriptionIdInvalid"})
+_SERVICE_FAULT_LOG = "sending service fault response"
+SERVER_PROCESSOR_LOGGER = "asyncua.server.uaprocessor"
+
+
+def serve_republish_per_spec(server: Server) -> None:
+    """Answer Republish as OPC UA Part 4 says: the message, or BadMessageNotAvailable / BadSubscriptionIdInvalid.
+
+    Call before the server starts; it applies to this server's sessions only."""
+    service = server.iserver.subscription_service
+
+    def republish(params: ua.RepublishParameters) -> ua.NotificationMessage:
+        subscription = service.subscriptions.get(params.SubscriptionId)
+        if subscription is None:
+            raise ServiceError(ua.StatusCodes.BadSubscriptionIdInvalid)
+        # read, not popped: a message stays available until the client acknowledges it in a Publish
+        result = subscription._not_acknowledged_results.get(params.RetransmitSequenceNumber)
+        if result is None:
+            raise ServiceError(ua.StatusCodes.BadMessageNotAvailable)
+        return result.NotificationMessage
+
+    service.republish = republish
+    _quiet(SERVER_PROCESSOR_LOGGER, _republish_ended)
+
+
+def _republish_ended(record: logging.LogRecord) -> bool:
+    args: Any = record.args
+    return (isinstance(record.msg, str) and record.msg.startswith(_SERVICE_FAULT_LOG) and isinstance(args, tuple)
+            and len(args) == 2 and args[1] in _REPUBLISH_ENDS)
+
+
+class _Demote(logging.Filter):
+    """Records that ``matches`` are logged at DEBUG (dropped unless the logger shows DEBUG)."""
+
+    def __init__(self, logger: logging.Logger, matches: Callable[[logging.LogRecord], bool]) -> None:
+        super().__init__()
+        self.logger = logger
+        self.matches = matches
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.matches(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+def _quiet(name: str, matches: Callable[[logging.LogRecord], bool]) -> None:
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _Demote) and f.matches is matches for f in logger.filters):
+        logger.addFilter(_Demote(logger, matches))
