@@ -34,6 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from shopfloor._asyncua_seam import abort, keep_watched, quiet_lost_connections
+
 from ._bridge import Field, MachineBridge, Point, Stats
 from ._config import EndpointConfig
 from ._discover import DiscoveryError, Found, discover, resolve
@@ -118,6 +120,8 @@ class OpcUaSource:
         self._cert_lock = cert_lock or asyncio.Lock()
         self._last_problem = ""
         self.connected = asyncio.Event()
+        # a server gone away is said by this class, not by an asyncua traceback
+        quiet_lost_connections()
 
     @property
     def url(self) -> str:
@@ -183,7 +187,7 @@ class OpcUaSource:
         try:
             await asyncio.wait_for(client.connect(), c.timeout_s * 2)
         except BaseException:
-            _abort(client)  # a cancelled connect leaves its socket open otherwise
+            abort(client)  # a cancelled connect leaves its socket open otherwise
             raise
         return client
 
@@ -299,8 +303,7 @@ class OpcUaSource:
         if revised:
             await subscription.update(revised)
         self.subscriptions += 1
-        # as create_subscription does: asyncua's watchdog then re-creates it if it goes stale
-        client._subscriptions.append(subscription)
+        keep_watched(client, subscription)
         return subscription
 
     def _request(self, point: Point, handle: int) -> ua.MonitoredItemCreateRequest:
@@ -398,12 +401,5 @@ async def _close(client: Client) -> None:
     except Exception:  # the server may already be gone; the session dies with it
         log.debug("disconnect from %s failed", client.server_url.geturl(), exc_info=True)
     finally:
-        _abort(client)
-
-
-def _abort(client: Client) -> None:
-    """Close the socket whatever state asyncua thinks the client is in."""
-    transport = getattr(getattr(client.uaclient, "protocol", None), "transport", None)
-    if transport is not None:
-        transport.abort()
+        abort(client)
 

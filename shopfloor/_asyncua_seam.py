@@ -15,6 +15,15 @@ Servers (the simulator's):
   with_an_empty_message`` fails on that day.
 - asyncua logs every ServiceFault at ERROR; the two above are the normal end of a client's catch-up,
   so they are logged at DEBUG.
+
+Clients (the edge's):
+
+- When a server goes away, asyncua's publish loop logs "Publish iteration crashed" at ERROR with a
+  traceback of the closed connection; the gateway says what happened in its own words, so that
+  record is logged at DEBUG too. Other failures of the loop keep their level.
+- A subscription made outside ``Client.create_subscription`` joins the client's list, so asyncua's
+  stale-subscription watchdog looks after it as after its own.
+- A connection is aborted at the transport, whatever state asyncua believes it is in.
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import Client, Server, ua
+from asyncua.common.subscription import Subscription
 from asyncua.common.utils import ServiceError
 
 #: status codes of the Republish answers below, and asyncua's log line for a ServiceFault
 _REPUBLISH_ENDS = frozenset({"BadMessageNotAvailable", "BadSubscriptionIdInvalid"})
 _SERVICE_FAULT_LOG = "sending service fault response"
+_PUBLISH_CRASHED_LOG = "Publish iteration crashed"
 SERVER_PROCESSOR_LOGGER = "asyncua.server.uaprocessor"
+CLIENT_SESSION_LOGGER = "asyncua.client.ua_session.UaSession"
 
 
 def serve_republish_per_spec(server: Server) -> None:
@@ -52,10 +64,33 @@ def serve_republish_per_spec(server: Server) -> None:
     _quiet(SERVER_PROCESSOR_LOGGER, _republish_ended)
 
 
+def quiet_lost_connections() -> None:
+    """asyncua's client logs a lost connection at DEBUG, not as an ERROR with a traceback."""
+    _quiet(CLIENT_SESSION_LOGGER, _publish_lost_connection)
+
+
+def keep_watched(client: Client, subscription: Subscription) -> None:
+    """Let asyncua's watchdog re-create ``subscription`` if it goes stale, as it does for its own."""
+    client._subscriptions.append(subscription)
+
+
+def abort(client: Client) -> None:
+    """Close the client's socket whatever state asyncua thinks it is in."""
+    transport = getattr(getattr(client.uaclient, "protocol", None), "transport", None)
+    if transport is not None:
+        transport.abort()
+
+
 def _republish_ended(record: logging.LogRecord) -> bool:
     args: Any = record.args
     return (isinstance(record.msg, str) and record.msg.startswith(_SERVICE_FAULT_LOG) and isinstance(args, tuple)
             and len(args) == 2 and args[1] in _REPUBLISH_ENDS)
+
+
+def _publish_lost_connection(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return (isinstance(record.msg, str) and record.msg.startswith(_PUBLISH_CRASHED_LOG)
+            and isinstance(error, OSError | TimeoutError))
 
 
 class _Demote(logging.Filter):

@@ -17,7 +17,9 @@ from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
 
 from shopfloor._asyncua_seam import (
+    CLIENT_SESSION_LOGGER,
     SERVER_PROCESSOR_LOGGER,
+    quiet_lost_connections,
     serve_republish_per_spec,
 )
 
@@ -110,3 +112,26 @@ def test_asyncua_itself_still_answers_republish_with_an_empty_message() -> None:
 
     for answer in asyncio.run(main()):
         assert answer.NotificationData == [] and answer.SequenceNumber == 0
+
+
+def test_a_server_gone_away_is_no_error_in_the_clients_log(caplog: pytest.LogCaptureFixture) -> None:
+    quiet_lost_connections()
+
+    async def main() -> None:
+        server, endpoint, counter = await start_server(per_spec=True)
+        client = Client(endpoint)
+        await client.connect()
+        subscription = await client.create_subscription(50, None)
+        await subscription.subscribe_data_change(client.get_node(counter))
+        await server.stop()
+        for _ in range(60):  # asyncua's publish loop notices within a second
+            if any(r.name == CLIENT_SESSION_LOGGER and "Publish" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+        await client.disconnect()
+
+    with caplog.at_level(logging.DEBUG, logger="asyncua"):
+        asyncio.run(main())
+    crashed = [r for r in caplog.records if r.name == CLIENT_SESSION_LOGGER and "Publish" in r.getMessage()]
+    assert crashed and all(r.levelno == logging.DEBUG for r in crashed), crashed
+    assert not [r for r in caplog.records if r.name.startswith("asyncua.client") and r.levelno >= logging.ERROR]
