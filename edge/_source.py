@@ -69,11 +69,30 @@ class SetupError(Exception):
 BridgeFor = Callable[[str], MachineBridge]
 
 
+class Loss:
+    """The end of an endpoint's connection, once, with what ended it in plain words."""
+
+    def __init__(self) -> None:
+        self.why = ""
+        self._event = asyncio.Event()
+
+    def set(self, why: str) -> None:
+        if not self._event.is_set():  # the first cause is the one that counts
+            self.why = why
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class _BatchSubscription(Subscription):  # type: ignore[misc]
     """Hands each publish response's data changes over in one call, in the server's order."""
 
     def __init__(self, session: Any, params: ua.CreateSubscriptionParameters,
-                 deliver: Callable[[list[ua.MonitoredItemNotification]], None], lost: asyncio.Event) -> None:
+                 deliver: Callable[[list[ua.MonitoredItemNotification]], None], lost: Loss) -> None:
         super().__init__(session, params, None)
         self.deliver = deliver
         self.lost = lost
@@ -88,11 +107,10 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
         for notification in data:
             if isinstance(notification, ua.DataChangeNotification):
                 items.extend(notification.MonitoredItems)
-            elif isinstance(notification, ua.StatusChangeNotification):
-                # the server ended the subscription (lifetime expired, shutting down): start over
-                log.warning("subscription %s ended by the server: %s", self.subscription_id,
-                            notification.Status.name)
-                self.lost.set()
+            elif isinstance(notification, ua.StatusChangeNotification) and not self.lost.is_set():
+                # (asyncua also tells its subscriptions of a lost connection, as BadShutdown, after the
+                # connection-lost callback: that loss is already known and said)
+                self.lost.set(_ended(notification.Status, self.subscription_id))
         if items:
             self.deliver(items)
 
@@ -131,7 +149,7 @@ class OpcUaSource:
         delay = self.reconnect_min_s
         first = True
         while True:
-            lost = asyncio.Event()
+            lost = Loss()
             clients: list[Client] = []
             try:
                 self.state = EndpointState.CONNECTING
@@ -146,7 +164,7 @@ class OpcUaSource:
                 first = False
                 delay = self.reconnect_min_s
                 await lost.wait()
-                log.warning("%s: connection lost; %d machine(s) offline until it is back", self.url,
+                log.warning("%s: %s; %d machine(s) offline until it is back", self.url, lost.why,
                             len(self.attached))
             except Exception as e:  # whatever a server does, the endpoint is retried, never given up
                 problem = _describe(e)
@@ -168,7 +186,7 @@ class OpcUaSource:
 
     # ------------------------------------------------------------ connecting
 
-    async def _connect(self, lost: asyncio.Event) -> Client:
+    async def _connect(self, lost: Loss) -> Client:
         c = self.config
         client = Client(c.url, timeout=c.timeout_s)
         client.application_uri = f"urn:sfsim:edge:{self.gateway}"
@@ -181,7 +199,7 @@ class OpcUaSource:
             await self._secure(client)
 
         async def on_lost(exc: Exception) -> None:
-            lost.set()
+            lost.set(_loss(exc))
 
         client.connection_lost_callback = on_lost
         try:
@@ -236,7 +254,7 @@ class OpcUaSource:
 
     # ------------------------------------------------------------ subscribing
 
-    async def _subscribe(self, clients: Sequence[Client], lost: asyncio.Event) -> None:
+    async def _subscribe(self, clients: Sequence[Client], lost: Loss) -> None:
         c = self.config
         period_ms = round(c.publishing_interval_s * 1000)
         if c.discover:
@@ -289,7 +307,7 @@ class OpcUaSource:
         log.info("%s: %d machine(s), %d monitored item(s) in %d subscription(s) over %d session(s), security %s",
                  self.url, self.machines, self.items, self.subscriptions, len(clients), c.security)
 
-    async def _new_subscription(self, client: Client, lost: asyncio.Event) -> _BatchSubscription:
+    async def _new_subscription(self, client: Client, lost: Loss) -> _BatchSubscription:
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = self.config.publishing_interval_s * 1000
         params.RequestedLifetimeCount = 10000
@@ -379,6 +397,29 @@ def _fingerprint(path: Path) -> str | None:
     except ValueError:
         return None
     return cert.fingerprint(hashes.SHA1()).hex()
+
+
+def _loss(e: BaseException) -> str:
+    """What ended a connection that was up, as asyncua's watchdog found it."""
+    if isinstance(e, TimeoutError):
+        return "the server stopped answering (frozen, overloaded, or the network is cut)"
+    if isinstance(e, ConnectionError):
+        return "the server closed the connection (stopped or restarting?)"
+    if isinstance(e, OSError):
+        return f"the connection failed: {e.strerror or e}"
+    return f"the connection was lost: {_describe(e)}"
+
+
+def _ended(status: ua.StatusCode, subscription_id: int) -> str:
+    """A status change the server sent for a subscription: it is over, the endpoint starts over."""
+    name = status.name
+    why = {
+        "BadTimeout": "its lifetime expired (the server went too long without our publish requests)",
+        "BadShutdown": "the server is shutting down",
+        "GoodSubscriptionTransferred": "it was transferred to another session",
+    }.get(name, "")
+    return f"the server ended subscription {subscription_id}: {why} ({name})" if why else \
+        f"the server ended subscription {subscription_id} ({name})"
 
 
 def _describe(e: BaseException) -> str:
