@@ -133,6 +133,8 @@ class OpcUaSource:
         self.subscriptions = 0
         self._handles: dict[int, Point] = {}
         self._bridges: dict[str, MachineBridge] = {}
+        #: notifications waiting while subscriptions are made (None: delivered at once)
+        self._held: list[list[ua.MonitoredItemNotification]] | None = None
         self._warned_trust = False
         #: endpoints sharing a certificate directory must not generate the gateway's key at once
         self._cert_lock = cert_lock or asyncio.Lock()
@@ -275,19 +277,19 @@ class OpcUaSource:
         per_session: list[list[Found]] = [[] for _ in clients]
         for i, machine in enumerate(found):
             per_session[i % len(clients)].append(machine)
-        attached: dict[str, set[Field]] = {}
+        created: dict[str, list[Point]] = {}
+        # the first values may arrive while other items are still being created: they wait, so that a birth
+        # names only what could be subscribed
+        self._held = []
         for client, machines in zip(clients, per_session, strict=True):
             subscription: _BatchSubscription | None = None
             in_subscription = 0
             requests: list[tuple[ua.MonitoredItemCreateRequest, Point]] = []
             for machine in machines:
-                bridge = self._bridges[machine.path] = self.bridge_for(machine.path)
-                # attached before its items exist: their first values may arrive while others are created
-                bridge.attach(dict(machine.nameplate), frozenset(p.field for p in machine.points))
-                self.attached.append(bridge)
+                self._bridges[machine.path] = self.bridge_for(machine.path)
                 if subscription is None or in_subscription + len(machine.points) > c.max_items_per_subscription:
                     if subscription is not None:
-                        await self._create_items(subscription, requests, attached)
+                        await self._create_items(subscription, requests, created)
                         requests = []
                     subscription = await self._new_subscription(client, lost)
                     in_subscription = 0
@@ -297,13 +299,23 @@ class OpcUaSource:
                     self._handles[handle] = point
                 in_subscription += len(machine.points)
             if subscription is not None and requests:
-                await self._create_items(subscription, requests, attached)
+                await self._create_items(subscription, requests, created)
         for machine in found:
-            fields = attached.get(machine.path, set())
-            self._bridges[machine.path].mapped = frozenset(fields)
-            if not fields:
+            points = created.get(machine.path)
+            if not points:
                 log.warning("%s: %s: none of its variables could be subscribed; not bridged", self.url, machine.path)
-        self.machines = sum(1 for fields in attached.values() if fields)
+                continue
+            # the birth lists the signals that were subscribed: exactly what its signals messages can carry
+            subscribed = {p.name for p in points if p.field is Field.SIGNAL}
+            nameplate = {**machine.nameplate,
+                         "signals": [s for s in machine.nameplate.get("signals", ()) if s in subscribed]}
+            bridge = self._bridges[machine.path]
+            bridge.attach(nameplate, frozenset(p.field for p in points))
+            self.attached.append(bridge)
+        self.machines = len(self.attached)
+        held, self._held = self._held, None
+        for items in held:
+            self._deliver(items)
         log.info("%s: %d machine(s), %d monitored item(s) in %d subscription(s) over %d session(s), security %s",
                  self.url, self.machines, self.items, self.subscriptions, len(clients), c.security)
 
@@ -349,7 +361,7 @@ class OpcUaSource:
 
     async def _create_items(self, subscription: _BatchSubscription,
                             requests: list[tuple[ua.MonitoredItemCreateRequest, Point]],
-                            attached: dict[str, set[Field]]) -> None:
+                            created: dict[str, list[Point]]) -> None:
         for i in range(0, len(requests), ITEMS_PER_REQUEST):
             chunk = requests[i : i + ITEMS_PER_REQUEST]
             results = await subscription.create_monitored_items([r for r, _ in chunk])
@@ -360,10 +372,13 @@ class OpcUaSource:
                     self.stats.bad_values += 1
                     continue
                 self.items += 1
-                attached.setdefault(point.path, set()).add(point.field)
+                created.setdefault(point.path, []).append(point)
 
     def _deliver(self, items: list[ua.MonitoredItemNotification]) -> None:
         """One publish response: grouped by machine, order kept."""
+        if self._held is not None:
+            self._held.append(items)
+            return
         by_machine: dict[str, list[tuple[Point, Any, int]]] = {}
         for item in items:
             point = self._handles.get(item.ClientHandle)
