@@ -118,7 +118,7 @@ class MachineBridge:
         """The source is gone: ``offline`` until it is back."""
         if self.outbox.online:
             self.outbox.online = False
-            self._put(self.outbox.farewell())
+            self._put(self.outbox.status(False))
             self.notify()
 
     def apply(self, changes: list[tuple[Point, Any, int]]) -> None:

@@ -66,8 +66,8 @@ class Outbox(Protocol):
         """The last will registered with each connection."""
         ...
 
-    def farewell(self) -> Message:
-        """Sent on a clean shutdown, after the outbox is drained."""
+    def farewell(self) -> list[Message]:
+        """Sent on a clean shutdown, after the outbox is drained (nothing when the outbox said goodbye itself)."""
         ...
 
     def peek(self, n: int) -> list[Message]:
@@ -198,7 +198,7 @@ class Publisher:
                     self.connected.set()
                     delay = self.settings.reconnect_min_s
                     await self._drain(client)
-                    await self._send(client, [self.outbox.farewell()])
+                    await self._send(client, self.outbox.farewell())
                     return
             except aiomqtt.MqttError as e:
                 task = asyncio.current_task()

@@ -106,8 +106,8 @@ class MemoryOutbox:
         # registered at connect time: its ts is when the session (re)connected
         return self._status(False)
 
-    def farewell(self) -> Message:
-        return self._status(False)
+    def farewell(self) -> list[Message]:
+        return [self._status(False)]
 
     def peek(self, n: int) -> list[Message]:
         out: list[Message] = []
