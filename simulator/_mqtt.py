@@ -50,6 +50,7 @@ class MemoryOutbox:
         self.online = False
         self.dropped = 0
         self._birth_seq: int | None = None
+        self._will: Message | None = None
 
     def enqueue(self, update: MachineUpdate) -> None:
         for event in update.states:
@@ -103,8 +104,10 @@ class MemoryOutbox:
         self.online = True
 
     def will(self) -> Message:
-        # registered at connect time: its ts is when the session (re)connected
-        return self._status(False)
+        # one session per run: one will, its ts when the machine first connected
+        if self._will is None:
+            self._will = self._status(False)
+        return self._will
 
     def farewell(self) -> list[Message]:
         return [self._status(False)]
