@@ -15,6 +15,9 @@ Servers (the simulator's):
   with_an_empty_message`` fails on that day.
 - asyncua logs every ServiceFault at ERROR; the two above are the normal end of a client's catch-up,
   so they are logged at DEBUG.
+- **Undelivered notifications**: asyncua does not say whether its subscriptions still hold
+  notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
+  can first let its subscribers take the last values.
 
 Clients (the edge's):
 
@@ -62,6 +65,15 @@ def serve_republish_per_spec(server: Server) -> None:
 
     service.republish = republish
     _quiet(SERVER_PROCESSOR_LOGGER, _republish_ended)
+
+
+def undelivered(server: Server) -> list[float]:
+    """The publishing intervals (s) of the server's client subscriptions that still hold notifications: queued
+    for the next Publish, or sent and not yet acknowledged."""
+    return [sub.data.RevisedPublishingInterval / 1000
+            for sub in server.iserver.subscription_service.subscriptions.values()
+            if sub.pub_request_callback is not None  # a client's, not the server's own
+            and (sub._triggered_datachanges or sub._triggered_events or sub._not_acknowledged_results)]
 
 
 def quiet_lost_connections() -> None:

@@ -21,6 +21,7 @@ from shopfloor._asyncua_seam import (
     SERVER_PROCESSOR_LOGGER,
     quiet_lost_connections,
     serve_republish_per_spec,
+    undelivered,
 )
 
 from .servers import free_port
@@ -135,3 +136,24 @@ def test_a_server_gone_away_is_no_error_in_the_clients_log(caplog: pytest.LogCap
     crashed = [r for r in caplog.records if r.name == CLIENT_SESSION_LOGGER and "Publish" in r.getMessage()]
     assert crashed and all(r.levelno == logging.DEBUG for r in crashed), crashed
     assert not [r for r in caplog.records if r.name.startswith("asyncua.client") and r.levelno >= logging.ERROR]
+
+
+def test_notifications_count_as_undelivered_until_the_client_acknowledges_them() -> None:
+    async def main() -> list[list[float]]:
+        async with server_with_a_counter(per_spec=True) as (server, endpoint, counter), Client(endpoint) as client:
+            subscription = HeldSubscription(client)
+            await subscription.init()
+            await subscription.subscribe_data_change(client.get_node(counter))
+            await asyncio.wait_for(subscription.sequence_numbers.get(), 10)
+            seen = [undelivered(server)]  # sent, not acknowledged
+            subscription.release.set()
+            await server.write_attribute_value(counter, ua.DataValue(ua.Variant(1, ua.VariantType.Int64)))
+            seen.append(undelivered(server))  # queued for the next Publish
+            for _ in range(100):
+                if not undelivered(server):
+                    break
+                await asyncio.sleep(0.02)
+            seen.append(undelivered(server))
+            return seen
+
+    assert asyncio.run(main()) == [[0.05], [0.05], []]

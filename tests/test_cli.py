@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
+from .processes import MACHINES, Subscriber, edge, simulate, wait_for
 from .servers import Mosquitto, find_program, free_port
 
 
@@ -154,3 +157,37 @@ def test_an_announced_opcua_endpoint_accepts_connections_at_once() -> None:
     finally:
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=30)
+
+
+@pytest.mark.integration
+def test_a_served_runs_final_counters_reach_a_bridging_gateway(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """`sfsim simulate --opcua --duration` ends only after subscribers took the last values (a gateway with the
+    default publishing interval, in a process of its own), so the counters it publishes last are the truth's."""
+    port = free_port()
+    sub = Subscriber(mosquitto, tmp_path)
+    gateway = edge(tmp_path, mosquitto, port, publishing_interval="500ms")
+    truth = tmp_path / "truth.json"
+    server = simulate(tmp_path, port, "--duration", "2h", "--speed", "900", "--start", "2026-01-05T08:00+08:00",
+                      "--truth", str(truth))
+    gateway.start()
+    server.start()
+    try:
+        assert server.proc is not None and server.proc.wait(60) == 0, server.text()
+        runs = {m["path"]: m["run"] for m in json.loads(truth.read_text(encoding="utf-8"))["machines"]}
+
+        def last_counters() -> dict[str, tuple[int, int, int, int]]:
+            newest: dict[str, dict[str, Any]] = {}
+            for path, c in sub.messages("counters"):
+                if c["ts"] >= newest.get(path, {"ts": -1})["ts"]:
+                    newest[path] = c
+            return {p: (c["total"], c["good"], c["scrap"], c["rework"]) for p, c in newest.items()}
+
+        expected = {p: (runs[p]["PQ"], runs[p]["GQ"], runs[p]["SQ"], runs[p]["RQ"]) for p in MACHINES}
+        assert all(total > 0 for total, *_ in expected.values())
+        # what the gateway took in before the server went, it forwards: nothing more can come
+        with contextlib.suppress(AssertionError):
+            wait_for("the final counters", lambda: last_counters() == expected, 10)
+        assert last_counters() == expected
+    finally:
+        gateway.stop()
+        sub.stop()
