@@ -19,6 +19,7 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol
 
 import aiomqtt
@@ -100,6 +101,22 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         raise ValueError(f"MQTT CA file {settings.ca_file}: {e.strerror or e}") from None
 
 
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, leaving no error behind: aiomqtt sets an unexpected disconnection's error on a future
+    that nobody awaits when the connection's context ends after it, and asyncio then logs "Future exception was
+    never retrieved" when the future is collected. The error was handled (the session reconnects): it is
+    retrieved here."""
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            lost: asyncio.Future[None] = self._disconnected
+            if lost.done() and not lost.cancelled():
+                lost.exception()
+
+
 def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will | None,
                 tls: ssl.SSLContext | None, persistent: bool = False) -> aiomqtt.Client:
     """An aiomqtt client for ``settings``; ``persistent`` keeps the broker-side session across reconnects."""
@@ -109,7 +126,7 @@ def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will |
     if persistent and v5:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-    return aiomqtt.Client(
+    return _Client(
         s.host,
         s.port,
         username=s.username,

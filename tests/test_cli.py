@@ -191,3 +191,35 @@ def test_a_served_runs_final_counters_reach_a_bridging_gateway(mosquitto: Mosqui
     finally:
         gateway.stop()
         sub.stop()
+
+
+@pytest.mark.integration
+def test_a_broker_outage_leaves_no_unretrieved_exception(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Mosquitto killed outright and started again while `sfsim simulate --mqtt` serves: the machines come back,
+    and nothing is left in asyncio's "Future exception was never retrieved" log."""
+    err = tmp_path / "simulate.err"
+    with err.open("wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
+             "--speed", "60", "--start", "2026-01-05T08:00+08:00"], stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        deadline = time.monotonic() + 20
+        while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.3)
+        assert mosquitto.proc is not None
+        mosquitto.proc.kill()  # no goodbye to the clients: their connections break
+        mosquitto.proc.wait(10)
+        mosquitto.proc = None
+        time.sleep(3)  # publishes fail, sessions retry
+        mosquitto.start()
+        # both machines publish again (-R: not the retained messages the broker kept)
+        fresh = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
+                                "-t", "sfsim/v1/+/+/+/+/+/counters", "-v", "-R", "-C", "6", "-W", "30"],
+                               capture_output=True, text=True, check=False).stdout
+        assert len({line.split(" ", 1)[0] for line in fresh.splitlines()}) == 2, (fresh, err.read_text())
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(30)
+    text = err.read_text()
+    assert "never retrieved" not in text and "Traceback" not in text, text
