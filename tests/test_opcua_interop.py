@@ -153,7 +153,6 @@ def test_a_node_opcua_client_gets_data_again_after_the_server_restarts() -> None
         return got
 
     got = asyncio.run(main())
-    print(got)
     assert got["recovered_after_s"] < RECOVERY_S
     # one Republish per subscription ends the client's catch-up (a spinning client sends thousands a second)
     assert got["republished_after_restart"] <= 3, got
