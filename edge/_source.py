@@ -55,6 +55,13 @@ _HINTS = {
     "BadTooManySessions": "the server has too many sessions",
 }
 
+#: status changes a server sends when it ends a subscription
+_ENDED = {
+    "BadTimeout": "its lifetime expired (the server went too long without our publish requests)",
+    "BadShutdown": "the server is shutting down",
+    "GoodSubscriptionTransferred": "it was transferred to another session",
+}
+
 
 class EndpointState(StrEnum):
     CONNECTING = "connecting"
@@ -428,11 +435,7 @@ def _loss(e: BaseException) -> str:
 def _ended(status: ua.StatusCode, subscription_id: int) -> str:
     """A status change the server sent for a subscription: it is over, the endpoint starts over."""
     name = status.name
-    why = {
-        "BadTimeout": "its lifetime expired (the server went too long without our publish requests)",
-        "BadShutdown": "the server is shutting down",
-        "GoodSubscriptionTransferred": "it was transferred to another session",
-    }.get(name, "")
+    why = _ENDED.get(name)
     return f"the server ended subscription {subscription_id}: {why} ({name})" if why else \
         f"the server ended subscription {subscription_id} ({name})"
 
