@@ -42,6 +42,7 @@ class SpoolOutbox:
         #: the session of the birth consumers last received (or, before any, of the first one queued): the will's
         self.will_session = 0
         self._will: Message | None = None
+        self._will_for = 0
         birth = spool.recall(path, "birth")
         if birth is not None:
             self.session_ms = self.will_session = int(json.loads(birth)["session"])
@@ -82,8 +83,8 @@ class SpoolOutbox:
     def will(self) -> Message | None:
         if not self.will_session:
             return None  # never bridged: no session to say offline for (its birth will be the first message)
-        if self._will is None or json.loads(self._will.payload)["session"] != self.will_session:
-            self._will = self.status(False, self.will_session)
+        if self._will is None or self._will_for != self.will_session:
+            self._will, self._will_for = self.status(False, self.will_session), self.will_session
         return self._will
 
     def farewell(self) -> list[Message]:
