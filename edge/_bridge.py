@@ -107,6 +107,8 @@ class MachineBridge:
         """The machine's OPC UA source is up and its variables are subscribed."""
         self.nameplate = nameplate
         self.mapped = mapped
+        # a signal that is no longer subscribed (gone from the server) is no longer sent
+        self.signals = {k: v for k, v in self.signals.items() if k in nameplate.get("signals", ())}
         self.fresh = True
         self.resumed = True
         if not self.product:
@@ -116,7 +118,7 @@ class MachineBridge:
         """The source is gone: ``offline`` until it is back."""
         if self.outbox.online:
             self.outbox.online = False
-            self._put(self.outbox.farewell())
+            self._put(self.outbox.status(False))
             self.notify()
 
     def apply(self, changes: list[tuple[Point, Any, int]]) -> None:

@@ -39,11 +39,17 @@ class SpoolOutbox:
         self.replayed = 0
         self.queued_while_away = self.spilled
         self.connected = False
+        #: the session of the birth consumers last received (or, before any, of the first one queued): the will's
+        self.will_session = 0
+        self._will: Message | None = None
+        self._will_for = 0
         birth = spool.recall(path, "birth")
         if birth is not None:
-            self.session_ms = int(json.loads(birth)["session"])
+            self.session_ms = self.will_session = int(json.loads(birth)["session"])
 
     def put(self, message: Message) -> None:
+        if message.kind is MessageKind.BIRTH and not self.will_session:
+            self.will_session = self.session_ms  # the first birth: the first thing sent
         row = self.spool.append(self.path, message.kind.value, message.payload, retain=message.retain)
         self.last_appended = row
         if not self.connected:
@@ -54,8 +60,8 @@ class SpoolOutbox:
         else:
             self.spilled = True
 
-    def status(self, online: bool) -> Message:
-        payload = contract.status(online=online, ts_ms=now_ms(), session_ms=self.session_ms)
+    def status(self, online: bool, session_ms: int | None = None) -> Message:
+        payload = contract.status(online=online, ts_ms=now_ms(), session_ms=session_ms or self.session_ms)
         return Message(MessageKind.STATUS, contract.encode(payload), retain=True)
 
     def greeting(self) -> list[Message]:
@@ -74,11 +80,16 @@ class SpoolOutbox:
             self.replay_until = self.last_appended
             self.queued_while_away = False
 
-    def will(self) -> Message:
-        return self.status(False)
+    def will(self) -> Message | None:
+        if not self.will_session:
+            return None  # never bridged: no session to say offline for (its birth will be the first message)
+        if self._will is None or self._will_for != self.will_session:
+            self._will, self._will_for = self.status(False, self.will_session), self.will_session
+        return self._will
 
-    def farewell(self) -> Message:
-        return self.status(False)
+    def farewell(self) -> list[Message]:
+        # a machine whose source is down had its offline queued then, and the queue is drained by now
+        return [self.status(False)] if self.online else []
 
     def peek(self, n: int) -> list[Message]:
         if len(self.head) < n and self.spilled:
@@ -100,6 +111,7 @@ class SpoolOutbox:
                 self.replayed += 1
             if message.kind is MessageKind.BIRTH:
                 self.spool.remember(self.path, "birth", message.payload)
+                self.will_session = int(json.loads(message.payload)["session"])
         self.spool.forget(ids)
 
     def disconnected(self) -> None:

@@ -34,6 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from shopfloor._asyncua_seam import abort, keep_watched, quiet_lost_connections
+
 from ._bridge import Field, MachineBridge, Point, Stats
 from ._config import EndpointConfig
 from ._discover import DiscoveryError, Found, discover, resolve
@@ -53,6 +55,13 @@ _HINTS = {
     "BadTooManySessions": "the server has too many sessions",
 }
 
+#: status changes a server sends when it ends a subscription
+_ENDED = {
+    "BadTimeout": "its lifetime expired (the server went too long without our publish requests)",
+    "BadShutdown": "the server is shutting down",
+    "GoodSubscriptionTransferred": "it was transferred to another session",
+}
+
 
 class EndpointState(StrEnum):
     CONNECTING = "connecting"
@@ -67,11 +76,30 @@ class SetupError(Exception):
 BridgeFor = Callable[[str], MachineBridge]
 
 
+class Loss:
+    """The end of an endpoint's connection, once, with what ended it in plain words."""
+
+    def __init__(self) -> None:
+        self.why = ""
+        self._event = asyncio.Event()
+
+    def set(self, why: str) -> None:
+        if not self._event.is_set():  # the first cause is the one that counts
+            self.why = why
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class _BatchSubscription(Subscription):  # type: ignore[misc]
     """Hands each publish response's data changes over in one call, in the server's order."""
 
     def __init__(self, session: Any, params: ua.CreateSubscriptionParameters,
-                 deliver: Callable[[list[ua.MonitoredItemNotification]], None], lost: asyncio.Event) -> None:
+                 deliver: Callable[[list[ua.MonitoredItemNotification]], None], lost: Loss) -> None:
         super().__init__(session, params, None)
         self.deliver = deliver
         self.lost = lost
@@ -86,11 +114,10 @@ class _BatchSubscription(Subscription):  # type: ignore[misc]
         for notification in data:
             if isinstance(notification, ua.DataChangeNotification):
                 items.extend(notification.MonitoredItems)
-            elif isinstance(notification, ua.StatusChangeNotification):
-                # the server ended the subscription (lifetime expired, shutting down): start over
-                log.warning("subscription %s ended by the server: %s", self.subscription_id,
-                            notification.Status.name)
-                self.lost.set()
+            elif isinstance(notification, ua.StatusChangeNotification) and not self.lost.is_set():
+                # (asyncua also tells its subscriptions of a lost connection, as BadShutdown, after the
+                # connection-lost callback: that loss is already known and said)
+                self.lost.set(_ended(notification.Status, self.subscription_id))
         if items:
             self.deliver(items)
 
@@ -113,11 +140,15 @@ class OpcUaSource:
         self.subscriptions = 0
         self._handles: dict[int, Point] = {}
         self._bridges: dict[str, MachineBridge] = {}
+        #: notifications waiting while subscriptions are made (None: delivered at once)
+        self._held: list[list[ua.MonitoredItemNotification]] | None = None
         self._warned_trust = False
         #: endpoints sharing a certificate directory must not generate the gateway's key at once
         self._cert_lock = cert_lock or asyncio.Lock()
         self._last_problem = ""
         self.connected = asyncio.Event()
+        # a server gone away is said by this class, not by an asyncua traceback
+        quiet_lost_connections()
 
     @property
     def url(self) -> str:
@@ -127,7 +158,7 @@ class OpcUaSource:
         delay = self.reconnect_min_s
         first = True
         while True:
-            lost = asyncio.Event()
+            lost = Loss()
             clients: list[Client] = []
             try:
                 self.state = EndpointState.CONNECTING
@@ -142,7 +173,7 @@ class OpcUaSource:
                 first = False
                 delay = self.reconnect_min_s
                 await lost.wait()
-                log.warning("%s: connection lost; %d machine(s) offline until it is back", self.url,
+                log.warning("%s: %s; %d machine(s) offline until it is back", self.url, lost.why,
                             len(self.attached))
             except Exception as e:  # whatever a server does, the endpoint is retried, never given up
                 problem = _describe(e)
@@ -164,7 +195,7 @@ class OpcUaSource:
 
     # ------------------------------------------------------------ connecting
 
-    async def _connect(self, lost: asyncio.Event) -> Client:
+    async def _connect(self, lost: Loss) -> Client:
         c = self.config
         client = Client(c.url, timeout=c.timeout_s)
         client.application_uri = f"urn:sfsim:edge:{self.gateway}"
@@ -177,13 +208,13 @@ class OpcUaSource:
             await self._secure(client)
 
         async def on_lost(exc: Exception) -> None:
-            lost.set()
+            lost.set(_loss(exc))
 
         client.connection_lost_callback = on_lost
         try:
             await asyncio.wait_for(client.connect(), c.timeout_s * 2)
         except BaseException:
-            _abort(client)  # a cancelled connect leaves its socket open otherwise
+            abort(client)  # a cancelled connect leaves its socket open otherwise
             raise
         return client
 
@@ -232,7 +263,7 @@ class OpcUaSource:
 
     # ------------------------------------------------------------ subscribing
 
-    async def _subscribe(self, clients: Sequence[Client], lost: asyncio.Event) -> None:
+    async def _subscribe(self, clients: Sequence[Client], lost: Loss) -> None:
         c = self.config
         period_ms = round(c.publishing_interval_s * 1000)
         if c.discover:
@@ -253,19 +284,19 @@ class OpcUaSource:
         per_session: list[list[Found]] = [[] for _ in clients]
         for i, machine in enumerate(found):
             per_session[i % len(clients)].append(machine)
-        attached: dict[str, set[Field]] = {}
+        created: dict[str, list[Point]] = {}
+        # the first values may arrive while other items are still being created: they wait, so that a birth
+        # names only what could be subscribed
+        self._held = []
         for client, machines in zip(clients, per_session, strict=True):
             subscription: _BatchSubscription | None = None
             in_subscription = 0
             requests: list[tuple[ua.MonitoredItemCreateRequest, Point]] = []
             for machine in machines:
-                bridge = self._bridges[machine.path] = self.bridge_for(machine.path)
-                # attached before its items exist: their first values may arrive while others are created
-                bridge.attach(dict(machine.nameplate), frozenset(p.field for p in machine.points))
-                self.attached.append(bridge)
+                self._bridges[machine.path] = self.bridge_for(machine.path)
                 if subscription is None or in_subscription + len(machine.points) > c.max_items_per_subscription:
                     if subscription is not None:
-                        await self._create_items(subscription, requests, attached)
+                        await self._create_items(subscription, requests, created)
                         requests = []
                     subscription = await self._new_subscription(client, lost)
                     in_subscription = 0
@@ -275,17 +306,27 @@ class OpcUaSource:
                     self._handles[handle] = point
                 in_subscription += len(machine.points)
             if subscription is not None and requests:
-                await self._create_items(subscription, requests, attached)
+                await self._create_items(subscription, requests, created)
         for machine in found:
-            fields = attached.get(machine.path, set())
-            self._bridges[machine.path].mapped = frozenset(fields)
-            if not fields:
+            points = created.get(machine.path)
+            if not points:
                 log.warning("%s: %s: none of its variables could be subscribed; not bridged", self.url, machine.path)
-        self.machines = sum(1 for fields in attached.values() if fields)
+                continue
+            # the birth lists the signals that were subscribed: exactly what its signals messages can carry
+            subscribed = {p.name for p in points if p.field is Field.SIGNAL}
+            nameplate = {**machine.nameplate,
+                         "signals": [s for s in machine.nameplate.get("signals", ()) if s in subscribed]}
+            bridge = self._bridges[machine.path]
+            bridge.attach(nameplate, frozenset(p.field for p in points))
+            self.attached.append(bridge)
+        self.machines = len(self.attached)
+        held, self._held = self._held, None
+        for items in held:
+            self._deliver(items)
         log.info("%s: %d machine(s), %d monitored item(s) in %d subscription(s) over %d session(s), security %s",
                  self.url, self.machines, self.items, self.subscriptions, len(clients), c.security)
 
-    async def _new_subscription(self, client: Client, lost: asyncio.Event) -> _BatchSubscription:
+    async def _new_subscription(self, client: Client, lost: Loss) -> _BatchSubscription:
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = self.config.publishing_interval_s * 1000
         params.RequestedLifetimeCount = 10000
@@ -299,8 +340,7 @@ class OpcUaSource:
         if revised:
             await subscription.update(revised)
         self.subscriptions += 1
-        # as create_subscription does: asyncua's watchdog then re-creates it if it goes stale
-        client._subscriptions.append(subscription)
+        keep_watched(client, subscription)
         return subscription
 
     def _request(self, point: Point, handle: int) -> ua.MonitoredItemCreateRequest:
@@ -328,7 +368,7 @@ class OpcUaSource:
 
     async def _create_items(self, subscription: _BatchSubscription,
                             requests: list[tuple[ua.MonitoredItemCreateRequest, Point]],
-                            attached: dict[str, set[Field]]) -> None:
+                            created: dict[str, list[Point]]) -> None:
         for i in range(0, len(requests), ITEMS_PER_REQUEST):
             chunk = requests[i : i + ITEMS_PER_REQUEST]
             results = await subscription.create_monitored_items([r for r, _ in chunk])
@@ -339,10 +379,13 @@ class OpcUaSource:
                     self.stats.bad_values += 1
                     continue
                 self.items += 1
-                attached.setdefault(point.path, set()).add(point.field)
+                created.setdefault(point.path, []).append(point)
 
     def _deliver(self, items: list[ua.MonitoredItemNotification]) -> None:
         """One publish response: grouped by machine, order kept."""
+        if self._held is not None:
+            self._held.append(items)
+            return
         by_machine: dict[str, list[tuple[Point, Any, int]]] = {}
         for item in items:
             point = self._handles.get(item.ClientHandle)
@@ -378,6 +421,25 @@ def _fingerprint(path: Path) -> str | None:
     return cert.fingerprint(hashes.SHA1()).hex()
 
 
+def _loss(e: BaseException) -> str:
+    """What ended a connection that was up, as asyncua's watchdog found it."""
+    if isinstance(e, TimeoutError):
+        return "the server stopped answering (frozen, overloaded, or the network is cut)"
+    if isinstance(e, ConnectionError):
+        return "the server closed the connection (stopped or restarting?)"
+    if isinstance(e, OSError):
+        return f"the connection failed: {e.strerror or e}"
+    return f"the connection was lost: {_describe(e)}"
+
+
+def _ended(status: ua.StatusCode, subscription_id: int) -> str:
+    """A status change the server sent for a subscription: it is over, the endpoint starts over."""
+    name = status.name
+    why = _ENDED.get(name)
+    return f"the server ended subscription {subscription_id}: {why} ({name})" if why else \
+        f"the server ended subscription {subscription_id} ({name})"
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, ua.UaStatusCodeError):
         name = ua.StatusCode(e.code).name if hasattr(e, "code") else type(e).__name__
@@ -398,12 +460,5 @@ async def _close(client: Client) -> None:
     except Exception:  # the server may already be gone; the session dies with it
         log.debug("disconnect from %s failed", client.server_url.geturl(), exc_info=True)
     finally:
-        _abort(client)
-
-
-def _abort(client: Client) -> None:
-    """Close the socket whatever state asyncua thinks the client is in."""
-    transport = getattr(getattr(client.uaclient, "protocol", None), "transport", None)
-    if transport is not None:
-        transport.abort()
+        abort(client)
 

@@ -19,6 +19,7 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol
 
 import aiomqtt
@@ -62,12 +63,13 @@ class Outbox(Protocol):
         """The broker acknowledged the greeting."""
         ...
 
-    def will(self) -> Message:
-        """The last will registered with each connection."""
+    def will(self) -> Message | None:
+        """The last will to register with the next connection (the same message while it holds: the session
+        reconnects to register a new one); None while there is nothing to will yet, so it does not connect."""
         ...
 
-    def farewell(self) -> Message:
-        """Sent on a clean shutdown, after the outbox is drained."""
+    def farewell(self) -> list[Message]:
+        """Sent on a clean shutdown, after the outbox is drained (nothing when the outbox said goodbye itself)."""
         ...
 
     def peek(self, n: int) -> list[Message]:
@@ -99,6 +101,22 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         raise ValueError(f"MQTT CA file {settings.ca_file}: {e.strerror or e}") from None
 
 
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, leaving no error behind: aiomqtt sets an unexpected disconnection's error on a future
+    that nobody awaits when the connection's context ends after it, and asyncio then logs "Future exception was
+    never retrieved" when the future is collected. The error was handled (the session reconnects): it is
+    retrieved here."""
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            lost: asyncio.Future[None] = self._disconnected
+            if lost.done() and not lost.cancelled():
+                lost.exception()
+
+
 def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will | None,
                 tls: ssl.SSLContext | None, persistent: bool = False) -> aiomqtt.Client:
     """An aiomqtt client for ``settings``; ``persistent`` keeps the broker-side session across reconnects."""
@@ -108,7 +126,7 @@ def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will |
     if persistent and v5:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-    return aiomqtt.Client(
+    return _Client(
         s.host,
         s.port,
         username=s.username,
@@ -176,30 +194,36 @@ class Publisher:
     def topic(self, kind: MessageKind) -> str:
         return machine_topic(self.settings.prefix, self.path, kind)
 
-    def _will(self) -> aiomqtt.Will:
-        m = self.outbox.will()
-        return aiomqtt.Will(self.topic(m.kind), m.payload, qos=self.settings.qos, retain=m.retain)
-
     async def run(self) -> None:
         delay = self.settings.reconnect_min_s
         first = True
         last_try = False
+        renewing = False
         while True:
+            will = self.outbox.will()
+            if will is None:
+                if self.closing:
+                    return
+                self.wake.clear()
+                await self.wake.wait()  # notified when the outbox has something (a birth, a session)
+                continue
             try:
-                client = mqtt_client(self.settings, self.identifier, will=self._will(), tls=self.tls,
-                                     persistent=self.persistent)
+                client = mqtt_client(self.settings, self.identifier, tls=self.tls, persistent=self.persistent,
+                                     will=aiomqtt.Will(self.topic(will.kind), will.payload, qos=self.settings.qos,
+                                                       retain=will.retain))
                 async with client:
-                    if not first:
+                    if not first and not renewing:
                         self.reconnects += 1
                         log.info("%s: reconnected to %s", self.path, self.settings.url)
-                    first = False
+                    first, renewing = False, False
                     await self._send(client, self.outbox.greeting())
                     self.outbox.greeted()
                     self.connected.set()
                     delay = self.settings.reconnect_min_s
-                    await self._drain(client)
-                    await self._send(client, [self.outbox.farewell()])
-                    return
+                    renewing = not await self._drain(client, will)
+                    if not renewing:
+                        await self._send(client, self.outbox.farewell())
+                        return
             except aiomqtt.MqttError as e:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -211,6 +235,8 @@ class Publisher:
                 if self.connected.is_set():
                     self.connected.clear()
                     self.outbox.disconnected()
+            if renewing:
+                continue  # a new will to register: connect again at once (a clean disconnect sends no will)
             if last_try:
                 return  # closing and the broker still away: the outbox keeps what is left
             if not self.closing:
@@ -241,18 +267,21 @@ class Publisher:
             raise aiomqtt.MqttError(f"no acknowledgement for {PUBLISH_TIMEOUT_S:g} s") from None
         self.published += len(messages)
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
-        """Send the outbox in order, a window at a time, until closing and empty."""
+    async def _drain(self, client: aiomqtt.Client, will: Message) -> bool:
+        """Send the outbox in order, a window at a time: True when closing and empty, False when the outbox's
+        will is no longer ``will`` (a new session's birth went out: the broker must hold its will instead)."""
         while True:
             batch = self.outbox.peek(WINDOW)
             if not batch:
                 if self.closing:
-                    return
+                    return True
                 self.wake.clear()
                 await self._idle(client)
                 continue
             await self._send(client, batch)
             self.outbox.ack(len(batch))
+            if self.outbox.will() != will:
+                return False
 
     async def _idle(self, client: aiomqtt.Client) -> None:
         """Until there is something to send, or the connection is lost (a quiet machine must notice too)."""

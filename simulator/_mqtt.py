@@ -55,6 +55,7 @@ class MemoryOutbox:
         #: seqs of dropped messages, skipped at the next one sent: the loss shows as a seq gap where it happened
         self._skip = 0
         self._birth_seq: int | None = None
+        self._will: Message | None = None
 
     def enqueue(self, update: MachineUpdate) -> None:
         for event in update.states:
@@ -110,11 +111,13 @@ class MemoryOutbox:
         self.online = True
 
     def will(self) -> Message:
-        # registered at connect time: its ts is when the session (re)connected
-        return self._status(False)
+        # one session per run: one will, its ts when the machine first connected
+        if self._will is None:
+            self._will = self._status(False)
+        return self._will
 
-    def farewell(self) -> Message:
-        return self._status(False)
+    def farewell(self) -> list[Message]:
+        return [self._status(False)]
 
     def peek(self, n: int) -> list[Message]:
         out: list[Message] = []

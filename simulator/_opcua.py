@@ -11,6 +11,7 @@ browsing alone. String node ids follow the ISA-95 path and never change.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
@@ -25,6 +26,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
+from shopfloor._asyncua_seam import serve_republish_per_spec, undelivered
 
 from ._feed import MachineUpdate
 from ._machine import MachineSim
@@ -33,6 +35,8 @@ from ._signals import signal_names
 log = logging.getLogger(__name__)
 
 NAMESPACE = "urn:sfsim:plant"
+#: the longest a stopping server waits for its subscribers to take the last values
+LINGER_MAX_S = 10.0
 Security = Literal["none", "sign", "sign-encrypt"]
 _POLICIES: dict[str, list[ua.SecurityPolicyType]] = {
     "none": [ua.SecurityPolicyType.NoSecurity],
@@ -118,6 +122,8 @@ class MachineServer:
         s = self.settings
         server = self.server
         await server.init()
+        # third-party clients catch up after a reconnect by Republish: they must hear when there is nothing left
+        serve_republish_per_spec(server)
         # asyncua would let any client call itself "admin" and rewrite the plant
         server.allow_remote_admin(False)
         server.set_endpoint(self.endpoint)
@@ -262,6 +268,17 @@ class MachineServer:
             await self.server.write_attribute_value(nid, _dv(value, vtype, ts_ms, self._now))
 
     async def stop(self) -> None:
+        """Stop serving once subscribers took what was written (the last values of a run), waiting at most two of
+        their publishing intervals and a second for it (a client that went away acknowledges nothing)."""
+        pending = undelivered(self.server)
+        if pending:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + min(LINGER_MAX_S, 1.0 + 2 * max(pending))
+            while undelivered(self.server) and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            if undelivered(self.server):
+                log.info("OPC UA server %s: stopping with notifications not yet acknowledged by %d subscription(s)",
+                         self.name, len(undelivered(self.server)))
         await self.server.stop()
 
 

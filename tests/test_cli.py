@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
+from .processes import MACHINES, Subscriber, edge, simulate, wait_for
 from .servers import Mosquitto, find_program, free_port
 
 
@@ -126,3 +129,97 @@ def test_a_killed_simulator_is_reported_offline_by_its_last_will(mosquitto: Mosq
     while _statuses(mosquitto) != OFFLINE:
         assert time.monotonic() < deadline, _statuses(mosquitto)
         time.sleep(0.5)
+
+
+@pytest.mark.integration
+def test_an_announced_opcua_endpoint_accepts_connections_at_once() -> None:
+    """Scripts wait for the endpoint line and connect: the server must be listening by then."""
+    import socket
+    import urllib.parse
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--opcua",
+         "--opcua-port", str(free_port()), "--opcua-per", "line", "--speed", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stderr is not None
+        announced = []
+        for line in serve.stderr:
+            if line.startswith("OPC UA  "):
+                endpoint = line.split()[2]
+                with socket.socket() as s:  # one try, straight after the line: no waiting, no retry
+                    port = urllib.parse.urlsplit(endpoint).port
+                    assert s.connect_ex(("127.0.0.1", port)) == 0, f"{endpoint} announced before it listens"
+                announced.append(endpoint)
+                if len(announced) == 3:  # three lines in the Hangzhou plant
+                    break
+        assert len(announced) == 3, announced
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=30)
+
+
+@pytest.mark.integration
+def test_a_served_runs_final_counters_reach_a_bridging_gateway(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """`sfsim simulate --opcua --duration` ends only after subscribers took the last values (a gateway with the
+    default publishing interval, in a process of its own), so the counters it publishes last are the truth's."""
+    port = free_port()
+    sub = Subscriber(mosquitto, tmp_path)
+    gateway = edge(tmp_path, mosquitto, port, publishing_interval="500ms")
+    truth = tmp_path / "truth.json"
+    server = simulate(tmp_path, port, "--duration", "2h", "--speed", "900", "--start", "2026-01-05T08:00+08:00",
+                      "--truth", str(truth))
+    gateway.start()
+    server.start()
+    try:
+        assert server.proc is not None and server.proc.wait(60) == 0, server.text()
+        runs = {m["path"]: m["run"] for m in json.loads(truth.read_text(encoding="utf-8"))["machines"]}
+
+        def last_counters() -> dict[str, tuple[int, int, int, int]]:
+            newest: dict[str, dict[str, Any]] = {}
+            for path, c in sub.messages("counters"):
+                if c["ts"] >= newest.get(path, {"ts": -1})["ts"]:
+                    newest[path] = c
+            return {p: (c["total"], c["good"], c["scrap"], c["rework"]) for p, c in newest.items()}
+
+        expected = {p: (runs[p]["PQ"], runs[p]["GQ"], runs[p]["SQ"], runs[p]["RQ"]) for p in MACHINES}
+        assert all(total > 0 for total, *_ in expected.values())
+        # what the gateway took in before the server went, it forwards: nothing more can come
+        with contextlib.suppress(AssertionError):
+            wait_for("the final counters", lambda: last_counters() == expected, 10)
+        assert last_counters() == expected
+    finally:
+        gateway.stop()
+        sub.stop()
+
+
+@pytest.mark.integration
+def test_a_broker_outage_leaves_no_unretrieved_exception(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Mosquitto killed outright and started again while `sfsim simulate --mqtt` serves: the machines come back,
+    and nothing is left in asyncio's "Future exception was never retrieved" log."""
+    err = tmp_path / "simulate.err"
+    with err.open("wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
+             "--speed", "60", "--start", "2026-01-05T08:00+08:00"], stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        deadline = time.monotonic() + 20
+        while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.3)
+        assert mosquitto.proc is not None
+        mosquitto.proc.kill()  # no goodbye to the clients: their connections break
+        mosquitto.proc.wait(10)
+        mosquitto.proc = None
+        time.sleep(3)  # publishes fail, sessions retry
+        mosquitto.start()
+        # both machines publish again (-R: not the retained messages the broker kept)
+        fresh = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
+                                "-t", "sfsim/v1/+/+/+/+/+/counters", "-v", "-R", "-C", "6", "-W", "30"],
+                               capture_output=True, text=True, check=False).stdout
+        assert len({line.split(" ", 1)[0] for line in fresh.splitlines()}) == 2, (fresh, err.read_text())
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(30)
+    text = err.read_text()
+    assert "never retrieved" not in text and "Traceback" not in text, text

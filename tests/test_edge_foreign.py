@@ -192,6 +192,10 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
     statuses = [s["status"] for s in recorder.of("status")[PRESS1]]
     assert statuses[:3] == ["online", "offline", "online"]
     assert len(births) == 2 and births[1]["session"] == birth["session"] and births[1]["seq"] > birth["seq"]
+    # the restarted PLC has no tonnage variable: the birth names exactly what signals messages can carry
+    assert births[1]["signals"] == ["die_temp_c"]
+    signals = [p for p in recorder.unique("signals", PRESS1) if p["seq"] > births[1]["seq"]]
+    assert signals and all(set(p["values"]) == {"die_temp_c"} for p in signals)
     # states from the value table, at the PLC's source timestamps, with the program as product
     states = [(s["ts"], s["reason"], s["product"]) for s in recorder.unique("state", PRESS1)]
     assert states == [(ms(T0), "no_shift", "P1"), (ms(T0 + minute), "producing", "P1"),

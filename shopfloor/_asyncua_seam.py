@@ -1,0 +1,126 @@
+"""asyncua where its public API is not enough: every use of its internals, by the simulator or the edge, is here.
+
+Written against asyncua 2.1 (pyproject.toml bounds it below 2.2). tests/test_asyncua_seam.py checks
+each assumption made here against the installed asyncua, so an upgrade that breaks one fails a test
+named after this module instead of a client in the field.
+
+Servers (the simulator's):
+
+- **Republish** (OPC UA Part 4, 5.13.6). asyncua answers a Republish for a message it no longer
+  holds, or for a subscription it does not know, with an empty *Good* NotificationMessage. Clients
+  that follow the spec (node-opcua, hence Node-RED; the UA .NET stack) call Republish after a
+  reconnect until the server answers ``BadMessageNotAvailable``: against asyncua they ask for ever,
+  thousands of times a second, and never receive data again. ``serve_republish_per_spec`` answers as
+  the spec says. Drop it when asyncua does the same: ``test_asyncua_itself_still_answers_republish_
+  with_an_empty_message`` fails on that day.
+- asyncua logs every ServiceFault at ERROR; the two above are the normal end of a client's catch-up,
+  so they are logged at DEBUG.
+- **Undelivered notifications**: asyncua does not say whether its subscriptions still hold
+  notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
+  can first let its subscribers take the last values.
+
+Clients (the edge's):
+
+- When a server goes away, asyncua's publish loop logs "Publish iteration crashed" at ERROR with a
+  traceback of the closed connection; the gateway says what happened in its own words, so that
+  record is logged at DEBUG too. Other failures of the loop keep their level.
+- A subscription made outside ``Client.create_subscription`` joins the client's list, so asyncua's
+  stale-subscription watchdog looks after it as after its own.
+- A connection is aborted at the transport, whatever state asyncua believes it is in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asyncua import Client, Server, ua
+from asyncua.common.subscription import Subscription
+from asyncua.common.utils import ServiceError
+
+#: status codes of the Republish answers below, and asyncua's log line for a ServiceFault
+_REPUBLISH_ENDS = frozenset({"BadMessageNotAvailable", "BadSubscriptionIdInvalid"})
+_SERVICE_FAULT_LOG = "sending service fault response"
+_PUBLISH_CRASHED_LOG = "Publish iteration crashed"
+SERVER_PROCESSOR_LOGGER = "asyncua.server.uaprocessor"
+CLIENT_SESSION_LOGGER = "asyncua.client.ua_session.UaSession"
+
+
+def serve_republish_per_spec(server: Server) -> None:
+    """Answer Republish as OPC UA Part 4 says: the message, or BadMessageNotAvailable / BadSubscriptionIdInvalid.
+
+    Call before the server starts; it applies to this server's sessions only."""
+    service = server.iserver.subscription_service
+
+    def republish(params: ua.RepublishParameters) -> ua.NotificationMessage:
+        subscription = service.subscriptions.get(params.SubscriptionId)
+        if subscription is None:
+            raise ServiceError(ua.StatusCodes.BadSubscriptionIdInvalid)
+        # read, not popped: a message stays available until the client acknowledges it in a Publish
+        result = subscription._not_acknowledged_results.get(params.RetransmitSequenceNumber)
+        if result is None:
+            raise ServiceError(ua.StatusCodes.BadMessageNotAvailable)
+        return result.NotificationMessage
+
+    service.republish = republish
+    _quiet(SERVER_PROCESSOR_LOGGER, _republish_ended)
+
+
+def undelivered(server: Server) -> list[float]:
+    """The publishing intervals (s) of the server's client subscriptions that still hold notifications: queued
+    for the next Publish, or sent and not yet acknowledged."""
+    return [sub.data.RevisedPublishingInterval / 1000
+            for sub in server.iserver.subscription_service.subscriptions.values()
+            if sub.pub_request_callback is not None  # a client's, not the server's own
+            and (sub._triggered_datachanges or sub._triggered_events or sub._not_acknowledged_results)]
+
+
+def quiet_lost_connections() -> None:
+    """asyncua's client logs a lost connection at DEBUG, not as an ERROR with a traceback."""
+    _quiet(CLIENT_SESSION_LOGGER, _publish_lost_connection)
+
+
+def keep_watched(client: Client, subscription: Subscription) -> None:
+    """Let asyncua's watchdog re-create ``subscription`` if it goes stale, as it does for its own."""
+    client._subscriptions.append(subscription)
+
+
+def abort(client: Client) -> None:
+    """Close the client's socket whatever state asyncua thinks it is in."""
+    transport = getattr(getattr(client.uaclient, "protocol", None), "transport", None)
+    if transport is not None:
+        transport.abort()
+
+
+def _republish_ended(record: logging.LogRecord) -> bool:
+    args: Any = record.args
+    return (isinstance(record.msg, str) and record.msg.startswith(_SERVICE_FAULT_LOG) and isinstance(args, tuple)
+            and len(args) == 2 and args[1] in _REPUBLISH_ENDS)
+
+
+def _publish_lost_connection(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return (isinstance(record.msg, str) and record.msg.startswith(_PUBLISH_CRASHED_LOG)
+            and isinstance(error, OSError | TimeoutError))
+
+
+class _Demote(logging.Filter):
+    """Records that ``matches`` are logged at DEBUG (dropped unless the logger shows DEBUG)."""
+
+    def __init__(self, logger: logging.Logger, matches: Callable[[logging.LogRecord], bool]) -> None:
+        super().__init__()
+        self.logger = logger
+        self.matches = matches
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.matches(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+def _quiet(name: str, matches: Callable[[logging.LogRecord], bool]) -> None:
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _Demote) and f.matches is matches for f in logger.filters):
+        logger.addFilter(_Demote(logger, matches))
