@@ -3,9 +3,12 @@
 A bridged machine publishes exactly what an MQTT-native one does: a birth and
 ``online`` when its source is up, one ``state`` message per state change with
 the change's source timestamp, cumulative ``counters`` and ``signals`` when
-they change, ``offline`` when its source is gone. A session lasts as long as
-the machine's counters keep growing: when they go backwards (the machine or its
-server restarted), a new session begins with a new birth and seq 0.
+they change, ``offline`` when its source is gone. A session is an unbroken
+observation of the machine: when its source was lost and is back (the server or
+the network restarted, or the gateway itself), or its counters go backwards, a
+new session begins with a new birth and seq 0, whose first values — the state in
+force with the instant it began, the counters — tell a consumer where the machine
+stands; what happened in between was seen by no one (docs/telemetry.md).
 """
 
 from __future__ import annotations
@@ -172,27 +175,23 @@ class MachineBridge:
     # ------------------------------------------------------------ messages
 
     def _begin(self, changes: list[tuple[Point, Any, int]]) -> None:
-        """First values after (re)attaching: a new session if counters went backwards, then birth and online."""
+        """First values after (re)attaching: a new session (whatever the machine did while its source was away is
+        not known), then birth and online."""
         assert self.nameplate is not None
         self.fresh = False
-        restarted = any(
-            p.field in COUNT_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)
-            and v < self.counts.get(p.field, 0) for p, v, _ in changes
-        )
-        if restarted or not self.started:
-            self.started = True
-            if restarted:
-                log.info("%s: counters went backwards (the machine or its server restarted): new session",
-                         self.path)
-            self._new_session()
+        if self.started:
+            log.info("%s: its source is back: a new session (what it did meanwhile was not seen)", self.path)
+        self.started = True
+        self._new_session()
         self._birth()
 
     def _new_session(self) -> None:
-        """Counters start over: so does the seq, under a new session id."""
+        """Seq 0 under a new session id; its first values say where the machine stands, the state in force too."""
         self.outbox.session_ms = max(now_ms(), self.outbox.session_ms + 1)  # a new id even within a millisecond
         self.seq = 0
         self.counts.clear()
         self.ideal_s = 0.0
+        self.reason = None
 
     def _birth(self) -> None:
         assert self.nameplate is not None
@@ -227,9 +226,10 @@ class MachineBridge:
             raise ValueError(f"{_show(value)} is negative")
         if f in COUNT_FIELDS and x != int(x):
             raise ValueError(f"{_show(value)} is not a whole number of parts")
-        if f in COUNT_FIELDS and x < self.counts.get(f, 0):
-            # reset or wrapped while the session was up: cumulative counts must not go backwards in a session
-            log.info("%s: %s went from %d to %d: new session", self.path, f.value, self.counts[f], x)
+        if x < self.counts.get(f, 0):
+            # reset or wrapped while the session was up: no cumulative value (energy and Σ PRI too) may go backwards
+            # in a session
+            log.info("%s: %s went from %g to %g: new session", self.path, f.value, self.counts[f], x)
             self._new_session()
             self._birth()
         if f is Field.TOTAL and Field.IDEAL not in self.mapped and Field.TOTAL in self.counts:

@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -117,8 +117,10 @@ class MachineServer:
         self._last: dict[ua.NodeId, float] = {}
         self._now = dt.datetime.now(dt.UTC)
 
-    async def start(self, snapshot: Sequence[MachineUpdate] = ()) -> None:
-        """Build the address space, write ``snapshot`` (a restart's current values), then serve."""
+    async def start(self, snapshot: Sequence[MachineUpdate] | Callable[[], Sequence[MachineUpdate]] = ()) -> None:
+        """Build the address space, write ``snapshot`` (a restart's current values), then serve. A function is
+        asked for them once the address space is built — building takes seconds, in which a simulation at speed
+        lives hours: a server published to while it starts is then current when it opens."""
         s = self.settings
         server = self.server
         await server.init()
@@ -160,7 +162,7 @@ class MachineServer:
                         ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(str(name)))))
                 parent = folders[path]
             self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
-        await self.publish(list(snapshot))
+        await self.publish(list(snapshot() if callable(snapshot) else snapshot))
         await server.start()
         log.info("OPC UA server %s at %s (%d machines, security %s)", self.name, self.endpoint,
                  len(self.machines), s.security)

@@ -40,34 +40,39 @@ SPAN_S = 8 * 3600
 WALL_S = 16.0
 
 
-Outage = Callable[[LiveRun, OpcUaServers, Callable[[], Awaitable[EdgeGateway]], list[EdgeGateway]], Awaitable[None]]
+#: what goes away, and the machines it took with it
+Outage = Callable[[LiveRun, OpcUaServers, Callable[[], Awaitable[EdgeGateway]], list[EdgeGateway]],
+                  Awaitable[set[str]]]
 
 
 async def gateway_restarted(live: LiveRun, servers: OpcUaServers,
-                            start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> None:
+                            start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> set[str]:
     await asyncio.sleep(WALL_S * 0.35)
     await gateways[-1].__aexit__(None, None, None)  # every machine offline; what they do is seen by no one
     await asyncio.sleep(WALL_S * 0.2)
     gateways.append(await start())
+    return {m.path for s in servers.servers for m in s.machines}
 
 
 async def gateway_restarted_at_once(live: LiveRun, servers: OpcUaServers,
-                                    start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> None:
+                                    start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway],
+                                    ) -> set[str]:
     await asyncio.sleep(WALL_S * 0.35)
     await gateways[-1].__aexit__(None, None, None)
     gateways.append(await start())  # a plant minute or two later: most machines are in the state they were
+    return {m.path for s in servers.servers for m in s.machines}
 
 
 async def server_restarted(live: LiveRun, servers: OpcUaServers,
-                           start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> None:
-    await asyncio.sleep(WALL_S * 0.35)
-    for old in servers.servers:
-        await old.stop()
-    await asyncio.sleep(WALL_S * 0.2)
-    for k, old in enumerate(servers.servers):
-        new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
-        await new.start(live.snapshot())
-        servers.servers[k] = new
+                           start: Callable[[], Awaitable[EdgeGateway]], gateways: list[EdgeGateway]) -> set[str]:
+    await asyncio.sleep(WALL_S * 0.3)
+    old = servers.servers[0]  # one line's server: the gateway keeps bridging the others
+    await old.stop()
+    await asyncio.sleep(WALL_S * 0.1)
+    new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
+    servers.servers[0] = new  # published to while it starts (seconds of wall time: hours of plant time)
+    await new.start(live.snapshot)
+    return {m.path for m in old.machines}
 
 
 @pytest.mark.parametrize("outage", [gateway_restarted, gateway_restarted_at_once, server_restarted],
@@ -76,6 +81,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
                                                      outage: Outage) -> None:
     plant = opcua_plant()
     state: dict[str, int] = {}
+    affected: set[str] = set()
 
     async def main() -> Simulation:
         sim = Simulation(plant, seed=3)
@@ -99,7 +105,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
         async with LiveRun(sim, [(servers, list(sim.machines))], sample_period_s=0.1) as live:
             gateways.append(await start())
             run = asyncio.create_task(live.run(SPAN_S, speed=SPAN_S / WALL_S))
-            await outage(live, servers, start, gateways)
+            affected.update(await outage(live, servers, start, gateways))
             await run
             await live.publish(sample=True)
             engine = collector.engine
@@ -127,7 +133,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
     flagged = known = 0
     for m in sim.machines:
         state_gaps, count_gaps = gaps.get((m.path, "state"), []), gaps.get((m.path, "counts"), [])
-        assert state_gaps or count_gaps, f"{m.path}: its gap was not written"
+        assert bool(state_gaps or count_gaps) == (m.path in affected), f"{m.path}: its gap (or none)"
         hours = {r["time"]: r for r in rows[m.path]}
         oracle = _MachineLedger(m, sim.now)
         total = 0
@@ -156,14 +162,15 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
                 assert_matches_truth(row, t, f"{m.path} hour {t['label']}", len(m.log_t))
                 assert row["coverage"] == 1.0 and row["gap_pq"] == 0, where
                 known += 1
-            else:  # the state known all along, the counters not: exact times, the unplaced parts out of the ratios
+            else:  # the state known all along, the counters not: exact times (the unplaced parts, if any, counted
+                # where the counters next said, out of the ratios)
                 for field, key in (("apt_s", "APT_s"), ("adet_s", "ADET_s"), ("adot_s", "ADOT_s")):
                     assert row[field] == pytest.approx(t[key], abs=0.01), (*where, field)
-                assert row["coverage"] == 1.0 and row["gap_pq"] > 0, where
+                assert row["coverage"] == 1.0, where
                 flagged += 1
         # every part counted once over the shift, the ones made during the gap in the hour after it
         assert total == truth[m.path]["run"]["PQ"], m.path
-    assert flagged >= len(sim.machines) and known >= 3 * len(sim.machines)
+    assert flagged >= len(affected) and known >= 3 * len(sim.machines)
     # the state in force that each restarted publisher reported again was not stored a second time
     stored = influxdb.rows('SELECT "reason_code" FROM "state" GROUP BY "machine"')
     events = [(r["machine"], r["time"], r["reason_code"]) for r in stored]
