@@ -12,6 +12,7 @@ import sys
 from collector import Collector, CollectorConfig, load_collector_config
 from shopfloor.config import ConfigError
 
+from . import _logs
 from ._console import print_issues
 
 
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print_issues(e.issues)
         return 2
+    _logs.remember(config)
     if args.check:
         print(f"{args.config or 'environment'}: OK (MQTT {config.mqtt.url}, store {config.store.kind} "
               f"{config.store.target}, KPI {'on' if config.kpi.enabled else 'off'})")

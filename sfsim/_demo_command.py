@@ -25,6 +25,7 @@ from edge import EdgeConfig, EdgeGateway, EndpointConfig
 from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
+from . import _logs
 from ._broker import EmbeddedBroker, free_port
 from ._console import print_issues
 from ._report import fleet_status, summary
@@ -111,6 +112,7 @@ async def _demo(args: argparse.Namespace, plant: object, duration: float, consol
             broker = await stack.enter_async_context(EmbeddedBroker())
             mqtt = MqttSettings.from_url(broker.url, version="3.1.1")  # what the embedded broker speaks
         store = _store(args, out)
+        _logs.remember(mqtt, store)
         collector = Collector(CollectorConfig(
             collector="demo", mqtt=mqtt, group="", store=store, ack_after_store=bool(args.mqtt),
             spool_dir=out / "collector-spool",

@@ -13,6 +13,7 @@ import sys
 from edge import EdgeConfig, EdgeGateway, load_edge_config
 from shopfloor.config import ConfigError
 
+from . import _logs
 from ._console import print_issues, shard_arg
 
 
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print_issues(e.issues)
         return 2
+    _logs.remember(config)
     if args.shard is not None:
         config = dataclasses.replace(config, shard=args.shard)
     if args.check:
