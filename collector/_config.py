@@ -156,7 +156,7 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
 
 def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
     kind = cast(StoreKind, c.field(s, "kind", "store", cfg.choice("store kind", STORE_KINDS), "influxdb-v1"))
-    url = c.field(s, "url", "store", _http_url, "http://127.0.0.1:8086")
+    url = c.field(s, "url", "store", cfg.http_url, "http://127.0.0.1:8086")
     defaults = StoreConfig()
     return StoreConfig(
         kind=kind, url=url,
@@ -232,10 +232,3 @@ def _group(value: object) -> str:
     if value in ("", None):
         return ""
     return cfg.service_id(value)
-
-
-def _http_url(value: object) -> str:
-    text = cfg.text(value)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError(f"expected http://host:port or https://host:port, got {cfg.show(value)}")
-    return text.rstrip("/")

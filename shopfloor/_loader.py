@@ -38,6 +38,7 @@ from ._model import (
     RepairDistribution,
     Site,
 )
+from .redaction import redact
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -83,7 +84,8 @@ class PlantError(ConfigError):
 
 
 def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value as a message quotes it: without the credentials a URL or a mapping may carry."""
+    return redact(repr(value) if isinstance(value, str) else str(value))
 
 
 def _number(value: object) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 from collector import CollectorConfig, StoreConfig
 from dashboards import GrafanaTarget
@@ -12,6 +13,9 @@ from sfsim._logs import SecretFilter
 from shopfloor import MqttSettings
 from shopfloor.redaction import redact, secrets_of
 from simulator import OpcUaSettings
+
+from .conftest import EXAMPLES
+from .test_cli import sfsim
 
 
 def test_url_userinfo_goes_whatever_the_scheme_and_the_rest_of_the_url_stays() -> None:
@@ -78,3 +82,54 @@ def test_the_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     assert "hunter2" not in text and "other" not in text
     assert "connecting with *** to mqtt://***@host" in text
     assert "ValueError: refused: password=***" in text
+
+
+def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path) -> None:
+    """Every command that reads a URL says what is wrong with it, and never repeats its password."""
+    collector = tmp_path / "collector.yaml"
+    collector.write_text("collector: c1\n"
+                         "mqtt: {url: 'mqtt://user:pw-in-file@broker:notaport', group: ''}\n"
+                         "store: {url: 'ftp://db:pw-in-store-url@influx'}\n"
+                         "dead_letter: 'mqtt://dl:pw-where-a-mapping-goes@broker'\n", encoding="utf-8")
+    edge = tmp_path / "edge.yaml"
+    edge.write_text("mqtt: {url: 'mqtts://user:pw-in-file@broker:99999'}\n"
+                    "endpoints: [{url: 'opc.tcp://plc:pw-in-opc-url@plc:4840x'}]\n", encoding="utf-8")
+    runs = {
+        "collect": (sfsim("collect", "--config", str(collector), "--check"), [
+            f"{collector}:2: mqtt.url: MQTT URL 'mqtt://***@broker:notaport': the port is not a number from 1 "
+            "to 65535",
+            f"{collector}:3: store.url: expected http://host:port or https://host:port, got 'ftp://***@influx'",
+            f"{collector}:4: dead_letter: expected a mapping of fields (file, topic), got "
+            "'mqtt://***@broker'"]),
+        "collect from the environment": (sfsim("collect", "--check", environ={
+            "SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "",
+            "SFSIM_COLLECTOR_MQTT_URL": "ftp://user:pw-in-variable@broker"}), [
+            "environment: SFSIM_COLLECTOR_MQTT_URL: MQTT URL 'ftp://***@broker': expected mqtt://host[:port] or "
+            "mqtts://host[:port]"]),
+        "edge": (sfsim("edge", "--config", str(edge), "--check"), [
+            f"{edge}:1: mqtt.url: MQTT URL 'mqtts://***@broker:99999': the port is not a number from 1 to 65535",
+            f"{edge}:2: endpoints[0].url: expected opc.tcp://host[:port][/path], got 'opc.tcp://***@plc:4840x'"]),
+        "simulate": (sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt",
+                           "mqtt://user:pw-in-argument@broker:x"), [
+            "sfsim simulate: MQTT URL 'mqtt://***@broker:x': the port is not a number from 1 to 65535"]),
+        "demo": (sfsim("demo", "--mqtt", "mqtt://user:pw-in-argument@broker:x", "--out", str(tmp_path / "demo")), [
+            "sfsim demo: --mqtt: MQTT URL 'mqtt://***@broker:x': the port is not a number from 1 to 65535"]),
+    }
+    for name, (done, expected) in runs.items():
+        assert done.returncode == 2, (name, done.stderr)
+        assert "Traceback" not in done.stderr, name
+        assert "pw-" not in done.stdout + done.stderr, (name, done.stderr)
+        for line in expected:
+            assert line in done.stderr.splitlines(), (name, line, done.stderr)
+
+
+def test_credentials_in_a_store_url_are_refused_with_where_they_go(tmp_path: Path) -> None:
+    """InfluxDB credentials in the URL were never sent (and showed in every message naming the store)."""
+    collector = tmp_path / "collector.yaml"
+    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                         "store: {url: 'http://db:pw-in-url@influx:8086'}\n", encoding="utf-8")
+    done = sfsim("collect", "--config", str(collector), "--check")
+    assert done.returncode == 2 and "pw-in-url" not in done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"{collector}:3: store.url: credentials do not go in the URL ('http://***@influx:8086'): set "
+        "store.username and store.password (InfluxDB 1.x) or store.token (2.x/3.x)"]
