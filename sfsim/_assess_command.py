@@ -28,7 +28,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--site", help="site id (default: the plant's only site)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--influx", metavar="URL", help="the collector's InfluxDB, e.g. http://localhost:8086")
-    source.add_argument("--data", metavar="DIR", type=Path, help="line protocol files of the demo (sfsim-demo/data)")
+    source.add_argument("--data", metavar="DIR", type=Path,
+                        help="line protocol files of a demo run (sfsim-demo/<enterprise>/<start time>/data)")
     p.add_argument("--influx-database", default="factory", metavar="NAME",
                    help="1.x database, or the 2.x bucket (default %(default)s)")
     p.add_argument("--influx-token", default=os.environ.get("SFSIM_INFLUX_TOKEN"),

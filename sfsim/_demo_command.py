@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import sys
 import time
@@ -57,7 +58,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    "shift in two minutes)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
-                   help="where line protocol files, spools and dead letters go (default sfsim-demo)")
+                   help="each run writes its line protocol files, spools and dead letters to a new folder "
+                   "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
     p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
     p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
     p.add_argument("--influx-database", default="factory", metavar="DB", help="1.x database (default factory)")
@@ -81,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"sfsim demo: {e}", file=sys.stderr)
         return 2
     assert duration is not None  # it has a default
+    try:
+        out = run_folder(Path(args.out), plant.enterprise.id)
+    except OSError as e:
+        print(f"sfsim demo: --out: {e}", file=sys.stderr)
+        return 2
     if sys.platform == "win32":  # paho under asyncio needs a selector loop on Windows
         asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
     console = Console() if sys.stdout.isatty() else Console(width=120)  # a log keeps the tables whole
@@ -88,10 +95,24 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, Path(args.out)), console))
+        asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def run_folder(parent: Path, enterprise: str) -> Path:
+    """A folder no run used before, ``parent/<enterprise>/<local start time>``: a run's spools, dead letters
+    and files are its own, so one plant's run never takes in another's machines or adds to its files."""
+    base = parent / enterprise / time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")
 
 
 def _option(args: argparse.Namespace, name: str, convert: Callable[[str], T]) -> T | None:
@@ -115,8 +136,7 @@ def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConf
 
 
 async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_broker: MqttSettings | None,
-                store: StoreConfig, console: Console) -> None:
-    out = Path(args.out)
+                store: StoreConfig, out: Path, console: Console) -> None:
     sim = Simulation(plant, seed=args.seed)
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
@@ -129,7 +149,9 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
             mqtt = MqttSettings.from_url(broker.url, version="3.1.1")  # what the embedded broker speaks
         _logs.remember(mqtt, store)
         collector = Collector(CollectorConfig(
-            collector="demo", mqtt=mqtt, group="", store=store, ack_after_store=real_broker is not None,
+            # a session of its own on a real broker (none of an earlier run's messages), gone soon after the run
+            collector=f"demo-{out.name}", session_expiry_s=300, mqtt=mqtt, group="", store=store,
+            ack_after_store=real_broker is not None,
             spool_dir=out / "collector-spool",
             dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,
             kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0))
@@ -146,7 +168,7 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
                       f"machines ({len(opcua)} OPC UA via the edge gateway, {len(native)} MQTT, "
                       f"{len(sim.machines) - len(networked)} not networked) · {format_duration(duration)} at "
                       f"{args.speed:g}× · MQTT {mqtt.url}{' (embedded)' if real_broker is None else ''} · "
-                      f"store {store.kind} {store.target}")
+                      f"store {store.kind} {store.target} · run folder {out}")
         gateway = EdgeGateway(EdgeConfig(
             gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
             endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2) for u in servers.endpoints),
