@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from shopfloor import MqttSettings, Plant, PlantError, load_plant
+from shopfloor import MqttSettings, Plant, PlantError, load_plant, subscription
 from shopfloor import config as cfg
 
 from ._digitization import Basis
@@ -22,7 +22,6 @@ from ._influx import STORE_KINDS, StoreConfig, StoreKind
 from ._messages import DEFAULT_MAX_PAYLOAD
 
 DEFAULT_COLLECTOR = "collector"
-DEFAULT_GROUP = "sfsim-collectors"
 ENV_PREFIX = "SFSIM_COLLECTOR_"
 #: composite score of the five-colour grading: indicator → weight (docs/collector.md)
 DEFAULT_WEIGHTS = {"oee": 0.5, "nc_rate": 0.25, "networking": 0.25}
@@ -89,8 +88,9 @@ class KpiConfig:
 class CollectorConfig:
     collector: str = DEFAULT_COLLECTOR
     mqtt: MqttSettings
-    #: MQTT shared subscription group ("" = not shared: this collector receives everything)
-    group: str = DEFAULT_GROUP
+    #: MQTT shared subscription group ("" = not shared: this collector receives everything, taking from no one);
+    #: a configuration file or the environment must name it (a default group let stray collectors take a share)
+    group: str = ""
     session_expiry_s: float = 7 * 86400.0
     max_payload: int = DEFAULT_MAX_PAYLOAD
     #: acknowledge a message only once it is stored or spooled (False: on receipt; only for a broker that
@@ -107,6 +107,15 @@ class CollectorConfig:
     health_interval_s: float = 10.0
     shutdown_timeout_s: float = 10.0
     source: str = ""
+
+    @property
+    def subscription(self) -> str:
+        """What the collector's storage subscription joins, as its start-up line says it."""
+        topics = subscription(self.mqtt.prefix)
+        if self.group:
+            return (f"joins shared subscription group '{self.group}' ($share/{self.group}/{topics}: the group's "
+                    "collectors split the messages)")
+        return f"subscribes on its own ({topics}: every message)"
 
 
 def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
@@ -125,10 +134,20 @@ def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | 
 
 def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConfig | None:
     m = c.mapping(data, "", _TOP)
+    # no defaults for who this collector is and which messages it takes: a process started with them took
+    # another's session (same client id) or a share of production's messages (same group)
+    if "collector" not in m:
+        c.error("collector", "missing: give this collector an id of its own (its MQTT session, spool file and "
+                             "health topic; two collectors with one id take each other's session), or set "
+                             "SFSIM_COLLECTOR_ID")
     collector = c.field(m, "collector", "", cfg.service_id, DEFAULT_COLLECTOR)
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
     mqtt = cfg.mqtt_settings(c, mq, base, "SFSIM_COLLECTOR_MQTT_URL")
-    group = c.field(mq, "group", "mqtt", _group, DEFAULT_GROUP)
+    if "group" not in mq:
+        c.error("mqtt.group", "missing: name the shared subscription group to join (its collectors split the "
+                              "messages between them), or \"\" for a subscription of its own that gets every "
+                              "message; or set SFSIM_COLLECTOR_MQTT_GROUP")
+    group = c.field(mq, "group", "mqtt", _group, "")
     expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
     max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)
     store = _store(c, c.mapping(m.get("store"), "store", _STORE), base)

@@ -45,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "shopfloor"):
         logger = logging.getLogger(name)
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
-    group = f", shared subscription group {config.group}" if config.group else ""
-    print(f"collector {config.collector}: {config.mqtt.url} (topics {config.mqtt.prefix}/v1/…{group}) → "
-          f"{config.store.kind} {config.store.target}, spool {config.spool_dir}", file=sys.stderr)
+    print(f"collector {config.collector}: {config.mqtt.url} → {config.store.kind} {config.store.target}; "
+          f"{config.subscription}; spool {config.spool_dir}", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
     return 0

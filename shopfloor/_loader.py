@@ -147,6 +147,9 @@ def _optional_duration(value: object) -> float | None:
 
 
 def _bool(value: object) -> bool:
+    # the environment gives text: SFSIM_COLLECTOR_KPI_ENABLED=false
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {_show(value)}")
     return value
