@@ -177,7 +177,7 @@ def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
     kind = cast(StoreKind, c.field(s, "kind", "store", cfg.choice("store kind", STORE_KINDS), "influxdb-v1"))
     url = c.field(s, "url", "store", cfg.http_url, "http://127.0.0.1:8086")
     defaults = StoreConfig()
-    return StoreConfig(
+    store = StoreConfig(
         kind=kind, url=url,
         database=c.field(s, "database", "store", cfg.text, defaults.database),
         retention_policy=c.field(s, "retention_policy", "store", cfg.text, ""),
@@ -190,6 +190,12 @@ def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
         timeout_s=c.field(s, "timeout", "store", cfg.positive_duration, 10.0),
         create_database=c.field(s, "create_database", "store", cfg.boolean, True),
     )
+    if store.kind == "influxdb-v2" and not store.token:
+        c.error("store.token", "missing: an influxdb-v2 store needs an API token with write access to the bucket "
+                               "(or set SFSIM_COLLECTOR_STORE_TOKEN)")
+    if store.password is not None and store.username is None:
+        c.error("store.password", "a password needs a username (store.username)")
+    return store
 
 
 def _kpi(c: cfg.EnvChecker, k: Mapping[str, Any], base: Path) -> KpiConfig:

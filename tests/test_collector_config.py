@@ -115,6 +115,20 @@ def test_the_id_and_the_group_are_chosen_never_defaulted(tmp_path: Path) -> None
     assert (own.collector, own.group) == ("test-1", "")
 
 
+def test_a_store_without_its_credentials_is_a_configuration_error(tmp_path: Path) -> None:
+    v2 = tmp_path / "collector.yaml"
+    v2.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                  "store:\n  kind: influxdb-v2\n  url: http://influx:8086\n  org: sfsim\n", encoding="utf-8")
+    assert issues(v2) == [f"{v2}:3: store.token: missing: an influxdb-v2 store needs an API token with write "
+                          "access to the bucket (or set SFSIM_COLLECTOR_STORE_TOKEN)"]
+    checked = sfsim("collect", "--config", str(v2), "--check")
+    assert checked.returncode == 2 and "store.token: missing" in checked.stderr
+    v1 = tmp_path / "v1.yaml"
+    v1.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                  "store: {kind: influxdb-v1, password: pw}\n", encoding="utf-8")
+    assert issues(v1) == [f"{v1}:3: store.password: a password needs a username (store.username)"]
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize(("group", "joined"), [
     ("plant-a", "joins shared subscription group 'plant-a' ($share/plant-a/sfsim/v1/+/+/+/+/+/+: the group's "
