@@ -6,6 +6,7 @@ sfsim command the stack runs is parsed by sfsim's own argument parser.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -23,6 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def compose(env_file: Path | None = None) -> dict[str, Any]:
+    """The configuration ``docker-compose config`` makes of the file (with ``env_file``, else no .env)."""
+    return _default() if env_file is None else _compose(env_file)
+
+
+@functools.cache
+def _default() -> dict[str, Any]:
+    return _compose(None)
+
+
+def _compose(env_file: Path | None) -> dict[str, Any]:
     program = shutil.which("docker-compose")
     if program is None:
         pytest.fail("docker-compose is not installed: apt-get install docker-compose (bash .ci/run does it)")

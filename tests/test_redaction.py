@@ -5,17 +5,20 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import NamedTuple
+
+import pytest
 
 from collector import CollectorConfig, StoreConfig
 from dashboards import GrafanaTarget
 from edge import EdgeConfig, EndpointConfig
+from sfsim import main
 from sfsim._logs import SecretFilter
 from shopfloor import MqttSettings
 from shopfloor.redaction import redact, secrets_of
 from simulator import OpcUaSettings
 
 from .conftest import EXAMPLES
-from .test_cli import sfsim
 
 
 def test_url_userinfo_goes_whatever_the_scheme_and_the_rest_of_the_url_stays() -> None:
@@ -84,7 +87,24 @@ def test_the_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     assert "ValueError: refused: password=***" in text
 
 
-def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path) -> None:
+def run(capsys: pytest.CaptureFixture[str], *args: str, environ: dict[str, str] | None = None) -> Done:
+    """``sfsim ARGS`` in this process (the same code path as the command, without a second interpreter's start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (environ or {}).items():
+            patch.setenv(name, value)
+        code = main(list(args))
+    out, err = capsys.readouterr()
+    return Done(code, out, err)
+
+
+class Done(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Every command that reads a URL says what is wrong with it, and never repeats its password."""
     collector = tmp_path / "collector.yaml"
     collector.write_text("collector: c1\n"
@@ -95,24 +115,25 @@ def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path
     edge.write_text("mqtt: {url: 'mqtts://user:pw-in-file@broker:99999'}\n"
                     "endpoints: [{url: 'opc.tcp://plc:pw-in-opc-url@plc:4840x'}]\n", encoding="utf-8")
     runs = {
-        "collect": (sfsim("collect", "--config", str(collector), "--check"), [
+        "collect": (run(capsys, "collect", "--config", str(collector), "--check"), [
             f"{collector}:2: mqtt.url: MQTT URL 'mqtt://***@broker:notaport': the port is not a number from 1 "
             "to 65535",
             f"{collector}:3: store.url: expected http://host:port or https://host:port, got 'ftp://***@influx'",
             f"{collector}:4: dead_letter: expected a mapping of fields (file, topic), got "
             "'mqtt://***@broker'"]),
-        "collect from the environment": (sfsim("collect", "--check", environ={
+        "collect from the environment": (run(capsys, "collect", "--check", environ={
             "SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "",
             "SFSIM_COLLECTOR_MQTT_URL": "ftp://user:pw-in-variable@broker"}), [
             "environment: SFSIM_COLLECTOR_MQTT_URL: MQTT URL 'ftp://***@broker': expected mqtt://host[:port] or "
             "mqtts://host[:port]"]),
-        "edge": (sfsim("edge", "--config", str(edge), "--check"), [
+        "edge": (run(capsys, "edge", "--config", str(edge), "--check"), [
             f"{edge}:1: mqtt.url: MQTT URL 'mqtts://***@broker:99999': the port is not a number from 1 to 65535",
             f"{edge}:2: endpoints[0].url: expected opc.tcp://host[:port][/path], got 'opc.tcp://***@plc:4840x'"]),
-        "simulate": (sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt",
+        "simulate": (run(capsys, "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt",
                            "mqtt://user:pw-in-argument@broker:x"), [
             "sfsim simulate: MQTT URL 'mqtt://***@broker:x': the port is not a number from 1 to 65535"]),
-        "demo": (sfsim("demo", "--mqtt", "mqtt://user:pw-in-argument@broker:x", "--out", str(tmp_path / "demo")), [
+        "demo": (run(capsys, "demo", "--mqtt", "mqtt://user:pw-in-argument@broker:x",
+                     "--out", str(tmp_path / "demo")), [
             "sfsim demo: --mqtt: MQTT URL 'mqtt://***@broker:x': the port is not a number from 1 to 65535"]),
     }
     for name, (done, expected) in runs.items():
@@ -123,12 +144,13 @@ def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path
             assert line in done.stderr.splitlines(), (name, line, done.stderr)
 
 
-def test_credentials_in_a_store_url_are_refused_with_where_they_go(tmp_path: Path) -> None:
+def test_credentials_in_a_store_url_are_refused_with_where_they_go(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """InfluxDB credentials in the URL were never sent (and showed in every message naming the store)."""
     collector = tmp_path / "collector.yaml"
     collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
                          "store: {url: 'http://db:pw-in-url@influx:8086'}\n", encoding="utf-8")
-    done = sfsim("collect", "--config", str(collector), "--check")
+    done = run(capsys, "collect", "--config", str(collector), "--check")
     assert done.returncode == 2 and "pw-in-url" not in done.stdout + done.stderr
     assert done.stderr.splitlines() == [
         f"{collector}:3: store.url: credentials do not go in the URL ('http://***@influx:8086'): set "
