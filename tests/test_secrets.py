@@ -128,3 +128,20 @@ def test_no_secret_reaches_a_log_line(tmp_path: Path, verbosity: list[str]) -> N
         assert any("ActivateSessionRequest" in line and "Password=***" in line for line in libraries)
     else:
         assert not libraries, libraries[:3]  # the libraries stay at WARNING under -v alone
+
+
+@pytest.mark.integration
+def test_a_dashboards_push_that_fails_names_no_token(tmp_path: Path) -> None:
+    """The Grafana token, a Grafana URL's userinfo and the InfluxDB credentials of the datasource, at DEBUG
+    with every library's messages, against a port where nothing listens."""
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "sfsim", "-v", "--debug-libraries", "dashboards", "push",
+         "--grafana-url", f"http://admin:grafana-Pw-61d0@127.0.0.1:{port}", "--token", "glsa_Token_7f3e",
+         "--influx-username", "grafana", "--influx-password", "influx-Pw-2b8c"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "SFSIM_INFLUX_TOKEN": "influx-Token-e91a"},
+        check=False)
+    assert done.returncode == 1 and "Connection refused" in done.stderr, done.stderr
+    assert f"http://***@127.0.0.1:{port}" in done.stderr
+    for secret in ("grafana-Pw-61d0", "glsa_Token_7f3e", "influx-Pw-2b8c", "influx-Token-e91a"):
+        assert secret not in done.stdout + done.stderr, secret
