@@ -13,9 +13,9 @@ COPY assess ./assess
 COPY sfsim ./sfsim
 RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim \
     && mkdir -p /var/lib/sfsim && chown sfsim /var/lib/sfsim
-COPY examples ./examples
 USER sfsim
-# the edge gateway's spool and certificates live here (a volume in docker-compose.yml)
+# spools and certificates live here (volumes in docker-compose.yml); a site's plant file and configurations
+# are mounted from the host (docker-compose.yml: SITE_DIR), not built in
 VOLUME /var/lib/sfsim
 ENTRYPOINT ["sfsim"]
 CMD ["--help"]

@@ -7,6 +7,7 @@ chosen by name (influxdb-v1, influxdb-v2, files).
 
 from shopfloor.telemetry import CounterSample
 
+from ._check import check_connections, check_store
 from ._config import CollectorConfig, GradingConfig, KpiConfig, load_collector_config
 from ._digitization import Basis, Equipment, FleetRate, Indicators, Rate, fleet, from_birth, indicators, register
 from ._engine import Engine, Result, target_lines
@@ -48,6 +49,8 @@ __all__ = [
     "Unavailable",
     "by_rank",
     "by_thresholds",
+    "check_connections",
+    "check_store",
     "collector_topic",
     "combine",
     "decode",

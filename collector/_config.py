@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from shopfloor import MqttSettings, Plant, PlantError, load_plant
+from shopfloor import MqttSettings, Plant, PlantError, load_plant, subscription
 from shopfloor import config as cfg
 
 from ._digitization import Basis
@@ -22,7 +22,6 @@ from ._influx import STORE_KINDS, StoreConfig, StoreKind, check_name
 from ._messages import DEFAULT_MAX_PAYLOAD
 
 DEFAULT_COLLECTOR = "collector"
-DEFAULT_GROUP = "sfsim-collectors"
 DEFAULT_MAX_AHEAD_S = 300.0
 ENV_PREFIX = "SFSIM_COLLECTOR_"
 #: composite score of the five-colour grading: indicator → weight (docs/collector.md)
@@ -92,8 +91,9 @@ class KpiConfig:
 class CollectorConfig:
     collector: str = DEFAULT_COLLECTOR
     mqtt: MqttSettings
-    #: MQTT shared subscription group ("" = not shared: this collector receives everything)
-    group: str = DEFAULT_GROUP
+    #: MQTT shared subscription group ("" = not shared: this collector receives everything, taking from no one);
+    #: a configuration file or the environment must name it (a default group let stray collectors take a share)
+    group: str = ""
     session_expiry_s: float = 7 * 86400.0
     max_payload: int = DEFAULT_MAX_PAYLOAD
     #: a message whose timestamp is further ahead of its arrival is refused (None: no limit, for a simulation
@@ -114,6 +114,15 @@ class CollectorConfig:
     shutdown_timeout_s: float = 10.0
     source: str = ""
 
+    @property
+    def subscription(self) -> str:
+        """What the collector's storage subscription joins, as its start-up line says it."""
+        topics = subscription(self.mqtt.prefix)
+        if self.group:
+            return (f"joins shared subscription group '{self.group}' ($share/{self.group}/{topics}: the group's "
+                    "collectors split the messages)")
+        return f"subscribes on its own ({topics}: every message)"
+
 
 def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
     """The file at ``path`` (None: environment only) with ``SFSIM_COLLECTOR_*`` variables on top."""
@@ -131,10 +140,20 @@ def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | 
 
 def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConfig | None:
     m = c.mapping(data, "", _TOP)
+    # no defaults for who this collector is and which messages it takes: a process started with them took
+    # another's session (same client id) or a share of production's messages (same group)
+    if "collector" not in m:
+        c.error("collector", "missing: give this collector an id of its own (its MQTT session, spool file and "
+                             "health topic; two collectors with one id take each other's session), or set "
+                             "SFSIM_COLLECTOR_ID")
     collector = c.field(m, "collector", "", cfg.service_id, DEFAULT_COLLECTOR)
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
     mqtt = cfg.mqtt_settings(c, mq, base, "SFSIM_COLLECTOR_MQTT_URL")
-    group = c.field(mq, "group", "mqtt", _group, DEFAULT_GROUP)
+    if "group" not in mq:
+        c.error("mqtt.group", "missing: name the shared subscription group to join (its collectors split the "
+                              "messages between them), or \"\" for a subscription of its own that gets every "
+                              "message; or set SFSIM_COLLECTOR_MQTT_GROUP")
+    group = c.field(mq, "group", "mqtt", _group, "")
     expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
     max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)
     max_ahead = c.field(mq, "max_ahead", "mqtt", _optional_duration, cast(float | None, DEFAULT_MAX_AHEAD_S))
@@ -163,9 +182,9 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
 
 def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
     kind = cast(StoreKind, c.field(s, "kind", "store", cfg.choice("store kind", STORE_KINDS), "influxdb-v1"))
-    url = c.field(s, "url", "store", _http_url, "http://127.0.0.1:8086")
+    url = c.field(s, "url", "store", cfg.http_url, "http://127.0.0.1:8086")
     defaults = StoreConfig()
-    return StoreConfig(
+    store = StoreConfig(
         kind=kind, url=url,
         database=c.field(s, "database", "store", lambda v: check_name(cfg.text(v), "database"), defaults.database),
         retention_policy=c.field(s, "retention_policy", "store",
@@ -180,6 +199,12 @@ def _store(c: cfg.EnvChecker, s: Mapping[str, Any], base: Path) -> StoreConfig:
         timeout_s=c.field(s, "timeout", "store", cfg.positive_duration, 10.0),
         create_database=c.field(s, "create_database", "store", cfg.boolean, True),
     )
+    if store.kind == "influxdb-v2" and not store.token:
+        c.error("store.token", "missing: an influxdb-v2 store needs an API token with write access to the bucket "
+                               "(or set SFSIM_COLLECTOR_STORE_TOKEN)")
+    if store.password is not None and store.username is None:
+        c.error("store.password", "a password needs a username (store.username)")
+    return store
 
 
 def _kpi(c: cfg.EnvChecker, k: Mapping[str, Any], base: Path) -> KpiConfig:
@@ -247,10 +272,3 @@ def _group(value: object) -> str:
     if value in ("", None):
         return ""
     return cfg.service_id(value)
-
-
-def _http_url(value: object) -> str:
-    text = cfg.text(value)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError(f"expected http://host:port or https://host:port, got {cfg.show(value)}")
-    return text.rstrip("/")

@@ -336,8 +336,8 @@ class Collector:
                     loop.call_soon_threadsafe(wake_in_loop)
             return wake
 
-        log.info("collector %s: %s → %s%s", self.config.collector, self.config.mqtt.url, self.store.config.target,
-                 f" (shared subscription group {self.config.group})" if self.config.group else "")
+        log.info("collector %s: %s → %s; %s", self.config.collector, self.config.mqtt.url, self.store.config.target,
+                 self.config.subscription)
         await self.sink.put(Batch(target_lines(), False, lambda: None))
         self.storage.start(waker(arrived))
         if self.monitor is not None:

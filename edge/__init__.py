@@ -6,6 +6,7 @@ through a disk spool that survives broker outages and gateway restarts.
 """
 
 from ._bridge import Field, Point, Stats
+from ._check import check_connections
 from ._config import EdgeConfig, EndpointConfig, MappedMachine, load_edge_config
 from ._gateway import EdgeGateway
 from ._source import EndpointState
@@ -19,5 +20,6 @@ __all__ = [
     "MappedMachine",
     "Point",
     "Stats",
+    "check_connections",
     "load_edge_config",
 ]

@@ -193,6 +193,21 @@ class OpcUaSource:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self.reconnect_max_s)
 
+    async def check(self) -> str:
+        """Open one session as configured (security, user), find the machines as a start would (browsing or the
+        node map), and close it, subscribing to nothing: what was found; raises what the server answered."""
+        client = await self._connect(Loss())
+        try:
+            if self.config.discover:
+                found = await discover(client, round(self.config.publishing_interval_s * 1000))
+            else:
+                found = await resolve(client, self.config.machines)
+        finally:
+            await _close(client)
+        how = "found by browsing" if self.config.discover else "of the node map resolved"
+        user = f", as {self.config.username}" if self.config.username else ""
+        return f"{len(found)} machine(s) {how}, security {self.config.security}{user}; nothing subscribed"
+
     # ------------------------------------------------------------ connecting
 
     async def _connect(self, lost: Loss) -> Client:

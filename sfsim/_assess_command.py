@@ -13,6 +13,7 @@ from collector import Basis, StoreConfig, open_store
 from shopfloor import load_plant
 from shopfloor.config import ConfigError
 
+from . import _logs
 from ._console import print_issues
 
 
@@ -27,7 +28,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--site", help="site id (default: the plant's only site)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--influx", metavar="URL", help="the collector's InfluxDB, e.g. http://localhost:8086")
-    source.add_argument("--data", metavar="DIR", type=Path, help="line protocol files of the demo (sfsim-demo/data)")
+    source.add_argument("--data", metavar="DIR", type=Path,
+                        help="line protocol files of a demo run (sfsim-demo/<enterprise>/<start time>/data)")
     p.add_argument("--influx-database", default="factory", metavar="NAME",
                    help="1.x database, or the 2.x bucket (default %(default)s)")
     p.add_argument("--influx-token", default=os.environ.get("SFSIM_INFLUX_TOKEN"),
@@ -55,6 +57,13 @@ def _ms(text: str | None, what: str) -> int | None:
     return round(when.timestamp() * 1000)
 
 
+def _store(args: argparse.Namespace) -> StoreConfig:
+    if args.influx_token:
+        return StoreConfig(kind="influxdb-v2", url=args.influx, bucket=args.influx_database, token=args.influx_token)
+    return StoreConfig(kind="influxdb-v1", url=args.influx, database=args.influx_database,
+                       username=args.influx_username, password=args.influx_password, create_database=False)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         plant = load_plant(args.plant)
@@ -64,18 +73,15 @@ def run(args: argparse.Namespace) -> int:
     source: Source
     if args.data is not None:
         source = FileSource(args.data)
-    elif args.influx_token:
-        source = InfluxSource(open_store(StoreConfig(kind="influxdb-v2", url=args.influx, bucket=args.influx_database,
-                                                     token=args.influx_token)))
     else:
-        source = InfluxSource(open_store(StoreConfig(kind="influxdb-v1", url=args.influx, database=args.influx_database,
-                                                     username=args.influx_username, password=args.influx_password,
-                                                     create_database=False)))
+        store = _store(args)
+        _logs.remember(store)
+        source = InfluxSource(open_store(store))
     try:
         report = assess(plant, args.site, source, start_ms=_ms(args.start, "--from"), end_ms=_ms(args.end, "--to"),
                         basis=Basis(args.basis))
     except (ValueError, NoData, FileNotFoundError, OSError) as e:
-        print(f"sfsim assess: {e}", file=sys.stderr)
+        print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
         return 1
     args.out.write_text(render(report), encoding="utf-8")
     nc = report.indicators.nc_rate

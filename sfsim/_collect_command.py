@@ -9,10 +9,11 @@ import logging
 import signal
 import sys
 
-from collector import Collector, CollectorConfig, load_collector_config
+from collector import Collector, CollectorConfig, check_connections, load_collector_config
 from shopfloor.config import ConfigError
 
-from ._console import print_issues
+from . import _logs
+from ._console import print_checks, print_issues
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +28,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--config", metavar="FILE", help="collector.yaml (optional when the environment gives "
                    "SFSIM_COLLECTOR_MQTT_URL)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
+    p.add_argument("--connect", action="store_true",
+                   help="with --check: also log in to the broker and the store with the configured credentials, "
+                   "writing nothing, and report each (exit 1 if one fails)")
     p.set_defaults(run=run)
 
 
@@ -36,16 +40,16 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print_issues(e.issues)
         return 2
-    if args.check:
+    _logs.remember(config)
+    if args.check or args.connect:
         print(f"{args.config or 'environment'}: OK (MQTT {config.mqtt.url}, store {config.store.kind} "
-              f"{config.store.target}, KPI {'on' if config.kpi.enabled else 'off'})")
-        return 0
+              f"{config.store.target}, KPI {'on' if config.kpi.enabled else 'off'})", flush=True)
+        return print_checks(asyncio.run(check_connections(config))) if args.connect else 0
     for name in ("collector", "shopfloor"):
         logger = logging.getLogger(name)
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
-    group = f", shared subscription group {config.group}" if config.group else ""
-    print(f"collector {config.collector}: {config.mqtt.url} (topics {config.mqtt.prefix}/v1/…{group}) → "
-          f"{config.store.kind} {config.store.target}, spool {config.spool_dir}", file=sys.stderr)
+    print(f"collector {config.collector}: {config.mqtt.url} → {config.store.kind} {config.store.target}; "
+          f"{config.subscription}; spool {config.spool_dir}", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
     return 0

@@ -7,12 +7,24 @@ import sys
 from collections.abc import Iterable
 
 from shopfloor import Issue
+from shopfloor.checks import Check
 from shopfloor.config import shard
+
+from . import _logs
 
 
 def print_issues(issues: Iterable[Issue]) -> None:
     for issue in issues:
         print(issue, file=sys.stderr)
+
+
+def print_checks(checks: Iterable[Check]) -> int:
+    """One line per server tried; the exit status (1 when any failed)."""
+    failed = False
+    for check in checks:
+        print(_logs.scrub(str(check)))
+        failed = failed or not check.ok
+    return 1 if failed else 0
 
 
 def percent(x: float | None) -> str:

@@ -8,6 +8,8 @@ import sys
 
 from dashboards import DATASOURCE_UID, FOLDER_UID, GrafanaTarget, Request, push_requests
 
+from . import _logs
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("dashboards", help="Grafana dashboards (push to a running Grafana)")
@@ -42,6 +44,7 @@ def run_push(args: argparse.Namespace) -> int:
         return 2
     target = GrafanaTarget(influx_url=args.influx_url, database=args.influx_database, token=args.influx_token,
                            username=args.influx_username, password=args.influx_password)
+    _logs.remember(target, args.token)
     api = GrafanaApi.from_url(args.grafana_url, credential=args.token, timeout=15.0)
 
     def missing(error: GrafanaClientError) -> bool:
@@ -74,7 +77,7 @@ def run_push(args: argparse.Namespace) -> int:
         try:
             outcome = send(r)
         except (GrafanaException, OSError) as e:
-            print(f"sfsim dashboards push: {args.grafana_url}: {r.what}: {e}", file=sys.stderr)
+            print(_logs.scrub(f"sfsim dashboards push: {args.grafana_url}: {r.what}: {e}"), file=sys.stderr)
             return 1
         print(f"{r.what}: {outcome}")
     return 0

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -22,14 +25,17 @@ from rich.text import Text
 
 from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
-from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
+from shopfloor import MqttSettings, Plant, PlantError, Protocol, format_duration, load_plant, parse_duration
+from shopfloor.config import http_url
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
+from . import _logs
 from ._broker import EmbeddedBroker, free_port
 from ._console import print_issues
 from ._report import fleet_status, summary
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: the repository's example (an editable install or a checkout), else one in the working directory (the image)
 _IN_REPOSITORY = Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml"
@@ -52,7 +58,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    "shift in two minutes)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
-                   help="where line protocol files, spools and dead letters go (default sfsim-demo)")
+                   help="each run writes its line protocol files, spools and dead letters to a new folder "
+                   "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
     p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
     p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
     p.add_argument("--influx-database", default="factory", metavar="DB", help="1.x database (default factory)")
@@ -69,9 +76,17 @@ def run(args: argparse.Namespace) -> int:
         print_issues(e.issues)
         return 1
     try:
-        duration = parse_duration(args.duration)
+        duration = _option(args, "duration", parse_duration)
+        mqtt = _option(args, "mqtt", MqttSettings.from_url)
+        influx = _option(args, "influx", lambda url: http_url(url, credentials="--influx-token"))
     except ValueError as e:
-        print(f"--duration: {e}", file=sys.stderr)
+        print(f"sfsim demo: {e}", file=sys.stderr)
+        return 2
+    assert duration is not None  # it has a default
+    try:
+        out = run_folder(Path(args.out), plant.enterprise.id)
+    except OSError as e:
+        print(f"sfsim demo: --out: {e}", file=sys.stderr)
         return 2
     if sys.platform == "win32":  # paho under asyncio needs a selector loop on Windows
         asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
@@ -80,39 +95,63 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        asyncio.run(_demo(args, plant, duration, console))
+        asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
         return 130
     return 0
 
 
-def _store(args: argparse.Namespace, out: Path) -> StoreConfig:
-    if args.influx is None:
+def run_folder(parent: Path, enterprise: str) -> Path:
+    """A folder no run used before, ``parent/<enterprise>/<local start time>``: a run's spools, dead letters
+    and files are its own, so one plant's run never takes in another's machines or adds to its files."""
+    base = parent / enterprise / time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")
+
+
+def _option(args: argparse.Namespace, name: str, convert: Callable[[str], T]) -> T | None:
+    """An option's value converted, or None when it was not given; ValueError names the option."""
+    value = getattr(args, name)
+    if value is None:
+        return None
+    try:
+        return convert(value)
+    except ValueError as e:
+        raise ValueError(f"--{name}: {e}") from None
+
+
+def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConfig:
+    if influx is None:
         return StoreConfig(kind="files", directory=out / "data", database=args.influx_database)
     if args.influx_token:
-        return StoreConfig(kind="influxdb-v2", url=args.influx, org=args.influx_org, bucket=args.influx_bucket,
+        return StoreConfig(kind="influxdb-v2", url=influx, org=args.influx_org, bucket=args.influx_bucket,
                            token=args.influx_token)
-    return StoreConfig(kind="influxdb-v1", url=args.influx, database=args.influx_database)
+    return StoreConfig(kind="influxdb-v1", url=influx, database=args.influx_database)
 
 
-async def _demo(args: argparse.Namespace, plant: object, duration: float, console: Console) -> None:
-    from shopfloor import Plant
-
-    assert isinstance(plant, Plant)
-    out = Path(args.out)
+async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_broker: MqttSettings | None,
+                store: StoreConfig, out: Path, console: Console) -> None:
     sim = Simulation(plant, seed=args.seed)
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
     native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]
     async with contextlib.AsyncExitStack() as stack:
-        if args.mqtt:
-            mqtt = MqttSettings.from_url(args.mqtt)
+        if real_broker is not None:
+            mqtt = real_broker
         else:
             broker = await stack.enter_async_context(EmbeddedBroker())
             mqtt = MqttSettings.from_url(broker.url, version="3.1.1")  # what the embedded broker speaks
-        store = _store(args, out)
+        _logs.remember(mqtt, store)
         collector = Collector(CollectorConfig(
-            collector="demo", mqtt=mqtt, group="", store=store, ack_after_store=bool(args.mqtt),
+            # a session of its own on a real broker (none of an earlier run's messages), gone soon after the run
+            collector=f"demo-{out.name}", session_expiry_s=300, mqtt=mqtt, group="", store=store,
+            ack_after_store=real_broker is not None,
             spool_dir=out / "collector-spool",
             dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,
             kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0))
@@ -128,8 +167,8 @@ async def _demo(args: argparse.Namespace, plant: object, duration: float, consol
         console.print(f"[bold]{plant.enterprise.name.zh} / {plant.enterprise.name.en}[/] · {len(sim.machines)} "
                       f"machines ({len(opcua)} OPC UA via the edge gateway, {len(native)} MQTT, "
                       f"{len(sim.machines) - len(networked)} not networked) · {format_duration(duration)} at "
-                      f"{args.speed:g}× · MQTT {mqtt.url}{' (embedded)' if not args.mqtt else ''} · "
-                      f"store {store.kind} {store.target}")
+                      f"{args.speed:g}× · MQTT {mqtt.url}{' (embedded)' if real_broker is None else ''} · "
+                      f"store {store.kind} {store.target} · run folder {out}")
         gateway = EdgeGateway(EdgeConfig(
             gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
             endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2) for u in servers.endpoints),

@@ -10,10 +10,11 @@ import logging
 import signal
 import sys
 
-from edge import EdgeConfig, EdgeGateway, load_edge_config
+from edge import EdgeConfig, EdgeGateway, check_connections, load_edge_config
 from shopfloor.config import ConfigError
 
-from ._console import print_issues, shard_arg
+from . import _logs
+from ._console import print_checks, print_issues, shard_arg
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +28,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--config", metavar="FILE", help="edge.yaml (optional when the environment gives "
                    "SFSIM_EDGE_MQTT_URL and SFSIM_EDGE_OPCUA_ENDPOINTS)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
+    p.add_argument("--connect", action="store_true",
+                   help="with --check: also log in to the broker and every OPC UA endpoint with the configured "
+                   "credentials and find the machines, publishing and subscribing nothing; report each (exit 1 if "
+                   "one fails)")
     p.add_argument("--shard", type=shard_arg, metavar="K/N",
                    help="bridge only the machines whose path hashes to K of N: N gateway processes share the "
                    "machines of the same endpoints (overrides shard in the file and SFSIM_EDGE_SHARD)")
@@ -39,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print_issues(e.issues)
         return 2
+    _logs.remember(config)
     if args.shard is not None:
         config = dataclasses.replace(config, shard=args.shard)
-    if args.check:
-        print(f"{args.config or 'environment'}: OK ({len(config.endpoints)} endpoint(s), MQTT {config.mqtt.url})")
-        return 0
+    if args.check or args.connect:
+        print(f"{args.config or 'environment'}: OK ({len(config.endpoints)} endpoint(s), MQTT {config.mqtt.url})",
+              flush=True)
+        return print_checks(asyncio.run(check_connections(config))) if args.connect else 0
     # the gateway's own progress (connects, counts, losses) is what an operator watches
     logging.getLogger("edge").setLevel(min(logging.getLogger("edge").getEffectiveLevel(), logging.INFO))
     logging.getLogger("shopfloor").setLevel(min(logging.getLogger("shopfloor").getEffectiveLevel(), logging.INFO))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from . import (
@@ -13,9 +12,12 @@ from . import (
     _dashboards_command,
     _demo_command,
     _edge_command,
+    _logs,
     _plant_commands,
     _simulate_command,
 )
+
+log = logging.getLogger("sfsim")
 
 
 def _version() -> str:
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug-libraries", action="store_true",
+                        help="with -v, the libraries' debug messages too (asyncua, paho, influxdb-client …: many); "
+                        "secrets are redacted from them as from every line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _plant_commands.register(commands)
     _simulate_command.register(commands)
@@ -46,17 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not args.verbose:
-        # libraries that warn about choices the user made on purpose (security none, busy publishers)
-        for noisy in ("asyncua", "mqtt"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+    _logs.configure(verbose=args.verbose, libraries=args.debug_libraries)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception:  # through the log's redaction: a traceback may quote a URL or a library's request
+        log.critical("sfsim %s stopped by an unexpected error", args.command, exc_info=True)
+        return 1
     return code

@@ -21,6 +21,7 @@ from rich.table import Table
 from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
 
+from . import _logs
 from ._console import percent, print_issues, shard_arg
 
 
@@ -110,6 +111,7 @@ def _simulate(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"sfsim simulate: {e}", file=sys.stderr)
         return 2
+    _logs.remember(*(settings for _, settings in sinks or ()))
     err = Console(stderr=True)
     start = args.start or (_start("now") if serving else None)
     sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard)

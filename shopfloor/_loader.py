@@ -38,6 +38,7 @@ from ._model import (
     RepairDistribution,
     Site,
 )
+from .redaction import redact
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -83,7 +84,8 @@ class PlantError(ConfigError):
 
 
 def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value as a message quotes it: without the credentials a URL or a mapping may carry."""
+    return redact(repr(value) if isinstance(value, str) else str(value))
 
 
 def _number(value: object) -> float:
@@ -145,6 +147,9 @@ def _optional_duration(value: object) -> float | None:
 
 
 def _bool(value: object) -> bool:
+    # the environment gives text: SFSIM_COLLECTOR_KPI_ENABLED=false
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {_show(value)}")
     return value

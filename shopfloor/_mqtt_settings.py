@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from .redaction import redact
 from .telemetry import DEFAULT_PREFIX, check_prefix
 
 MqttVersion = Literal["5", "3.1.1"]
@@ -40,12 +41,12 @@ class MqttSettings:
         """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://…`` (TLS, default port 8883)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"MQTT URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")
+            raise ValueError(f"MQTT URL {redact(url)!r}: expected mqtt://host[:port] or mqtts://host[:port]")
         tls = parts.scheme == "mqtts"
         try:
             port = parts.port or (8883 if tls else 1883)
         except ValueError:
-            raise ValueError(f"MQTT URL {url!r}: the port is not a number from 1 to 65535") from None
+            raise ValueError(f"MQTT URL {redact(url)!r}: the port is not a number from 1 to 65535") from None
         values: dict[str, object] = {
             "host": parts.hostname,
             "port": port,

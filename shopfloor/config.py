@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._loader import ConfigError, Issue, read_text, read_yaml
 from ._loader import _bool as boolean
@@ -33,6 +34,7 @@ __all__ = [
     "boolean",
     "choice",
     "existing_file",
+    "http_url",
     "join",
     "mqtt_settings",
     "mqtt_version",
@@ -121,6 +123,19 @@ def mqtt_version(value: object) -> str:
     if text not in ("5", "3.1.1"):
         raise ValueError(f"MQTT version must be 5 or 3.1.1, got {show(value)}")
     return text
+
+
+def http_url(value: object, credentials: str = "store.username and store.password (InfluxDB 1.x) or "
+             "store.token (2.x/3.x)") -> str:
+    """``http[s]://host[:port][/path]`` without a trailing slash; credentials go in ``credentials``, not in the
+    URL (where they would show in every message naming the server)."""
+    url = text(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected http://host:port or https://host:port, got {show(value)}")
+    if "@" in parts.netloc:
+        raise ValueError(f"credentials do not go in the URL ({show(url)}): set {credentials}")
+    return url
 
 
 def existing_file(base: Path, value: object) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import getpass
 import json
 import shutil
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +65,23 @@ def find_program(name: str, package: str) -> str:
 
 
 class Mosquitto:
-    """Debian's mosquitto on a free port, with persistence so sessions survive a restart."""
+    """Debian's mosquitto on a free port, with persistence so sessions survive a restart; with ``users``
+    (name → password) only they may connect."""
 
-    def __init__(self, workdir: Path, *, extra_conf: str = "", tls: tuple[Path, Path, Path] | None = None) -> None:
+    def __init__(self, workdir: Path, *, extra_conf: str = "", tls: tuple[Path, Path, Path] | None = None,
+                 users: Mapping[str, str] | None = None) -> None:
         self.binary = find_program("mosquitto", "mosquitto")
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
         tls_conf = f"cafile {tls[0]}\ncertfile {tls[1]}\nkeyfile {tls[2]}\n" if tls else ""
+        if users:
+            passwords = workdir / "passwd"
+            passwords.write_text("", encoding="utf-8")
+            for name, password in users.items():
+                subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), name, password],
+                               check=True)
+            extra_conf = f"password_file {passwords}\n" + extra_conf
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n" + tls_conf +
             f"allow_anonymous {'false' if 'password_file' in extra_conf else 'true'}\n"
@@ -147,17 +158,14 @@ def make_tls_files(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path
 def secured_mosquitto(workdir: Path, username: str, password: str) -> tuple[Mosquitto, Path]:
     """Mosquitto with TLS (a CA of its own) and one user, not started yet; and the CA file to trust."""
     ca, cert, key = make_tls_files(workdir)
-    passwords = workdir / "passwd"
-    passwords.write_text("", encoding="utf-8")
-    subprocess.run([find_program("mosquitto_passwd", "mosquitto"), "-b", str(passwords), username, password],
-                   check=True)
-    return Mosquitto(workdir, extra_conf=f"password_file {passwords}\n", tls=(ca, cert, key)), ca
+    return Mosquitto(workdir, tls=(ca, cert, key), users={username: password}), ca
 
 
 class InfluxDB:
-    """Debian's influxd (1.x) with a private config: data, WAL and meta under ``workdir``."""
+    """Debian's influxd (1.x) with a private config: data, WAL and meta under ``workdir``; with ``admin``
+    (user, password) authentication is on and that user is created at start, and the helpers use it."""
 
-    def __init__(self, workdir: Path, *, auth: bool = False) -> None:
+    def __init__(self, workdir: Path, *, admin: tuple[str, str] | None = None) -> None:
         self.binary = find_program("influxd", "influxdb")
         base = free_ports(2)
         self.rpc_port, self.port = base, base + 1
@@ -170,10 +178,11 @@ class InfluxDB:
             f'[meta]\n  dir = "{workdir}/meta"\n'
             f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
-            f"  auth-enabled = {'true' if auth else 'false'}\n"
+            f"  auth-enabled = {'true' if admin else 'false'}\n"
             "[monitor]\n  store-enabled = false\n",
             encoding="utf-8",
         )
+        self.admin = admin
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -184,6 +193,13 @@ class InfluxDB:
         log = (self.workdir / "influxd.log").open("ab")
         self.proc = subprocess.Popen([self.binary, "-config", str(self.conf)], stdout=log, stderr=log)
         wait_for_port(self.port, timeout_s=30)
+        if self.admin is not None:  # the first user may be created without credentials (and must be an admin)
+            with contextlib.suppress(AssertionError):  # it exists already after a restart
+                self.execute(f"CREATE USER \"{self.admin[0]}\" WITH PASSWORD '{self.admin[1]}' WITH ALL PRIVILEGES")
+
+    def execute(self, influxql: str) -> None:
+        """A statement that changes something (CREATE USER, GRANT …), as the admin when there is one."""
+        self.query(influxql, database="", method="POST")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -191,13 +207,11 @@ class InfluxDB:
             self.proc.wait(timeout=30)
             self.proc = None
 
-    def query(self, influxql: str, database: str = "factory", *,
-              user: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    def query(self, influxql: str, database: str = "factory", *, method: str = "GET") -> list[dict[str, Any]]:
         """The series of one InfluxQL statement (epoch ms), read over plain HTTP like any client."""
-        fields = {"q": influxql, "epoch": "ms"} | ({"db": database} if database else {})
-        headers = {"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()} if user else {}
-        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode(fields).encode(),
-                                         headers=headers, method="POST")
+        credentials = {"u": self.admin[0], "p": self.admin[1]} if self.admin else {}
+        params = urllib.parse.urlencode({"db": database, "q": influxql, "epoch": "ms", **credentials})
+        request = urllib.request.Request(f"{self.url}/query?{params}", method=method)
         with urllib.request.urlopen(request, timeout=30) as response:
             result = json.loads(response.read())["results"][0]
         assert "error" not in result, result["error"]
@@ -250,11 +264,12 @@ class V2Shim:
     and its ``/api/v2/delete`` as the InfluxQL DELETE of the same points.
 
     Body and headers pass unchanged, and the real server's answer comes back, so the request the
-    client really sends is accepted or refused by a real InfluxDB (DESIGN.md). ``tokens`` maps API tokens
-    to 1.x users, as InfluxDB 1.8's v2 API does (``Token user:password``); with the server away the shim
-    answers 502, as a reverse proxy in front of a stopped InfluxDB does."""
+    client really sends is accepted or refused by a real InfluxDB (DESIGN.md). A token ``USER:PASSWORD``
+    goes on as those credentials, as InfluxDB 1.8's own 2.x-compatible API takes it, so a server with
+    authentication judges the token; with the server away the shim answers 502, as a reverse proxy in front
+    of a stopped InfluxDB does."""
 
-    def __init__(self, target: InfluxDB, tokens: dict[str, tuple[str, str]] | None = None) -> None:
+    def __init__(self, target: InfluxDB) -> None:
         import http.server
         import threading
 
@@ -277,18 +292,16 @@ class V2Shim:
                 else:
                     path = self.path
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-encoding", "content-type")}
-                token = (self.headers.get("Authorization") or "").removeprefix("Token ")
-                if tokens is not None:  # an unknown token is passed on as a user that does not exist
-                    user, password = tokens.get(token, (token or "nobody", ""))
-                    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
-                    headers["Authorization"] = f"Basic {credentials}"
+                scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+                if scheme == "Token":
+                    headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
                 request = urllib.request.Request(target.url + path, data=body, headers=headers, method="POST")
                 try:
                     with urllib.request.urlopen(request, timeout=30) as response:
                         status, answer = response.status, response.read()
                 except urllib.error.HTTPError as e:
                     status, answer = e.code, e.read()
-                except urllib.error.URLError as e:
+                except urllib.error.URLError as e:  # what a reverse proxy in front of a stopped InfluxDB answers
                     status, answer = 502, f"<html><body><h1>502 Bad Gateway</h1>{e.reason}</body></html>".encode()
                 if parts.path == "/api/v2/delete" and status == 200:
                     error = json.loads(answer)["results"][0].get("error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,8 +21,10 @@ from .processes import MACHINES, Subscriber, edge, simulate, wait_for
 from .servers import Mosquitto, find_program, free_port
 
 
-def sfsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False)
+def sfsim(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``sfsim ARGS`` as a user runs it, with ``environ`` added to the environment."""
+    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False,
+                          env={**os.environ, **(environ or {})}, timeout=120)
 
 
 def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> None:

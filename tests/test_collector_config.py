@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from collector._digitization import Basis
 from shopfloor.config import ConfigError
 
 from .conftest import EXAMPLES
+from .servers import Mosquitto
 from .test_cli import sfsim
 
 
@@ -66,7 +71,8 @@ def test_every_problem_in_a_config_file_is_reported_with_its_line(tmp_path: Path
 
 
 def test_the_environment_alone_is_enough_and_errors_name_the_variable() -> None:
-    c = load_collector_config(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://mosquitto:1883",
+    c = load_collector_config(None, {"SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "",
+                                     "SFSIM_COLLECTOR_MQTT_URL": "mqtt://mosquitto:1883",
                                      "SFSIM_COLLECTOR_STORE_URL": "http://influxdb:8086",
                                      "SFSIM_COLLECTOR_STORE_KIND": "influxdb-v2",
                                      "SFSIM_COLLECTOR_STORE_TOKEN": "s3cret",
@@ -74,9 +80,80 @@ def test_the_environment_alone_is_enough_and_errors_name_the_variable() -> None:
     assert c.mqtt.host == "mosquitto" and c.store.kind == "influxdb-v2" and c.store.token == "s3cret"
     assert "s3cret" not in repr(c)
     assert len(c.kpi.plants) == 1
-    assert issues(None, {}) == ["environment: mqtt.url: missing required field (or set SFSIM_COLLECTOR_MQTT_URL)"]
-    assert issues(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://b", "SFSIM_COLLECTOR_KPI_ENABLED": "perhaps"}) == [
+    quiet = load_collector_config(None, {"SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "",
+                                         "SFSIM_COLLECTOR_MQTT_URL": "mqtt://b",
+                                         "SFSIM_COLLECTOR_KPI_ENABLED": "false"})
+    assert quiet.kpi.enabled is False  # what docker-compose.yml sets for the scaled collectors
+    assert issues(None, {"SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "g"}) == [
+        "environment: mqtt.url: missing required field (or set SFSIM_COLLECTOR_MQTT_URL)"]
+    assert issues(None, {"SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "g",
+                         "SFSIM_COLLECTOR_MQTT_URL": "mqtt://b", "SFSIM_COLLECTOR_KPI_ENABLED": "perhaps"}) == [
         "environment: SFSIM_COLLECTOR_KPI_ENABLED: expected true or false, got 'perhaps'"]
+
+
+def test_the_id_and_the_group_are_chosen_never_defaulted(tmp_path: Path) -> None:
+    """A test collector started with the defaults once joined the production group (taking a share of its
+    messages) under the production id (taking over its session): both must now be given."""
+    bare = tmp_path / "collector.yaml"
+    bare.write_text("mqtt: {url: 'mqtt://broker'}\n", encoding="utf-8")
+    assert issues(bare) == [
+        f"{bare}:1: collector: missing: give this collector an id of its own (its MQTT session, spool file and "
+        "health topic; two collectors with one id take each other's session), or set SFSIM_COLLECTOR_ID",
+        f"{bare}:1: mqtt.group: missing: name the shared subscription group to join (its collectors split the "
+        "messages between them), or \"\" for a subscription of its own that gets every message; or set "
+        "SFSIM_COLLECTOR_MQTT_GROUP",
+    ]
+    assert issues(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://broker"}) == [
+        "environment: collector: missing: give this collector an id of its own (its MQTT session, spool file and "
+        "health topic; two collectors with one id take each other's session), or set SFSIM_COLLECTOR_ID",
+        "environment: mqtt.group: missing: name the shared subscription group to join (its collectors split the "
+        "messages between them), or \"\" for a subscription of its own that gets every message; or set "
+        "SFSIM_COLLECTOR_MQTT_GROUP",
+    ]
+    own = load_collector_config(None, {"SFSIM_COLLECTOR_MQTT_URL": "mqtt://broker", "SFSIM_COLLECTOR_ID": "test-1",
+                                       "SFSIM_COLLECTOR_MQTT_GROUP": ""})
+    assert (own.collector, own.group) == ("test-1", "")
+
+
+def test_a_store_without_its_credentials_is_a_configuration_error(tmp_path: Path) -> None:
+    v2 = tmp_path / "collector.yaml"
+    v2.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                  "store:\n  kind: influxdb-v2\n  url: http://influx:8086\n  org: sfsim\n", encoding="utf-8")
+    assert issues(v2) == [f"{v2}:3: store.token: missing: an influxdb-v2 store needs an API token with write "
+                          "access to the bucket (or set SFSIM_COLLECTOR_STORE_TOKEN)"]
+    checked = sfsim("collect", "--config", str(v2), "--check")
+    assert checked.returncode == 2 and "store.token: missing" in checked.stderr
+    v1 = tmp_path / "v1.yaml"
+    v1.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                  "store: {kind: influxdb-v1, password: pw}\n", encoding="utf-8")
+    assert issues(v1) == [f"{v1}:3: store.password: a password needs a username (store.username)"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("group", "joined"), [
+    ("plant-a", "joins shared subscription group 'plant-a' ($share/plant-a/sfsim/v1/+/+/+/+/+/+: the group's "
+                "collectors split the messages)"),
+    ("", "subscribes on its own (sfsim/v1/+/+/+/+/+/+: every message)"),
+])
+def test_the_collector_says_at_start_what_it_joined(mosquitto: Mosquitto, tmp_path: Path, group: str,
+                                                    joined: str) -> None:
+    environ = {"SFSIM_COLLECTOR_MQTT_URL": mosquitto.url, "SFSIM_COLLECTOR_ID": "c1",
+               "SFSIM_COLLECTOR_MQTT_GROUP": group, "SFSIM_COLLECTOR_STORE_KIND": "files",
+               "SFSIM_COLLECTOR_STORE_DIRECTORY": str(tmp_path / "data"),
+               "SFSIM_COLLECTOR_SPOOL_DIR": str(tmp_path / "spool"), "SFSIM_COLLECTOR_KPI_ENABLED": "false",
+               "SFSIM_COLLECTOR_DEAD_LETTER_FILE": str(tmp_path / "dead.jsonl")}
+    process = subprocess.Popen([sys.executable, "-m", "sfsim", "collect"], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **environ})
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        logged = process.stderr.readline()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert first.startswith(f"collector c1: {mosquitto.url} → files {tmp_path / 'data'}; {joined}"), first
+    assert logged.rstrip().endswith(f"INFO collector._service: collector c1: {mosquitto.url} → "
+                                    f"{tmp_path / 'data'}; {joined}"), logged
 
 
 def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:

@@ -41,12 +41,11 @@ POINTS = [line("counters", {"machine": f"m{i}"}, {"total": i}, 1_767_571_200_000
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[InfluxDB]:
     """InfluxDB with authentication: an admin, and a reader who may read ``factory`` but not write to it."""
-    server = InfluxDB(tmp_path / "secured", auth=True)
+    server = InfluxDB(tmp_path / "secured", admin=ADMIN)
     server.start()
-    server.query(f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES", "")
-    server.query("CREATE DATABASE factory", "", user=ADMIN)
-    server.query(f"CREATE USER {READER[0]} WITH PASSWORD '{READER[1]}'", "", user=ADMIN)
-    server.query(f'GRANT READ ON "factory" TO "{READER[0]}"', "", user=ADMIN)
+    server.execute("CREATE DATABASE factory")
+    server.execute(f"CREATE USER {READER[0]} WITH PASSWORD '{READER[1]}'")
+    server.execute(f'GRANT READ ON "factory" TO "{READER[0]}"')
     yield server
     server.stop()
 
@@ -87,12 +86,12 @@ def test_wrong_credentials_and_missing_permissions_name_their_settings(secured: 
     e = unavailable(StoreConfig(kind="influxdb-v1", url=secured.url, username=READER[0], password=READER[1],
                                 create_database=False))
     assert "HTTP 403" in str(e) and "not authorized to write" in str(e) and "may not write to store.database" in str(e)
-    shim = V2Shim(secured, tokens={"reader-token": READER})
+    shim = V2Shim(secured)  # a token USER:PASSWORD goes on as those credentials
     try:
         e = unavailable(StoreConfig(kind="influxdb-v2", url=shim.url, org="acme", bucket="factory", token="no-such"))
         assert "HTTP 401" in str(e) and "check store.token" in str(e) and "no-such" not in str(e)
         e = unavailable(StoreConfig(kind="influxdb-v2", url=shim.url, org="acme", bucket="factory",
-                                    token="reader-token"))
+                                    token=":".join(READER)))
         assert "HTTP 403" in str(e) and "store.token (it may not write to store.bucket)" in str(e)
     finally:
         shim.close()
@@ -146,7 +145,7 @@ def test_the_sink_keeps_what_a_misconfigured_store_refuses_says_so_once_and_send
         while counts["write_failures"] < 10:
             await asyncio.sleep(0.05)
         assert sink.problem is not None and "check store.database" in sink.problem
-        influxdb.query("CREATE DATABASE later", "")  # the operator fixes it
+        influxdb.execute("CREATE DATABASE later")  # the operator fixes it
         while sink.backlog:
             await asyncio.sleep(0.05)
         task.cancel()

@@ -17,12 +17,17 @@ from .servers import InfluxDB, Mosquitto
 LINES = ("brake-disc", "gearbox", "axle-weld")
 
 
-def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "sfsim", "demo", "--duration", "2h", "--speed", "720",
+def demo(tmp_path: Path, *args: str, duration: str = "2h") -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "sfsim", "demo", "--duration", duration, "--speed", "720",
                            "--out", str(tmp_path / "out"), *args], capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+def runs(tmp_path: Path) -> list[Path]:
+    """The demo's run folders under --out, oldest first."""
+    return sorted((tmp_path / "out").glob("*/*/"), key=lambda p: p.stat().st_mtime)
 
 
 def line_rows(stdout: str) -> dict[str, tuple[str, str]]:
@@ -51,7 +56,8 @@ def test_the_demo_needs_no_server_and_its_files_import_into_influxdb(tmp_path: P
     assert "绿 green" in out  # graded
     assert "0 invalid, 0 missing by seq" in out
     # the line protocol files go into a real InfluxDB as they are
-    files = sorted((tmp_path / "out" / "data").glob("factory-*.lp"))
+    (run,) = runs(tmp_path)
+    files = sorted((run / "data").glob("factory-*.lp"))
     assert files
     urllib.request.urlopen(urllib.request.Request(f"{influxdb.url}/query?q=CREATE%20DATABASE%20factory",
                                                   method="POST"), timeout=10).read()
@@ -66,7 +72,7 @@ def test_the_demo_needs_no_server_and_its_files_import_into_influxdb(tmp_path: P
     # the assessment report reads the demo's files, and the same data in InfluxDB, to the same figures
     plant = str(Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml")
     reports = []
-    for source in (["--data", str(tmp_path / "out" / "data")], ["--influx", influxdb.url]):
+    for source in (["--data", str(run / "data")], ["--influx", influxdb.url]):
         report = tmp_path / f"report-{source[0][2:]}.html"
         assert main(["assess", plant, *source, "--out", str(report)]) == 0
         reports.append(report.read_text(encoding="utf-8"))
@@ -88,3 +94,28 @@ def test_the_demo_with_a_real_broker_and_influxdb(tmp_path: Path, mosquitto: Mos
     assert "points to influxdb-v1" in done.stdout
     states = influxdb.rows('SELECT count("reason_code") FROM "state" GROUP BY "machine"')
     assert {r["machine"] for r in states} == {"WH-C01", "WH-M01", "WH-M02", "WH-P01", "WH-R01"}
+
+
+@pytest.mark.integration
+def test_each_run_keeps_its_data_apart_and_running_a_plant_again_is_harmless(tmp_path: Path) -> None:
+    """A second plant's run once took in the first plant's machines from the shared folder's spools and files
+    (a "fleet of 2 enterprises", lines of the other plant); now every run has a folder of its own."""
+    hangzhou = str(Path(__file__).resolve().parents[1] / "examples" / "hangzhou-electronics.yaml")
+    first = demo(tmp_path, hangzhou, duration="30m")
+    wuhan = demo(tmp_path, duration="30m")
+    before = contents(tmp_path / "out")
+    again = demo(tmp_path, duration="30m")
+    folders = runs(tmp_path)
+    assert [f.parent.name for f in folders] == ["hangzhou-electronics", "wuhan-auto-parts", "wuhan-auto-parts"]
+    assert len({f.name for f in folders}) == 3
+    for run, done in zip(folders, (first, wuhan, again), strict=True):
+        assert str(run / "data") in done.stdout.replace("\n", "")  # the summary says where the files are
+    assert "hz-binjiang" not in wuhan.stdout and "2 enterprises" not in wuhan.stdout
+    assert set(line_rows(wuhan.stdout)) == set(LINES)
+    # the same plant again: the same results, in a folder of its own; the earlier runs' files are untouched
+    assert line_rows(again.stdout) == line_rows(wuhan.stdout)
+    assert {k: v for k, v in contents(tmp_path / "out").items() if k in before} == before
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
