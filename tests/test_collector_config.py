@@ -167,13 +167,13 @@ def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:
 
 def test_store_names_influxdb_cannot_hold_are_refused_where_they_are_written(tmp_path: Path) -> None:
     bad = tmp_path / "collector.yaml"
-    bad.write_text("mqtt: {url: 'mqtt://broker'}\nstore: {database: '../factory', bucket: 'a/b/c', "
-                   "retention_policy: \"x\\ny\"}\n", encoding="utf-8")
+    bad.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+                   "store: {database: '../factory', bucket: 'a/b/c', retention_policy: \"x\\ny\"}\n", encoding="utf-8")
     assert issues(bad) == [
-        f"{bad}:2: store.database: database '../factory': InfluxDB cannot hold it (empty, '.', '..', a slash, a "
+        f"{bad}:3: store.database: database '../factory': InfluxDB cannot hold it (empty, '.', '..', a slash, a "
         "backslash or a control character)",
-        f"{bad}:2: store.retention_policy: retention policy 'x\\ny': InfluxDB cannot hold it (empty, '.', '..', a "
+        f"{bad}:3: store.retention_policy: retention policy 'x\\ny': InfluxDB cannot hold it (empty, '.', '..', a "
         "slash, a backslash or a control character)",
-        f"{bad}:2: store.bucket: bucket 'a/b/c': InfluxDB cannot hold it (empty, '.', '..', a slash, a backslash "
+        f"{bad}:3: store.bucket: bucket 'a/b/c': InfluxDB cannot hold it (empty, '.', '..', a slash, a backslash "
         "or a control character)",
     ]
