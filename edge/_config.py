@@ -76,8 +76,9 @@ class EndpointConfig:
     publishing_interval_s: float = 0.5
     #: 0: the server samples as fast as it can (our servers: every change)
     sampling_interval_s: float = 0.0
-    #: queue per state variable and counter: every change within a publishing interval must survive
-    queue_size: int = 100
+    #: queue per state variable and counter: every change until the gateway's next publish request must survive
+    #: (a simulation at thousands of times real time on a busy machine fills a hundred)
+    queue_size: int = 1000
     #: queue per signal: the newest value is enough
     sample_queue_size: int = 1
     #: absolute deadband for signals (0: every change)
@@ -178,7 +179,7 @@ def _endpoint(c: cfg.EnvChecker, raw: object, path: str, base: Path) -> Endpoint
     trusted = c.field(e, "trusted_dir", path, lambda v: base / cfg.text(v), None)
     publishing = c.field(e, "publishing_interval", path, cfg.positive_duration, 0.5)
     sampling = c.field(e, "sampling_interval", path, cfg.non_negative_duration, 0.0)
-    queue_size = c.field(e, "queue_size", path, cfg.positive_int, 100)
+    queue_size = c.field(e, "queue_size", path, cfg.positive_int, 1000)
     sample_queue = c.field(e, "sample_queue_size", path, cfg.positive_int, 1)
     deadband = c.field(e, "deadband", path, cfg.non_negative, 0.0)
     max_items = c.field(e, "max_items_per_subscription", path, cfg.positive_int, 5000)
