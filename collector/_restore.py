@@ -101,9 +101,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
     for query in (f'SELECT "reason_code", "product" FROM "state" WHERE time < {since}ms {_NEWEST_FIRST}',
                   f'SELECT "reason_code", "product" FROM "state" WHERE time >= {since}ms GROUP BY *'):
         for path, _, row in _rows(store.query(query)):
-            ts = int(row["time"])
-            if ts > out.clocks.get(_site(path), ts):
-                continue  # ahead of its site's clock: not yet in any window (a clock gone wrong)
+            ts = int(row["time"])  # (beyond its site's clock too: written after the clock was; a machine's own)
             out.states.setdefault(path, []).append((ts, int(row["reason_code"])))
             if path not in out.last_state or ts >= out.last_state[path][0]:
                 out.last_state[path] = (ts, int(row["reason_code"]), str(row.get("product") or ""))
@@ -111,14 +109,14 @@ def read_back(store: Store, keep_s: float) -> Stored:
     fields = ", ".join(f'"{k}"' for k in _COUNTS)
     before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {_NEWEST_FIRST}'
     # buckets (m − 1 min, m]: a sample at an edge stays the edge's
-    minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {max(out.clocks.values())}ms '
+    # up to the clocks and what was stored after their last point (a tick's worth; bounded, should a machine's own
+    # timestamps run years ahead)
+    until = max(out.clocks.values()) + round(keep_s * 1000)
+    minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {until}ms '
                f'GROUP BY time(1m, 1ms), * fill(none)')
     for query, at_edge in ((before, False), (minutes, True)):
         for path, _, row in _rows(store.query(query)):
-            now = min(out.clocks.get(_site(path), newest.get(path, 0)), newest.get(path, 0))
-            ts = min(int(row["time"]) + 59_999, now) if at_edge else int(row["time"])
-            if ts > now:
-                continue
+            ts = min(int(row["time"]) + 59_999, newest[path]) if at_edge else int(row["time"])
             out.samples.setdefault(path, []).append(CounterSample(
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))

@@ -133,7 +133,9 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
     flagged = known = 0
     for m in sim.machines:
         state_gaps, count_gaps = gaps.get((m.path, "state"), []), gaps.get((m.path, "counts"), [])
-        assert bool(state_gaps or count_gaps) == (m.path in affected), f"{m.path}: its gap (or none)"
+        # the outage's machines have their gap (another may have one too: a gateway on a loaded machine can lose a
+        # connection of its own, and then did not see the machine either)
+        assert state_gaps or count_gaps or m.path not in affected, f"{m.path}: its gap was not written"
         hours = {r["time"]: r for r in rows[m.path]}
         oracle = _MachineLedger(m, sim.now)
         total = 0
