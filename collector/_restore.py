@@ -81,10 +81,10 @@ class Stored:
 def read_back(store: Store, keep_s: float) -> Stored:
     """Query the store (blocking I/O: run it in a thread)."""
     out = Stored()
-    newest: dict[str, int] = {}
-    for measurement, key in (("state", "reason_code"), ("counters", "total")):
-        for path, ts in _newest(store, measurement, key).items():
-            newest[path] = max(ts, newest.get(path, ts))
+    newest_counters = _newest(store, "counters", "total")
+    newest = dict(newest_counters)
+    for path, ts in _newest(store, "state", "reason_code").items():
+        newest[path] = max(ts, newest.get(path, ts))
     if not newest:
         return out
     by_site: dict[str, list[int]] = {}
@@ -108,7 +108,10 @@ def read_back(store: Store, keep_s: float) -> Stored:
     last = ", ".join(f'last("{k}") AS "{k}"' for k in _COUNTS)
     fields = ", ".join(f'"{k}"' for k in _COUNTS)
     before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {_NEWEST_FIRST}'
-    # buckets (m − 1 min, m]: a sample at an edge stays the edge's
+    # buckets (m − 1 min, m]: a sample at an edge stays the edge's; each stands at its edge m — but the newest at
+    # its own time (its bucket's last is the machine's newest sample): a message stored after it in the same minute
+    # must not move it later, or the sample a killed collector had not stored, redelivered, falls before it with a
+    # higher count and reads as a counter reset
     # up to the clocks and what was stored after their last point (a tick's worth; bounded, should a machine's own
     # timestamps run years ahead)
     until = max(out.clocks.values()) + round(keep_s * 1000)
@@ -116,7 +119,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
                f'GROUP BY time(1m, 1ms), * fill(none)')
     for query, at_edge in ((before, False), (minutes, True)):
         for path, _, row in _rows(store.query(query)):
-            ts = min(int(row["time"]) + 59_999, newest[path]) if at_edge else int(row["time"])
+            ts = min(int(row["time"]) + 59_999, newest_counters[path]) if at_edge else int(row["time"])
             out.samples.setdefault(path, []).append(CounterSample(
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))

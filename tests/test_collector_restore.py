@@ -14,6 +14,7 @@ import pytest
 from collector import Engine, KpiConfig, StoreConfig, open_store
 from collector._points import line
 from collector._restore import apply_steps, read_back
+from shopfloor.telemetry import CounterSample
 
 from .servers import InfluxDB
 
@@ -43,4 +44,27 @@ def test_telemetry_stored_after_the_last_clock_point_is_restored(influxdb: Influ
     ledger = engine.machines["e/s/a/l/m"].ledger
     assert ledger.reason_at(T0 + 13 * MIN) == (10, T0 + 12 * MIN)
     assert ledger.period(T0, T0 + 13 * MIN).pq == 13
+    store.close()
+
+
+def test_a_restored_sample_keeps_its_own_time_so_a_redelivered_one_is_not_a_reset(influxdb: InfluxDB) -> None:
+    # counters read back one per minute stand at the minute's edge — except the newest, which must stand at its
+    # own time: a message stored after it in the same minute (a state here) must not move it later, or the
+    # redelivered sample the killed collector never stored falls before it and reads as a counter reset
+    store = open_store(StoreConfig(kind="influxdb-v1", url=influxdb.url))
+    lines = [line("state", TAGS, {"reason_code": 0, "product": "P", "seq": 0}, T0),
+             line("state", TAGS, {"reason_code": 10, "product": "P", "seq": 1}, T0 + 13 * MIN + 40_000)]
+    for minute in range(0, 14):
+        lines.append(line("counters", TAGS, {"total": minute, "good": minute, "scrap": 0, "rework": 0,
+                                             "energy_kwh": 0.0, "ideal_s": 60.0 * minute},
+                          T0 + minute * MIN + 20_000))
+    store.write(gzip.compress(("\n".join(lines) + "\n").encode()))
+    stored = read_back(store, 2 * 86400.0)
+    assert max(s.ts_ms for s in stored.samples["e/s/a/l/m"]) == T0 + 13 * MIN + 20_000
+    engine = Engine(KpiConfig())
+    for _ in apply_steps(engine, stored):
+        pass
+    ledger = engine.machines["e/s/a/l/m"].ledger
+    ledger.add_counters(CounterSample(T0 + 13 * MIN + 30_000, 14, 14, 0, 0, 0.0, 840.0))  # redelivered
+    assert ledger.period(T0, T0 + 14 * MIN).pq == 14
     store.close()
