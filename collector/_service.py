@@ -20,7 +20,6 @@ import collections
 import contextlib
 import json
 import logging
-import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -42,6 +41,7 @@ from ._config import CollectorConfig
 from ._engine import Engine, target_lines
 from ._influx import open_store
 from ._messages import Invalid, Message, decode
+from ._paho_seam import ReadAheadClient, send_pubacks
 from ._points import telemetry
 from ._restore import apply_steps, read_back
 from ._sink import Batch, Sink
@@ -58,59 +58,11 @@ def collector_topic(prefix: str, collector: str, what: str) -> str:
     return f"{prefix}/{contract.CONTRACT_VERSION}/_collector/{collector}/{what}"
 
 
-_PUBACK = 0x40
-_PUBACK_PACKET = struct.Struct("!BBH")
-
-
-class _ReadAheadClient(paho.Client):
-    """A paho client that reads the socket 64 KiB at a time.
-
-    paho reads a packet a few bytes at a time (the command byte, each length byte, then the
-    rest: three recv() calls, and a select() per packet), which cost a subscriber draining a
-    backlog more than the rest of paho's work. Here one recv() per wake-up fills a buffer and
-    every packet it holds is handled before paho selects again; a packet the buffer ends in
-    the middle of is finished after the next select (paho keeps a partly read packet). It
-    overrides paho 2.x internals (``_sock_recv``, ``_create_socket``; paho is held below 3 in
-    pyproject.toml); tests/test_collector_mqtt.py reads backlogs whole through it."""
-
-    _READ_SIZE = 65536
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ahead = b""
-        self._ahead_at = 0
-        self._may_recv = False
-
-    def _create_socket(self) -> Any:
-        self._ahead, self._ahead_at = b"", 0  # a new connection: nothing of the old one is read
-        return super()._create_socket()
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._ahead_at >= len(self._ahead):
-            if not self._may_recv:
-                raise BlockingIOError  # the rest after paho's next select()
-            self._may_recv = False
-            data = super()._sock_recv(self._READ_SIZE)
-            if not data:
-                return data  # the connection closed
-            self._ahead, self._ahead_at = data, 0
-        at = self._ahead_at
-        self._ahead_at = at + bufsize
-        return self._ahead[at:at + bufsize]
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        self._may_recv = True
-        while self._sock is not None:
-            rc = self._packet_read()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return MQTTErrorCode.MQTT_ERR_NO_CONN
-
-
 class _Subscriber:
     """One paho client on its network thread; arrivals queue in ``inbox`` for the event loop.
+
+    It reads the socket ahead and sends a batch's PUBACKs in one write through paho's internals, all of them
+    in collector/_paho_seam.py.
 
     The loop is woken when the inbox stops being empty and when it holds ``batch`` arrivals, not for every
     message: a wake-up is a write to the loop's self-pipe and a turn of the loop, which cost more than the
@@ -126,9 +78,9 @@ class _Subscriber:
         self.connected = threading.Event()
         self._wake: Callable[[], None] | None = None
         v5 = settings.version == "5"
-        self.client = _ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                       protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-                                       clean_session=None if v5 else False, manual_ack=manual_ack)
+        self.client = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+                                      clean_session=None if v5 else False, manual_ack=manual_ack)
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)
         context = tls_context(settings)
@@ -188,14 +140,7 @@ class _Subscriber:
                 mids.append(mid)
             elif qos:
                 self.client.ack(mid, qos)
-        queue = getattr(self.client, "_packet_queue", None)
-        if queue is None:  # not paho 2.x's packet queue: one ack at a time
-            for mid in mids:
-                self.client.ack(mid, 1)
-        elif mids:
-            # the batch's PUBACKs in one write: client.ack() wakes paho's thread and makes a 4-byte send() for
-            # each message (paho writes a queued packet's bytes as they are, whatever they hold)
-            queue(_PUBACK, b"".join([_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids]), 0, 0)
+        send_pubacks(self.client, mids)  # the batch's PUBACKs in one write
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain)

@@ -1,8 +1,9 @@
 """asyncua where its public API is not enough: every use of its internals, by the simulator or the edge, is here.
 
-Written against asyncua 2.1 (pyproject.toml bounds it below 2.2). tests/test_asyncua_seam.py checks
-each assumption made here against the installed asyncua, so an upgrade that breaks one fails a test
-named after this module instead of a client in the field.
+Written against asyncua 2.1 (pyproject.toml bounds it below 2.2). ``SEAM`` lists each internal relied
+on here; tests/test_asyncua_seam.py checks each against the installed asyncua, and each workaround
+against a real server and client, so an upgrade that breaks one fails a test named after this module
+instead of a client in the field.
 
 Servers (the simulator's):
 
@@ -19,14 +20,20 @@ Servers (the simulator's):
   notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
   can first let its subscribers take the last values.
 
+  Both rely on ``Server.iserver.subscription_service`` (its ``subscriptions``, and its ``republish``,
+  which every session calls), on an ``InternalSubscription``'s ``_not_acknowledged_results``,
+  ``_triggered_datachanges``, ``_triggered_events``, ``pub_request_callback`` and ``data``, and on
+  the wording of asyncua's ServiceFault log line.
+
 Clients (the edge's):
 
 - When a server goes away, asyncua's publish loop logs "Publish iteration crashed" at ERROR with a
   traceback of the closed connection; the gateway says what happened in its own words, so that
   record is logged at DEBUG too. Other failures of the loop keep their level.
-- A subscription made outside ``Client.create_subscription`` joins the client's list, so asyncua's
-  stale-subscription watchdog looks after it as after its own.
-- A connection is aborted at the transport, whatever state asyncua believes it is in.
+- A subscription made outside ``Client.create_subscription`` joins the client's list,
+  ``Client._subscriptions``, so asyncua's stale-subscription watchdog looks after it as after its own.
+- A connection is aborted at the transport (``Client.uaclient.protocol.transport``), whatever state
+  asyncua believes it is in.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from typing import Any
 from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
 from asyncua.common.utils import ServiceError
+
+from ._seam_check import Requirement, Seam, mentions, method
 
 #: status codes of the Republish answers below, and asyncua's log line for a ServiceFault
 _REPUBLISH_ENDS = frozenset({"BadMessageNotAvailable", "BadSubscriptionIdInvalid"})
@@ -124,3 +133,62 @@ def _quiet(name: str, matches: Callable[[logging.LogRecord], bool]) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(f, _Demote) and f.matches is matches for f in logger.filters):
         logger.addFilter(_Demote(logger, matches))
+
+
+# ------------------------------------------------------------ what is relied on
+
+
+def _a_subscription_has(*names: str) -> Callable[[], bool]:
+    def holds() -> bool:
+        from asyncua.server.internal_subscription import InternalSubscription
+
+        sub = InternalSubscription(ua.CreateSubscriptionResult(), None, None, ua.NodeId())
+        return all(hasattr(sub, name) for name in names)
+    return holds
+
+
+def _a_server_has_subscriptions() -> bool:
+    return isinstance(Server().iserver.subscription_service.subscriptions, dict)
+
+
+def _a_client_has_subscriptions() -> bool:
+    return isinstance(Client("opc.tcp://127.0.0.1:4840")._subscriptions, list)
+
+
+def _a_client_has_a_protocol() -> bool:
+    return hasattr(Client("opc.tcp://127.0.0.1:4840").uaclient, "protocol")  # None until connected
+
+
+def _all(*checks: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: all(c() for c in checks)
+
+
+SEAM = Seam("asyncua", "shopfloor/_asyncua_seam.py", (
+    Requirement("Server.iserver.subscription_service.subscriptions", _a_server_has_subscriptions),
+    Requirement("SubscriptionService.republish(params)",
+                method("asyncua.server.subscription_service:SubscriptionService", "republish", "params")),
+    Requirement("InternalSession.republish calls subscription_service.republish",
+                mentions("asyncua.server.internal_session:InternalSession.republish",
+                         "self.subscription_service.republish(params)")),
+    Requirement("InternalSubscription._not_acknowledged_results", _a_subscription_has("_not_acknowledged_results")),
+    Requirement("InternalSubscription._triggered_datachanges", _a_subscription_has("_triggered_datachanges")),
+    Requirement("InternalSubscription._triggered_events", _a_subscription_has("_triggered_events")),
+    Requirement("InternalSubscription.pub_request_callback", _a_subscription_has("pub_request_callback", "data")),
+    Requirement(f"{SERVER_PROCESSOR_LOGGER} logs '{_SERVICE_FAULT_LOG}: %s (%s)' (doc, name)", _all(
+        mentions(SERVER_PROCESSOR_LOGGER, "_logger = logging.getLogger(__name__)"),
+        mentions(SERVER_PROCESSOR_LOGGER, f'.error("{_SERVICE_FAULT_LOG}: %s (%s)", status.doc, status.name)'))),
+    Requirement(f"{CLIENT_SESSION_LOGGER} logs '{_PUBLISH_CRASHED_LOG}' (with the exception)", _all(
+        mentions("asyncua.client.ua_session:UaSession.__init__", 'logging.getLogger(f"{__name__}.UaSession")'),
+        mentions("asyncua.client.ua_session:UaSession", f'.exception("{_PUBLISH_CRASHED_LOG}'))),
+    Requirement("Client._subscriptions", _a_client_has_subscriptions),
+    Requirement("Client._stale_watchdog_loop reads _subscriptions",
+                mentions("asyncua:Client._stale_watchdog_loop", "self._subscriptions")),
+    Requirement("Client.uaclient.protocol", _a_client_has_a_protocol),
+    Requirement("UASocketProtocol.connection_made keeps the transport",
+                mentions("asyncua.client.ua_client:UASocketProtocol.connection_made", "self.transport = transport")),
+))
+
+
+def check() -> list[str]:
+    """What the installed asyncua changed of what this module relies on (nothing: an empty list)."""
+    return SEAM.check()

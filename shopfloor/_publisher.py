@@ -19,7 +19,6 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 import aiomqtt
@@ -27,6 +26,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ._aiomqtt_seam import TidyClient, connection_lost, publish_unawaited, when_acknowledged
 from ._mqtt_settings import MqttSettings
 from .telemetry import MessageKind, machine_topic
 
@@ -101,22 +101,6 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         raise ValueError(f"MQTT CA file {settings.ca_file}: {e.strerror or e}") from None
 
 
-class _Client(aiomqtt.Client):
-    """aiomqtt's client, leaving no error behind: aiomqtt sets an unexpected disconnection's error on a future
-    that nobody awaits when the connection's context ends after it, and asyncio then logs "Future exception was
-    never retrieved" when the future is collected. The error was handled (the session reconnects): it is
-    retrieved here."""
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        try:
-            await super().__aexit__(exc_type, exc, tb)
-        finally:
-            lost: asyncio.Future[None] = self._disconnected
-            if lost.done() and not lost.cancelled():
-                lost.exception()
-
-
 def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will | None,
                 tls: ssl.SSLContext | None, persistent: bool = False) -> aiomqtt.Client:
     """An aiomqtt client for ``settings``; ``persistent`` keeps the broker-side session across reconnects."""
@@ -126,7 +110,7 @@ def mqtt_client(settings: MqttSettings, identifier: str, *, will: aiomqtt.Will |
     if persistent and v5:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-    return _Client(
+    return TidyClient(
         s.host,
         s.port,
         username=s.username,
@@ -249,18 +233,18 @@ class Publisher:
     async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
         """Publish in order, the whole list in flight at once; return when the broker acknowledged all.
 
-        Straight to paho with one waiter for the batch: aiomqtt's ``publish`` costs an event, a
-        coroutine and a timeout task per message, which halved the replay rate of a long backlog."""
+        Straight to paho with one waiter for the batch (shopfloor/_aiomqtt_seam.py): aiomqtt's ``publish``
+        costs an event, a coroutine and a timeout task per message, which halved the replay rate of a long
+        backlog."""
         qos = self.settings.qos
         acks = _Acks(asyncio.get_running_loop())
-        pending: dict[int, Any] = client._pending_publishes  # aiomqtt's on_publish calls .set()
         for m in messages:
-            info = client._client.publish(self.topic(m.kind), m.payload, qos, m.retain)
+            info = publish_unawaited(client, self.topic(m.kind), m.payload, qos, m.retain)
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 raise aiomqtt.MqttCodeError(info.rc, "could not publish")
             if qos and not info.is_published():
                 acks.expect()
-                pending[info.mid] = acks
+                when_acknowledged(client, info.mid, acks)
         try:
             await acks.all(PUBLISH_TIMEOUT_S)
         except TimeoutError:
@@ -285,7 +269,7 @@ class Publisher:
 
     async def _idle(self, client: aiomqtt.Client) -> None:
         """Until there is something to send, or the connection is lost (a quiet machine must notice too)."""
-        lost: asyncio.Future[None] = client._disconnected
+        lost = connection_lost(client)
         woken = asyncio.ensure_future(self.wake.wait())
         either: list[asyncio.Future[Any]] = [woken, lost]
         try:

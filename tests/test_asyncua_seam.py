@@ -1,4 +1,5 @@
-"""shopfloor/_asyncua_seam.py: each assumption it makes about asyncua's internals, against the installed asyncua.
+"""shopfloor/_asyncua_seam.py: each assumption it makes about asyncua's internals, against the installed asyncua:
+each internal it names (no server), then each workaround against a real server and client.
 
 When one of these fails after an asyncua upgrade, the seam module needs a look, not the callers:
 the docstring of shopfloor/_asyncua_seam.py says what each workaround is for and when to drop it.
@@ -18,15 +19,26 @@ from asyncua.common.subscription import Subscription
 
 from shopfloor._asyncua_seam import (
     CLIENT_SESSION_LOGGER,
+    SEAM,
     SERVER_PROCESSOR_LOGGER,
+    check,
     quiet_lost_connections,
     serve_republish_per_spec,
     undelivered,
 )
+from shopfloor._seam_check import Requirement
 
 from .servers import free_port
 
-pytestmark = pytest.mark.integration
+
+@pytest.mark.parametrize("requirement", SEAM.requires, ids=str)
+def test_the_installed_asyncua_has_what_the_seam_relies_on(requirement: Requirement) -> None:
+    problem = SEAM.broken(requirement)
+    assert problem is None, problem
+
+
+def test_check_says_nothing_changed() -> None:
+    assert check() == []
 
 
 async def start_server(*, per_spec: bool) -> tuple[Server, str, ua.NodeId]:
@@ -73,6 +85,7 @@ async def republish(client: Client, subscription_id: int, sequence_number: int) 
     return await client.uaclient.session.republish(subscription_id, sequence_number)
 
 
+@pytest.mark.integration
 def test_republish_answers_as_opc_ua_part_4_says(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         async with server_with_a_counter(per_spec=True) as (_, endpoint, counter), Client(endpoint) as client:
@@ -98,6 +111,7 @@ def test_republish_answers_as_opc_ua_part_4_says(caplog: pytest.LogCaptureFixtur
     assert len(faults) == 2 and all(r.levelno == logging.DEBUG for r in faults), faults
 
 
+@pytest.mark.integration
 def test_asyncua_itself_still_answers_republish_with_an_empty_message() -> None:
     """The day this fails, asyncua answers Republish per the spec: drop ``serve_republish_per_spec``."""
     async def main() -> list[Any]:
@@ -115,6 +129,7 @@ def test_asyncua_itself_still_answers_republish_with_an_empty_message() -> None:
         assert answer.NotificationData == [] and answer.SequenceNumber == 0
 
 
+@pytest.mark.integration
 def test_a_server_gone_away_is_no_error_in_the_clients_log(caplog: pytest.LogCaptureFixture) -> None:
     quiet_lost_connections()
 
@@ -138,6 +153,7 @@ def test_a_server_gone_away_is_no_error_in_the_clients_log(caplog: pytest.LogCap
     assert not [r for r in caplog.records if r.name.startswith("asyncua.client") and r.levelno >= logging.ERROR]
 
 
+@pytest.mark.integration
 def test_notifications_count_as_undelivered_until_the_client_acknowledges_them() -> None:
     async def main() -> list[list[float]]:
         async with server_with_a_counter(per_spec=True) as (server, endpoint, counter), Client(endpoint) as client:
