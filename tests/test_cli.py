@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,14 +16,8 @@ import pytest
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
-from .processes import MACHINES, Subscriber, edge, simulate, wait_for
+from .processes import MACHINES, Subscriber, edge, retained_statuses, serve_wuhan, sfsim, simulate, wait_for
 from .servers import Mosquitto, find_program, free_port
-
-
-def sfsim(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``sfsim ARGS`` as a user runs it, with ``environ`` added to the environment."""
-    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, **(environ or {})}, timeout=120)
 
 
 def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> None:
@@ -86,26 +79,6 @@ def test_version() -> None:
     assert done.returncode == 0 and done.stdout.startswith("sfsim ")
 
 
-def _statuses(mosquitto: Mosquitto) -> dict[str, str]:
-    """Retained status per machine, read by mosquitto_sub (a client we did not write)."""
-    got = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
-                          "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
-                         capture_output=True, text=True, check=False).stdout
-    return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
-
-
-def _serve(mosquitto: Mosquitto) -> subprocess.Popen[str]:
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
-         "--opcua", "--opcua-port", str(free_port()), "--speed", "60", "--start", "2026-01-05T08:00+08:00"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
-        assert time.monotonic() < deadline, serve.stderr.read() if serve.poll() is not None else "no online status"
-        time.sleep(0.3)
-    return serve
-
-
 OFFLINE = {
     "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-P01/status": "offline",
     "sfsim/v1/wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-R01/status": "offline",
@@ -114,23 +87,23 @@ OFFLINE = {
 
 @pytest.mark.integration
 def test_serving_until_ctrl_c_leaves_machines_offline(mosquitto: Mosquitto) -> None:
-    serve = _serve(mosquitto)
+    serve = serve_wuhan(mosquitto)
     serve.send_signal(signal.SIGINT)
     out, err = serve.communicate(timeout=30)
     assert serve.returncode == 130, err
     assert "OPC UA  opc.tcp://127.0.0.1:" in err and f"MQTT    {mosquitto.url}" in err
     assert "(interrupted)" in out and "产线汇总 Line summary" in out
-    assert _statuses(mosquitto) == OFFLINE
+    assert retained_statuses(mosquitto) == OFFLINE
 
 
 @pytest.mark.integration
 def test_a_killed_simulator_is_reported_offline_by_its_last_will(mosquitto: Mosquitto) -> None:
-    serve = _serve(mosquitto)
+    serve = serve_wuhan(mosquitto)
     serve.kill()  # no goodbye: the broker publishes each machine's will after the keepalive lapses
     serve.communicate(timeout=10)
     deadline = time.monotonic() + 60
-    while _statuses(mosquitto) != OFFLINE:
-        assert time.monotonic() < deadline, _statuses(mosquitto)
+    while retained_statuses(mosquitto) != OFFLINE:
+        assert time.monotonic() < deadline, retained_statuses(mosquitto)
         time.sleep(0.5)
 
 
@@ -207,7 +180,7 @@ def test_a_broker_outage_leaves_no_unretrieved_exception(mosquitto: Mosquitto, t
              "--speed", "60", "--start", "2026-01-05T08:00+08:00"], stdout=subprocess.DEVNULL, stderr=out)
     try:
         deadline = time.monotonic() + 20
-        while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
+        while set(retained_statuses(mosquitto).values()) != {"online"} or len(retained_statuses(mosquitto)) < 2:
             assert time.monotonic() < deadline, err.read_text()
             time.sleep(0.3)
         assert mosquitto.proc is not None

@@ -15,8 +15,8 @@ from collector._digitization import Basis
 from shopfloor.config import ConfigError
 
 from .conftest import EXAMPLES
+from .processes import sfsim
 from .servers import Mosquitto
-from .test_cli import sfsim
 
 
 def issues(path: Path | None, environ: dict[str, str] | None = None) -> list[str]:
