@@ -1,4 +1,4 @@
-"""`sfsim simulate` as a user runs it."""
+"""The ``sfsim`` command as a user runs it: ``simulate``, and the exit codes every command shares."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from sfsim import main
+from sfsim._exit import Exit
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
@@ -72,6 +74,78 @@ def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None
     bad_plant = sfsim("simulate", str(plant))
     assert bad_plant.returncode == 2 and "Traceback" not in bad_plant.stderr
     assert f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'" in bad_plant.stderr
+
+
+BAD_PLANT = "enterprise: {id: x}\nsites: [{id: s, lines: [{id: L, machines: [{id: M, kind: lathe}]}]}]\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``sfsim ARGS`` in this process (the command's own code path, without an interpreter's start): code, stderr."""
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code if isinstance(e.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+def test_a_bad_plant_file_exits_2_from_every_command_that_reads_one(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """One convention (README, "Exit codes"): a plant file that cannot be used is input to change, exit code 2,
+    whichever command read it — and each says the same file, line, path and problem, with no traceback."""
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(BAD_PLANT, encoding="utf-8")
+    collector = tmp_path / "collector.yaml"
+    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\nkpi: {plant: plant.yaml}\n",
+                         encoding="utf-8")
+    problem = f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'"
+    commands = {
+        "validate": ["validate", str(plant)],
+        "validate, a good plant beside it": ["validate", str(EXAMPLES / "wuhan-machining.yaml"), str(plant)],
+        "simulate": ["simulate", str(plant)],
+        "simulate, serving": ["simulate", str(plant), "--opcua", "--opcua-port", str(free_port())],
+        "demo": ["demo", str(plant), "--out", str(tmp_path / "demo")],
+        "assess": ["assess", str(plant), "--data", str(tmp_path)],
+        "collect --check": ["collect", "--config", str(collector), "--check"],
+        "collect": ["collect", "--config", str(collector)],
+    }
+    for name, args in commands.items():
+        code, err = run(capsys, *args)
+        assert code == Exit.INPUT == 2, (name, code, err)
+        assert problem in err and "Traceback" not in err, (name, err)
+    assert not (tmp_path / "demo").exists()  # nothing was started
+
+
+def test_every_command_exits_2_for_unusable_input_and_1_when_what_it_needs_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plant = str(EXAMPLES / "wuhan-machining.yaml")
+    (tmp_path / "empty").mkdir()
+    nothing = f"http://127.0.0.1:{free_port()}"  # a server that is not there
+    (tmp_path / "ledger.csv").write_bytes(b"\xff\xfe\x00")
+    exists = tmp_path / "exists.yaml"
+    exists.write_text("", encoding="utf-8")
+    expected = {
+        ("simulate",): (Exit.INPUT, "the following arguments are required: PLANT"),
+        ("simulate", plant, "--speed", "fast"): (Exit.INPUT, "argument --speed"),
+        ("validate", str(tmp_path / "missing.yaml")): (Exit.INPUT, "missing.yaml: no such file"),
+        ("ledger", "import", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p.yaml")):
+            (Exit.INPUT, "missing.csv: cannot read"),
+        ("ledger", "import", str(tmp_path / "ledger.csv"), "--out", str(exists)):
+            (Exit.INPUT, "already exists; pass --force"),
+        ("demo", "--duration", "soon", "--out", str(tmp_path / "demo")): (Exit.INPUT, "sfsim demo: --duration"),
+        ("edge", "--config", str(tmp_path / "missing.yaml"), "--check"): (Exit.INPUT, "missing.yaml"),
+        ("collect", "--config", str(tmp_path / "missing.yaml")): (Exit.INPUT, "missing.yaml"),
+        ("assess", plant, "--data", str(tmp_path / "missing")): (Exit.INPUT, "--data"),
+        ("assess", plant, "--data", str(tmp_path), "--from", "monday"): (Exit.INPUT, "--from 'monday'"),
+        ("assess", plant, "--influx", "ftp://influx"): (Exit.INPUT, "--influx: expected http://"),
+        ("assess", plant, "--data", str(tmp_path / "empty")): (Exit.FAILED, "no line protocol files"),
+        ("assess", plant, "--influx", nothing): (Exit.FAILED, "Connection refused"),
+        ("dashboards", "push", "--grafana-url", "grafana:3000", "--token", "t0ken"): (Exit.INPUT, "--grafana-url"),
+        ("dashboards", "push", "--grafana-url", nothing, "--token", "t0ken"): (Exit.FAILED, "folder"),
+    }
+    for args, (code, says) in expected.items():
+        got, err = run(capsys, *args)
+        assert (got, says in err, "Traceback" in err) == (code, True, False), (args, got, err)
+    assert not (tmp_path / "demo").exists() and exists.read_text(encoding="utf-8") == ""
 
 
 def test_version() -> None:
