@@ -41,6 +41,7 @@ def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> 
         assert f"{100 * line['availability']:.1f} %" in row
 
 
+@pytest.mark.slow  # two simulations of two days in processes of their own: seconds
 def test_same_command_same_truth(tmp_path: Path) -> None:
     files = [tmp_path / "a.json", tmp_path / "b.json"]
     for f in files:
@@ -49,6 +50,7 @@ def test_same_command_same_truth(tmp_path: Path) -> None:
     assert files[0].read_bytes() == files[1].read_bytes()
 
 
+@pytest.mark.slow  # a second of real-time pacing in a process: seconds
 def test_simulate_at_a_speed_factor_and_from_a_chosen_start() -> None:
     done = sfsim("simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--duration", "30m", "--speed", "1800",
                  "--start", "2026-03-02T08:30+08:00")
@@ -56,6 +58,7 @@ def test_simulate_at_a_speed_factor_and_from_a_chosen_start() -> None:
     assert "2026-03-02T08:30:00+08:00 → 2026-03-02T09:00:00+08:00" in done.stdout
 
 
+@pytest.mark.slow  # five `sfsim` processes: seconds
 def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None:
     bad_duration = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--duration", "8 hours")
     assert bad_duration.returncode == 2

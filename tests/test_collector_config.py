@@ -156,6 +156,7 @@ def test_the_collector_says_at_start_what_it_joined(mosquitto: Mosquitto, tmp_pa
                                     f"{tmp_path / 'data'}; {joined}"), logged
 
 
+@pytest.mark.slow  # two `sfsim` processes: seconds
 def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:
     ok = sfsim("collect", "--config", str(EXAMPLES / "collector" / "factory.yaml"), "--check")
     assert ok.returncode == 0 and "OK (MQTT mqtt://127.0.0.1:1883, store influxdb-v1" in ok.stdout

@@ -132,6 +132,7 @@ def test_settings_come_from_the_environment_for_containers(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.slow  # three `sfsim` processes, one retrying for 3 s: seconds
 def test_a_malformed_config_exits_2_and_an_unreachable_endpoint_does_not(tmp_path: Path) -> None:
     bad = tmp_path / "edge.yaml"
     bad.write_text("mqtt: {url: 'mqtt://127.0.0.1:1'}\nendpoints: [{url: 'opc.tcp://127.0.0.1:1', queue: 5}]\n",

@@ -135,6 +135,7 @@ def test_plant_rules_are_checked_against_ledger_rows(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # four `sfsim` processes: seconds
 def test_cli_writes_a_plant_file_that_validates(tmp_path: Path) -> None:
     ledger = tmp_path / "台账.csv"
     ledger.write_text(LEDGER_ZH, encoding="utf-8")
