@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 from assess import FileSource, InfluxSource, NoData, Source, assess, render
-from collector import Basis, StoreConfig, open_store
+from collector import Basis, StoreConfig, Unavailable, open_store
 from shopfloor import load_plant
-from shopfloor.config import ConfigError
+from shopfloor.config import ConfigError, http_url
 
 from . import _logs
 from ._console import print_issues
+from ._exit import Exit
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,7 +70,21 @@ def run(args: argparse.Namespace) -> int:
         plant = load_plant(args.plant)
     except ConfigError as e:
         print_issues(e.issues)
-        return 2
+        return Exit.INPUT
+    try:
+        start_ms, end_ms = _ms(args.start, "--from"), _ms(args.end, "--to")
+    except ValueError as e:
+        print(f"sfsim assess: {e}", file=sys.stderr)
+        return Exit.INPUT
+    try:
+        if args.influx is not None:
+            http_url(args.influx, credentials="--influx-token, or --influx-username and --influx-password")
+    except ValueError as e:
+        print(_logs.scrub(f"sfsim assess: --influx: {e}"), file=sys.stderr)
+        return Exit.INPUT
+    if args.data is not None and not args.data.is_dir():
+        print(f"sfsim assess: --data {args.data}: no such folder", file=sys.stderr)
+        return Exit.INPUT
     source: Source
     if args.data is not None:
         source = FileSource(args.data)
@@ -78,15 +93,21 @@ def run(args: argparse.Namespace) -> int:
         _logs.remember(store)
         source = InfluxSource(open_store(store))
     try:
-        report = assess(plant, args.site, source, start_ms=_ms(args.start, "--from"), end_ms=_ms(args.end, "--to"),
-                        basis=Basis(args.basis))
-    except (ValueError, NoData, FileNotFoundError, OSError) as e:
+        report = assess(plant, args.site, source, start_ms=start_ms, end_ms=end_ms, basis=Basis(args.basis))
+    except ValueError as e:  # --site names no site of the plant (or none when it has several), a file's bad line
         print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
-        return 1
-    args.out.write_text(render(report), encoding="utf-8")
+        return Exit.INPUT
+    except (NoData, OSError, Unavailable) as e:  # nothing stored for the site or period (no *.lp files), no server
+        print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
+        return Exit.FAILED
+    try:
+        args.out.write_text(render(report), encoding="utf-8")
+    except OSError as e:
+        print(f"sfsim assess: --out {args.out}: {e.strerror or e}", file=sys.stderr)
+        return Exit.INPUT
     nc = report.indicators.nc_rate
     print(f"{args.out}: {report.site}, {report.local(report.start_ms)} — {report.local(report.end_ms)}; "
           f"关键工序数控化率 {nc.numerator}/{nc.denominator}, "
           f"设备联网率 measured {report.indicators.networking_measured.numerator}/"
           f"{report.indicators.networking_measured.denominator}")
-    return 0
+    return Exit.OK

@@ -14,6 +14,7 @@ from shopfloor.config import ConfigError
 
 from . import _logs
 from ._console import print_checks, print_issues
+from ._exit import Exit
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
         config = load_collector_config(args.config)
     except ConfigError as e:
         print_issues(e.issues)
-        return 2
+        return Exit.INPUT
     _logs.remember(config)
     if args.check or args.connect:
         print(f"{args.config or 'environment'}: OK (MQTT {config.mqtt.url}, store {config.store.kind} "
               f"{config.store.target}, KPI {'on' if config.kpi.enabled else 'off'})", flush=True)
-        return print_checks(asyncio.run(check_connections(config))) if args.connect else 0
+        return print_checks(asyncio.run(check_connections(config))) if args.connect else Exit.OK
     for name in ("collector", "shopfloor"):
         logger = logging.getLogger(name)
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
           f"{config.subscription}; spool {config.spool_dir}", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
-    return 0
+    return Exit.OK  # stopped by Ctrl-C or SIGTERM: how a service ends
 
 
 async def _serve(config: CollectorConfig) -> None:

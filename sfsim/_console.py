@@ -11,6 +11,7 @@ from shopfloor.checks import Check
 from shopfloor.config import shard
 
 from . import _logs
+from ._exit import Exit
 
 
 def print_issues(issues: Iterable[Issue]) -> None:
@@ -18,13 +19,13 @@ def print_issues(issues: Iterable[Issue]) -> None:
         print(issue, file=sys.stderr)
 
 
-def print_checks(checks: Iterable[Check]) -> int:
-    """One line per server tried; the exit status (1 when any failed)."""
+def print_checks(checks: Iterable[Check]) -> Exit:
+    """One line per server tried; the exit code (FAILED when any failed)."""
     failed = False
     for check in checks:
         print(_logs.scrub(str(check)))
         failed = failed or not check.ok
-    return 1 if failed else 0
+    return Exit.FAILED if failed else Exit.OK
 
 
 def percent(x: float | None) -> str:

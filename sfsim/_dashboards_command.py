@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 
 from dashboards import DATASOURCE_UID, FOLDER_UID, GrafanaTarget, Request, push_requests
+from shopfloor.config import show
 
 from . import _logs
+from ._exit import Exit
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,16 +38,31 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     push.set_defaults(run=run_push)
 
 
+def _is_http(url: str) -> bool:
+    """``http[s]://host[:port][/path]``; user and password may come with a Grafana URL (grafana-client sends them)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def run_push(args: argparse.Namespace) -> int:
     from grafana_client.api import GrafanaApi
     from grafana_client.client import GrafanaClientError, GrafanaException
 
     if not args.token:
         print("sfsim dashboards push: --token (or SFSIM_GRAFANA_TOKEN) is required", file=sys.stderr)
-        return 2
+        return Exit.INPUT
     target = GrafanaTarget(influx_url=args.influx_url, database=args.influx_database, token=args.influx_token,
                            username=args.influx_username, password=args.influx_password)
     _logs.remember(target, args.token)
+    for option, url in (("--grafana-url", args.grafana_url), ("--influx-url", args.influx_url)):
+        if not _is_http(url):
+            print(f"sfsim dashboards push: {option}: expected http://host:port or https://host:port, got {show(url)}",
+                  file=sys.stderr)
+            return Exit.INPUT
     api = GrafanaApi.from_url(args.grafana_url, credential=args.token, timeout=15.0)
 
     def missing(error: GrafanaClientError) -> bool:
@@ -78,6 +96,6 @@ def run_push(args: argparse.Namespace) -> int:
             outcome = send(r)
         except (GrafanaException, OSError) as e:
             print(_logs.scrub(f"sfsim dashboards push: {args.grafana_url}: {r.what}: {e}"), file=sys.stderr)
-            return 1
+            return Exit.FAILED
         print(f"{r.what}: {outcome}")
-    return 0
+    return Exit.OK

@@ -32,6 +32,7 @@ from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSett
 from . import _logs
 from ._broker import EmbeddedBroker, free_port
 from ._console import print_issues
+from ._exit import Exit
 from ._report import fleet_status, summary
 
 log = logging.getLogger(__name__)
@@ -74,20 +75,20 @@ def run(args: argparse.Namespace) -> int:
         plant = load_plant(args.plant)
     except PlantError as e:
         print_issues(e.issues)
-        return 1
+        return Exit.INPUT
     try:
         duration = _option(args, "duration", parse_duration)
         mqtt = _option(args, "mqtt", MqttSettings.from_url)
         influx = _option(args, "influx", lambda url: http_url(url, credentials="--influx-token"))
     except ValueError as e:
         print(f"sfsim demo: {e}", file=sys.stderr)
-        return 2
+        return Exit.INPUT
     assert duration is not None  # it has a default
     try:
         out = run_folder(Path(args.out), plant.enterprise.id)
     except OSError as e:
         print(f"sfsim demo: --out: {e}", file=sys.stderr)
-        return 2
+        return Exit.INPUT
     if sys.platform == "win32":  # paho under asyncio needs a selector loop on Windows
         asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
     console = Console() if sys.stdout.isatty() else Console(width=120)  # a log keeps the tables whole
@@ -97,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
-        return 130
-    return 0
+        return Exit.INTERRUPTED
+    return Exit.OK
 
 
 def run_folder(parent: Path, enterprise: str) -> Path:

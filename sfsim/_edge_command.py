@@ -15,6 +15,7 @@ from shopfloor.config import ConfigError
 
 from . import _logs
 from ._console import print_checks, print_issues, shard_arg
+from ._exit import Exit
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
         config = load_edge_config(args.config)
     except ConfigError as e:
         print_issues(e.issues)
-        return 2
+        return Exit.INPUT
     _logs.remember(config)
     if args.shard is not None:
         config = dataclasses.replace(config, shard=args.shard)
     if args.check or args.connect:
         print(f"{args.config or 'environment'}: OK ({len(config.endpoints)} endpoint(s), MQTT {config.mqtt.url})",
               flush=True)
-        return print_checks(asyncio.run(check_connections(config))) if args.connect else 0
+        return print_checks(asyncio.run(check_connections(config))) if args.connect else Exit.OK
     # the gateway's own progress (connects, counts, losses) is what an operator watches
     logging.getLogger("edge").setLevel(min(logging.getLogger("edge").getEffectiveLevel(), logging.INFO))
     logging.getLogger("shopfloor").setLevel(min(logging.getLogger("shopfloor").getEffectiveLevel(), logging.INFO))
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
           f"(topics {config.mqtt.prefix}/v1/…), spool {config.spool_dir}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
-    return 0
+    return Exit.OK  # stopped by Ctrl-C or SIGTERM: how a service ends
 
 
 async def _serve(config: EdgeConfig) -> None:

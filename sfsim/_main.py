@@ -16,6 +16,7 @@ from . import (
     _plant_commands,
     _simulate_command,
 )
+from ._exit import Exit
 
 log = logging.getLogger("sfsim")
 
@@ -50,13 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit code (``Exit``: 0 done, 1 failed, 2 unusable input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)  # a usage error exits here with 2, Exit.INPUT
     _logs.configure(verbose=args.verbose, libraries=args.debug_libraries)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:
-        return 130
+        return Exit.INTERRUPTED
     except Exception:  # through the log's redaction: a traceback may quote a URL or a library's request
         log.critical("sfsim %s stopped by an unexpected error", args.command, exc_info=True)
-        return 1
+        return Exit.FAILED
     return code

@@ -10,6 +10,7 @@ from typing import Any
 from shopfloor import PlantError, import_ledger, load_plant
 
 from ._console import print_issues
+from ._exit import Exit
 
 
 def register(commands: Any) -> None:
@@ -53,14 +54,14 @@ def _validate(args: argparse.Namespace) -> int:
         machines = sum(1 for _ in plant.machines())
         lines = sum(len(a.lines) for s in plant.sites for a in s.areas)
         print(f"{path}: ok ({len(plant.sites)} site(s), {lines} line(s), {machines} machine(s))")
-    return 1 if failed else 0
+    return Exit.INPUT if failed else Exit.OK  # a plant file with problems is unusable input, as for every command
 
 
 def _ledger_import(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
-        return 1
+        return Exit.INPUT
     try:
         result = import_ledger(
             args.ledger,
@@ -71,9 +72,13 @@ def _ledger_import(args: argparse.Namespace) -> int:
     except PlantError as e:
         print_issues(e.issues)
         print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)
-        return 1
-    out.write_text(result.yaml, encoding="utf-8")
+        return Exit.INPUT
+    try:
+        out.write_text(result.yaml, encoding="utf-8")
+    except OSError as e:
+        print(f"{out}: cannot write: {e.strerror or e}", file=sys.stderr)
+        return Exit.INPUT
     print(f"{out}: {result.machines} machine(s) written from {args.ledger}")
     if result.ignored_columns:
         print(f"{args.ledger}: columns not used: {', '.join(result.ignored_columns)}", file=sys.stderr)
-    return 0
+    return Exit.OK

@@ -23,6 +23,7 @@ from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSett
 
 from . import _logs
 from ._console import percent, print_issues, shard_arg
+from ._exit import Exit
 
 
 def _duration(text: str) -> float:
@@ -104,13 +105,13 @@ def _simulate(args: argparse.Namespace) -> int:
         plant = load_plant(args.plant)
     except PlantError as e:
         print_issues(e.issues)
-        return 2
+        return Exit.INPUT
     serving = args.opcua or args.mqtt is not None
     try:
         sinks = _sinks(args) if serving else None
     except ValueError as e:
         print(f"sfsim simulate: {e}", file=sys.stderr)
-        return 2
+        return Exit.INPUT
     _logs.remember(*(settings for _, settings in sinks or ()))
     err = Console(stderr=True)
     start = args.start or (_start("now") if serving else None)
@@ -146,16 +147,20 @@ def _simulate(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted = True
         except (OSError, ValueError) as e:
-            # a port already in use, an unreadable CA file, a refused certificate directory …
+            # a port already in use, an unreadable CA file, a refused certificate directory …: what it was given
             progress.stop()
             print(f"sfsim simulate: {e}", file=sys.stderr)
-            return 2
+            return Exit.INPUT
     wall = time.perf_counter() - wall0
     truth = sim.truth()
     if args.truth:
-        args.truth.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        try:
+            args.truth.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        except OSError as e:
+            print(f"sfsim simulate: --truth {args.truth}: {e.strerror or e}", file=sys.stderr)
+            return Exit.INPUT
     _summary(truth, sim, wall, interrupted, args)
-    return 130 if interrupted else 0
+    return Exit.INTERRUPTED if interrupted else Exit.OK
 
 
 def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:

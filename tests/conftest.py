@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shopfloor import Plant, parse_plant
+
+# the helper modules' asserts explain their failures as the tests' own do (pytest rewrites only test modules
+# and conftest by itself); before anything imports them
+pytest.register_assert_rewrite("tests.acme", "tests.pipeline", "tests.processes", "tests.recording", "tests.servers")
+
+if TYPE_CHECKING:  # tests.pipeline imports this module
+    from .pipeline import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -43,19 +52,18 @@ def examples() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
 
 
-from .servers import influxdb, mosquitto  # noqa: E402,F401 - fixtures
+from .servers import InfluxDB, Mosquitto, influxdb, mosquitto  # noqa: E402,F401 - fixtures
 
 
 @pytest.fixture(scope="session")
-def filled_influxdb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def filled_influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB, Run]]:
     """Eight hours of the Hangzhou plant through OPC UA, the edge, Mosquitto and the collector into a real
     InfluxDB, shared by the tests that read results (dashboards, the assessment report): (influxdb, run)."""
     import dataclasses
 
     from shopfloor import load_plant
 
-    from .servers import InfluxDB, Mosquitto
-    from .test_collector_pipeline import PLANT, collector_config, run_pipeline
+    from .pipeline import PLANT, collector_config, run_pipeline  # here: it imports this module
 
     tmp = tmp_path_factory.mktemp("filled")
     broker, influx = Mosquitto(tmp), InfluxDB(tmp / "influxdb")

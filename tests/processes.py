@@ -1,8 +1,10 @@
-"""Our commands as processes (`sfsim simulate`, `sfsim edge`) and mosquitto_sub, for tests of what users see."""
+"""Our commands as processes (`sfsim ARGS`, `sfsim simulate`, `sfsim edge`) and mosquitto_sub, for tests of what
+users see."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,12 +17,41 @@ from shopfloor import Protocol, load_plant
 from simulator import Simulation
 
 from .conftest import EXAMPLES
-from .servers import Mosquitto, find_program
+from .servers import Mosquitto, find_program, free_port
 
 WUHAN = EXAMPLES / "wuhan-machining.yaml"
 #: Wuhan's machines served over OPC UA
 MACHINES = {m.path for m in Simulation(load_plant(WUHAN)).machines
             if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA}
+
+
+def sfsim(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``sfsim ARGS`` as a user runs it, with ``environ`` added to the environment."""
+    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False,
+                          env={**os.environ, **(environ or {})}, timeout=120)
+
+
+def retained_statuses(mosquitto: Mosquitto) -> dict[str, str]:
+    """Retained status per machine, read by mosquitto_sub (a client we did not write)."""
+    got = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
+                          "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
+                         capture_output=True, text=True, check=False).stdout
+    return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
+
+
+def serve_wuhan(mosquitto: Mosquitto) -> subprocess.Popen[str]:
+    """``sfsim simulate`` of the Wuhan plant at 60 times real time, its MQTT machines on ``mosquitto`` and its OPC UA
+    server on a free port, returned once the MQTT machines' statuses are online."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "sfsim", "simulate", str(WUHAN), "--mqtt", mosquitto.url,
+         "--opcua", "--opcua-port", str(free_port()), "--speed", "60", "--start", "2026-01-05T08:00+08:00"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while set(retained_statuses(mosquitto).values()) != {"online"} or len(retained_statuses(mosquitto)) < 2:
+        assert time.monotonic() < deadline, (serve.stderr.read() if serve.stderr and serve.poll() is not None
+                                             else "no online status")
+        time.sleep(0.3)
+    return serve
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float, *logs: Path) -> None:

@@ -44,7 +44,7 @@ class Recorder:
                     await client.subscribe(self.topic, qos=1)
                     self.ready.set()
                     async for message in client.messages:
-                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                        payload = json.loads(bytes(message.payload))
                         self.messages.append((str(message.topic), payload, bool(message.retain)))
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)

@@ -264,10 +264,10 @@ class V2Shim:
     and its ``/api/v2/delete`` as the InfluxQL DELETE of the same points.
 
     Body and headers pass unchanged, and the real server's answer comes back, so the request the
-    client really sends is accepted or refused by a real InfluxDB (DESIGN.md). A token ``USER:PASSWORD``
-    goes on as those credentials, as InfluxDB 1.8's own 2.x-compatible API takes it, so a server with
-    authentication judges the token; with the server away the shim answers 502, as a reverse proxy in front
-    of a stopped InfluxDB does."""
+    client really sends is accepted or refused by a real InfluxDB (CONTRIBUTING.md, "Real servers, not
+    mocks": Debian ships InfluxDB 1.x, not 2.x). A token ``USER:PASSWORD`` goes on as those credentials,
+    as InfluxDB 1.8's own 2.x-compatible API takes it, so a server with authentication judges the token;
+    with the server away the shim answers 502, as a reverse proxy in front of a stopped InfluxDB does."""
 
     def __init__(self, target: InfluxDB) -> None:
         import http.server

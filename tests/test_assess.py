@@ -18,8 +18,8 @@ from collector import indicators, register
 from collector._points import line
 from sfsim import main
 
+from .pipeline import PLANT, Run
 from .servers import InfluxDB
-from .test_collector_pipeline import PLANT, Run
 
 NASTY = ['a "quoted" name', "back\\slash\\", "comma, and = equals", "space at end ", "中文 名称", "trailing\\"]
 

@@ -1,10 +1,9 @@
-"""`sfsim simulate` as a user runs it."""
+"""The ``sfsim`` command as a user runs it: ``simulate``, and the exit codes every command shares."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,17 +13,13 @@ from typing import Any
 
 import pytest
 
+from sfsim import main
+from sfsim._exit import Exit
 from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
-from .processes import MACHINES, Subscriber, edge, simulate, wait_for
+from .processes import MACHINES, Subscriber, edge, retained_statuses, serve_wuhan, sfsim, simulate, wait_for
 from .servers import Mosquitto, find_program, free_port
-
-
-def sfsim(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``sfsim ARGS`` as a user runs it, with ``environ`` added to the environment."""
-    return subprocess.run([sys.executable, "-m", "sfsim", *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, **(environ or {})}, timeout=120)
 
 
 def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> None:
@@ -46,6 +41,7 @@ def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> 
         assert f"{100 * line['availability']:.1f} %" in row
 
 
+@pytest.mark.slow  # two simulations of two days in processes of their own: seconds
 def test_same_command_same_truth(tmp_path: Path) -> None:
     files = [tmp_path / "a.json", tmp_path / "b.json"]
     for f in files:
@@ -54,6 +50,7 @@ def test_same_command_same_truth(tmp_path: Path) -> None:
     assert files[0].read_bytes() == files[1].read_bytes()
 
 
+@pytest.mark.slow  # a second of real-time pacing in a process: seconds
 def test_simulate_at_a_speed_factor_and_from_a_chosen_start() -> None:
     done = sfsim("simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--duration", "30m", "--speed", "1800",
                  "--start", "2026-03-02T08:30+08:00")
@@ -61,6 +58,7 @@ def test_simulate_at_a_speed_factor_and_from_a_chosen_start() -> None:
     assert "2026-03-02T08:30:00+08:00 → 2026-03-02T09:00:00+08:00" in done.stdout
 
 
+@pytest.mark.slow  # five `sfsim` processes: seconds
 def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None:
     bad_duration = sfsim("simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--duration", "8 hours")
     assert bad_duration.returncode == 2
@@ -81,29 +79,81 @@ def test_bad_arguments_and_bad_plants_get_clear_messages(tmp_path: Path) -> None
     assert f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'" in bad_plant.stderr
 
 
+BAD_PLANT = "enterprise: {id: x}\nsites: [{id: s, lines: [{id: L, machines: [{id: M, kind: lathe}]}]}]\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``sfsim ARGS`` in this process (the command's own code path, without an interpreter's start): code, stderr."""
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code if isinstance(e.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+def test_a_bad_plant_file_exits_2_from_every_command_that_reads_one(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """One convention (README, "Exit codes"): a plant file that cannot be used is input to change, exit code 2,
+    whichever command read it — and each says the same file, line, path and problem, with no traceback."""
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(BAD_PLANT, encoding="utf-8")
+    collector = tmp_path / "collector.yaml"
+    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\nkpi: {plant: plant.yaml}\n",
+                         encoding="utf-8")
+    problem = f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'"
+    commands = {
+        "validate": ["validate", str(plant)],
+        "validate, a good plant beside it": ["validate", str(EXAMPLES / "wuhan-machining.yaml"), str(plant)],
+        "simulate": ["simulate", str(plant)],
+        "simulate, serving": ["simulate", str(plant), "--opcua", "--opcua-port", str(free_port())],
+        "demo": ["demo", str(plant), "--out", str(tmp_path / "demo")],
+        "assess": ["assess", str(plant), "--data", str(tmp_path)],
+        "collect --check": ["collect", "--config", str(collector), "--check"],
+        "collect": ["collect", "--config", str(collector)],
+    }
+    for name, args in commands.items():
+        code, err = run(capsys, *args)
+        assert code == Exit.INPUT == 2, (name, code, err)
+        assert problem in err and "Traceback" not in err, (name, err)
+    assert not (tmp_path / "demo").exists()  # nothing was started
+
+
+def test_every_command_exits_2_for_unusable_input_and_1_when_what_it_needs_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plant = str(EXAMPLES / "wuhan-machining.yaml")
+    (tmp_path / "empty").mkdir()
+    nothing = f"http://127.0.0.1:{free_port()}"  # a server that is not there
+    (tmp_path / "ledger.csv").write_bytes(b"\xff\xfe\x00")
+    exists = tmp_path / "exists.yaml"
+    exists.write_text("", encoding="utf-8")
+    expected = {
+        ("simulate",): (Exit.INPUT, "the following arguments are required: PLANT"),
+        ("simulate", plant, "--speed", "fast"): (Exit.INPUT, "argument --speed"),
+        ("validate", str(tmp_path / "missing.yaml")): (Exit.INPUT, "missing.yaml: no such file"),
+        ("ledger", "import", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p.yaml")):
+            (Exit.INPUT, "missing.csv: cannot read"),
+        ("ledger", "import", str(tmp_path / "ledger.csv"), "--out", str(exists)):
+            (Exit.INPUT, "already exists; pass --force"),
+        ("demo", "--duration", "soon", "--out", str(tmp_path / "demo")): (Exit.INPUT, "sfsim demo: --duration"),
+        ("edge", "--config", str(tmp_path / "missing.yaml"), "--check"): (Exit.INPUT, "missing.yaml"),
+        ("collect", "--config", str(tmp_path / "missing.yaml")): (Exit.INPUT, "missing.yaml"),
+        ("assess", plant, "--data", str(tmp_path / "missing")): (Exit.INPUT, "--data"),
+        ("assess", plant, "--data", str(tmp_path), "--from", "monday"): (Exit.INPUT, "--from 'monday'"),
+        ("assess", plant, "--influx", "ftp://influx"): (Exit.INPUT, "--influx: expected http://"),
+        ("assess", plant, "--data", str(tmp_path / "empty")): (Exit.FAILED, "no line protocol files"),
+        ("assess", plant, "--influx", nothing): (Exit.FAILED, "Connection refused"),
+        ("dashboards", "push", "--grafana-url", "grafana:3000", "--token", "t0ken"): (Exit.INPUT, "--grafana-url"),
+        ("dashboards", "push", "--grafana-url", nothing, "--token", "t0ken"): (Exit.FAILED, "folder"),
+    }
+    for args, (code, says) in expected.items():
+        got, err = run(capsys, *args)
+        assert (got, says in err, "Traceback" in err) == (code, True, False), (args, got, err)
+    assert not (tmp_path / "demo").exists() and exists.read_text(encoding="utf-8") == ""
+
+
 def test_version() -> None:
     done = sfsim("--version")
     assert done.returncode == 0 and done.stdout.startswith("sfsim ")
-
-
-def _statuses(mosquitto: Mosquitto) -> dict[str, str]:
-    """Retained status per machine, read by mosquitto_sub (a client we did not write)."""
-    got = subprocess.run([find_program("mosquitto_sub", "mosquitto-clients"), "-p", str(mosquitto.port),
-                          "-t", "sfsim/v1/+/+/+/+/+/status", "-v", "-W", "1"],
-                         capture_output=True, text=True, check=False).stdout
-    return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])["status"] for line in got.splitlines()}
-
-
-def _serve(mosquitto: Mosquitto) -> subprocess.Popen[str]:
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "wuhan-machining.yaml"), "--mqtt", mosquitto.url,
-         "--opcua", "--opcua-port", str(free_port()), "--speed", "60", "--start", "2026-01-05T08:00+08:00"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
-        assert time.monotonic() < deadline, serve.stderr.read() if serve.poll() is not None else "no online status"
-        time.sleep(0.3)
-    return serve
 
 
 OFFLINE = {
@@ -114,23 +164,23 @@ OFFLINE = {
 
 @pytest.mark.integration
 def test_serving_until_ctrl_c_leaves_machines_offline(mosquitto: Mosquitto) -> None:
-    serve = _serve(mosquitto)
+    serve = serve_wuhan(mosquitto)
     serve.send_signal(signal.SIGINT)
     out, err = serve.communicate(timeout=30)
     assert serve.returncode == 130, err
     assert "OPC UA  opc.tcp://127.0.0.1:" in err and f"MQTT    {mosquitto.url}" in err
     assert "(interrupted)" in out and "产线汇总 Line summary" in out
-    assert _statuses(mosquitto) == OFFLINE
+    assert retained_statuses(mosquitto) == OFFLINE
 
 
 @pytest.mark.integration
 def test_a_killed_simulator_is_reported_offline_by_its_last_will(mosquitto: Mosquitto) -> None:
-    serve = _serve(mosquitto)
+    serve = serve_wuhan(mosquitto)
     serve.kill()  # no goodbye: the broker publishes each machine's will after the keepalive lapses
     serve.communicate(timeout=10)
     deadline = time.monotonic() + 60
-    while _statuses(mosquitto) != OFFLINE:
-        assert time.monotonic() < deadline, _statuses(mosquitto)
+    while retained_statuses(mosquitto) != OFFLINE:
+        assert time.monotonic() < deadline, retained_statuses(mosquitto)
         time.sleep(0.5)
 
 
@@ -207,7 +257,7 @@ def test_a_broker_outage_leaves_no_unretrieved_exception(mosquitto: Mosquitto, t
              "--speed", "60", "--start", "2026-01-05T08:00+08:00"], stdout=subprocess.DEVNULL, stderr=out)
     try:
         deadline = time.monotonic() + 20
-        while set(_statuses(mosquitto).values()) != {"online"} or len(_statuses(mosquitto)) < 2:
+        while set(retained_statuses(mosquitto).values()) != {"online"} or len(retained_statuses(mosquitto)) < 2:
             assert time.monotonic() < deadline, err.read_text()
             time.sleep(0.3)
         assert mosquitto.proc is not None

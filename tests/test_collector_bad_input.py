@@ -10,6 +10,7 @@ import functools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,6 +77,7 @@ def test_random_bytes_are_a_message_or_invalid(topic: str, payload: bytes) -> No
     check(topic, payload)
 
 
+@pytest.mark.slow  # 500 hypothesis examples: seconds
 @given(st.sampled_from(["birth", "state", "counters", "signals", "status"]), st.text(max_size=12), JSON)
 @settings(max_examples=500, deadline=None)
 def test_a_contract_message_with_any_field_changed_is_a_message_or_invalid(kind: str, key: str, value: Any) -> None:

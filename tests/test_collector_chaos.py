@@ -1,6 +1,6 @@
 """The collector under trouble: InfluxDB away for 30 s, the collector killed outright, two collectors sharing.
 
-Each run is a shift through the whole pipeline (test_collector_pipeline.py); whatever
+Each run is a shift through the whole pipeline (tests/pipeline.py); whatever
 happens on the way, what InfluxDB holds at the end must be the ground truth.
 """
 
@@ -17,8 +17,7 @@ from collector import Collector
 from shopfloor import load_plant
 from simulator import Simulation
 
-from .servers import InfluxDB, Mosquitto, find_program
-from .test_collector_pipeline import (
+from .pipeline import (
     PLANT,
     SHIFT_S,
     CollectorProcess,
@@ -27,6 +26,7 @@ from .test_collector_pipeline import (
     process_config,
     run_pipeline,
 )
+from .servers import InfluxDB, Mosquitto, find_program
 
 pytestmark = pytest.mark.integration
 

@@ -24,10 +24,9 @@ from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from shopfloor import MqttSettings, load_plant
 from shopfloor import telemetry as contract
 
+from .acme import PLANT, birth_of, ms
 from .recording import wait_until
 from .servers import InfluxDB, Mosquitto
-from .test_collector_fuzz import birth_of
-from .test_engine import PLANT, ms
 
 pytestmark = pytest.mark.integration
 

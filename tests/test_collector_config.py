@@ -15,8 +15,8 @@ from collector._digitization import Basis
 from shopfloor.config import ConfigError
 
 from .conftest import EXAMPLES
+from .processes import sfsim
 from .servers import Mosquitto
-from .test_cli import sfsim
 
 
 def issues(path: Path | None, environ: dict[str, str] | None = None) -> list[str]:
@@ -156,6 +156,7 @@ def test_the_collector_says_at_start_what_it_joined(mosquitto: Mosquitto, tmp_pa
                                     f"{tmp_path / 'data'}; {joined}"), logged
 
 
+@pytest.mark.slow  # two `sfsim` processes: seconds
 def test_check_prints_ok_or_the_errors(tmp_path: Path) -> None:
     ok = sfsim("collect", "--config", str(EXAMPLES / "collector" / "factory.yaml"), "--check")
     assert ok.returncode == 0 and "OK (MQTT mqtt://127.0.0.1:1883, store influxdb-v1" in ok.stdout

@@ -26,9 +26,9 @@ from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from shopfloor import MqttSettings, load_plant
 from shopfloor import telemetry as contract
 
+from .acme import PLANT, birth_of, ms
 from .recording import Recorder, wait_until
 from .servers import InfluxDB, Mosquitto
-from .test_engine import PLANT, ms
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +44,6 @@ def topic(path: str, kind: str) -> str:
 
 def j(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
-
-
-def birth_of(path: str, session: int, **changes: Any) -> dict[str, Any]:
-    e, s, a, line, m = path.split("/")
-    cycle = 30.0 if m == "A" else 60.0
-    body = {"ts": session, "seq": 0, "session": session,
-            "machine": {"enterprise": e, "site": s, "area": a, "line": line, "id": m},
-            "name": {"zh": m, "en": m}, "kind": "cnc_lathe", "kind_name": {"zh": "数控车床", "en": "CNC lathe"},
-            "control": "cnc", "key_process": True, "digital": True, "networked": True, "protocol": "mqtt",
-            "process": "turning", "manufacturer": "", "model": "", "serial": "", "industry": "discrete",
-            "ideal_cycle_s": {"P": cycle}, "power_kw": {"executing": 5.0, "setup": 1.0, "idle": 1.0, "down": 0.5,
-                                                        "standby": 0.1},
-            "signals": ["spindle_speed_rpm"], "sample_period_ms": 1000}
-    return body | changes
 
 
 # ---------------------------------------------------------------- the honest machines

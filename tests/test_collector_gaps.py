@@ -29,10 +29,9 @@ from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 from simulator._opcua import MachineServer
 from simulator._truth import _MachineLedger
 
+from .pipeline import assert_matches_truth, edge_config, kpi_rows, opcua_plant
 from .recording import wait_until
 from .servers import InfluxDB, Mosquitto, free_ports
-from .test_collector_pipeline import assert_matches_truth, kpi_rows
-from .test_edge_bridge import edge_config, opcua_plant
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import yaml
 import dashboards
 from dashboards import DATASOURCE_UID, GrafanaTarget, all_dashboards, datasource_body, push_requests
 
+from .pipeline import Run
 from .servers import InfluxDB
-from .test_collector_pipeline import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = {"timeFilter", "__interval", "__all"}

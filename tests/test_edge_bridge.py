@@ -17,47 +17,18 @@ from typing import Any
 
 import pytest
 
-from edge import EdgeConfig, EdgeGateway, EndpointConfig
-from shopfloor import MqttSettings, Plant, Protocol, load_plant
+from edge import EdgeGateway
+from shopfloor import MqttSettings
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 from simulator._opcua import MachineServer
 
-from .conftest import EXAMPLES
+from .pipeline import edge_config, opcua_plant
 from .recording import Recorder, validate, wait_until
 from .servers import Mosquitto, free_ports
 
 pytestmark = pytest.mark.integration
 
 KINDS_WITH_SEQ = ("birth", "state", "counters", "signals")
-
-
-def opcua_plant() -> Plant:
-    """Wuhan machining with every machine networked over OPC UA."""
-    plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
-    sites = []
-    for site in plant.sites:
-        areas = []
-        for area in site.areas:
-            lines = []
-            for line in area.lines:
-                machines = tuple(dataclasses.replace(m, networked=True, digital=True, protocol=Protocol.OPCUA)
-                                 for m in line.machines)
-                lines.append(dataclasses.replace(line, machines=machines))
-            areas.append(dataclasses.replace(area, lines=tuple(lines)))
-        sites.append(dataclasses.replace(site, areas=tuple(areas)))
-    return dataclasses.replace(plant, sites=tuple(sites))
-
-
-def edge_config(broker: Mosquitto, endpoints: list[str], spool: Path, **endpoint: Any) -> EdgeConfig:
-    return EdgeConfig(
-        gateway="edge-test",
-        mqtt=MqttSettings.from_url(broker.url, reconnect_max_s=1.0),
-        endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.1, **endpoint) for u in endpoints),
-        spool_dir=spool,
-        health_interval_s=0.5,
-        reconnect_min_s=0.2,
-        reconnect_max_s=1.0,
-    )
 
 
 def start_ms(sim: Simulation) -> int:

@@ -16,8 +16,8 @@ from edge import Field, load_edge_config
 from shopfloor.config import ConfigError
 
 from .conftest import EXAMPLES
+from .processes import retained_statuses, serve_wuhan, sfsim
 from .servers import Mosquitto, find_program, free_port
-from .test_cli import _serve, _statuses, sfsim
 
 
 def issues(path: Path | None, environ: dict[str, str] | None = None) -> list[str]:
@@ -132,6 +132,7 @@ def test_settings_come_from_the_environment_for_containers(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.slow  # three `sfsim` processes, one retrying for 3 s: seconds
 def test_a_malformed_config_exits_2_and_an_unreachable_endpoint_does_not(tmp_path: Path) -> None:
     bad = tmp_path / "edge.yaml"
     bad.write_text("mqtt: {url: 'mqtt://127.0.0.1:1'}\nendpoints: [{url: 'opc.tcp://127.0.0.1:1', queue: 5}]\n",
@@ -158,7 +159,7 @@ def test_a_malformed_config_exits_2_and_an_unreachable_endpoint_does_not(tmp_pat
 @pytest.mark.integration
 def test_sfsim_edge_bridges_sfsim_simulate(mosquitto: Mosquitto, tmp_path: Path) -> None:
     """The README's pair of commands: a simulator serving OPC UA, a gateway bridging it to the broker."""
-    serve = _serve(mosquitto)  # Wuhan: MQTT-native machines online, OPC UA served on a free port
+    serve = serve_wuhan(mosquitto)  # Wuhan: MQTT-native machines online, OPC UA served on a free port
     try:
         endpoint = next(line.split()[2] for line in _lines_until(serve, "OPC UA  "))
         env = {**os.environ, "SFSIM_EDGE_MQTT_URL": mosquitto.url, "SFSIM_EDGE_OPCUA_ENDPOINTS": endpoint,
@@ -166,14 +167,14 @@ def test_sfsim_edge_bridges_sfsim_simulate(mosquitto: Mosquitto, tmp_path: Path)
         gateway = subprocess.Popen([sys.executable, "-m", "sfsim", "edge"], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while sum(s == "online" for s in _statuses(mosquitto).values()) < 5:  # 2 native + 3 bridged
-            assert time.monotonic() < deadline and gateway.poll() is None, _statuses(mosquitto)
+        while sum(s == "online" for s in retained_statuses(mosquitto).values()) < 5:  # 2 native + 3 bridged
+            assert time.monotonic() < deadline and gateway.poll() is None, retained_statuses(mosquitto)
             time.sleep(0.3)
         gateway.send_signal(signal.SIGTERM)
         _, err = gateway.communicate(timeout=30)
         assert gateway.returncode == 0, err
         assert f"edge edge-cli: 1 OPC UA endpoint(s) → {mosquitto.url}" in err
-        statuses = _statuses(mosquitto)
+        statuses = retained_statuses(mosquitto)
         bridged = {t: s for t, s in statuses.items() if "/machining/" in t}
         assert sorted(t.split("/")[-2] for t in bridged) == ["WH-C01", "WH-M01", "WH-M02"]
         assert set(bridged.values()) == {"offline"}  # the gateway said goodbye for its machines

@@ -17,9 +17,9 @@ from asyncua import Server, ua
 from edge import EdgeGateway, EndpointConfig, load_edge_config
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 
+from .pipeline import edge_config, opcua_plant
 from .recording import Recorder, validate, wait_until
 from .servers import Mosquitto, free_port, free_ports
-from .test_edge_bridge import edge_config, opcua_plant
 
 pytestmark = pytest.mark.integration
 

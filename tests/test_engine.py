@@ -1,16 +1,14 @@
 """The KPI engine on a hand-made plant: every number below is worked out by hand.
 
-Plant: one site, one shift 08:00–16:00 (break 12:00–12:30), one line of two stations:
+Plant (tests/acme.py): one site, one shift 08:00–16:00 (break 12:00–12:30), one line of two stations:
 A (cycle 30 s) feeds B (cycle 60 s, the constraint). Times are Shanghai local, 2026-01-05.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,39 +17,7 @@ from collector._config import GradingConfig
 from shopfloor import load_plant
 from shopfloor import telemetry as contract
 
-PLANT = """
-version: 1
-enterprise: {id: acme, name: {zh: 测试, en: Acme}}
-sites:
-  - id: s1
-    name: {zh: 一厂, en: plant one}
-    industry: discrete
-    timezone: Asia/Shanghai
-    calendar:
-      shifts:
-        - {id: A, name: {zh: 早班, en: day}, start: "08:00", end: "16:00", breaks: [{start: "12:00", end: "12:30"}]}
-    products: [{id: P, name: {zh: 零件, en: part}}]
-    areas: [{id: a1, name: {zh: 车间, en: shop}}]
-    lines:
-      - id: l1
-        name: {zh: 一线, en: line one}
-        area: a1
-        orders: [{product: P, quantity: 1}]
-        machines:
-          - {id: A, name: {zh: 甲, en: A}, kind: cnc_lathe, key_process: true, networked: true, protocol: mqtt,
-             process: turning, cycle_time: {P: 30s}}
-          - {id: B, name: {zh: 乙, en: B}, kind: conventional_mill, key_process: true, networked: true, digital: true,
-             protocol: mqtt, process: milling, cycle_time: {P: 60s}}
-"""
-TZ = ZoneInfo("Asia/Shanghai")
-A = "acme/s1/a1/l1/A"
-B = "acme/s1/a1/l1/B"
-
-
-def ms(hour: float) -> int:
-    """2026-01-05 at ``hour`` o'clock local, epoch ms."""
-    h, minutes = int(hour), round((hour - int(hour)) * 60)
-    return round(dt.datetime(2026, 1, 5, h, minutes, tzinfo=TZ).timestamp() * 1000)
+from .acme import PLANT, A, B, ms
 
 
 @pytest.fixture

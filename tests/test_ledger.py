@@ -135,6 +135,7 @@ def test_plant_rules_are_checked_against_ledger_rows(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # four `sfsim` processes: seconds
 def test_cli_writes_a_plant_file_that_validates(tmp_path: Path) -> None:
     ledger = tmp_path / "台账.csv"
     ledger.write_text(LEDGER_ZH, encoding="utf-8")
@@ -144,7 +145,7 @@ def test_cli_writes_a_plant_file_that_validates(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert len(list(load_plant(out).machines())) == 4
     again = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert again.returncode == 1 and "already exists; pass --force" in again.stderr
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
     forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, check=False)
     assert forced.returncode == 0
     validate = subprocess.run([sys.executable, "-m", "sfsim", "validate", str(out)], capture_output=True, text=True,

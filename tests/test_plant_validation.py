@@ -289,7 +289,7 @@ def test_cli_reports_problems_without_a_traceback(tmp_path: Path, examples: list
         text=True,
         check=False,
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # unusable input, as from every command (README, "Exit codes")
     assert "Traceback" not in run.stderr
     assert f"{bad}:9: sites[0].lines[0].machines[2].mttr: must be a positive duration, got '-5m'" in run.stderr
     assert f"{bad}: 1 problem(s)" in run.stderr
