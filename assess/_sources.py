@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from collector import Period, Store
 from collector._influx import influxql_string
-from collector._points import PATH_TAGS
+from collector._units import PATH_TAGS, Unit
 
 _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
 _INTS = {"pq", "gq", "sq", "rq", "failures"}
@@ -60,7 +60,7 @@ def _path(tags: dict[str, str]) -> str:
 
 
 def _site_where(site: str) -> str:
-    enterprise, site_id = site.split("/")
+    enterprise, site_id = Unit(site).parts
     return f'"enterprise" = {influxql_string(enterprise)} AND "site" = {influxql_string(site_id)}'
 
 
@@ -175,7 +175,7 @@ class FileSource:
 
     def _site_points(self, site: str, start_ms: int, end_ms: int, measurements: tuple[str, ...],
                      ) -> Iterator[tuple[str, dict[str, str], dict[str, Any], int]]:
-        enterprise, site_id = site.split("/")
+        enterprise, site_id = Unit(site).parts
         for m, tags, values, ts in self._read():
             if (m in measurements and tags.get("enterprise") == enterprise and tags.get("site") == site_id
                     and start_ms * 1000 <= ts < end_ms * 1000):

@@ -19,6 +19,13 @@ def lower_median(values: list[int]) -> int:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def fleet_clock(live_sites: list[int], before: int | None) -> int | None:
+    """The fleet's clock: the lower median of the clocks of the sites with a live machine, never going back."""
+    if not live_sites:
+        return before
+    return max(lower_median(live_sites), before or 0)
+
+
 class Clocks:
     def __init__(self, live_s: float = 300.0) -> None:
         self.live_ms = round(live_s * 1000)
@@ -27,6 +34,8 @@ class Clocks:
         self._sites: dict[str, int] = {}
         self._fleet: int | None = None
         self._arrived: int | None = None
+        #: the sites with a live machine at the last ``advance``
+        self.live: frozenset[str] = frozenset()
 
     def saw(self, site: str, path: str, ts_ms: int, received_ms: int) -> None:
         machines = self._machines.setdefault(site, {})
@@ -46,9 +55,9 @@ class Clocks:
                 continue
             now = max(lower_median(live), self._sites.get(site, 0))
             self._sites[site] = now
-            live_sites.append(now)
-        if live_sites:
-            self._fleet = max(lower_median(live_sites), self._fleet or 0)
+            live_sites.append(site)
+        self.live = frozenset(live_sites)
+        self._fleet = fleet_clock([self._sites[s] for s in live_sites], self._fleet)
 
     def restore(self, site: str, now_ms: int) -> None:
         """A site's clock as the previous process left it (read back after a restart)."""

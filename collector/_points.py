@@ -20,6 +20,7 @@ from shopfloor import REASONS, StopReason
 from shopfloor.telemetry import MessageKind
 
 from ._messages import Message
+from ._units import PATH_TAGS, Unit
 
 FieldValue = str | bool | int | float
 
@@ -27,7 +28,6 @@ FieldValue = str | bool | int | float
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\"})
-PATH_TAGS = ("enterprise", "site", "area", "line", "machine")
 
 
 @functools.lru_cache(maxsize=65_536)  # keys and path levels repeat in every point
@@ -84,13 +84,13 @@ class Retraction:
 
 
 def path_tags(path: str) -> dict[str, str]:
-    return dict(zip(PATH_TAGS, path.split("/"), strict=True))
+    return dict(zip(PATH_TAGS, Unit(path).parts, strict=True))
 
 
 @functools.lru_cache(maxsize=65_536)
 def _series(measurement: str, path: str) -> str:
     """``measurement,area=…,enterprise=…,line=…,machine=…,site=…``: what ``line`` writes for a path's tags."""
-    tags = sorted(zip(PATH_TAGS, path.split("/"), strict=True))
+    tags = sorted(zip(PATH_TAGS, Unit(path).parts, strict=True))
     return measurement + "".join(f",{k}={escape_tag(v)}" for k, v in tags)
 
 

@@ -24,9 +24,10 @@ from shopfloor.telemetry import CounterSample
 
 from ._clock import lower_median
 from ._digitization import Equipment
-from ._engine import KPI_FIELDS, Engine
+from ._encode import KPI_FIELDS
+from ._engine import Engine
 from ._influx import Store
-from ._points import PATH_TAGS
+from ._units import PATH_TAGS, Unit
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ def _newest(store: Store, measurement: str, field: str) -> dict[str, int]:
     """Each machine's newest timestamp in ``measurement``."""
     return {path: int(row["time"]) for path, _, row in _rows(store.query(
         f'SELECT "{field}" FROM "{measurement}" {_NEWEST_FIRST}'))}
-
-
-def _site(path: str) -> str:
-    return "/".join(path.split("/")[:2])
 
 
 @dataclass
@@ -89,7 +86,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
         return out
     by_site: dict[str, list[int]] = {}
     for path, ts in newest.items():
-        by_site.setdefault(_site(path), []).append(ts)
+        by_site.setdefault(Unit(path).site, []).append(ts)
     out.clocks = {site: lower_median(times) for site, times in by_site.items()}
     for s in store.query(f'SELECT "now_ms" FROM "clock" {_NEWEST_FIRST}'):
         tags = s.get("tags", {})
@@ -128,7 +125,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
         if path not in latest or row["time"] >= latest[path][1]["time"]:
             latest[path] = (tags, row)
     for path, (tags, row) in latest.items():
-        enterprise, site = path.split("/")[:2]
+        enterprise, site = Unit(path).parts[:2]
         try:
             equipment = Equipment(path, enterprise, site, Industry(row["industry"]), Control(tags["control"]),
                                   tags.get("key_process") == "true", str(row["process"]), bool(row["digital"]),

@@ -40,7 +40,8 @@ def fleet_status(engine: Engine, now_ms: int, *, limit: int = 30) -> Table:
     for header in ("设备 Machine", "在线 Online", "状态 State", "持续 For", "OEE (1 h)", "报警 Alarm"):
         table.add_column(header, justify="right" if header.startswith(("持续", "OEE")) else "left")
     rows = engine.status(now_ms)
-    for m, reason, since, alarm in rows[:limit]:
+    for row in rows[:limit]:
+        m, reason, since, alarm = row.machine, row.reason, row.since_ms, row.alarm
         rolling = engine.latest.get(("machine", m.path, "rolling"))
         info = REASONS[StopReason(reason)] if reason is not None else None
         online = "—" if m.online is None else ("● 在线" if m.online else "○ 离线")
@@ -89,7 +90,7 @@ def _oee_table(results: Sequence[Result], grades: Mapping[tuple[str, str], tuple
     for h in headers:
         table.add_column(h, justify="left" if h.startswith(("厂区", "产线", "五色")) else "right")
     for r in sorted((r for r in results if r.level == "line"), key=lambda r: r.unit):
-        site, line = r.unit.split("/")[1], r.unit.split("/")[3]
+        site, line = r.unit.parts[1], r.unit.parts[3]
         row: list[RenderableType] = [site, line, percent(r.kpis.availability), percent(r.kpis.effectiveness),
                                      percent(r.kpis.quality), Text(percent(r.kpis.oee), style="bold")]
         if truth_oee is not None:

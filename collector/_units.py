@@ -1,0 +1,75 @@
+"""Work units and their levels: a machine, its line, area, site and enterprise, and the fleet.
+
+A unit is named by its path in the plant (``enterprise/site/area/line/machine``, cut at
+its level) — a string, so it is a dictionary key and a tag value as it is — and the fleet
+by ``fleet``. Everything that walks up the hierarchy asks a ``Unit``; no one splits paths.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: the path tags of a unit, top down (a machine has all five)
+PATH_TAGS = ("enterprise", "site", "area", "line", "machine")
+
+
+class Level(StrEnum):
+    """The levels KPIs are computed for, each with how many path parts name a unit of it."""
+
+    MACHINE = "machine"
+    LINE = "line"
+    AREA = "area"
+    SITE = "site"
+    ENTERPRISE = "enterprise"
+    FLEET = "fleet"
+
+    def __hash__(self) -> int:  # hashed as its value: a level and its name find the same key
+        return str.__hash__(self)
+
+    @property
+    def depth(self) -> int:
+        """Path parts of a unit of this level (the fleet: none)."""
+        return _DEPTH[self]
+
+
+_DEPTH = {Level.MACHINE: 5, Level.LINE: 4, Level.AREA: 3, Level.SITE: 2, Level.ENTERPRISE: 1, Level.FLEET: 0}
+_BY_DEPTH = {depth: level for level, depth in _DEPTH.items()}
+#: the levels whose units lie within one site: what a site's own clock and calendar time
+SITE_LEVELS = (Level.MACHINE, Level.LINE, Level.AREA, Level.SITE)
+#: the levels above a site: their windows add up the sites' (``FleetStep``)
+FLEET_LEVELS = (Level.ENTERPRISE, Level.FLEET)
+FLEET = "fleet"
+
+
+class Unit(str):
+    """A unit's path; its level is how deep the path goes (``fleet`` is the fleet)."""
+
+    __slots__ = ()
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return () if self == FLEET else tuple(self.split("/"))
+
+    @property
+    def level(self) -> Level:
+        return _BY_DEPTH[len(self.parts)]
+
+    def up(self, level: Level) -> Unit:
+        """The unit of ``level`` this one belongs to (itself at its own level)."""
+        if level is Level.FLEET:
+            return FLEET_UNIT
+        parts = self.parts
+        if len(parts) < level.depth:
+            raise ValueError(f"{self!r} is not within a {level}")
+        return Unit("/".join(parts[:level.depth]))
+
+    @property
+    def site(self) -> Unit:
+        return self.up(Level.SITE)
+
+    def tags(self) -> dict[str, str]:
+        """The unit's ``level`` and path tags, as its points carry them."""
+        return {"level": self.level.value} | dict(zip(PATH_TAGS, self.parts, strict=False))
+
+
+FLEET_UNIT = Unit(FLEET)
