@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from shopfloor import MqttSettings, Plant, PlantError, load_plant, subscription
+from shopfloor import MqttSettings, Plant, PlantError, load_plant
 from shopfloor import config as cfg
 
 from ._digitization import Basis
 from ._grading import DEFAULT_THRESHOLDS
 from ._influx import STORE_KINDS, StoreConfig, StoreKind, check_name
 from ._messages import DEFAULT_MAX_PAYLOAD
+from ._partition import Partition, owned, topic_filters
 
 DEFAULT_COLLECTOR = "collector"
 DEFAULT_MAX_AHEAD_S = 300.0
@@ -28,7 +29,8 @@ ENV_PREFIX = "SFSIM_COLLECTOR_"
 DEFAULT_WEIGHTS = {"oee": 0.5, "nc_rate": 0.25, "networking": 0.25}
 SCORE_PARTS = ("oee", "availability", "quality", "nc_rate", "digitization", "networking")
 
-_TOP = ("collector", "mqtt", "store", "batch", "spool", "dead_letter", "kpi", "health_interval", "shutdown_timeout")
+_TOP = ("collector", "partition", "mqtt", "store", "batch", "spool", "dead_letter", "kpi", "health_interval",
+        "shutdown_timeout")
 _MQTT = ("url", "username", "password", "prefix", "version", "ca_file", "group", "session_expiry", "max_payload",
          "max_ahead")
 _STORE = ("kind", "url", "database", "retention_policy", "username", "password", "org", "bucket", "token",
@@ -45,7 +47,7 @@ ENVIRONMENT = {
     "MQTT_USERNAME": "mqtt.username",
     "MQTT_PASSWORD": "mqtt.password",
     "MQTT_PREFIX": "mqtt.prefix",
-    "MQTT_GROUP": "mqtt.group",
+    "PARTITION": "partition",
     "MQTT_SESSION_EXPIRY": "mqtt.session_expiry",
     "MQTT_CA_FILE": "mqtt.ca_file",
     "MQTT_MAX_AHEAD": "mqtt.max_ahead",
@@ -91,9 +93,8 @@ class KpiConfig:
 class CollectorConfig:
     collector: str = DEFAULT_COLLECTOR
     mqtt: MqttSettings
-    #: MQTT shared subscription group ("" = not shared: this collector receives everything, taking from no one);
-    #: a configuration file or the environment must name it (a default group let stray collectors take a share)
-    group: str = ""
+    #: the share of the fleet's sites this collector stores and computes KPIs for (``_partition``)
+    partition: Partition = field(default_factory=Partition)
     session_expiry_s: float = 7 * 86400.0
     max_payload: int = DEFAULT_MAX_PAYLOAD
     #: a message whose timestamp is further ahead of its arrival is refused (None: no limit, for a simulation
@@ -115,13 +116,24 @@ class CollectorConfig:
     source: str = ""
 
     @property
+    def sites(self) -> list[str] | None:
+        """The sites this collector owns (None: the whole fleet)."""
+        return None if self.partition.whole else owned(self.kpi.plants, self.partition)
+
+    @property
+    def topics(self) -> list[str]:
+        """The collector's subscription: plain topic filters, one persistent session."""
+        return topic_filters(self.mqtt.prefix, self.sites)
+
+    @property
     def subscription(self) -> str:
-        """What the collector's storage subscription joins, as its start-up line says it."""
-        topics = subscription(self.mqtt.prefix)
-        if self.group:
-            return (f"joins shared subscription group '{self.group}' ($share/{self.group}/{topics}: the group's "
-                    "collectors split the messages)")
-        return f"subscribes on its own ({topics}: every message)"
+        """What the collector subscribes to, as its start-up line says it."""
+        if self.partition.whole:
+            return f"subscribes to every machine ({self.topics[0]})"
+        sites = self.sites or []
+        return (f"partition {self.partition}: subscribes to {len(sites)} site(s) of the register "
+                f"({', '.join(sites) or 'none'})" + ("; adds up the fleet" if self.partition.adds_up_the_fleet
+                                                     and self.kpi.enabled else ""))
 
 
 def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
@@ -140,8 +152,7 @@ def load_collector_config(path: str | Path | None, environ: Mapping[str, str] | 
 
 def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConfig | None:
     m = c.mapping(data, "", _TOP)
-    # no defaults for who this collector is and which messages it takes: a process started with them took
-    # another's session (same client id) or a share of production's messages (same group)
+    # no default for who this collector is: a process started with it took another's session (same client id)
     if "collector" not in m:
         c.error("collector", "missing: give this collector an id of its own (its MQTT session, spool file and "
                              "health topic; two collectors with one id take each other's session), or set "
@@ -149,11 +160,11 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
     collector = c.field(m, "collector", "", cfg.service_id, DEFAULT_COLLECTOR)
     mq = c.mapping(m.get("mqtt"), "mqtt", _MQTT)
     mqtt = cfg.mqtt_settings(c, mq, base, "SFSIM_COLLECTOR_MQTT_URL")
-    if "group" not in mq:
-        c.error("mqtt.group", "missing: name the shared subscription group to join (its collectors split the "
-                              "messages between them), or \"\" for a subscription of its own that gets every "
-                              "message; or set SFSIM_COLLECTOR_MQTT_GROUP")
-    group = c.field(mq, "group", "mqtt", _group, "")
+    if "group" in mq:
+        c.error("mqtt.group", "shared subscriptions are no longer used (Mosquitto does not keep them across its "
+                              "own restart, and messages were lost): remove it, and divide the fleet with "
+                              "partition: K/N (docs/collector.md \"Partitions\")")
+    partition = c.field(m, "partition", "", Partition.parse, Partition())
     expiry = c.field(mq, "session_expiry", "mqtt", cfg.positive_duration, 7 * 86400.0)
     max_payload = c.field(mq, "max_payload", "mqtt", cfg.positive_int, DEFAULT_MAX_PAYLOAD)
     max_ahead = c.field(mq, "max_ahead", "mqtt", _optional_duration, cast(float | None, DEFAULT_MAX_AHEAD_S))
@@ -171,9 +182,12 @@ def _build(c: cfg.EnvChecker, data: dict[str, Any], base: Path) -> CollectorConf
     kpi = _kpi(c, c.mapping(m.get("kpi"), "kpi", _KPI), base)
     health = c.field(m, "health_interval", "", cfg.positive_duration, 10.0)
     shutdown = c.field(m, "shutdown_timeout", "", cfg.positive_duration, 10.0)
+    if not partition.whole and not kpi.plants:
+        c.error("partition", f"{partition}: dividing the fleet needs the plant register (kpi.plant: the plant "
+                             "files), from which every collector computes the same division of the sites")
     if c.issues or mqtt is None:
         return None
-    return CollectorConfig(collector=collector, mqtt=mqtt, group=group, session_expiry_s=expiry,
+    return CollectorConfig(collector=collector, mqtt=mqtt, partition=partition, session_expiry_s=expiry,
                            max_payload=max_payload, max_ahead_s=max_ahead, store=store, batch_max_points=max_points,
                            batch_max_delay_s=max_delay, spool_dir=spool_dir, spool_max_batches=spool_max,
                            dead_letter_file=dead_file, dead_letter_topic=dead_topic, kpi=kpi,
@@ -267,8 +281,3 @@ def _optional_duration(value: object) -> float | None:
 def _optional_path(base: Path, value: object) -> Path | None:
     return base / cfg.text(value) if value else None
 
-
-def _group(value: object) -> str:
-    if value in ("", None):
-        return ""
-    return cfg.service_id(value)

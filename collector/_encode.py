@@ -118,8 +118,8 @@ def gap_line(path: str, what: str, start_ms: int, end_ms: int, cause: str) -> st
                                                "cause": cause}, start_ms)
 
 
-def clock_line(site: str, now_ms: int) -> str:
-    return line("clock", unit_tags(Level.SITE, site), {"now_ms": now_ms}, now_ms)
+def clock_line(site: str, now_ms: int, *, live: bool) -> str:
+    return line("clock", unit_tags(Level.SITE, site), {"now_ms": now_ms, "live": live}, now_ms)
 
 
 def minute(ts_ms: int) -> int:

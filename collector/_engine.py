@@ -59,7 +59,10 @@ __all__ = ["Engine", "MachineRecord", "MachineStatus", "Result", "SiteIndicators
 
 
 class Engine:
-    def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None) -> None:
+    def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None,
+                 *, whole_fleet: bool = True) -> None:
+        """``whole_fleet``: the engine sees every site and adds them up itself (``FleetStep``); False: it sees a
+        partition of the fleet, and the partitions' fleet step adds them up from the store."""
         self.config = config
         self.counts: Counter[str] = counts if counts is not None else Counter()
         #: what the engine is fed has been admitted by these (the caller admits, the engine reads what is unknown)
@@ -67,7 +70,7 @@ class Engine:
         self.machines: dict[str, MachineRecord] = {}
         self.calendars: dict[str, Calendar] = {}
         self.clocks = Clocks()
-        self.fleet = FleetStep(config)
+        self.fleet = FleetStep(config) if whole_fleet else None
         self.alarms = Alarms()
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._changes = Changes()
@@ -167,8 +170,11 @@ class Engine:
 
     def restore_stored_fields(self, level: str, unit: str, window: str, start_ms: int, fields: Iterable[str]) -> None:
         """The KPI fields a result's stored point holds, read back after a restart (``ResultWrites.stored``)."""
-        writes = self.fleet.writes if level in (Level.ENTERPRISE, Level.FLEET) else self._writes
-        writes.stored((level, unit, window, start_ms), fields)
+        if level in (Level.ENTERPRISE, Level.FLEET):
+            if self.fleet is not None:
+                self.fleet.writes.stored((level, unit, window, start_ms), fields)
+        else:
+            self._writes.stored((level, unit, window, start_ms), fields)
 
     def _saw(self, m: MachineRecord, ts: int, received_ms: int) -> None:
         self.clocks.saw(m.site, m.path, ts, received_ms)
@@ -345,15 +351,14 @@ class Engine:
             fleet_shares.append(SiteShare(site, of_site.now_ms if of_site else None, to_fleet, rolling_results,
                                           [r for r in rates if r.unit.site == site], conditions.get(site, Counter()),
                                           live=site in self.clocks.live))
-        fleet_lines = self.fleet.tick(fleet_shares, self.register())
-        out += fleet_lines
-        for key, r in self.fleet.latest.items():
-            self.latest[key] = r
+        if self.fleet is not None:
+            out += self.fleet.tick(fleet_shares, self.register())
+            self.latest.update(self.fleet.latest)
         extra = len(out)
         yield out
         out = [gap_line(*gap) for gap in self._gaps.due(self.streams.machines, self._site_now_of_path, keep_ms)]
-        for site, span in spans.items():  # what a restart reads back as "now" (docs/storage.md)
-            out.append(clock_line(site, span.now_ms))
+        for site, span in spans.items():  # what a restart reads back as "now", and the fleet step (docs/storage.md)
+            out.append(clock_line(site, span.now_ms, live=site in self.clocks.live))
         for m in list(self.machines.values()):
             now = self._now_of(m)
             keep_from = (now if now is not None else fleet_now) - keep_ms
@@ -368,8 +373,11 @@ class Engine:
 
     def take_retractions(self) -> list[Retraction]:
         """Stored points to delete before the lines of the last tick part are written (see ``Retraction``)."""
-        out = self._writes.retractions + self.fleet.writes.retractions + self._gaps.retractions
-        self._writes.retractions, self.fleet.writes.retractions, self._gaps.retractions = [], [], []
+        out = self._writes.retractions + self._gaps.retractions
+        self._writes.retractions, self._gaps.retractions = [], []
+        if self.fleet is not None:
+            out += self.fleet.writes.retractions
+            self.fleet.writes.retractions = []
         return out
 
 

@@ -133,7 +133,7 @@ class FleetStep:
         self._windows: dict[tuple[str, int], dict[Unit, Result]] = {}
         self._shares: dict[Unit, SiteShare] = {}
         self.writes = ResultWrites()
-        self.latest: dict[tuple[Level, Unit, str], Result] = {}
+        self.latest: dict[tuple[str, str, str], Result] = {}
         #: the fleet's clock (``fleet_clock``)
         self.now_ms: int | None = None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from ._clock import lower_median
 from ._digitization import Equipment
 from ._encode import KPI_FIELDS
 from ._engine import Engine
-from ._influx import Store
+from ._influx import Store, influxql_string
 from ._units import PATH_TAGS, Unit
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,23 @@ def _rows(series: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], d
 _NEWEST_FIRST = "GROUP BY * ORDER BY time DESC LIMIT 1"
 
 
-def _newest(store: Store, measurement: str, field: str) -> dict[str, int]:
+def _newest(store: Store, measurement: str, field: str, own: str) -> dict[str, int]:
     """Each machine's newest timestamp in ``measurement``."""
     return {path: int(row["time"]) for path, _, row in _rows(store.query(
-        f'SELECT "{field}" FROM "{measurement}" {_NEWEST_FIRST}'))}
+        f'SELECT "{field}" FROM "{measurement}" {_where(own)}{_NEWEST_FIRST}'))}
+
+
+def _sites_clause(sites: Sequence[str] | None) -> str:
+    """An InfluxQL condition for the points of ``sites`` (None: every point)."""
+    if sites is None:
+        return ""
+    return " OR ".join(f'("enterprise" = {influxql_string(e)} AND "site" = {influxql_string(s)})'
+                       for e, s in (Unit(site).parts for site in sites))
+
+
+def _where(own: str, condition: str = "") -> str:
+    both = [f"({c})" for c in (own, condition) if c]
+    return f"WHERE {' AND '.join(both)} " if both else ""
 
 
 @dataclass
@@ -75,12 +88,15 @@ class Stored:
     kpi_fields: dict[tuple[str, str, str, int], frozenset[str]] = field(default_factory=dict)
 
 
-def read_back(store: Store, keep_s: float) -> Stored:
-    """Query the store (blocking I/O: run it in a thread)."""
+def read_back(store: Store, keep_s: float, sites: Sequence[str] | None = None) -> Stored:
+    """Query the store for the machines of ``sites`` (None: all; blocking I/O: run it in a thread)."""
     out = Stored()
-    newest_counters = _newest(store, "counters", "total")
+    if sites is not None and not sites:
+        return out
+    own = _sites_clause(sites)
+    newest_counters = _newest(store, "counters", "total", own)
     newest = dict(newest_counters)
-    for path, ts in _newest(store, "state", "reason_code").items():
+    for path, ts in _newest(store, "state", "reason_code", own).items():
         newest[path] = max(ts, newest.get(path, ts))
     if not newest:
         return out
@@ -88,15 +104,15 @@ def read_back(store: Store, keep_s: float) -> Stored:
     for path, ts in newest.items():
         by_site.setdefault(Unit(path).site, []).append(ts)
     out.clocks = {site: lower_median(times) for site, times in by_site.items()}
-    for s in store.query(f'SELECT "now_ms" FROM "clock" {_NEWEST_FIRST}'):
+    for s in store.query(f'SELECT "now_ms" FROM "clock" {_where(own)}{_NEWEST_FIRST}'):
         tags = s.get("tags", {})
         if tags.get("level") == "site" and tags.get("enterprise") and tags.get("site") and s["values"]:
             out.clocks[f"{tags['enterprise']}/{tags['site']}"] = int(s["values"][0][1])
     since = out.since_ms = min(out.clocks.values()) - round(keep_s * 1000)
     # the state in force when the period begins, then every change (ORDER BY … LIMIT 1, not last(): a selector
     # without GROUP BY time answers with time 0)
-    for query in (f'SELECT "reason_code", "product" FROM "state" WHERE time < {since}ms {_NEWEST_FIRST}',
-                  f'SELECT "reason_code", "product" FROM "state" WHERE time >= {since}ms GROUP BY *'):
+    for query in (f'SELECT "reason_code", "product" FROM "state" {_where(own, f"time < {since}ms")}{_NEWEST_FIRST}',
+                  f'SELECT "reason_code", "product" FROM "state" {_where(own, f"time >= {since}ms")}GROUP BY *'):
         for path, _, row in _rows(store.query(query)):
             ts = int(row["time"])  # (beyond its site's clock too: written after the clock was; a machine's own)
             out.states.setdefault(path, []).append((ts, int(row["reason_code"])))
@@ -104,7 +120,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
                 out.last_state[path] = (ts, int(row["reason_code"]), str(row.get("product") or ""))
     last = ", ".join(f'last("{k}") AS "{k}"' for k in _COUNTS)
     fields = ", ".join(f'"{k}"' for k in _COUNTS)
-    before = f'SELECT {fields} FROM "counters" WHERE time < {since}ms {_NEWEST_FIRST}'
+    before = f'SELECT {fields} FROM "counters" {_where(own, f"time < {since}ms")}{_NEWEST_FIRST}'
     # buckets (m − 1 min, m]: a sample at an edge stays the edge's; each stands at its edge m — but the newest at
     # its own time (its bucket's last is the machine's newest sample): a message stored after it in the same minute
     # must not move it later, or the sample a killed collector had not stored, redelivered, falls before it with a
@@ -112,7 +128,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
     # up to the clocks and what was stored after their last point (a tick's worth; bounded, should a machine's own
     # timestamps run years ahead)
     until = max(out.clocks.values()) + round(keep_s * 1000)
-    minutes = (f'SELECT {last} FROM "counters" WHERE time >= {since}ms AND time <= {until}ms '
+    minutes = (f'SELECT {last} FROM "counters" {_where(own, f"time >= {since}ms AND time <= {until}ms")}'
                f'GROUP BY time(1m, 1ms), * fill(none)')
     for query, at_edge in ((before, False), (minutes, True)):
         for path, _, row in _rows(store.query(query)):
@@ -121,7 +137,7 @@ def read_back(store: Store, keep_s: float) -> Stored:
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))
     latest: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
-    for path, tags, row in _rows(store.query(f'SELECT * FROM "birth" {_NEWEST_FIRST}')):
+    for path, tags, row in _rows(store.query(f'SELECT * FROM "birth" {_where(own)}{_NEWEST_FIRST}')):
         if path not in latest or row["time"] >= latest[path][1]["time"]:
             latest[path] = (tags, row)
     for path, (tags, row) in latest.items():
@@ -134,18 +150,19 @@ def read_back(store: Store, keep_s: float) -> Stored:
         except (KeyError, ValueError, TypeError) as e:
             log.warning("%s: stored birth not usable (%s)", path, e)
     newest_status: dict[str, tuple[int, bool]] = {}
-    for path, _, row in _rows(store.query(f'SELECT "status" FROM "status" {_NEWEST_FIRST}')):
+    for path, _, row in _rows(store.query(f'SELECT "status" FROM "status" {_where(own)}{_NEWEST_FIRST}')):
         newest_status[path] = (int(row["time"]), row["status"] == "online")
     out.online = {path: online for path, (_, online) in newest_status.items()}
-    for path, tags, row in _rows(store.query(f'SELECT "active", "since_ms" FROM "alarm" {_NEWEST_FIRST}')):
+    alarms = f'SELECT "active", "since_ms" FROM "alarm" {_where(own)}{_NEWEST_FIRST}'
+    for path, tags, row in _rows(store.query(alarms)):
         if row["active"] and tags.get("kind"):
             out.alarms[(path, tags["kind"])] = int(row["since_ms"])
-    for path, tags, row in _rows(store.query(f'SELECT "end_ms", "cause" FROM "gap" WHERE time >= {since}ms '
-                                             'GROUP BY *')):
+    for path, tags, row in _rows(store.query(f'SELECT "end_ms", "cause" FROM "gap" '
+                                             f'{_where(own, f"time >= {since}ms")}GROUP BY *')):
         out.gaps.setdefault(path, []).append((int(row["time"]), int(row["end_ms"]), str(row["cause"]),
                                               tags.get("what") != "counts"))
     kpis = ", ".join(f'"{k}"' for k in KPI_FIELDS)
-    for s in store.query(f'SELECT {kpis} FROM "kpi" WHERE time >= {since}ms GROUP BY *'):
+    for s in store.query(f'SELECT {kpis} FROM "kpi" {_where(own, f"time >= {since}ms")}GROUP BY *'):
         tags = s.get("tags", {})
         unit = "/".join(tags[k] for k in PATH_TAGS if tags.get(k)) or "fleet"
         for values in s["values"]:

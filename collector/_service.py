@@ -7,9 +7,10 @@ contradictions, counters going backwards, timestamps from the future), turns the
 points and batches them for the sink. Messages are acknowledged
 (MQTT 5 manual acks, QoS 1) only once their batch is durable — in the store or in the
 spool — so a collector killed at any moment loses nothing: its persistent session gets
-the unacknowledged messages again. Several collectors share the load through a shared
-subscription (``$share/<group>/…``); the one running the KPI engine then also takes a
-plain subscription of its own, because KPIs need every message of a machine.
+the unacknowledged messages again. A message is seen by every reader of the stream (the KPI
+engine, ``StreamConsumer``) before its batch is stored, so an acknowledged message has been
+both stored and seen. Several collectors divide the fleet by site (``partition: K/N``), each
+on plain topic filters of its own (``_partition``); the first also adds up the fleet.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import base64
 import collections
 import contextlib
+import gzip
 import json
 import logging
 import threading
@@ -38,12 +40,17 @@ from shopfloor._publisher import now_ms, tls_context
 from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
-from ._engine import Engine, target_lines
+from ._consumer import StreamConsumer
+from ._digitization import register as register_of
+from ._encode import target_lines
+from ._engine import Engine
+from ._fleet import FleetStep
 from ._influx import open_store
 from ._messages import Invalid, Message, decode
 from ._paho_seam import ReadAheadClient, send_pubacks
-from ._points import telemetry
+from ._points import Retraction, telemetry
 from ._restore import apply_steps, read_back
+from ._shares import read_shares
 from ._sink import Batch, Sink
 from ._stream import Streams
 
@@ -211,32 +218,26 @@ class Collector:
         self.prefix = prefix = config.mqtt.prefix
         self._started_ms = now_ms()
         max_ahead = round(config.max_ahead_s * 1000) if config.max_ahead_s is not None else None
-        #: the engine's own streams' counts when it has a subscription of its own (its repeats are not this
-        #: collector's; its seq accounting is the only one)
-        self._engine_counts: Counter[str] = Counter()
-        #: what this collector's subscription has shown of each machine (only a share of it in a shared group)
-        self.streams = Streams(accounts_seqs=not config.group, max_ahead_ms=max_ahead, counts=self.counts)
+        #: what the subscription has shown of each machine
+        self.streams = Streams(max_ahead_ms=max_ahead, counts=self.counts)
         self.engine: Engine | None = None
+        #: the fleet step of a divided fleet (its first partition's): adds up the shares every partition stored
+        self.fleet: FleetStep | None = None
         if config.kpi.enabled:
-            # the engine reads every message: its own subscription (and streams) when the storage one is shared
-            engine_streams = self.streams if not config.group else Streams(max_ahead_ms=max_ahead,
-                                                                          counts=self._engine_counts)
-            self.engine = Engine(config.kpi, self.counts, engine_streams)
+            whole = config.partition.whole
+            self.engine = Engine(config.kpi, self.counts, self.streams, whole_fleet=whole)
+            if not whole and config.partition.adds_up_the_fleet:
+                self.fleet = FleetStep(config.kpi)
+        #: what reads the admitted stream beside storage, in order
+        self.consumers: list[StreamConsumer] = [self.engine] if self.engine is not None else []
         self.store = open_store(config.store)
         self.sink = Sink(self.store, config.spool_dir / f"{config.collector}.sqlite",
                          max_batches=config.spool_max_batches, counts=self.counts, rejected=self._refused_by_store)
-        everything = contract.subscription(prefix)
-        shared = f"$share/{config.group}/{everything}" if config.group else everything
         client = f"sfsim-collector-{config.collector}"
         health = collector_topic(prefix, config.collector, "health")
-        self.storage = _Subscriber(config.mqtt, client, [shared], manual_ack=config.ack_after_store,
+        self.storage = _Subscriber(config.mqtt, client, config.topics, manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
                                    will=(health, self._health_payload("offline")), batch=config.batch_max_points)
-        #: the KPI engine needs every message of a machine; a shared subscription gives it only some
-        self.monitor: _Subscriber | None = None
-        if config.kpi.enabled and config.group:
-            self.monitor = _Subscriber(config.mqtt, f"{client}-kpi", [everything], manual_ack=False,
-                                       session_expiry_s=config.session_expiry_s)
         dead_topic = collector_topic(prefix, config.collector, "dead-letter")
         self.dead_letters = DeadLetters(
             config.dead_letter_file,
@@ -265,7 +266,6 @@ class Collector:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
-        monitor_arrived = asyncio.Event()
 
         def waker(event: asyncio.Event) -> Callable[[], None]:
             # one hand-over per wake-up, not one per message: the network thread only flags a pending wake
@@ -285,14 +285,10 @@ class Collector:
                  self.config.subscription)
         await self.sink.put(Batch(target_lines(), False, lambda: None))
         self.storage.start(waker(arrived))
-        if self.monitor is not None:
-            self.monitor.start(waker(monitor_arrived))
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sink.run(), name="sink")
                 tasks.create_task(self._ingest(arrived), name="ingest")
-                if self.monitor is not None:
-                    tasks.create_task(self._watch(self.monitor, monitor_arrived), name="monitor")
                 if self.engine is not None:
                     tasks.create_task(self._kpi_loop(), name="kpi")
                     if self.config.store.kind != "files":
@@ -307,8 +303,6 @@ class Collector:
         batches: list[Batch] = list(self._unsent)
         self._unsent.clear()
         steps: list[tuple[str, Callable[[], Any]]] = []
-        if self.monitor is not None:
-            steps.append(("stopping the KPI subscription", self.monitor.stop))
         steps.append(("taking the last messages", lambda: self._drain_inbox_into(batches)))
         if self.engine is not None:
             steps.append(("writing the last results", lambda: self._final_results(batches)))
@@ -321,6 +315,11 @@ class Collector:
             await self.sink.close(self.config.shutdown_timeout_s, batches)
         except Exception:
             log.exception("shutdown: closing the store failed (the spool keeps what it holds)")
+        if self.fleet is not None:
+            try:  # the partitions' last shares are stored now (this one's too): the fleet's last figures
+                await asyncio.to_thread(self._fleet_tick_into_store)
+            except Exception as e:  # derived figures, computed again at the next start
+                log.warning("shutdown: the fleet's last figures not written (%s: %s)", type(e).__name__, e)
         self.dead_letters.close()
         try:
             self.storage.publish(collector_topic(self.prefix, self.config.collector, "health"),
@@ -330,11 +329,26 @@ class Collector:
         self._log_counts()
 
     def _final_results(self, batches: list[Batch]) -> None:
-        assert self.engine is not None
-        self._drain_monitor()
-        lines = self.engine.tick(now_ms())
+        for consumer in self.consumers:
+            lines = [p for part in consumer.tick_steps(now_ms()) for p in part]
+            if lines:
+                batches.append(Batch(lines, False, lambda: None, consumer.take_retractions()))
+
+    def _fleet_lines(self) -> tuple[list[str], list[Retraction]]:
+        """The fleet step's points from the shares stored (blocking: run it in a thread)."""
+        assert self.fleet is not None
+        shares = read_shares(self.store, self.config.kpi.keep_s, self.config.kpi.basis)
+        register = [e for plant in self.config.kpi.plants for e in register_of(plant)]
+        lines = self.fleet.tick(shares, register)
+        retractions, self.fleet.writes.retractions = self.fleet.writes.retractions, []
+        return lines, retractions
+
+    def _fleet_tick_into_store(self) -> None:
+        lines, retractions = self._fleet_lines()
+        if retractions:
+            self.store.delete(retractions)
         if lines:
-            batches.append(Batch(lines, False, lambda: None, self.engine.take_retractions()))
+            self.store.write(gzip.compress(("\n".join(lines) + "\n").encode()))
 
     # ------------------------------------------------------------ ingest
 
@@ -371,7 +385,6 @@ class Collector:
             taken: list[Arrival] = []
             lines: list[str] = []
             signals_only = True
-            feed = self.engine is not None and self.monitor is None
             while inbox and len(lines) < max_points:
                 arrival = inbox.popleft()
                 taken.append(arrival)
@@ -388,9 +401,8 @@ class Collector:
                     continue
                 try:
                     points = telemetry(msg, arrival[5])
-                    if feed:
-                        assert self.engine is not None
-                        self.engine.feed(msg, arrival[5])
+                    for consumer in self.consumers:
+                        consumer.feed(msg, arrival[5])
                 except Exception as e:  # a message the checks let through and the code cannot take: not a crash
                     log.exception("message on %s could not be processed", arrival[0])
                     self._dead(arrival, f"could not be processed: {type(e).__name__}: {e}")
@@ -434,29 +446,6 @@ class Collector:
         except OSError as e:  # a full disk must not stop the service: the message is logged above
             log.error("dead letter for %s not written: %s", topic, e)
 
-    async def _watch(self, subscriber: _Subscriber, arrived: asyncio.Event) -> None:
-        """The KPI engine's own subscription (when the storage one is shared)."""
-        while True:
-            await arrived.wait()
-            arrived.clear()
-            self._drain_monitor()
-
-    def _drain_monitor(self) -> None:
-        if self.monitor is None or self.engine is None:
-            return
-        inbox = self.monitor.inbox
-        while inbox:
-            topic, payload, _, _, retained, received = inbox.popleft()
-            try:
-                msg = decode(topic, payload, prefix=self.prefix, retained=retained,
-                             max_payload=self.config.max_payload)
-                if self.engine.streams.admit(msg, received):
-                    self.engine.feed(msg, received)
-            except Invalid:
-                continue  # counted and dead-lettered by whichever collector stores it
-            except Exception:
-                log.exception("KPI engine could not take the message on %s", topic)
-
     # ------------------------------------------------------------ results and health
 
     async def _restore(self) -> None:
@@ -467,7 +456,7 @@ class Collector:
             while self.sink.backlog:
                 await asyncio.sleep(0.2)
             try:
-                stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s)
+                stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s, self.config.sites)
             except Exception as e:  # the store away, or data it holds that is not ours: retry, never stop the service
                 log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in %.0f s",
                             type(e).__name__, e, delay)
@@ -486,25 +475,28 @@ class Collector:
     async def _kpi_loop(self) -> None:
         """A tick every ``kpi.interval``, each part of it (a window of a site) its own batch so that telemetry
         batches go to the store in between."""
-        assert self.engine is not None
         while True:
             await asyncio.sleep(self.config.kpi.interval_s)
-            self._drain_monitor()
-            try:
-                for part in self.engine.tick_steps(now_ms()):
-                    for k in range(0, len(part), self.config.batch_max_points):
-                        chunk = part[k:k + self.config.batch_max_points]
-                        await self.sink.put(Batch(chunk, False, lambda: None, self.engine.take_retractions()))
-                    await asyncio.sleep(0)  # the ingest runs between the parts of a tick
-            except Exception:  # results stop for one tick, the telemetry keeps flowing
-                log.exception("KPI engine tick failed")
+            for consumer in self.consumers:
+                try:
+                    for part in consumer.tick_steps(now_ms()):
+                        await self._put_results(part, consumer.take_retractions())
+                        await asyncio.sleep(0)  # the ingest runs between the parts of a tick
+                except Exception:  # results stop for one tick, the telemetry keeps flowing
+                    log.exception("%s: tick failed", type(consumer).__name__)
+            if self.fleet is not None:
+                try:
+                    await self._put_results(*await asyncio.to_thread(self._fleet_lines))
+                except Exception as e:  # the store away: the next tick tries again
+                    log.warning("fleet step: the partitions' shares not read (%s: %s)", type(e).__name__, e)
+
+    async def _put_results(self, lines: list[str], retractions: list[Retraction]) -> None:
+        for k in range(0, len(lines), self.config.batch_max_points):
+            chunk = lines[k:k + self.config.batch_max_points]
+            await self.sink.put(Batch(chunk, False, lambda: None, retractions if k == 0 else []))
 
     def _all_counts(self) -> Counter[str]:
-        counts = Counter(self.counts)
-        for key in ("seq_missing", "seq_discontinuities"):
-            if key in self._engine_counts:
-                counts[key] = self._engine_counts[key]
-        return counts
+        return Counter(self.counts)
 
     def _health_payload(self, status: str) -> bytes:
         problems = [p for p in (self.sink.problem,) if p]

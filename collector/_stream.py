@@ -25,10 +25,7 @@ KPI engine learns only what passed them, so the store and the KPIs hold the same
   and the time between two sessions up to the new one's first counters, even when the state
   was in force all along): the parts they counted cannot be placed in time.
 
-A collector that shares a subscription group sees only its share of each machine's messages:
-it checks every message against what it has seen (repeats, contradictions, counters going
-backwards) but does no seq accounting; the collector running the KPI engine sees every message
-and does it all (``Streams(accounts_seqs=True)``).
+A collector sees every message of the machines it takes (its partition's sites: ``_partition``).
 
 Memory is bounded per machine: the last ``SESSIONS_KEPT`` sessions, ``GAPS_KEPT`` gaps and
 ``RECENT`` message digests per session, ``COUNTERS_KEPT`` counters samples per session.
@@ -159,9 +156,7 @@ def _merged(intervals: list[Interval]) -> list[Interval]:
 class Streams:
     """Every machine's stream; ``admit`` decides on each valid message (see the module's docstring)."""
 
-    def __init__(self, *, accounts_seqs: bool = True, max_ahead_ms: int | None = None,
-                 counts: Counter[str] | None = None) -> None:
-        self.accounts_seqs = accounts_seqs
+    def __init__(self, *, max_ahead_ms: int | None = None, counts: Counter[str] | None = None) -> None:
         self.max_ahead_ms = max_ahead_ms
         self.counts: Counter[str] = counts if counts is not None else Counter()
         self.machines: dict[str, MachineStream] = {}
@@ -277,7 +272,7 @@ class Streams:
                 raise Invalid(f"seq {seq} of session {track.id} was received before with other content; the first "
                               "copy stands (docs/collector.md#what-a-machine-may-send)")
             return "repeat"
-        if not self.accounts_seqs or track.highest is None or seq > track.highest:
+        if track.highest is None or seq > track.highest:
             return "new"
         i = bisect.bisect_right(track.gaps, seq, key=lambda g: g.first) - 1
         if i >= 0 and track.gaps[i].first <= seq < track.gaps[i].end:
@@ -291,8 +286,6 @@ class Streams:
                 s.last_ts = ts
             if s.away:  # the stream goes on: what it missed, if anything, is a seq gap
                 s.away, s.version = False, s.version + 1
-        if not self.accounts_seqs:
-            return
         if track.highest is None:
             track.highest, track.highest_ts = seq, ts
         elif seq > track.highest:

@@ -151,7 +151,7 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
         _logs.remember(mqtt, store)
         collector = Collector(CollectorConfig(
             # a session of its own on a real broker (none of an earlier run's messages), gone soon after the run
-            collector=f"demo-{out.name}", session_expiry_s=300, mqtt=mqtt, group="", store=store,
+            collector=f"demo-{out.name}", session_expiry_s=300, mqtt=mqtt, store=store,
             ack_after_store=real_broker is not None,
             spool_dir=out / "collector-spool",
             dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,

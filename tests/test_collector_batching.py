@@ -31,7 +31,7 @@ TOPIC = "sfsim/v1/acme/plant-1/area-1/line-1/m-1/signals"
 
 def config(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path, *, max_points: int,
            max_delay_s: float) -> CollectorConfig:
-    return CollectorConfig(collector="batching", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+    return CollectorConfig(collector="batching", mqtt=MqttSettings.from_url(mosquitto.url),
                            store=StoreConfig(url=influxdb.url), batch_max_points=max_points,
                            batch_max_delay_s=max_delay_s, spool_dir=tmp_path / "spool",
                            dead_letter_file=tmp_path / "dead.jsonl", kpi=KpiConfig(enabled=False))

@@ -78,7 +78,7 @@ def hours(influxdb: InfluxDB, machine: str) -> dict[int, dict[str, object]]:
 def test_a_machine_stepping_days_ahead_moves_no_one_elses_clock_even_across_a_restart(
         mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path) -> None:
     (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
-    config = CollectorConfig(collector="clock", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+    config = CollectorConfig(collector="clock", mqtt=MqttSettings.from_url(mosquitto.url),
                              store=StoreConfig(url=influxdb.url), batch_max_delay_s=0.05, spool_dir=tmp_path / "spool",
                              dead_letter_file=tmp_path / "dead.jsonl", health_interval_s=0.5, max_ahead_s=None,
                              kpi=KpiConfig(plants=(load_plant(tmp_path / "plant.yaml"),), interval_s=0.2,

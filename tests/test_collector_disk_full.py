@@ -72,7 +72,7 @@ def signals(seq: int) -> bytes:
 def test_a_full_disk_loses_nothing_and_crashes_nothing(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path,
                                                         small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     influxdb.stop()
-    config = CollectorConfig(collector="full", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+    config = CollectorConfig(collector="full", mqtt=MqttSettings.from_url(mosquitto.url),
                              store=StoreConfig(url=influxdb.url, timeout_s=2), batch_max_delay_s=0.05,
                              batch_max_points=100, spool_dir=small_disk / "spool",
                              dead_letter_file=tmp_path / "dead.jsonl", health_interval_s=0.2,

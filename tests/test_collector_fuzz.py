@@ -213,7 +213,7 @@ def test_bad_input_interleaved_with_honest_machines_harms_no_one(
         mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
     dead_file = tmp_path / "dead.jsonl"
-    config = CollectorConfig(collector="fuzz", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+    config = CollectorConfig(collector="fuzz", mqtt=MqttSettings.from_url(mosquitto.url),
                              store=StoreConfig(url=influxdb.url), batch_max_delay_s=0.05, spool_dir=tmp_path / "spool",
                              dead_letter_file=dead_file, health_interval_s=0.2,
                              kpi=KpiConfig(plants=(load_plant(tmp_path / "plant.yaml"),), interval_s=0.2))

@@ -85,7 +85,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
     async def main() -> Simulation:
         sim = Simulation(plant, seed=3)
         collector = Collector(CollectorConfig(
-            collector="gaps", mqtt=MqttSettings.from_url(mosquitto.url), group="",
+            collector="gaps", mqtt=MqttSettings.from_url(mosquitto.url),
             store=StoreConfig(url=influxdb.url), batch_max_delay_s=0.05, spool_dir=tmp_path / "spool",
             dead_letter_file=tmp_path / "dead.jsonl", health_interval_s=0.5,
             kpi=KpiConfig(plants=(plant,), interval_s=0.3)))

@@ -55,7 +55,7 @@ def publish_backlog(settings: MqttSettings, ca: Path | None) -> None:
 
 
 def drain(settings: MqttSettings, influxdb: InfluxDB, tmp_path: Path, ca: Path | None) -> Collector:
-    config = CollectorConfig(collector="reader", mqtt=settings, group="", store=StoreConfig(url=influxdb.url),
+    config = CollectorConfig(collector="reader", mqtt=settings, store=StoreConfig(url=influxdb.url),
                              batch_max_delay_s=0.05, spool_dir=tmp_path / "spool",
                              dead_letter_file=tmp_path / "dead.jsonl", kpi=KpiConfig(enabled=False))
 
