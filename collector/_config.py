@@ -48,6 +48,7 @@ ENVIRONMENT = {
     "MQTT_PASSWORD": "mqtt.password",
     "MQTT_PREFIX": "mqtt.prefix",
     "PARTITION": "partition",
+    "MQTT_GROUP": "mqtt.group",
     "MQTT_SESSION_EXPIRY": "mqtt.session_expiry",
     "MQTT_CA_FILE": "mqtt.ca_file",
     "MQTT_MAX_AHEAD": "mqtt.max_ahead",

@@ -121,8 +121,9 @@ class _Subscriber:
             log.warning("MQTT %s refused the connection: %s", self.settings.url, reason)
             return
         log.info("MQTT %s connected (session %s); subscribing to %s", self.settings.url,
-                 "resumed" if flags.session_present else "new", ", ".join(self.topics))
-        client.subscribe([(t, 1) for t in self.topics])
+                 "resumed" if flags.session_present else "new", ", ".join(self.topics) or "nothing")
+        if self.topics:  # a partition the register gives no site takes nothing
+            client.subscribe([(t, 1) for t in self.topics])
         self.connected.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
