@@ -48,6 +48,8 @@ from ._fleet import FleetStep
 from ._influx import open_store
 from ._messages import Invalid, Message, decode
 from ._paho_seam import ReadAheadClient, send_pubacks
+from ._partition import sites as _register_sites
+from ._partition import topic_filters
 from ._points import Retraction, telemetry
 from ._restore import apply_steps, read_back
 from ._shares import read_shares
@@ -76,10 +78,14 @@ class _Subscriber:
     message itself; while a batch gathers, the loop sleeps until its deadline or until the batch is full."""
 
     def __init__(self, settings: MqttSettings, client_id: str, topics: list[str], *, manual_ack: bool,
-                 session_expiry_s: float, will: tuple[str, bytes] | None = None, batch: int = 1) -> None:
+                 session_expiry_s: float, will: tuple[str, bytes] | None = None, batch: int = 1,
+                 not_ours: list[str] | None = None) -> None:
+        """``not_ours``: filters a resumed session may still hold from an earlier division of the fleet, taken
+        off at every connection."""
         self.settings = settings
         self.batch = batch
         self.topics = topics
+        self.not_ours = [t for t in not_ours or [] if t not in topics]
         self.manual_ack = manual_ack
         self.inbox: collections.deque[Arrival] = collections.deque()
         self.connected = threading.Event()
@@ -122,6 +128,8 @@ class _Subscriber:
             return
         log.info("MQTT %s connected (session %s); subscribing to %s", self.settings.url,
                  "resumed" if flags.session_present else "new", ", ".join(self.topics) or "nothing")
+        if flags.session_present and self.not_ours:
+            client.unsubscribe(self.not_ours)
         if self.topics:  # a partition the register gives no site takes nothing
             client.subscribe([(t, 1) for t in self.topics])
         self.connected.set()
@@ -236,9 +244,13 @@ class Collector:
                          max_batches=config.spool_max_batches, counts=self.counts, rejected=self._refused_by_store)
         client = f"sfsim-collector-{config.collector}"
         health = collector_topic(prefix, config.collector, "health")
+        #: the sites this collector owns (None: all); a message of another is acknowledged and left to its owner
+        self._own = frozenset(config.sites) if config.sites is not None else None
+        every_site = [site for site, _ in _register_sites(config.kpi.plants)]
         self.storage = _Subscriber(config.mqtt, client, config.topics, manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
-                                   will=(health, self._health_payload("offline")), batch=config.batch_max_points)
+                                   will=(health, self._health_payload("offline")), batch=config.batch_max_points,
+                                   not_ours=topic_filters(prefix, None) + topic_filters(prefix, every_site))
         dead_topic = collector_topic(prefix, config.collector, "dead-letter")
         self.dead_letters = DeadLetters(
             config.dead_letter_file,
@@ -429,6 +441,9 @@ class Collector:
         except Exception as e:
             log.exception("message on %s could not be checked", topic)
             self._dead(arrival, f"could not be checked: {type(e).__name__}: {e}")
+            return None
+        if self._own is not None and f"{msg.topic.enterprise}/{msg.topic.site}" not in self._own:
+            self.counts["other_partitions"] += 1  # a subscription of an earlier division, until it is taken off
             return None
         self.counts["valid"] += 1
         return msg

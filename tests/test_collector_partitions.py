@@ -1,0 +1,137 @@
+"""Collectors that divide the fleet by site (``partition: K/N``) store and compute exactly what one collector does.
+
+The three example plants publish over real Mosquitto, once, to six collectors at the same
+time: one alone (database ``one``), two partitions (``two``) and three (``three``), each
+group into its own InfluxDB database. Whatever the division, every site, enterprise and fleet
+KPI of every window, every 两化融合 rate and every grade is the same number, every message is
+stored by exactly one partition, and a partition restarted mid-run resumes its own share only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
+from collector._partition import Partition
+from shopfloor import MqttSettings, load_plant
+from simulator import LiveRun, MqttMachines, Simulation
+
+from .conftest import EXAMPLES
+from .recording import wait_until
+from .servers import InfluxDB, Mosquitto
+
+pytestmark = pytest.mark.integration
+
+PLANTS = tuple(load_plant(EXAMPLES / f"{name}.yaml") for name in ("wuhan-machining", "hangzhou-electronics",
+                                                                   "ezhou-process"))
+DATABASES = {1: "one", 2: "two", 3: "three"}
+SPAN_S = 8 * 3600
+
+
+def config(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, k: int, n: int) -> CollectorConfig:
+    name = f"p{k}of{n}"
+    return CollectorConfig(
+        collector=name, partition=Partition(k, n),
+        mqtt=MqttSettings.from_url(broker.url, reconnect_min_s=0.2, reconnect_max_s=1.0),
+        store=StoreConfig(kind="influxdb-v1", url=influx.url, database=DATABASES[n], timeout_s=3),
+        batch_max_delay_s=0.05, spool_dir=tmp_path / f"spool-{name}", dead_letter_file=tmp_path / f"dead-{name}.jsonl",
+        kpi=KpiConfig(plants=PLANTS, interval_s=0.5), health_interval_s=0.5)
+
+
+def rows(influx: InfluxDB, database: str, influxql: str) -> list[dict[str, Any]]:
+    return influx.rows(influxql, database)
+
+
+def by_series(influx: InfluxDB, database: str, measurement: str, where: str, *, last: bool = False,
+              ) -> dict[tuple[str, ...], Any]:
+    """Every point (or the last one) of each series, keyed by its tags and time."""
+    tail = " ORDER BY time DESC LIMIT 1" if last else ""
+    out: dict[tuple[str, ...], Any] = {}
+    for r in rows(influx, database, f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY *{tail}'):
+        tags = tuple(f"{k}={v}" for k, v in sorted(r.items()) if isinstance(v, str) and k in (
+            "level", "enterprise", "site", "area", "line", "window", "method", "basis"))
+        out[(*tags, "" if last else str(r["time"]))] = {k: v for k, v in r.items() if k != "time" or not last}
+    return out
+
+
+def test_one_two_or_three_partitions_give_the_same_figures(mosquitto: Mosquitto, influxdb: InfluxDB,
+                                                           tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="collector")
+    configs = {(k, n): config(mosquitto, influxdb, tmp_path, k, n) for n in DATABASES for k in range(1, n + 1)}
+
+    async def main() -> tuple[list[Simulation], dict[tuple[int, int], Collector]]:
+        collectors = {key: Collector(c) for key, c in configs.items()}
+        tasks = {key: asyncio.create_task(c.run()) for key, c in collectors.items()}
+        await wait_until(lambda: all(c.storage.connected.is_set() for c in collectors.values()), 10)
+        await asyncio.sleep(0.3)
+        sims = [Simulation(plant, seed=11 + i) for i, plant in enumerate(PLANTS)]
+        machines = [[m for m in sim.machines if m.at.machine.networked] for sim in sims]
+        adapters = [MqttMachines(ms, MqttSettings.from_url(mosquitto.url), 0.1) for ms in machines]
+        async with contextlib.AsyncExitStack() as stack:
+            lives = [await stack.enter_async_context(LiveRun(sim, [(a, ms)], sample_period_s=0.1))
+                     for sim, a, ms in zip(sims, adapters, machines, strict=True)]
+            for a in adapters:
+                await a.wait_connected(10)
+
+            async def restart_midway() -> None:  # partition 2 of 3 goes away and comes back
+                await asyncio.sleep(6)
+                key = (2, 3)
+                tasks[key].cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tasks[key]
+                await asyncio.sleep(1)
+                collectors[key] = Collector(configs[key])
+                tasks[key] = asyncio.create_task(collectors[key].run())
+
+            await asyncio.gather(*(live.run(SPAN_S, speed=SPAN_S / 15) for live in lives), restart_midway())
+            for live in lives:
+                await live.publish(sample=True)
+        everyone = [m for ms in machines for m in ms]
+
+        def stored_final_counters(database: str) -> bool:
+            got = {"/".join(r[k] for k in ("enterprise", "site", "area", "line", "machine")): r["total"]
+                   for r in rows(influxdb, database, 'SELECT last("total") AS total FROM "counters" GROUP BY *')}
+            return all(got.get(m.path) == m.total for m in everyone)
+
+        for database in DATABASES.values():
+            await wait_until(lambda database=database: stored_final_counters(database), 60)
+        await asyncio.sleep(1.5)  # the engines' next ticks saw the last counters
+        # the partitions that only store their share first, then the ones that add up the fleet
+        for key in sorted(tasks, key=lambda key: key[0] == 1):
+            tasks[key].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tasks[key]
+        return sims, collectors
+
+    sims, collectors = asyncio.run(main())
+    # every message stored by exactly one partition: the raw rows are the same in each database
+    raw = {n: {m: rows(influxdb, db, f'SELECT count(*) FROM "{m}"')[0] for m in ("state", "counters", "birth")}
+           for n, db in DATABASES.items()}
+    assert raw[1] == raw[2] == raw[3], raw
+    assert raw[1]["state"]["count_reason_code"] > 1000
+    # and counted by exactly one: two partitions' messages add up to one collector's (3 of 3 restarted: its
+    # session's messages in flight came twice)
+    assert sum(collectors[(k, 2)].counts["valid"] for k in (1, 2)) == collectors[(1, 1)].counts["valid"]
+    assert all(c.counts["invalid"] == 0 and c.counts["seq_missing"] == 0 and c.counts["other_partitions"] == 0
+               for c in collectors.values())
+    # identical figures at every level above the machines, whatever the division
+    for level in ("line", "site", "enterprise", "fleet"):
+        one = by_series(influxdb, "one", "kpi", f'"level" = \'{level}\'')
+        assert one, level
+        for n in (2, 3):
+            assert by_series(influxdb, DATABASES[n], "kpi", f'"level" = \'{level}\'') == one, (level, n)
+    for measurement in ("digitization", "grade"):
+        one = by_series(influxdb, "one", measurement, "time > 0", last=True)
+        assert any("level=enterprise" in k for k in one) or measurement == "grade", measurement
+        for n in (2, 3):
+            assert by_series(influxdb, DATABASES[n], measurement, "time > 0", last=True) == one, (measurement, n)
+    # the restarted partition read back its own site only
+    restored = [r.getMessage() for r in caplog.records if "restored" in r.getMessage()]
+    ezhou = sum(1 for m in sims[2].machines if m.at.machine.networked)
+    assert any(f"restored {ezhou} machine(s)" in line for line in restored), restored
