@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from shopfloor import Calendar, Plant, Window
 from shopfloor.telemetry import CounterSample, MessageKind
@@ -60,9 +60,9 @@ __all__ = ["Engine", "MachineRecord", "MachineStatus", "Result", "SiteIndicators
 
 class Engine:
     def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None,
-                 *, whole_fleet: bool = True) -> None:
-        """``whole_fleet``: the engine sees every site and adds them up itself (``FleetStep``); False: it sees a
-        partition of the fleet, and the partitions' fleet step adds them up from the store."""
+                 *, sites: Collection[str] | None = None) -> None:
+        """``sites``: the engine's partition of the fleet (the plant files' other sites are left to theirs, and the
+        partitions' fleet step adds them up from the store); None: every site, added up here (``FleetStep``)."""
         self.config = config
         self.counts: Counter[str] = counts if counts is not None else Counter()
         #: what the engine is fed has been admitted by these (the caller admits, the engine reads what is unknown)
@@ -70,7 +70,8 @@ class Engine:
         self.machines: dict[str, MachineRecord] = {}
         self.calendars: dict[str, Calendar] = {}
         self.clocks = Clocks()
-        self.fleet = FleetStep(config) if whole_fleet else None
+        self.sites = frozenset(sites) if sites is not None else None
+        self.fleet = FleetStep(config) if sites is None else None
         self.alarms = Alarms()
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._changes = Changes()
@@ -86,6 +87,8 @@ class Engine:
         entries = {e.path: e for e in register(plant)}
         for at in plant.machines():
             site = f"{at.enterprise.id}/{at.site.id}"
+            if self.sites is not None and site not in self.sites:
+                continue
             self.calendars[site] = at.site.calendar
             m = self.machines.get(at.path)
             if m is None:
