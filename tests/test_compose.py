@@ -96,7 +96,7 @@ def test_compose_accepts_the_file_with_and_without_an_env_file(tmp_path: Path) -
     custom.write_text((ROOT / ".env.example").read_text().replace("change-me-grafana", "s3cret"))
     assert compose(custom)["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
     assert set(plain["services"]) == {"mosquitto", "influxdb", "influxdb-tokens", "grafana", "simulator", "edge",
-                                      "collector-kpi", "collector"}
+                                      "collector", "collector-2", "collector-3"}
 
 
 def test_every_variable_has_its_place_in_env_example_and_env_is_not_committed() -> None:
@@ -114,12 +114,13 @@ def test_services_start_in_order_and_keep_their_data() -> None:
     tokens = {"influxdb": "service_healthy", "influxdb-tokens": "service_completed_successfully"}
     for name, needs in (("influxdb-tokens", {"influxdb": "service_healthy"}), ("grafana", tokens),
                         ("simulator", {"mosquitto": "service_healthy"}), ("edge", {"mosquitto": "service_healthy"}),
-                        ("collector-kpi", {"mosquitto": "service_healthy", **tokens}),
-                        ("collector", {"mosquitto": "service_healthy", **tokens})):
+                        ("collector", {"mosquitto": "service_healthy", **tokens}),
+                        ("collector-2", {"mosquitto": "service_healthy", **tokens}),
+                        ("collector-3", {"mosquitto": "service_healthy", **tokens})):
         depends = services[name]["depends_on"]
         assert {k: v["condition"] for k, v in depends.items()} == needs, name
     named = set(compose()["volumes"])
-    for name in ("mosquitto", "influxdb", "grafana", "edge", "collector-kpi", "collector"):
+    for name in ("mosquitto", "influxdb", "grafana", "edge", "collector", "collector-2", "collector-3"):
         assert any(source in named for source, _ in mounts(services[name])), f"{name} keeps no data in a volume"
 
 
@@ -141,12 +142,16 @@ def test_grafana_is_provisioned_from_dashboards() -> None:
 def test_the_stack_runs_sfsim_commands_that_exist() -> None:
     services = compose()["services"]
     parser = build_parser()
-    for name in ("simulator", "edge", "collector-kpi", "collector"):
+    for name in ("simulator", "edge", "collector", "collector-2", "collector-3"):
         words = sfsim_command(services[name])
         args = parser.parse_args(words)  # exits (a test failure) on an unknown command or flag
         assert args.command in ("simulate", "edge", "collect"), name
-    assert services["collector"]["environment"]["SFSIM_COLLECTOR_MQTT_GROUP"] == "sfsim-collectors"
-    assert services["collector-kpi"]["environment"]["SFSIM_COLLECTOR_MQTT_GROUP"] == "sfsim-collectors"
+    # the collectors are partitions 1, 2 and 3 of COLLECTOR_PARTITIONS, each with an id and a volume of its own
+    assert [services[f"collector{s}"]["environment"]["SFSIM_COLLECTOR_PARTITION"] for s in ("", "-2", "-3")] == [
+        "1/1", "2/1", "3/1"]
+    assert len({services[f"collector{s}"]["environment"]["SFSIM_COLLECTOR_ID"] for s in ("", "-2", "-3")}) == 3
+    assert services["collector-2"]["profiles"] == ["partition-2"] and services["collector-3"]["profiles"] == [
+        "partition-3"]
 
 
 def test_ports_are_published_on_this_computer_unless_the_lan_switch_is_set(tmp_path: Path) -> None:
@@ -171,7 +176,9 @@ def test_ports_are_published_on_this_computer_unless_the_lan_switch_is_set(tmp_p
 def test_the_simulator_is_a_profile_a_real_deployment_does_not_start() -> None:
     services = compose()["services"]
     assert services["simulator"]["profiles"] == ["simulator"]
-    assert [name for name, s in services.items() if s.get("profiles")] == ["simulator"]
+    # (and the partitions beyond the first, started only when the register is divided)
+    assert sorted(name for name, s in services.items() if s.get("profiles")) == ["collector-2", "collector-3",
+                                                                                  "simulator"]
     assert not [name for name, s in services.items() if "simulator" in s.get("depends_on", {})]
 
 
@@ -215,15 +222,15 @@ def test_every_service_refuses_the_demo_secrets_unless_told_it_is_a_demo(tmp_pat
 def test_the_collectors_and_grafana_get_influxdb_tokens_of_their_own() -> None:
     services = compose()["services"]
     admin = demo_secrets()["INFLUXDB_ADMIN_TOKEN"]
-    for name in ("grafana", "collector-kpi", "collector"):
+    for name in ("grafana", "collector", "collector-2", "collector-3"):
         assert admin not in yaml.safe_dump(services[name]), f"{name} holds the admin token"
     token_volume = {name: {src for src, dst in mounts(services[name]) if dst == "/run/sfsim"}
-                    for name in ("grafana", "collector-kpi", "collector")}
-    assert token_volume == {"grafana": {"grafana-token"}, "collector-kpi": {"collector-token"},
-                            "collector": {"collector-token"}}
+                    for name in ("grafana", "collector", "collector-2", "collector-3")}
+    assert token_volume == {"grafana": {"grafana-token"}, "collector": {"collector-token"},
+                            "collector-2": {"collector-token"}, "collector-3": {"collector-token"}}
     made = {dst: src for src, dst in mounts(services["influxdb-tokens"])}
     assert made["/tokens/collector"] == "collector-token" and made["/tokens/grafana"] == "grafana-token"
-    for name in ("collector-kpi", "collector"):
+    for name in ("collector", "collector-2", "collector-3"):
         line = guarded(services[name])[2].replace("$$", "$")
         assert "SFSIM_COLLECTOR_STORE_TOKEN=$(cat /run/sfsim/influxdb-token)" in line, name
         assert "SFSIM_COLLECTOR_STORE_TOKEN" not in services[name]["environment"], name
@@ -242,11 +249,11 @@ def test_the_plant_and_the_configs_come_from_a_host_folder_and_load(tmp_path: Pa
 
     services = compose()["services"]
     site = ROOT / "docker" / "site"
-    for name in ("simulator", "edge", "collector-kpi", "collector"):
+    for name in ("simulator", "edge", "collector", "collector-2", "collector-3"):
         assert f"{site}:/etc/sfsim:ro" in services[name]["volumes"], name
     assert sfsim_command(services["simulator"])[:2] == ["simulate", "/etc/sfsim/plant.yaml"]
     assert sfsim_command(services["edge"]) == ["edge", "--config", "/etc/sfsim/edge.yaml"]
-    for name in ("collector-kpi", "collector"):
+    for name in ("collector", "collector-2", "collector-3"):
         assert sfsim_command(services[name]) == ["collect", "--config", "/etc/sfsim/collector.yaml"], name
     assert "COPY examples" not in (ROOT / "Dockerfile").read_text()  # nothing of a site is in the image
     # the folder's files load as the services load them: their environment, the token from its file
@@ -255,14 +262,13 @@ def test_the_plant_and_the_configs_come_from_a_host_folder_and_load(tmp_path: Pa
     assert load_plant(site / "plant.yaml").enterprise.id == "wuhan-auto-parts"
     edge = load_edge_config(site / "edge.yaml", services["edge"]["environment"])
     assert [e.url for e in edge.endpoints] == ["opc.tcp://simulator:4840/sfsim/wuhan-edz"]
-    for name in ("collector-kpi", "collector"):
-        environ = {**services[name]["environment"], "SFSIM_COLLECTOR_STORE_TOKEN": "from-the-file",
-                   "SFSIM_COLLECTOR_ID": services[name]["environment"].get("SFSIM_COLLECTOR_ID", "collector-host")}
+    for name, partitions in (("collector", "1"), ("collector-2", "2"), ("collector-3", "3")):
+        # as COLLECTOR_PARTITIONS=3 (or 2) makes it: partition K of N
+        environ = {**services[name]["environment"], "SFSIM_COLLECTOR_STORE_TOKEN": "from-the-file"}
+        environ["SFSIM_COLLECTOR_PARTITION"] = environ["SFSIM_COLLECTOR_PARTITION"].replace("/1", f"/{partitions}")
         config = load_collector_config(site / "collector.yaml", environ)
         assert config.store.kind == "influxdb-v2" and config.kpi.plants[0].enterprise.id == "wuhan-auto-parts", name
-    assert load_collector_config(site / "collector.yaml", {**services["collector"]["environment"],
-                                                            "SFSIM_COLLECTOR_ID": "c", "SFSIM_COLLECTOR_STORE_TOKEN":
-                                                            "t"}).kpi.enabled is False
+        assert config.partition.index == int(partitions) and config.kpi.enabled, name
 
 
 def test_the_broker_keeps_as_many_messages_for_an_away_collector_as_docs_say() -> None:

@@ -108,7 +108,7 @@ def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path
     """Every command that reads a URL says what is wrong with it, and never repeats its password."""
     collector = tmp_path / "collector.yaml"
     collector.write_text("collector: c1\n"
-                         "mqtt: {url: 'mqtt://user:pw-in-file@broker:notaport', group: ''}\n"
+                         "mqtt: {url: 'mqtt://user:pw-in-file@broker:notaport'}\n"
                          "store: {url: 'ftp://db:pw-in-store-url@influx'}\n"
                          "dead_letter: 'mqtt://dl:pw-where-a-mapping-goes@broker'\n", encoding="utf-8")
     edge = tmp_path / "edge.yaml"
@@ -122,7 +122,7 @@ def test_configuration_errors_show_urls_without_their_credentials(tmp_path: Path
             f"{collector}:4: dead_letter: expected a mapping of fields (file, topic), got "
             "'mqtt://***@broker'"]),
         "collect from the environment": (run(capsys, "collect", "--check", environ={
-            "SFSIM_COLLECTOR_ID": "c1", "SFSIM_COLLECTOR_MQTT_GROUP": "",
+            "SFSIM_COLLECTOR_ID": "c1",
             "SFSIM_COLLECTOR_MQTT_URL": "ftp://user:pw-in-variable@broker"}), [
             "environment: SFSIM_COLLECTOR_MQTT_URL: MQTT URL 'ftp://***@broker': expected mqtt://host[:port] or "
             "mqtts://host[:port]"]),
@@ -148,7 +148,7 @@ def test_credentials_in_a_store_url_are_refused_with_where_they_go(tmp_path: Pat
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """InfluxDB credentials in the URL were never sent (and showed in every message naming the store)."""
     collector = tmp_path / "collector.yaml"
-    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\n"
+    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker'}\n"
                          "store: {url: 'http://db:pw-in-url@influx:8086'}\n", encoding="utf-8")
     done = run(capsys, "collect", "--config", str(collector), "--check")
     assert done.returncode == 2 and "pw-in-url" not in done.stdout + done.stderr

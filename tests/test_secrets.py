@@ -73,7 +73,7 @@ def test_no_secret_reaches_a_log_line(tmp_path: Path, verbosity: list[str]) -> N
         encoding="utf-8")
     (tmp_path / "collector-v1.yaml").write_text(
         "collector: collector-v1\n"
-        "mqtt: {group: '', max_ahead: none}\n"  # the simulation runs at 120x from now: ahead of the clock
+        "mqtt: {max_ahead: none}\n"  # the simulation runs at 120x from now: ahead of the clock
         f"store: {{kind: influxdb-v1, url: '{influx.url}', username: writer, password: '{INFLUX_PASSWORD}', "
         "create_database: false}\n"
         "spool: {dir: spool-v1}\n"
@@ -82,7 +82,7 @@ def test_no_secret_reaches_a_log_line(tmp_path: Path, verbosity: list[str]) -> N
     (tmp_path / "collector-v2.yaml").write_text(
         "collector: collector-v2\n"
         f"mqtt: {{url: 'mqtt://collector@127.0.0.1:{broker.port}', password: '{COLLECTOR_MQTT_PASSWORD}', "
-        "group: '', max_ahead: none}\n"
+        "max_ahead: none}\n"
         f"store: {{kind: influxdb-v2, url: '{shim.url}', org: sfsim, bucket: bucket}}\n"
         "spool: {dir: spool-v2}\n"
         "dead_letter: {file: dead-v2.jsonl}\n"
