@@ -35,11 +35,10 @@ SHIFT_S = 12 * 3600
 
 
 def collector_config(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, plant: Plant, *, name: str = "c1",
-                     group: str = "", kpi: bool = True, url: str | None = None) -> CollectorConfig:
+                     kpi: bool = True, url: str | None = None) -> CollectorConfig:
     return CollectorConfig(
         collector=name,
         mqtt=MqttSettings.from_url(broker.url, reconnect_min_s=0.2, reconnect_max_s=1.0),
-        group=group,
         store=StoreConfig(kind="influxdb-v1", url=url or influx.url, timeout_s=3),
         batch_max_delay_s=0.05,
         spool_dir=tmp_path / f"spool-{name}",
@@ -113,7 +112,7 @@ def process_config(broker: Mosquitto, influx: InfluxDB, tmp_path: Path) -> Path:
     path = tmp_path / "collector.yaml"
     path.write_text(f"""
 collector: proc
-mqtt: {{url: "{broker.url}", group: ""}}
+mqtt: {{url: "{broker.url}"}}
 store: {{kind: influxdb-v1, url: "{influx.url}", timeout: 3s}}
 batch: {{max_delay: 0.05s}}
 spool: {{dir: spool-proc}}
