@@ -18,18 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CYCLE_S = 90.0
 
 
-def plant_yaml(machines: int, protocol: str) -> str:
-    # one-machine lines that never stop: every sample changes the same values on every machine
-    lines = [
-        f"      - {{id: L{i:04d}, machines: [{{id: M{i:04d}, kind: cnc_machining_center, protocol: {protocol}, "
-        f"cycle_time: {CYCLE_S}s, mtbf: never, micro_stops_per_hour: 0}}]}}"
-        for i in range(machines)
-    ]
-    return (
-        "enterprise: {id: bench}\nsites:\n  - id: s1\n"
-        "    calendar: {shifts: [{id: D, start: '00:00', end: '24:00'}], non_working_days: []}\n"
-        "    lines:\n" + "\n".join(lines) + "\n"
-    )
+def plant_yaml(machines: int, protocol: str, sites: int = 1) -> str:
+    """One-machine lines that never stop (every sample changes the same values on every machine); machine ``i``
+    at site ``s<i % sites + 1>``."""
+    out = ["enterprise: {id: bench}", "sites:"]
+    for k in range(sites):
+        out += [f"  - id: s{k + 1}",
+                "    calendar: {shifts: [{id: D, start: '00:00', end: '24:00'}], non_working_days: []}",
+                "    lines:"]
+        out += [f"      - {{id: L{i:04d}, machines: [{{id: M{i:04d}, kind: cnc_machining_center, protocol: {protocol}, "
+                f"cycle_time: {CYCLE_S}s, mtbf: never, micro_stops_per_hour: 0}}]}}"
+                for i in range(machines) if i % sites == k]
+    return "\n".join(out) + "\n"
 
 
 def free_port() -> int:

@@ -5,24 +5,26 @@ machines) is queued in Mosquitto for a persistent session that is away; then the
 connects and drains it. Consumers, each on its own fresh backlog, in one run:
 
 - bare: a paho subscriber that only counts (QoS 1), the ceiling of broker + paho;
-- two bare subscribers, each its own process, sharing a subscription: what this machine allows two
-  consumers (the broker, InfluxDB and the consumers share its cores);
 - one collector with the KPI engine on, storing into InfluxDB (the ratio to bare is the goal: ≥ 0.7);
-- one collector with the KPI engine off, and two sharing the subscription (scaling: goal ≥ 1.6×).
+- one collector with the KPI engine off;
+- ``--partitions`` (1, 2, 4): that many collectors, each its partition of the ``--sites`` sites
+  (storage and KPIs; the first adds up the fleet), each held to ``--cap`` cores (a cgroup CPU
+  quota, as a container's CPU limit holds a partition; needs root and the cgroup cpu controller,
+  else these rows run unheld): the ratio to one partition is the goal (N=2 ≥ 1.8×, N=4 ≥ 3.4×),
+  and their fleet figures must equal one partition's (each backlog spans the same plant hours,
+  whole weeks apart, so the windows line up).
 
 Each consumer's session ends after its drain, so that the broker queues a backlog only for the
-consumer being measured (and each collector writes to a database of its own). For the collector
+consumer being measured (and each run writes to a database of its own). For the collector
 runs, the cores the collectors, Mosquitto and InfluxDB used during the drain are measured too
-(/proc): on a machine whose cores they share, they say how far two collectors can scale. So that
-the collectors' own scaling shows on a small machine too, one and two collectors run once more
-with each collector held to ``--cap`` cores (a cgroup CPU quota, as a container's CPU limit
-would hold a replica; needs root and the cgroup cpu controller, else those rows are skipped).
+(/proc): on a machine whose cores they share, they say how far the collectors can scale.
 
 Latency: 1,000 machines live (counters and signals every second, a state change a minute),
 probe machines change state every 0.5 s; the time from publishing a state change to finding
 it with an InfluxQL query (p99 goal < 2 s).
 
-    python bench/collector.py [--machines 1000] [--messages 200000] [--rounds 2] [--latency 30] [--cap 0.5]
+    python bench/collector.py [--machines 1000] [--sites 8] [--messages 200000] [--rounds 2] [--latency 30]
+                              [--partitions 1,2,4] [--cap 0.5]
 """
 
 from __future__ import annotations
@@ -44,12 +46,20 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from _common import ROOT, free_port, percentile, ratio, start_mosquitto
+from _common import ROOT, free_port, percentile, plant_yaml, ratio, start_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
 from shopfloor import telemetry as contract
 
-TOPIC = "bench/v1/bench/s1/main/L{i:04d}/M{i:04d}/{kind}"
+#: machine i is at site s<i % SITES + 1> (as bench/_common.plant_yaml places it)
+SITES = 8
+_BASE_MS = 1_767_571_200_000
+_WEEK_MS = 7 * 86_400_000
+_backlogs = 0
+
+
+def topic(i: int, kind: str) -> str:
+    return f"bench/v1/bench/s{i % SITES + 1}/main/L{i:04d}/M{i:04d}/{kind}"
 
 
 def start_influxdb(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -79,7 +89,7 @@ def query(url: str, q: str, db: str = "factory") -> list[dict[str, Any]]:
 
 
 def birth(i: int) -> bytes:
-    nameplate = {"machine": {"enterprise": "bench", "site": "s1", "area": "main", "line": f"L{i:04d}",
+    nameplate = {"machine": {"enterprise": "bench", "site": f"s{i % SITES + 1}", "area": "main", "line": f"L{i:04d}",
                              "id": f"M{i:04d}"},
                  "name": {"zh": "机床", "en": "machine"}, "kind": "cnc_machining_center",
                  "kind_name": {"zh": "加工中心", "en": "machining centre"}, "control": "cnc", "key_process": True,
@@ -94,24 +104,27 @@ def message(i: int, k: int, ts_ms: int, seq: int | None = None) -> tuple[str, by
     """The k-th message of machine i after its birth: a state change every 60, else counters and signals."""
     seq = k + 1 if seq is None else seq
     if k % 60 == 0:
-        return TOPIC.format(i=i, kind="state"), contract.encode(
+        return topic(i, "state"), contract.encode(
             contract.state(ts_ms=ts_ms, seq=seq, reason=0 if k % 120 == 0 else 20, product="P"))
     if k % 2:
-        return TOPIC.format(i=i, kind="counters"), contract.encode(contract.counters(
+        return topic(i, "counters"), contract.encode(contract.counters(
             ts_ms=ts_ms, seq=seq, total=k, good=k, scrap=0, rework=0, energy_kwh=k * 0.01, ideal_s=k * 90.0))
-    return TOPIC.format(i=i, kind="signals"), contract.encode(contract.signals(
+    return topic(i, "signals"), contract.encode(contract.signals(
         ts_ms=ts_ms, seq=seq, values={"spindle_speed_rpm": 1200.0 + k, "spindle_load_pct": 40.0, "power_kw": 15.0}))
 
 
-def publish_backlog(port: int, machines: int, messages: int) -> int:
-    """Queue ``messages`` (births first) for whoever has a session; returns how many were published."""
+def publish_backlog(port: int, machines: int, messages: int) -> tuple[int, int]:
+    """Queue ``messages`` (births first) for whoever has a session; how many were published, from which instant
+    (each backlog a week after the one before: fresh plant time, the same windows)."""
+    global _backlogs
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    infos = [client.publish(TOPIC.format(i=i, kind="birth"), birth(i), qos=1) for i in range(machines)]
-    t0 = 1_767_571_200_000 + int(time.time() * 1000) % 1_000_000 * 1000  # a fresh span of time per backlog
+    infos = [client.publish(topic(i, "birth"), birth(i), qos=1) for i in range(machines)]
+    _backlogs += 1
+    t0 = _BASE_MS + _backlogs * _WEEK_MS
     per_machine = max(1, (messages - machines) // machines)
     for k in range(per_machine):
         for i in range(machines):
@@ -122,7 +135,7 @@ def publish_backlog(port: int, machines: int, messages: int) -> int:
     infos[-1].wait_for_publish(120)
     client.loop_stop()
     client.disconnect()
-    return machines + per_machine * machines
+    return machines + per_machine * machines, t0
 
 
 def make_session(port: int, client_id: str, topic: str) -> None:
@@ -194,54 +207,18 @@ def drain_bare(port: int, expected: int, clients: tuple[str, ...] = ("bench-bare
     return {"messages": got["n"], "seconds": got["last"] - got["first"]}
 
 
-_BARE_PROCESS = """
-import sys, time, threading
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-got = [0, 0.0, 0.0]
-def on_message(client, userdata, msg):
-    now = time.time()
-    if not got[0]:
-        got[1] = now
-    got[0] += 1
-    got[2] = now
-client = paho.Client(CallbackAPIVersion.VERSION2, client_id=sys.argv[2], protocol=paho.MQTTv5)
-client.on_message = on_message
-props = Properties(PacketTypes.CONNECT)
-props.SessionExpiryInterval = 3600
-props.ReceiveMaximum = 65535
-client.connect("127.0.0.1", int(sys.argv[1]), clean_start=False, properties=props)
-client.loop_start()
-while not got[0] or time.time() - got[2] < 3.0:
-    time.sleep(0.2)
-client.loop_stop()
-client.disconnect()
-print(got[0], got[1], got[2])
-"""
-
-
-def drain_bare_processes(port: int, clients: tuple[str, ...]) -> dict[str, float]:
-    """Bare subscribers in processes of their own (one Python process would share one GIL between them)."""
-    procs = [subprocess.Popen([sys.executable, "-c", _BARE_PROCESS, str(port), c], stdout=subprocess.PIPE, text=True)
-             for c in clients]
-    results = [tuple(float(x) for x in p.communicate(timeout=900)[0].split()) for p in procs]
-    for client_id in clients:
-        drop_session(port, client_id)
-    return {"messages": sum(r[0] for r in results), "seconds": max(r[2] for r in results) - min(r[1] for r in results)}
-
-
-def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, group: str, kpi: bool,
-                   database: str | None = None) -> Path:
+def collector_yaml(tmp: Path, name: str, port: int, influx: str, *, kpi: bool, database: str | None = None,
+                   partition: str = "1/1", plant: Path | None = None) -> Path:
     """A collector's configuration; each run stores into its own database (a KPI engine starting on a database
     holding other runs' telemetry would first read that back: a restart's cost, not the ingest rate)."""
     path = tmp / f"{name}.yaml"
-    path.write_text(f"collector: {name}\nmqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench, group: '{group}'}}\n"
+    register = f", plant: '{plant}'" if plant is not None else ""
+    path.write_text(f"collector: {name}\npartition: {partition}\n"
+                    f"mqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench}}\n"
                     f"store: {{url: '{influx}', database: '{database or name}'}}\n"
                     f"spool: {{dir: '{tmp}/spool-{name}'}}\n"
                     f"dead_letter: {{file: '{tmp}/dead-{name}.jsonl', topic: false}}\n"
-                    f"kpi: {{enabled: {str(kpi).lower()}}}\nhealth_interval: 0.25s\n")
+                    f"kpi: {{enabled: {str(kpi).lower()}{register}}}\nhealth_interval: 0.25s\n")
     return path
 
 
@@ -332,12 +309,14 @@ class Health:
 
 
 def drain_collectors(tmp: Path, port: int, influx: str, health: Health, meter: CpuMeter, names: list[str], *,
-                     group: str, kpi: list[bool], machines: int, messages: int,
-                     quotas: list[Path] | None = None) -> dict[str, float]:
-    """Collectors draining a backlog; ``quotas``: a cgroup (its cgroup.procs) for each collector."""
+                     kpi: bool, machines: int, messages: int, plant: Path | None = None,
+                     quotas: list[Path] | None = None) -> dict[str, Any]:
+    """Collectors draining a backlog into one database: one of the whole fleet, or ``names`` as partitions 1 … N
+    of ``plant``'s sites; ``quotas``: a cgroup (its cgroup.procs) for each collector."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    configs = [collector_yaml(tmp, n, port, influx, group=group, kpi=k, database=names[0])
-               for n, k in zip(names, kpi, strict=True)]
+    n = len(names)
+    configs = [collector_yaml(tmp, name, port, influx, kpi=kpi, database=names[0], partition=f"{k + 1}/{n}",
+                              plant=plant) for k, name in enumerate(names)]
 
     def command(i: int) -> list[str]:
         collect = [sys.executable, "-m", "sfsim", "collect", "--config", str(configs[i])]
@@ -351,16 +330,20 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, meter: C
                                  stderr=(tmp / f"{c.stem}.log").open("ab"))
                 for i, c in enumerate(configs)]
 
+    def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+        # partitions 2 … N first: the first adds up the fleet from what they stored, once more as it stops
+        for p in procs[1:] + procs[:1]:
+            p.send_signal(signal.SIGTERM)
+            p.wait(120)
+
     procs = start()  # sessions and subscriptions exist before the backlog is queued
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(n in health.latest for n in names):
         time.sleep(0.1)
     time.sleep(1.0)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        p.wait(60)
+    stop(procs)
     health.history.clear()
-    published = publish_backlog(port, machines, messages)
+    published, t0 = publish_backlog(port, machines, messages)
     start_wall = time.perf_counter()
     procs = start()
     meter.processes.update({name: p.pid for name, p in zip(names, procs, strict=True)})
@@ -380,19 +363,28 @@ def drain_collectors(tmp: Path, port: int, influx: str, health: Health, meter: C
         cpu = {f"cpu {k}": meter.used(first, last, n) for k, n in
                (("collectors", names), ("broker", ["broker"]), ("influxdb", ["influxdb"]))}
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            p.wait(60)
-        for name, k in zip(names, kpi, strict=True):  # later backlogs are not queued for them any more
+        stop(procs)
+        for name in names:  # later backlogs are not queued for them any more
             drop_session(port, f"sfsim-collector-{name}")
-            if k and group:
-                drop_session(port, f"sfsim-collector-{name}-kpi")
-    return {"messages": received, "points": points, "seconds": last - first, "published": published, **cpu}
+    fleet = fleet_figures(influx, names[0], t0) if kpi else {}
+    return {"messages": received, "points": points, "seconds": last - first, "published": published, **cpu,
+            "fleet": fleet}
+
+
+def fleet_figures(influx: str, database: str, t0: int) -> dict[tuple[str, str, int], tuple[Any, ...]]:
+    """The enterprise's and the fleet's hours and days, keyed by their start after the backlog's first instant."""
+    out = {}
+    for series in query(influx, 'SELECT "pq", "gq", "apt_s", "pbt_s", "oee", "final" FROM "kpi" WHERE '
+                                '("level" = \'enterprise\' OR "level" = \'fleet\') AND "window" != \'rolling\' '
+                                'GROUP BY "level", "window"', db=database):
+        for row in series["values"]:
+            out[(series["tags"]["level"], series["tags"]["window"], row[0] - t0)] = tuple(row[1:])
+    return out
 
 
 def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, probes: int = 10) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    config = collector_yaml(tmp, "live", port, influx, group="", kpi=True)  # database "live"
+    config = collector_yaml(tmp, "live", port, influx, kpi=True)  # database "live"
     proc = subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(config)], env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp / "live.log").open("ab"))
     time.sleep(3)
@@ -404,7 +396,7 @@ def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, pr
         client.connect("127.0.0.1", port)
         client.loop_start()
         for i in range(machines):
-            client.publish(TOPIC.format(i=i, kind="birth"), birth(i), qos=1)
+            client.publish(topic(i, "birth"), birth(i), qos=1)
         k = 0
         seqs = [0] * machines
         next_tick = time.monotonic()
@@ -460,49 +452,48 @@ def latency(tmp: Path, port: int, influx: str, machines: int, seconds: float, pr
 
 
 def main() -> None:
+    global SITES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--machines", type=int, default=1000)
+    parser.add_argument("--sites", type=int, default=8, help="the machines' sites (what partitions divide)")
     parser.add_argument("--messages", type=int, default=200_000, help="backlog per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency", type=float, default=30.0, help="seconds of the live latency run (0: skip)")
-    parser.add_argument("--cap", type=float, default=0.5,
-                        help="cores each collector may use in the capped scaling rows (0: skip them)")
+    parser.add_argument("--partitions", default="1,2,4", help="partition counts to run ('': skip)")
+    parser.add_argument("--cap", type=float, default=0.5, help="cores each partition may use (0: unheld)")
     args = parser.parse_args()
-    capped = [q for q in (cpu_quota(n, args.cap) for n in ("one", "two-a", "two-b")) if q] if args.cap else []
-    if args.cap and len(capped) < 3:
-        print("no cgroup cpu controller to write to (root needed): the capped rows are skipped", flush=True)
-        capped = []
-    cap_label = f"{args.cap:g} core each"
+    SITES = args.sites
+    counts = [int(n) for n in args.partitions.split(",") if n.strip()]
+    quotas: list[Path] = []
+    if args.cap and counts:
+        quotas = [q for q in (cpu_quota(f"p{k}", args.cap) for k in range(max(counts))) if q]
+        if len(quotas) < max(counts):
+            print("no cgroup cpu controller to write to (root needed): the partitions run unheld", flush=True)
+            quotas = []
+    held = f", {args.cap:g} core each" if quotas else ""
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        plant = tmp / "plant.yaml"
+        plant.write_text(plant_yaml(args.machines, "mqtt", args.sites))
         broker, port = start_mosquitto(tmp)
         influxd, influx = start_influxdb(tmp / "influxdb")
         health = Health(port)
         meter = CpuMeter(broker=broker.pid, influxdb=influxd.pid)
-        rows: dict[str, list[dict[str, float]]] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
         try:
             for r in range(args.rounds):
                 make_session(port, "bench-bare", "bench/v1/+/+/+/+/+/+")
-                published = publish_backlog(port, args.machines, args.messages)
+                published, _ = publish_backlog(port, args.machines, args.messages)
                 rows.setdefault("bare paho subscriber", []).append(drain_bare(port, published))
-                pair = (f"bench-bare-a{r}", f"bench-bare-b{r}")
-                for client_id in pair:
-                    make_session(port, client_id, f"$share/bare{r}/bench/v1/+/+/+/+/+/+")
-                publish_backlog(port, args.machines, args.messages)
-                rows.setdefault("two bare subscribers sharing", []).append(drain_bare_processes(port, pair))
-                runs: list[tuple[str, list[str], str, list[bool], list[Path] | None]] = [
-                    ("one collector, KPI on", ["c1"], "", [True], None),
-                    ("one collector, KPI off", ["c2"], "", [False], None),
-                    ("two collectors sharing, KPI off", ["c3a", "c3b"], "g3", [False, False], None),
-                    ("two collectors sharing, KPI on one", ["c4a", "c4b"], "g4", [True, False], None)]
-                if capped:
-                    runs += [(f"one collector, KPI off, {cap_label}", ["c5"], "", [False], capped[:1]),
-                             (f"two sharing, KPI off, {cap_label}", ["c6a", "c6b"], "g6", [False, False], capped[1:])]
-                for label, names, group, kpi, quotas in runs:
-                    # a group per round: Mosquitto keeps queueing a share for a group's members that are away
+                runs: list[tuple[str, list[str], bool, Path | None, list[Path] | None]] = [
+                    ("one collector, KPI on", ["c1"], True, None, None),
+                    ("one collector, KPI off", ["c2"], False, None, None)]
+                runs += [(f"partitions {n}, KPI on{held}", [f"p{n}-{k + 1}" for k in range(n)], True, plant,
+                          quotas[:n] or None) for n in counts]
+                for label, names, kpi, register, cgroups in runs:
                     rows.setdefault(label, []).append(drain_collectors(
-                        tmp, port, influx, health, meter, [f"{n}r{r}" for n in names], group=group and f"{group}r{r}",
-                        kpi=kpi, machines=args.machines, messages=args.messages, quotas=quotas))
+                        tmp, port, influx, health, meter, [f"{n}r{r}" for n in names], kpi=kpi,
+                        machines=args.machines, messages=args.messages, plant=register, quotas=cgroups))
                 line = " | ".join(f"{k}: {v[-1]['messages'] / v[-1]['seconds']:,.0f} msg/s" for k, v in rows.items())
                 print(f"round {r + 1}: {line}", flush=True)
             lat = latency(tmp, port, influx, args.machines, args.latency) if args.latency else []
@@ -511,17 +502,18 @@ def main() -> None:
             health.close()
             influxd.terminate()
             broker.terminate()
-            for procs in capped:  # empty now: their collectors have exited
+            for procs in quotas:  # empty now: their collectors have exited
                 with contextlib.suppress(OSError):
                     procs.parent.rmdir()
 
     def rate(label: str, what: str = "messages") -> float:
         runs = rows[label]
-        return sum(r[what] for r in runs) / sum(r["seconds"] for r in runs)
+        return float(sum(r[what] for r in runs) / sum(r["seconds"] for r in runs))
 
     if rows:
         bare = rate("bare paho subscriber")
-        print(f"\nbacklog {args.messages:,} messages of {args.machines:,} machines per run, {args.rounds} round(s)")
+        print(f"\nbacklog {args.messages:,} messages of {args.machines:,} machines at {args.sites} sites per run, "
+              f"{args.rounds} round(s)")
         for label in rows:
             points = f", {rate(label, 'points'):,.0f} points/s" if "bare" not in label else ""
             print(f"  {label:36s} {rate(label):9,.0f} msg/s{points}  (ratio to bare {ratio(rate(label), bare)})")
@@ -530,13 +522,14 @@ def main() -> None:
                 print(f"  {'':36s} cores used: collectors {used['collectors']:.2f}, Mosquitto {used['broker']:.2f}, "
                       f"InfluxDB {used['influxdb']:.2f}, together {sum(used.values()):.2f} of {os.cpu_count()}")
         print(f"one collector with KPI on / bare paho: {ratio(rate('one collector, KPI on'), bare)} (goal ≥ 0.7)")
-        scaling = ratio(rate("two collectors sharing, KPI off"), rate("one collector, KPI off"))
-        print(f"two collectors / one (KPI off): {scaling} (goal ≥ 1.6); two bare subscribers / one: "
-              f"{ratio(rate('two bare subscribers sharing'), bare)} (what this machine allows two consumers)")
-        if capped:
-            print(f"two collectors / one, {cap_label}: "
-                  f"{ratio(rate(f'two sharing, KPI off, {cap_label}'), rate(f'one collector, KPI off, {cap_label}'))}"
-                  " (goal ≥ 1.6: the collectors' own scaling, the other cores left to Mosquitto and InfluxDB)")
+        if counts:
+            one = f"partitions {counts[0]}, KPI on{held}"
+            for n in counts[1:]:
+                label = f"partitions {n}, KPI on{held}"
+                same = all(run["fleet"] == first["fleet"] and run["fleet"]
+                           for run, first in zip(rows[label], rows[one], strict=True))
+                print(f"partitions {n} / {counts[0]}: {ratio(rate(label), rate(one))} (goal: N=2 ≥ 1.8, N=4 ≥ 3.4); "
+                      f"fleet figures {'equal to' if same else 'DIFFERENT from'} {counts[0]} partition's")
     if lat:
         print(f"latency, {args.machines:,} machines live: state change published → queryable in InfluxDB: "
               f"p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s, max {max(lat):.2f} s "
