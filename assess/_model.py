@@ -26,6 +26,8 @@ RATES = (
 
 @dataclass(frozen=True, slots=True)
 class IndicatorRow:
+    """One rate of the report: its key and names, its counts, and how far it is from each of its targets."""
+
     key: str
     zh: str
     en: str
@@ -36,6 +38,8 @@ class IndicatorRow:
 
 @dataclass(frozen=True, slots=True)
 class EquipmentRow:
+    """One machine of the site's register as the report lists it."""
+
     path: str
     name_zh: str
     name_en: str
@@ -53,6 +57,9 @@ class EquipmentRow:
 
 @dataclass(frozen=True, slots=True)
 class LineRow:
+    """A line over the period: its constraint's hours added up (``period``, ``kpis``), the energy of all its
+    machines, and its hourly OEE."""
+
     path: str
     name_zh: str
     name_en: str
@@ -66,11 +73,15 @@ class LineRow:
 
     @property
     def kwh_per_good(self) -> float | None:
+        """The whole line's energy per good part of its constraint, kWh; None without good parts."""
         return self.energy_kwh / self.period.gq if self.period.gq else None
 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
+    """One site's assessment over [start_ms, end_ms) (epoch ms): indicators against targets, the equipment, the
+    lines; ``source`` names where the data came from, ``generated`` when the report was made (site clock)."""
+
     enterprise_zh: str
     enterprise_en: str
     site: str
@@ -88,6 +99,7 @@ class Assessment:
     generated: str
 
     def local(self, ms: int, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """An instant (epoch ms) on the site's clock, formatted with ``fmt``."""
         return dt.datetime.fromtimestamp(ms / 1000, ZoneInfo(self.timezone)).strftime(fmt)
 
 

@@ -33,6 +33,9 @@ class Hour:
 
 
 class Source(Protocol):
+    """Where an assessment's evidence is read: a collector's InfluxDB (``InfluxSource``) or its line protocol
+    files (``FileSource``); instants are epoch ms, ``site`` is ``enterprise/site``."""
+
     #: what the report names as its data source
     name: str
 
@@ -72,6 +75,7 @@ class InfluxSource:
         self.name = store.config.target
 
     def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
+        """Line and machine hour windows of ``site`` starting in [start, end), from the ``kpi`` measurement."""
         columns = ", ".join(f'"{k}"' for k in _PERIOD_FIELDS)
         query = (f'SELECT {columns} FROM "kpi" WHERE "window" = \'hour\' AND "level" =~ /^(line|machine)$/ AND '
                  f'{_site_where(site)} AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *')
@@ -84,11 +88,13 @@ class InfluxSource:
         return out
 
     def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
+        """Paths of the machines of ``site`` with a state, counters or signals point in [start, end)."""
         query = (f'SELECT count("seq") FROM {", ".join(_TELEMETRY)} WHERE {_site_where(site)} AND '
                  f'time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {", ".join(PATH_TAGS)}')
         return {_path(s.get("tags", {})) for s in self.store.query(query) if any(v[1] for v in s["values"])}
 
     def span(self, site: str) -> tuple[int, int] | None:
+        """The first line hour window's start and the last one's end; None when none is stored."""
         where = f'"window" = \'hour\' AND "level" = \'line\' AND {_site_where(site)}'
         first = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time ASC LIMIT 1')
         last = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time DESC LIMIT 1')
@@ -182,6 +188,8 @@ class FileSource:
                 yield m, tags, values, ts
 
     def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
+        """Line and machine hour windows of ``site`` starting in [start, end); a point written again (a window
+        computed again) takes its new fields over the old."""
         latest: dict[tuple[str, str, int], dict[str, Any]] = {}  # a point written again overwrites itself
         for _, tags, values, ts in self._site_points(site, start_ms, end_ms, ("kpi",)):
             if tags.get("window") == "hour" and tags.get("level") in ("line", "machine"):
@@ -190,9 +198,11 @@ class FileSource:
         return [Hour(level, unit, start, _period(values)) for (level, unit, start), values in latest.items()]
 
     def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
+        """Paths of the machines of ``site`` with a state, counters or signals point in [start, end)."""
         return {_path(tags) for _, tags, _, _ in self._site_points(site, start_ms, end_ms, _TELEMETRY)}
 
     def span(self, site: str) -> tuple[int, int] | None:
+        """The first line hour window's start and the last one's end; None when none is stored."""
         hours = [h for h in self.hours(site, 0, 2**62 // 1000) if h.level == "line"]
         if not hours:
             return None

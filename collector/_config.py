@@ -70,6 +70,9 @@ ENVIRONMENT = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GradingConfig:
+    """How sites and lines are graded: ``method`` rank (fifths of the ranking) or thresholds (four descending
+    lower bounds on the score), and the weights of the composite score."""
+
     method: str = "rank"  # or "thresholds"
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -77,6 +80,9 @@ class GradingConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KpiConfig:
+    """What the KPI engine works from: the plant files, how often it computes (``interval_s``), its rolling
+    window, how long late data counts, the NC-rate basis, the alarm delay and the grading; seconds."""
+
     enabled: bool = True
     #: plant files: the asset register (machines that send nothing still count) and the shift calendars
     plants: tuple[Plant, ...] = ()
@@ -92,6 +98,10 @@ class KpiConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectorConfig:
+    """A collector's configuration (docs/collector.md): its id and partition, the broker, the store, batches,
+    spool, dead letters and KPIs, intervals and timeouts in seconds; ``source``: the file it was read from
+    ("environment" without one)."""
+
     collector: str = DEFAULT_COLLECTOR
     mqtt: MqttSettings
     #: the share of the fleet's sites this collector stores and computes KPIs for (``_partition``)

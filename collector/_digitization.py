@@ -25,6 +25,8 @@ class Basis(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Equipment:
+    """A machine's entry in the asset register: where it is and what the 两化融合 indicators count of it."""
+
     path: str
     enterprise: str
     site: str
@@ -59,11 +61,14 @@ def from_birth(birth: Mapping[str, Any]) -> Equipment:
 
 @dataclass(frozen=True, slots=True)
 class Rate:
+    """A rate with its counts, ``numerator`` of ``denominator`` machines (or key processes), for the evidence."""
+
     numerator: int
     denominator: int
 
     @property
     def value(self) -> float | None:
+        """The rate, 0 to 1; None when the denominator is 0."""
         return self.numerator / self.denominator if self.denominator else None
 
 

@@ -59,6 +59,9 @@ __all__ = ["Engine", "MachineRecord", "MachineStatus", "Result", "SiteIndicators
 
 
 class Engine:
+    """The KPI engine of a collector (or of its partition of the fleet): ``feed`` it the admitted messages,
+    ``tick`` it for the results due, as line protocol."""
+
     def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None,
                  *, sites: Collection[str] | None = None) -> None:
         """``sites``: the engine's partition of the fleet (the plant files' other sites are left to theirs, and the
@@ -84,6 +87,8 @@ class Engine:
     # ------------------------------------------------------------ the register
 
     def add_plant(self, plant: Plant) -> None:
+        """Register a plant file's machines of the engine's sites, with their calendars, mean ideal cycle times and
+        places in their lines; a machine already known (from a birth) takes the file's register entry."""
         entries = {e.path: e for e in register(plant)}
         for at in plant.machines():
             site = f"{at.enterprise.id}/{at.site.id}"
@@ -240,6 +245,7 @@ class Engine:
         return out + above_sites([r for r in out if r.level is Level.SITE], label, w, end_ms)
 
     def rolling_window(self, now_ms: int) -> Window:
+        """The rolling window up to ``now_ms`` (epoch ms): the configured ``rolling_s``, from a whole minute."""
         return rolling_window(now_ms, self.config.rolling_s)
 
     def digitization(self, start_ms: int, end_ms: int,

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 
 class Colour(StrEnum):
+    """A colour of the 五色图, best first (``COLOURS`` keeps the order)."""
+
     GREEN = "green"
     BLUE = "blue"
     YELLOW = "yellow"
@@ -15,6 +17,7 @@ class Colour(StrEnum):
 
     @property
     def zh(self) -> str:
+        """The colour's Chinese name: 绿, 蓝, 黄, 橙 or 红."""
         return {"green": "绿", "blue": "蓝", "yellow": "黄", "orange": "橙", "red": "红"}[self.value]
 
 

@@ -124,6 +124,8 @@ def _isolate(lines: list[bytes], send: Callable[[list[bytes]], None]) -> list[tu
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreConfig:
+    """Which store and how to reach it: ``kind``, then the settings of that kind (the others are not used)."""
+
     kind: StoreKind = "influxdb-v1"
     url: str = "http://127.0.0.1:8086"
     #: influxdb-v1: database and retention policy ("" = the default policy)
@@ -151,20 +153,30 @@ class StoreConfig:
 
 
 class Store(Protocol):
+    """Where points go (``open_store``): every call blocks, so the collector makes them in a thread."""
+
     config: StoreConfig
 
-    def write(self, body_gz: bytes) -> None: ...
+    def write(self, body_gz: bytes) -> None:
+        """Store gzip-compressed line protocol, all of it, or raise ``Unavailable`` (retry later) or ``Rejected``
+        (points refused for good, the rest stored)."""
+        ...
 
-    def delete(self, points: Sequence[Retraction]) -> None: ...
+    def delete(self, points: Sequence[Retraction]) -> None:
+        """Delete single stored points; ``Unavailable`` or ``Rejected`` as for ``write``."""
+        ...
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         """The ``series`` of the statement's result (empty when nothing matched)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Let go of the connection, if there is one."""
+        ...
 
 
 def open_store(config: StoreConfig) -> Store:
+    """The adapter of ``config.kind``; the InfluxDB ones send nothing before the first call."""
     if config.kind == "influxdb-v1":
         return InfluxV1(config)
     if config.kind == "influxdb-v2":

@@ -56,6 +56,7 @@ class Period:
 
     @property
     def aupt_s(self) -> float:
+        """The actual unit processing time: APT + AUST."""
         return self.apt_s + self.aust_s
 
 
@@ -77,6 +78,9 @@ class Losses:
 
 @dataclass(frozen=True, slots=True)
 class Kpis:
+    """Every KPI of one period (``kpis``): ratios as fractions (1 = 100 %), times in seconds, kWh per good part;
+    None where a denominator is zero."""
+
     availability: float | None
     effectiveness: float | None
     quality: float | None

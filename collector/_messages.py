@@ -46,6 +46,8 @@ class Invalid(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """A contract message as ``decode`` accepted it: its topic's levels and its JSON body."""
+
     topic: TopicParts
     body: dict[str, Any]
     #: a retained message delivered on subscribing (not a new event)
@@ -55,18 +57,22 @@ class Message:
 
     @property
     def kind(self) -> MessageKind:
+        """The message kind, from the topic."""
         return self.topic.kind
 
     @property
     def path(self) -> str:
+        """The machine's ``enterprise/site/area/line/machine``, from the topic."""
         return self.topic.path
 
     @property
     def ts_ms(self) -> int:
+        """The body's ``ts``, epoch ms (every kind has one)."""
         ts: int = self.body["ts"]
         return ts
 
     def counters(self) -> CounterSample:
+        """The values of a ``counters`` message."""
         b = self.body
         return CounterSample(b["ts"], b["total"], b["good"], b["scrap"], b["rework"], b["energy_kwh"], b["ideal_s"])
 

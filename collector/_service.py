@@ -181,6 +181,8 @@ class DeadLetters:
             self._file = path.open("a", encoding="utf-8")
 
     def add(self, topic: str, payload: bytes, reason: str, received_ms: int) -> None:
+        """Record an invalid message (``reason``: why; ``received_ms``: epoch ms) in the file and on the topic, as
+        configured."""
         entry: dict[str, Any] = {"received": received_ms, "topic": topic[:self.EXCERPT], "reason": reason,
                                  "size": len(payload)}
         excerpt = payload[:self.EXCERPT]
@@ -210,10 +212,12 @@ class DeadLetters:
         self.flush()
 
     def flush(self) -> None:
+        """Write what is buffered to the file, if there is one."""
         if self._file is not None:
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file, if there is one."""
         if self._file is not None:
             self._file.close()
 
@@ -270,6 +274,7 @@ class Collector:
         await self.close()
 
     async def close(self) -> None:
+        """End what ``async with`` started: cancel ``run`` and wait for its shutdown."""
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -277,6 +282,8 @@ class Collector:
             self._runner = None
 
     async def run(self) -> None:
+        """Receive, store and compute until cancelled; then store (or spool) what was received, write the last
+        results and publish the health message offline."""
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
 

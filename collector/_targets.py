@@ -11,6 +11,9 @@ import yaml
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """A national or city target for an indicator (``data/targets.yaml``): its scope, label, year, value (0 to 1)
+    and source."""
+
     indicator: str
     scope: str
     label_zh: str

@@ -252,4 +252,5 @@ def energy() -> dict[str, Any]:
 
 
 def all_dashboards() -> list[dict[str, Any]]:
+    """Every dashboard's JSON model: fleet overview, line drill-down, 两化融合 indicators, energy."""
     return [fleet_overview(), line_drilldown(), lianghua(), energy()]

@@ -79,6 +79,7 @@ class Stats:
     queued: int = 0
 
     def as_dict(self) -> dict[str, int]:
+        """The counts by name, as the health message carries them."""
         return {k: getattr(self, k) for k in self.__slots__}
 
 

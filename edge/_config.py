@@ -65,6 +65,9 @@ class MappedMachine:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointConfig:
+    """One OPC UA endpoint to bridge: how to connect, how to subscribe (intervals in seconds), and its node map
+    (none: discovery)."""
+
     url: str
     security: Security = "none"
     username: str | None = None
@@ -91,11 +94,15 @@ class EndpointConfig:
 
     @property
     def discover(self) -> bool:
+        """Whether the endpoint's machines are found by browsing: no node map was given."""
         return not self.machines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EdgeConfig:
+    """A gateway's configuration (docs/edge.md): its id and shard, the broker, the endpoints, the spool, its
+    intervals and timeouts (seconds); ``source``: the file it was read from ("environment" without one)."""
+
     gateway: str = DEFAULT_GATEWAY
     #: (K, N): this process bridges the machines whose path hashes to K of N (several processes share the load)
     shard: tuple[int, int] = (0, 1)

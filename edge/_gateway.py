@@ -71,6 +71,8 @@ class EdgeGateway:
         return self
 
     def bridge_for(self, path: str) -> MachineBridge:
+        """The bridge of the machine at ``path``; the first call makes it, with its outbox in the spool and its
+        MQTT session, which starts at once."""
         bridge = self.bridges.get(path)
         if bridge is None:
             assert self.spool is not None
@@ -88,6 +90,7 @@ class EdgeGateway:
         await self._stopped.wait()
 
     def stop(self) -> None:
+        """Make ``serve`` return; leaving ``async with`` then shuts the gateway down."""
         self._stopped.set()
 
     async def wait_connected(self, timeout_s: float) -> None:
@@ -134,6 +137,8 @@ class EdgeGateway:
                 log.exception("spool %s: commit failed", self.spool.path)
 
     def counts(self) -> dict[str, int]:
+        """The cumulative counts (``Stats``) as of now; commits the spool first, so that delivered messages have
+        left the queued count."""
         s = self.stats
         assert self.spool is not None
         self.spool.commit()  # delivered messages leave the count at a commit
@@ -145,6 +150,7 @@ class EdgeGateway:
         return s.as_dict()
 
     def health(self, status: str) -> bytes:
+        """The encoded health message, ``status`` online or offline, with the counts and endpoint states now."""
         return contract.encode(contract.health(
             ts_ms=now_ms(), gateway=self.config.name, status=status, started_ms=self.started_ms,
             counts=self.counts(), endpoints={s.url: s.state.value for s in self.sources}))

@@ -64,6 +64,8 @@ _ENDED = {
 
 
 class EndpointState(StrEnum):
+    """Where an endpoint's connection stands, as the gateway's health message reports it."""
+
     CONNECTING = "connecting"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"

@@ -17,6 +17,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class CalendarState(StrEnum):
+    """What the calendar plans at an instant: work, a break, planned maintenance within a shift, or no shift."""
+
     WORKING = "working"
     BREAK = "break"
     MAINTENANCE = "maintenance"
@@ -76,6 +78,7 @@ class ShiftInstance:
 
     @property
     def label(self) -> str:
+        """``<local day>/<shift id>``, e.g. ``2026-01-05/A``: the label of its shift window."""
         return f"{self.day.isoformat()}/{self.id}"
 
 
@@ -93,6 +96,9 @@ WINDOW_KINDS = ("hour", "shift", "day")
 
 @dataclass(frozen=True, slots=True)
 class Period:
+    """A span [start, end) in one calendar state, epoch seconds; ``shift`` is the shift it lies in (None outside
+    shifts)."""
+
     start: float
     end: float
     state: CalendarState
@@ -101,6 +107,8 @@ class Period:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Calendar:
+    """A site's shift calendar: shifts, days off and maintenance windows, on the clock of ``timezone``."""
+
     timezone: str
     shifts: tuple[Shift, ...]
     #: weekdays (0 = Monday) with no shifts
@@ -111,12 +119,15 @@ class Calendar:
 
     @property
     def tz(self) -> ZoneInfo:
+        """The calendar's time zone."""
         return ZoneInfo(self.timezone)  # ZoneInfo caches instances by key
 
     def is_working_day(self, day: dt.date) -> bool:
+        """Whether shifts run on local ``day``: neither a holiday nor an off weekday."""
         return day not in self.off_dates and day.weekday() not in self.off_weekdays
 
     def local_date(self, epoch_s: float) -> dt.date:
+        """The local date at an instant, epoch seconds."""
         return dt.datetime.fromtimestamp(epoch_s, self.tz).date()
 
     def _days(self, start: float, end: float) -> list[dt.date]:

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 
 class Control(StrEnum):
+    """How a machine is controlled (控制方式); ``NC_CONTROLS`` says which count as numerical control."""
+
     MANUAL = "manual"
     NC = "nc"
     CNC = "cnc"
@@ -16,12 +18,16 @@ class Control(StrEnum):
 
 
 class Protocol(StrEnum):
+    """How a machine publishes telemetry: OPC UA (bridged by an edge gateway), MQTT itself, or not at all."""
+
     OPCUA = "opcua"
     MQTT = "mqtt"
     NONE = "none"
 
 
 class Industry(StrEnum):
+    """A site's industry type, discrete (离散) or process (流程): it decides which controls are NC."""
+
     DISCRETE = "discrete"
     PROCESS = "process"
 

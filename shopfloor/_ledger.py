@@ -96,6 +96,9 @@ class LedgerData:
 
 @dataclass(frozen=True, slots=True)
 class LedgerImport:
+    """What ``import_ledger`` made of a ledger: the plant file's YAML text, its number of machines, and the
+    headers it did not use."""
+
     yaml: str
     machines: int
     ignored_columns: tuple[str, ...]

@@ -18,6 +18,8 @@ from ._states import PowerClass
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Name:
+    """A bilingual name; ``str()`` gives "zh / en", or one of them when the two are the same."""
+
     zh: str
     en: str
 
@@ -28,11 +30,15 @@ class Name:
 
 
 class FailureDistribution(StrEnum):
+    """The distribution of a machine's operating time between failures (mean ``mtbf_s``)."""
+
     EXPONENTIAL = "exponential"
     WEIBULL = "weibull"
 
 
 class RepairDistribution(StrEnum):
+    """The distribution of a machine's repair times (mean ``mttr_s``; lognormal with ``repair_cv``)."""
+
     EXPONENTIAL = "exponential"
     LOGNORMAL = "lognormal"
 
@@ -48,11 +54,15 @@ class PowerDraw:
     standby: float
 
     def of(self, power_class: PowerClass) -> float:
+        """The power drawn in ``power_class``, kW."""
         return float(getattr(self, power_class.value))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Machine:
+    """One piece of equipment of a line: what the asset register says of it, and how the simulator runs it
+    (times in seconds)."""
+
     id: str
     name: Name
     kind: str
@@ -93,12 +103,16 @@ class Machine:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
+    """``quantity`` parts of ``product`` (an id) in a line's production plan."""
+
     product: str
     quantity: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Line:
+    """A production line: its stations in flow order and the plan they work through."""
+
     id: str
     name: Name
     machines: tuple[Machine, ...]
@@ -118,6 +132,8 @@ class Line:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Area:
+    """An ISA-95 area (车间) and its lines."""
+
     id: str
     name: Name
     lines: tuple[Line, ...]
@@ -125,12 +141,16 @@ class Area:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Product:
+    """A product a site makes; machines' cycle times are given per product id."""
+
     id: str
     name: Name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
+    """An ISA-95 site (厂区): its industry, shift calendar, products and areas."""
+
     id: str
     name: Name
     industry: Industry
@@ -147,6 +167,8 @@ class Site:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Enterprise:
+    """The ISA-95 enterprise: the first level of every machine's path."""
+
     id: str
     name: Name
 
@@ -162,17 +184,21 @@ class MachineAt(NamedTuple):
 
     @property
     def path(self) -> str:
+        """``enterprise/site/area/line/machine`` ids: the machine's levels in topics (``machine_topic``)."""
         return "/".join((self.enterprise.id, self.site.id, self.area.id, self.line.id, self.machine.id))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plant:
+    """An enterprise and its sites, as one plant file describes them."""
+
     enterprise: Enterprise
     sites: tuple[Site, ...]
     #: file the plant was read from, for messages ("" when built in memory)
     source: str = ""
 
     def machines(self) -> Iterator[MachineAt]:
+        """Every machine with its place, in file order."""
         for site in self.sites:
             for area in site.areas:
                 for line in area.lines:

@@ -15,6 +15,9 @@ MqttVersion = Literal["5", "3.1.1"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MqttSettings:
+    """A broker and how to use it: address, TLS, credentials, protocol version, QoS, topic prefix, keepalive, and
+    the reconnect back-off (doubling from ``reconnect_min_s`` to ``reconnect_max_s``)."""
+
     host: str
     port: int = 1883
     tls: bool = False

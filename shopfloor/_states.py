@@ -73,6 +73,9 @@ class StopReason(IntEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReasonInfo:
+    """What a stop reason means: its names (``name`` as in telemetry), and the state, operation mode, time
+    element and power class that follow from it."""
+
     reason: StopReason
     name: str
     zh: str

@@ -82,6 +82,8 @@ class EnvChecker(Checker):
         self.env = env
 
     def error(self, path: str, message: str) -> None:
+        """Record a problem with the value at ``path``, under the variable that set it (or set the list it lies
+        in) if one did, else under the file's line."""
         generic = re.sub(r"\[\d+\]", "[]", path)
         exact = [var for var, env_path in self.env.items() if env_path in (path, generic)]
         within = [var for var, env_path in self.env.items() if path.startswith(env_path + "[")]
@@ -119,6 +121,7 @@ def apply_environment(data: dict[str, Any], environ: Mapping[str, str], prefix: 
 
 
 def mqtt_version(value: object) -> str:
+    """The MQTT protocol version as text, "5" or "3.1.1" (a YAML 5 is a number)."""
     text = str(value)
     if text not in ("5", "3.1.1"):
         raise ValueError(f"MQTT version must be 5 or 3.1.1, got {show(value)}")

@@ -41,6 +41,8 @@ class Unwritable(OSError):
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """A queued message as ``read`` returns it; ``retain``: to be published as MQTT's retained message."""
+
     id: int
     kind: str
     payload: bytes
@@ -111,6 +113,8 @@ class Spool:
             self._delivered_at_begin = []
 
     def commit(self) -> None:
+        """Make what was appended, remembered and forgotten since the last commit durable; ``Unwritable`` if
+        the disk cannot take it."""
         with self._writing():
             if self._delivered:
                 self._begin()
@@ -188,9 +192,11 @@ class Spool:
                             (stream, key, value))
 
     def recall(self, stream: str, key: str) -> bytes | None:
+        """The value last remembered for ``stream`` and ``key``; None when there is none."""
         row = self.db.execute("SELECT value FROM meta WHERE stream = ? AND key = ?", (stream, key)).fetchone()
         return bytes(row[0]) if row else None
 
     def close(self) -> None:
+        """Commit, then close the file."""
         self.commit()
         self.db.close()

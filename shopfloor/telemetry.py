@@ -49,6 +49,8 @@ PREFIX = re.compile(rf"{LEVEL.pattern}(/{LEVEL.pattern})*")
 
 
 class MessageKind(StrEnum):
+    """What a machine topic carries: its last level."""
+
     BIRTH = "birth"
     STATUS = "status"
     STATE = "state"
@@ -57,6 +59,7 @@ class MessageKind(StrEnum):
 
 
 def check_prefix(prefix: str) -> str:
+    """``prefix`` itself if it is id levels separated by '/'; ``ValueError`` otherwise."""
     if not PREFIX.fullmatch(prefix):
         raise ValueError(
             f"MQTT topic prefix {prefix!r}: use levels of letters, digits, '_' or '-' separated by '/'"
@@ -81,6 +84,8 @@ def subscription(prefix: str, kind: MessageKind | None = None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TopicParts:
+    """The levels of a machine topic, as ``parse_topic`` finds them."""
+
     prefix: str
     enterprise: str
     site: str
@@ -159,14 +164,18 @@ def nameplate(at: MachineAt, *, signals: Sequence[str], sample_period_ms: int) -
 
 
 def birth(nameplate: Mapping[str, Any], *, ts_ms: int, seq: int, session_ms: int) -> dict[str, Any]:
+    """A ``birth`` payload: the ``nameplate`` with its ts, seq and session (the epoch ms the session began)."""
     return {"ts": ts_ms, "seq": seq, "session": session_ms, **nameplate}
 
 
 def status(*, online: bool, ts_ms: int, session_ms: int) -> dict[str, Any]:
+    """A ``status`` payload, online or offline, of the session begun at ``session_ms``; it has no seq."""
     return {"ts": ts_ms, "status": "online" if online else "offline", "session": session_ms}
 
 
 def state(*, ts_ms: int, seq: int, reason: int, product: str) -> dict[str, Any]:
+    """A ``state`` payload: the stop-reason code with the state and mode that follow from it (``REASONS``), and
+    the product the machine is set up for."""
     info = REASONS[StopReason(reason)]
     return {
         "ts": ts_ms,
@@ -197,6 +206,7 @@ class CounterSample:
 
 def counters(*, ts_ms: int, seq: int, total: int, good: int, scrap: int, rework: int, energy_kwh: float,
              ideal_s: float) -> dict[str, Any]:
+    """A ``counters`` payload: cumulative parts, energy (kWh) and Σ ideal cycle time (s), rounded to 6 places."""
     return {
         "ts": ts_ms,
         "seq": seq,
@@ -210,6 +220,7 @@ def counters(*, ts_ms: int, seq: int, total: int, good: int, scrap: int, rework:
 
 
 def signals(*, ts_ms: int, seq: int, values: Mapping[str, float]) -> dict[str, Any]:
+    """A ``signals`` payload: process signal values by name."""
     return {"ts": ts_ms, "seq": seq, "values": dict(values)}
 
 
@@ -221,6 +232,7 @@ def health(*, ts_ms: int, gateway: str, status: str, started_ms: int, counts: Ma
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
+    """A payload as compact UTF-8 JSON; ``ValueError`` on NaN or infinity, which JSON cannot carry."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 

@@ -22,6 +22,8 @@ COUNTER_EDGE_S = 1800.0
 
 @dataclass(frozen=True, slots=True)
 class StateEvent:
+    """A state change: the stop-reason code in force from ``ts_ms`` (epoch ms), and the product set up."""
+
     ts_ms: int
     reason: int
     product: str
@@ -29,6 +31,9 @@ class StateEvent:
 
 @dataclass(slots=True)
 class MachineUpdate:
+    """What changed on one machine since the last look: its state changes in order, and its counters and signals
+    when sampled (None when not; ``signals_ts_ms`` is when the signals were sampled)."""
+
     machine: MachineSim
     states: list[StateEvent] = field(default_factory=list)
     counters: CounterSample | None = None
@@ -39,11 +44,17 @@ class MachineUpdate:
 class TelemetrySink(Protocol):
     """A protocol adapter: serves or publishes the machines it was given."""
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Connect or begin serving; called once, before the first ``publish``."""
+        ...
 
-    async def publish(self, updates: list[MachineUpdate]) -> None: ...
+    async def publish(self, updates: list[MachineUpdate]) -> None:
+        """Send or serve the updates of its own machines (those of others are ignored)."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Deliver what is pending where it can, then disconnect or stop serving."""
+        ...
 
 
 class Feed:
@@ -55,6 +66,7 @@ class Feed:
         self._cursor = {id(m): 0 for m in machines}
 
     def ms(self, t: float) -> int:
+        """Sim time ``t`` (seconds) as epoch milliseconds."""
         return round((self.start_epoch + t) * 1000)
 
     def collect(self, now: float, *, sample: bool, counters: bool = False) -> list[MachineUpdate]:
@@ -85,4 +97,5 @@ class Feed:
         return out
 
     def counters(self, m: MachineSim, now: float) -> CounterSample:
+        """A machine's cumulative counters at sim time ``now``."""
         return CounterSample(self.ms(now), m.total, m.good, m.scrap, m.rework, m.energy_kwh(), m.ideal_done_s)

@@ -64,6 +64,8 @@ class LiveRun:
         return out
 
     async def publish(self, *, sample: bool, counters: bool = False) -> None:
+        """Hand what changed since the last call to every sink: state changes, with counters and signals when
+        ``sample``, counters alone when ``counters``."""
         updates = self.feed.collect(self.sim.now, sample=sample, counters=counters)
         if updates:
             for sink in self.sinks:
@@ -85,6 +87,8 @@ class LiveRun:
 
     async def run(self, until_s: float | None, *, speed: float | None,
                   on_step: Callable[[float], None] | None = None, catch_up: bool = False) -> None:
+        """Run the simulation against the clock to sim time ``until_s`` (None: until cancelled), publishing after
+        every step and calling ``on_step(now)``; ``speed`` and ``catch_up`` as for ``Simulation.run_live``."""
         async def step(now: float) -> None:
             await self._step(now)
             if on_step is not None:

@@ -145,6 +145,7 @@ class MachineSim:
 
     @property
     def power_kw(self) -> float:
+        """The power drawn now, kW (it follows the reason code in force)."""
         return self.power_by_reason[self.reason]
 
     # ------------------------------------------------------------ process

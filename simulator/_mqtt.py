@@ -157,12 +157,15 @@ class MqttMachines:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Start every machine's session; each connects, and reconnects, in the background."""
         self._tasks = [asyncio.create_task(s.run(), name=f"mqtt {path}") for path, s in self.sessions.items()]
 
     async def wait_connected(self, timeout_s: float) -> None:
+        """Wait until every session is connected; ``TimeoutError`` after ``timeout_s`` seconds."""
         await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in self.sessions.values())), timeout_s)
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
+        """Queue each update in its machine's outbox and wake that session; other machines' are ignored."""
         for update in updates:
             path = update.machine.path
             outbox = self.outboxes.get(path)

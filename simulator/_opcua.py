@@ -47,6 +47,8 @@ _POLICIES: dict[str, list[ua.SecurityPolicyType]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpcUaSettings:
+    """How the simulator serves OPC UA: address, ports, one server per site or per line, security and users."""
+
     host: str = "127.0.0.1"
     #: first server's port; the next servers take the following ports
     port: int = 4840
@@ -303,16 +305,21 @@ class OpcUaServers:
 
     @property
     def endpoints(self) -> list[str]:
+        """Each server's ``opc.tcp://`` URL, in port order."""
         return [s.endpoint for s in self.servers]
 
     async def start(self) -> None:
+        """Build and start the servers, one after another."""
         for server in self.servers:
             await server.start()
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
+        """Write the updates into the servers' address spaces (each server takes its own machines')."""
         for server in self.servers:
             await server.publish(updates)
 
     async def close(self) -> None:
+        """Stop every server, each once its subscribers took the last values or a short wait ran out
+        (``MachineServer.stop``)."""
         for server in self.servers:
             await server.stop()

@@ -105,6 +105,7 @@ class Simulation:
 
     @property
     def now(self) -> float:
+        """Sim time, seconds since ``start_epoch``."""
         return float(self.env.now)
 
     def epoch(self, t: float | None = None) -> float:
