@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-__all__ = ["MASK", "redact", "secrets_of", "spellings"]
+__all__ = ["MASK", "SHORT", "redact", "secrets_of", "spellings"]
 
 MASK = "***"
 
@@ -36,12 +36,18 @@ def spellings(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), repr(secret)[1:-1], repr(secret.encode())[2:-1]}
 
 
+#: a secret shorter than this is removed only where it stands alone (not inside a longer word or number): a
+#: one-letter token removed as a substring took every "t" out of every message
+SHORT = 8
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without credentials: URL userinfo, password and token fields, and every spelling of
-    ``secrets``."""
+    ``secrets`` (of one shorter than ``SHORT``, where it stands alone)."""
     known = sorted({s for secret in secrets if secret for s in spellings(secret)}, key=len, reverse=True)
     if known:
-        text = re.sub("|".join(map(re.escape, known)), MASK, text)
+        text = re.sub("|".join(re.escape(s) if len(s) >= SHORT else rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])"
+                               for s in known), MASK, text)
     return _pattern_redact(text)
 
 

@@ -53,6 +53,14 @@ def test_known_secrets_go_in_every_spelling() -> None:
     assert redact(text, [secret]) == "a *** b *** c b'***'"
 
 
+def test_a_short_secret_goes_where_it_stands_alone_and_leaves_every_other_word_whole() -> None:
+    # a one-letter token taken out as a substring turned "connected to host" into "conn***c***d ***o hos***"
+    assert redact("connected to host t with token t, retrying", ["t"]) == \
+        "connected to host *** with token ***, retrying"
+    assert redact("user pw1 logged in; pw10 is not pw1", ["pw1"]) == "user *** logged in; pw10 is not ***"
+    assert redact("long-secret-value inside xlong-secret-valuex", ["long-secret-value"]) == "*** inside x***x"
+
+
 def test_secrets_are_the_fields_kept_out_of_reprs_in_every_configuration() -> None:
     mqtt = MqttSettings.from_url("mqtt://edge:mqtt-pw@broker", )
     edge = EdgeConfig(mqtt=mqtt, endpoints=(EndpointConfig(url="opc.tcp://a:4840", username="u", password="opc-pw"),
