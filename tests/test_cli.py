@@ -98,7 +98,7 @@ def test_a_bad_plant_file_exits_2_from_every_command_that_reads_one(tmp_path: Pa
     plant = tmp_path / "plant.yaml"
     plant.write_text(BAD_PLANT, encoding="utf-8")
     collector = tmp_path / "collector.yaml"
-    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker', group: ''}\nkpi: {plant: plant.yaml}\n",
+    collector.write_text("collector: c1\nmqtt: {url: 'mqtt://broker'}\nkpi: {plant: plant.yaml}\n",
                          encoding="utf-8")
     problem = f"{plant}:2: sites[0].lines[0].machines[0].kind: unknown kind 'lathe'"
     commands = {

@@ -83,7 +83,7 @@ def secured_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
 def collector_check(tmp_path: Path, broker: Mosquitto, store: str, *, mqtt_password: str = USERS["collector"],
                     kpi: bool = True) -> subprocess.CompletedProcess[str]:
     config = tmp_path / f"collector-{abs(hash((store, mqtt_password, kpi)))}.yaml"
-    config.write_text(f"collector: c1\nmqtt: {{url: 'mqtt://collector@127.0.0.1:{broker.port}', group: ''}}\n"
+    config.write_text(f"collector: c1\nmqtt: {{url: 'mqtt://collector@127.0.0.1:{broker.port}'}}\n"
                       f"store: {store}\nkpi: {{enabled: {'true' if kpi else 'false'}}}\n", encoding="utf-8")
     return sfsim("collect", "--config", str(config), "--check", "--connect",
                  environ={"SFSIM_COLLECTOR_MQTT_PASSWORD": mqtt_password})
