@@ -14,10 +14,10 @@ from ._engine import Engine, Result, target_lines
 from ._grading import COLOURS, DEFAULT_THRESHOLDS, Colour, by_rank, by_thresholds
 from ._influx import Rejected, Store, StoreConfig, Unavailable, open_store
 from ._kpi import Kpis, Losses, Period, combine, kpis
-from ._ledger import MachineLedger
 from ._messages import Invalid, Message, decode
 from ._service import Collector, DeadLetters, collector_topic
 from ._targets import Target, gaps, targets
+from ._timeline import MachineTimeline
 
 __all__ = [
     "COLOURS",
@@ -37,7 +37,7 @@ __all__ = [
     "KpiConfig",
     "Kpis",
     "Losses",
-    "MachineLedger",
+    "MachineTimeline",
     "Message",
     "Period",
     "Rate",

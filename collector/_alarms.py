@@ -52,7 +52,7 @@ class MachineStatus:
 def status(m: MachineRecord, now_ms: int | None, wall_ms: int, alarm_ms: int, calculator: Calculator,
            ) -> MachineStatus:
     """The machine's status by the telemetry clock ``now_ms`` (None: no clock yet) and the wall clock."""
-    at = m.ledger.reason_at(now_ms) if now_ms is not None else None
+    at = m.timeline.reason_at(now_ms) if now_ms is not None else None
     reason, since = at if at is not None else (None, None)
     kind = None
     if m.online is False:

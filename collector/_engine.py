@@ -4,7 +4,7 @@
 ``Engine.tick`` returns the line protocol of the results due. The engine only orchestrates;
 each concern has its own module:
 
-- ``_records``: what is held of each machine (its ``MachineLedger`` of states and counters);
+- ``_records``: what is held of each machine (its ``MachineTimeline`` of states and counters);
 - ``_clock`` and ``_windows``: each site's telemetry clock, which no one machine can move, and
   the windows a tick computes (open ones, and closed ones that received late data);
 - ``_results``: the KPIs of a site's machines, lines, areas and the site over a window;
@@ -99,7 +99,7 @@ class Engine:
             if m is None:
                 m = self.machines[at.path] = MachineRecord(Unit(at.path), entries[at.path], at.site.calendar)
             else:
-                m.equipment, m.calendar, m.ledger.calendar = entries[at.path], at.site.calendar, at.site.calendar
+                m.equipment, m.calendar, m.timeline.calendar = entries[at.path], at.site.calendar, at.site.calendar
             m.ideal_s = at.line.mean_ideal_s(at.machine)
             m.order = at.line.machines.index(at.machine)
 
@@ -132,9 +132,9 @@ class Engine:
         ts = body["ts"]
         m.hear(ts)
         if kind is MessageKind.STATE:
-            m.ledger.add_state(ts, body["reason_code"])
+            m.timeline.add_state(ts, body["reason_code"])
         elif kind is MessageKind.COUNTERS:
-            m.ledger.add_counters(msg.counters())
+            m.timeline.add_counters(msg.counters())
         else:
             return
         self._saw(m, ts, received_ms)
@@ -168,11 +168,11 @@ class Engine:
         m = self._machine(path)
         wall = now_wall_ms()
         for ts, reason in states:
-            m.ledger.add_state(ts, reason)
+            m.timeline.add_state(ts, reason)
             m.hear(ts)
             self._saw(m, ts, wall)
         for sample in samples:
-            m.ledger.add_counters(sample)
+            m.timeline.add_counters(sample)
             m.hear(sample.ts_ms)
             self._saw(m, sample.ts_ms, wall)
 
@@ -190,7 +190,7 @@ class Engine:
 
     def retention(self) -> dict[str, int]:
         """What the engine keeps for ``kpi.keep``: machines, and the bytes of their telemetry (docs/collector.md)."""
-        held = sum(m.ledger.retained_bytes + m.heard.itemsize * len(m.heard) for m in list(self.machines.values()))
+        held = sum(m.timeline.retained_bytes + m.heard.itemsize * len(m.heard) for m in list(self.machines.values()))
         return {"machines": len(self.machines), "telemetry_bytes": held, "keep_s": round(self.config.keep_s)}
 
     @property
@@ -336,8 +336,8 @@ class Engine:
         for s in statuses:
             rolling_result = self.latest.get(("machine", s.machine.path, "rolling"))
             out.append(machine_status_line(s, rolling_result.kpis.oee if rolling_result else None))
-            for level in (Level.SITE, Level.LINE):
-                tally.setdefault((level, s.machine.unit(level)), Counter())[s.condition] += 1
+            for level, unit in ((Level.SITE, s.machine.site), (Level.LINE, s.machine.line)):
+                tally.setdefault((level, unit), Counter())[s.condition] += 1
             conditions.setdefault(s.machine.site, Counter())[s.condition] += 1
         for change in self.alarms.update(statuses):
             out.append(alarm_line(change, self._now_of(self.machines[change.path]) or fleet_now))
@@ -371,7 +371,7 @@ class Engine:
         for m in list(self.machines.values()):
             now = self._now_of(m)
             keep_from = (now if now is not None else fleet_now) - keep_ms
-            m.ledger.forget_before(keep_from)
+            m.timeline.forget_before(keep_from)
             m.forget_heard_before(keep_from)
             self.streams.forget_before(m.path, keep_from)
         self.counts["kpi_points"] += written + extra + len(out)

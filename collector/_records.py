@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from shopfloor import Calendar
 
 from ._digitization import Equipment
-from ._ledger import MachineLedger
+from ._timeline import MachineTimeline
 from ._units import Level, Unit
 
 _MINUTE_MS = 60_000
@@ -31,7 +31,7 @@ class MachineRecord:
     #: mean ideal cycle time (for finding a line's constraint) and position in the line
     ideal_s: float = 0.0
     order: int = UNPLACED
-    ledger: MachineLedger = field(init=False)
+    timeline: MachineTimeline = field(init=False)
     online: bool | None = None
     #: the wall clock when the machine went offline
     offline_since: int | None = None
@@ -43,7 +43,7 @@ class MachineRecord:
     line: Unit = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = MachineLedger(self.calendar)
+        self.timeline = MachineTimeline(self.calendar)
         self.path = Unit(self.path)
         self.enterprise, self.site = self.path.up(Level.ENTERPRISE), self.path.up(Level.SITE)
         self.area, self.line = self.path.up(Level.AREA), self.path.up(Level.LINE)

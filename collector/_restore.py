@@ -3,7 +3,7 @@
 Results of the open windows need the telemetry from before the restart; the store has it
 (whichever collector of a shared group wrote it). States come back as they are; counters
 one per minute (the last at or before each whole minute: every window edge is one), which
-is all the ledger keeps anyway. What arrives over MQTT meanwhile merges with it (repeats are
+is all the timeline keeps anyway. What arrives over MQTT meanwhile merges with it (repeats are
 kept once), and the next tick rewrites every window the restored data touches. Which KPI
 fields the stored results hold comes back too, so a KPI that is no longer defined is deleted
 rather than left standing (``Retraction``), as do the machines' unknown intervals (``gap``)

@@ -73,7 +73,7 @@ class Calculator:
         key = (m.site if m.calendar is not None else "", start_ms, end_ms)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = m.ledger.planned(start_ms, end_ms)
+            plan = self._plans[key] = m.timeline.planned(start_ms, end_ms)
         return plan
 
     def period(self, m: MachineRecord, start_ms: int, end_ms: int) -> Period:
@@ -81,7 +81,7 @@ class Calculator:
         period = self._periods.get(key)
         if period is None:
             unknown, unobserved = self._unknown_of(m)
-            period = self._periods[key] = m.ledger.period(start_ms, end_ms, self.plan(m, start_ms, end_ms),
+            period = self._periods[key] = m.timeline.period(start_ms, end_ms, self.plan(m, start_ms, end_ms),
                                                           unknown, unobserved)
         return period
 
@@ -109,7 +109,7 @@ class Calculator:
         out: list[Result] = []
         if Level.MACHINE in wanted:
             for m in machines:
-                if m.ledger.last_ts_ms is not None:  # a machine that never reported has no KPIs (it still counts
+                if m.timeline.last_ts_ms is not None:  # a machine that never reported has no KPIs (it still counts
                     out.append(result(Level.MACHINE, m.path, window, w, now_ms, periods[m.path]))  # in 两化融合)
         if Level.LINE in wanted:
             out += [result(Level.LINE, ln, window, w, now_ms, p) for ln, p in line_periods.items()]

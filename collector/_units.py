@@ -7,6 +7,7 @@ by ``fleet``. Everything that walks up the hierarchy asks a ``Unit``; no one spl
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 #: the path tags of a unit, top down (a machine has all five)
@@ -56,12 +57,7 @@ class Unit(str):
 
     def up(self, level: Level) -> Unit:
         """The unit of ``level`` this one belongs to (itself at its own level)."""
-        if level is Level.FLEET:
-            return FLEET_UNIT
-        parts = self.parts
-        if len(parts) < level.depth:
-            raise ValueError(f"{self!r} is not within a {level}")
-        return Unit("/".join(parts[:level.depth]))
+        return _up(self, level.depth)
 
     @property
     def site(self) -> Unit:
@@ -73,3 +69,13 @@ class Unit(str):
 
 
 FLEET_UNIT = Unit(FLEET)
+
+
+@functools.lru_cache(maxsize=65_536)  # asked for every machine and result of every tick: paths repeat
+def _up(unit: Unit, depth: int) -> Unit:
+    if depth == 0:
+        return FLEET_UNIT
+    parts = unit.parts
+    if len(parts) < depth:
+        raise ValueError(f"{unit!r} is not within a {_BY_DEPTH[depth]}")
+    return Unit("/".join(parts[:depth]))

@@ -249,7 +249,7 @@ async def _settle(collector: Collector, networked: list[MachineSim], timeout_s: 
         caught_up = True
         for m in networked:
             known = engine.machines.get(m.path)
-            last = known.ledger.last_counters if known is not None else None
+            last = known.timeline.last_counters if known is not None else None
             if last is None or last.total != m.total:
                 caught_up = False
                 break

@@ -5,7 +5,7 @@ and the plant file format from here, so they never disagree.
 """
 
 from . import telemetry
-from ._calendar import WINDOW_KINDS, Calendar, CalendarState, Period, ShiftInstance, Window
+from ._calendar import WINDOW_KINDS, Calendar, CalendarInterval, CalendarState, ShiftInstance, Window
 from ._durations import format_duration, parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
 from ._ledger import COLUMNS as LEDGER_COLUMNS
@@ -48,6 +48,7 @@ __all__ = [
     "WINDOW_KINDS",
     "Area",
     "Calendar",
+    "CalendarInterval",
     "CalendarState",
     "Control",
     "Enterprise",
@@ -66,7 +67,6 @@ __all__ = [
     "MqttVersion",
     "Name",
     "Order",
-    "Period",
     "Plant",
     "PlantError",
     "PowerClass",

@@ -95,7 +95,7 @@ WINDOW_KINDS = ("hour", "shift", "day")
 
 
 @dataclass(frozen=True, slots=True)
-class Period:
+class CalendarInterval:
     """A span [start, end) in one calendar state, epoch seconds; ``shift`` is the shift it lies in (None outside
     shifts)."""
 
@@ -149,8 +149,8 @@ class Calendar:
         out.sort(key=lambda i: i.start)
         return out
 
-    def periods(self, start: float, end: float) -> list[Period]:
-        """Partition [start, end) into calendar periods, adjacent equal ones merged.
+    def intervals(self, start: float, end: float) -> list[CalendarInterval]:
+        """Partition [start, end) into calendar intervals, adjacent equal ones merged.
 
         Outside shifts there is no shift; inside, planned maintenance takes
         precedence over a break, and a break over work. Maintenance outside
@@ -176,7 +176,7 @@ class Calendar:
         for s, e in maint:
             cuts.update((s, e))
         edges = sorted(c for c in cuts if start <= c <= end)
-        out: list[Period] = []
+        out: list[CalendarInterval] = []
         for a, b in itertools.pairwise(edges):
             mid = (a + b) / 2
             owner = next((i for s, e, i in works if s <= mid < e), None)
@@ -189,9 +189,9 @@ class Calendar:
             else:
                 state = CalendarState.WORKING
             if out and out[-1].state is state and out[-1].shift == owner:
-                out[-1] = Period(out[-1].start, b, state, owner)
+                out[-1] = CalendarInterval(out[-1].start, b, state, owner)
             else:
-                out.append(Period(a, b, state, owner))
+                out.append(CalendarInterval(a, b, state, owner))
         return out
 
 

@@ -43,7 +43,7 @@ class SiteClock:
         env = self.env
         while True:
             t0 = self.start_epoch + env.now
-            for period in self.calendar.periods(t0, t0 + _CHUNK_S):
+            for period in self.calendar.intervals(t0, t0 + _CHUNK_S):
                 self._enter(period.state, period.end - self.start_epoch)
                 yield env.timeout(max(0.0, self.next_change - env.now))
 

@@ -37,7 +37,7 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
-class _MachineLedger:
+class _MachineTruth:
     """Cumulative functions of time over one machine's logs, evaluated at any instant."""
 
     def __init__(self, m: MachineSim, end: float) -> None:
@@ -152,7 +152,7 @@ def build_truth(sim: Simulation) -> dict[str, Any]:
     for site in sim.plant.sites:
         windows_by_site[site.id] = site.calendar.windows(t0, t0 + end)
     for m in sim.machines:
-        ledger = _MachineLedger(m, end)
+        ledger = _MachineTruth(m, end)
         site_windows_ = windows_by_site[m.at.site.id]
         entry: dict[str, Any] = {
             "path": m.path,

@@ -177,7 +177,7 @@ def run_pipeline(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, *, span_s:
                 run_ms = (round(sim.start_epoch * 1000), round((sim.start_epoch + sim.now) * 1000) + 1)
 
                 def engines_saw_final_counters() -> bool:
-                    return all(c.engine.machines[m.path].ledger.period(*run_ms).pq == m.total
+                    return all(c.engine.machines[m.path].timeline.period(*run_ms).pq == m.total
                                for c in collectors if c.engine is not None for m in networked)
 
                 await wait_until(engines_saw_final_counters, 30)

@@ -24,7 +24,7 @@ def spans(plant: Plant, start: str, end: str) -> list[tuple[str, str, str, str |
             p.state.value,
             p.shift.label if p.shift else None,
         )
-        for p in cal.periods(at(start), at(end))
+        for p in cal.intervals(at(start), at(end))
     ]
 
 
@@ -71,7 +71,7 @@ def test_holidays_and_weekends_have_no_shifts() -> None:
         """
     )
     cal = plant.sites[0].calendar
-    week = cal.periods(at("2026-01-05T00:00"), at("2026-01-12T00:00"))
+    week = cal.intervals(at("2026-01-05T00:00"), at("2026-01-12T00:00"))
     working_h = sum(p.end - p.start for p in week if p.state is CalendarState.WORKING) / 3600
     # Mon, Tue, Thu, Fri at 8 h each; Wednesday 2026-01-07 is a holiday
     assert working_h == 32

@@ -27,7 +27,7 @@ from edge import EdgeGateway
 from shopfloor import MqttSettings, Window
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 from simulator._opcua import MachineServer
-from simulator._truth import _MachineLedger
+from simulator._truth import _MachineTruth
 
 from .pipeline import assert_matches_truth, edge_config, kpi_rows, opcua_plant
 from .recording import wait_until
@@ -110,7 +110,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
             engine = collector.engine
             assert engine is not None
             end = (round(sim.start_epoch * 1000), round((sim.start_epoch + sim.now) * 1000) + 1)
-            await wait_until(lambda: all(engine.machines[m.path].ledger.period(*end).pq == m.total
+            await wait_until(lambda: all(engine.machines[m.path].timeline.period(*end).pq == m.total
                                          for m in sim.machines), 30)
             await asyncio.sleep(1.0)  # the next ticks
             await gateways[-1].__aexit__(None, None, None)
@@ -136,7 +136,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
         # connection of its own, and then did not see the machine either)
         assert state_gaps or count_gaps or m.path not in affected, f"{m.path}: its gap was not written"
         hours = {r["time"]: r for r in rows[m.path]}
-        oracle = _MachineLedger(m, sim.now)
+        oracle = _MachineTruth(m, sim.now)
         total = 0
         for t in truth[m.path]["windows"]["hour"]:
             row: dict[str, Any] = hours[t["start_ms"]]

@@ -217,7 +217,7 @@ def test_one_machine_far_in_the_future_does_not_move_the_clock(engine: Engine) -
     engine.tick(0)
     # two machines: the lower median, B, sets the site's clock; A's seventy years ahead move nothing
     assert engine.site_now_ms("acme/s1") == ms(10) and engine.now_ms == ms(10)
-    assert engine.machines[B].ledger.period(ms(9), ms(10)).pq == 60  # nothing was pruned
+    assert engine.machines[B].timeline.period(ms(9), ms(10)).pq == 60  # nothing was pruned
 
 
 def test_offline_is_timed_by_the_wall_clock_even_when_every_machine_is_silent(engine: Engine) -> None:

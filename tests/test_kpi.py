@@ -117,7 +117,7 @@ def test_the_ground_truth_rows_give_the_same_kpis() -> None:
 
 def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
     """Time elements from the state events and the site calendar, for every hour and shift of a day."""
-    from collector import CounterSample, MachineLedger
+    from collector import CounterSample, MachineTimeline
     from shopfloor import load_plant
     from simulator import Simulation
 
@@ -128,7 +128,7 @@ def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
     truth = {m["path"]: m for m in sim.truth()["machines"]}
     start_ms = round(sim.start_epoch * 1000)
     for m in sim.machines:
-        ledger = MachineLedger(m.at.site.calendar)
+        ledger = MachineTimeline(m.at.site.calendar)
         # arrival order does not matter, nor do repeats
         events = [(round((sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)]
         for ts, reason in [*reversed(events), *events[:5]]:
@@ -153,9 +153,9 @@ def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
 
 
 def test_counts_survive_lost_messages_and_counter_resets() -> None:
-    from collector import CounterSample, MachineLedger
+    from collector import CounterSample, MachineTimeline
 
-    ledger = MachineLedger()
+    ledger = MachineTimeline()
     for ts, total in ((0, 100), (1000, 120), (3000, 130), (4000, 5), (5000, 25)):  # 2000 was lost; reset at 4000
         ledger.add_counters(CounterSample(ts, total, total, 0, 0, total * 0.1, total * 30.0))
     p = ledger.period(0, 5000)

@@ -104,7 +104,7 @@ def test_time_parts_and_flow_are_conserved(example: str) -> None:
 def test_machines_follow_the_calendar() -> None:
     sim = run(load_plant(EXAMPLES / "wuhan-machining.yaml"), 24 * 6.5)
     cal = sim.plant.sites[0].calendar
-    periods = cal.periods(sim.start_epoch, sim.epoch())
+    periods = cal.intervals(sim.start_epoch, sim.epoch())
     planned_down = sum(p.end - p.start for p in periods if p.state.value in ("break", "maintenance"))
     no_shift = sum(p.end - p.start for p in periods if p.state.value == "no_shift")
     for m in sim.machines:

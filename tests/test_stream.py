@@ -67,7 +67,8 @@ class Machine:
         return new
 
     def pq(self, start_minute: float, end_minute: float) -> int:
-        return self.engine.machines[PATH].ledger.period(T0 + round(start_minute * MIN), T0 + round(end_minute * MIN)).pq
+        timeline = self.engine.machines[PATH].timeline
+        return timeline.period(T0 + round(start_minute * MIN), T0 + round(end_minute * MIN)).pq
 
 
 def test_counters_going_backwards_within_a_session_are_refused_and_the_count_stays_exact() -> None:
@@ -147,7 +148,7 @@ def test_a_seq_with_other_content_is_refused_and_the_first_copy_stands() -> None
     assert m.send("state", state(1, 1, reason=10)) is None
     assert m.dead == ["seq 1 of session 1767571200000 was received before with other content; the first copy "
                       "stands (docs/collector.md#what-a-machine-may-send)"]
-    assert m.engine.machines[PATH].ledger.reason_at(T0 + 2 * MIN) == (0, T0 + MIN)
+    assert m.engine.machines[PATH].timeline.reason_at(T0 + 2 * MIN) == (0, T0 + MIN)
 
 
 def test_a_seq_near_the_schema_maximum_is_a_broken_sequence_not_quintillions_missing() -> None:
@@ -252,7 +253,7 @@ def test_unknown_time_is_in_no_element_and_its_parts_in_no_ratio() -> None:
     m.send("birth", birth(T0 + 61 * MIN))
     m.send("state", state(1, 50))
     m.send("counters", counters(2, 60, 38))
-    period = m.engine.machines[PATH].ledger.period(T0, T0 + 60 * MIN, unknown=m.streams.unknown(PATH))
+    period = m.engine.machines[PATH].timeline.period(T0, T0 + 60 * MIN, unknown=m.streams.unknown(PATH))
     # known: 00:00–00:20 producing, 00:20–00:30 down, 00:50–01:00 producing; 00:30–00:50 unknown
     assert (period.apt_s, period.adet_s, period.unknown_s) == (1800, 600, 1200)
     assert (period.pq, period.gap_pq, period.gap_apt_s) == (38, 18, 600)

@@ -1,7 +1,7 @@
 """One machine's telemetry as step functions of time, and the ISO 22400 period of any window.
 
 Fed with the contract's ``state`` events and cumulative ``counters`` in any order (a
-gateway's backlog arrives late), a ledger answers: over [start, end), how long was the
+gateway's backlog arrives late), a timeline answers: over [start, end), how long was the
 machine producing, setting up, delayed, down — and how many parts, how much energy. The
 planned busy time comes from the site's calendar, never from the machine: time the plan
 does not call for work is left out whatever the machine reported, and time it does call
@@ -64,7 +64,7 @@ def _row(sample: CounterSample) -> Row:
             float(sample.energy_kwh), float(sample.ideal_s))
 
 
-class MachineLedger:
+class MachineTimeline:
     """Kept compact, because it is kept for ``kpi.keep`` (days) for every machine: arrays of machine numbers,
     not Python objects (about 60 bytes a minute of counters and 9 bytes a state change)."""
 
@@ -137,7 +137,7 @@ class MachineLedger:
 
     @property
     def retained_bytes(self) -> int:
-        """What the ledger's arrays hold (their buffers; the few objects around them aside)."""
+        """What the timeline's arrays hold (their buffers; the few objects around them aside)."""
         return sum(a.itemsize * len(a) for a in (self._state_ts, self._state_reason, self._sample_ts, self._values))
 
     @property
@@ -172,7 +172,7 @@ class MachineLedger:
         if self.calendar is None:
             return [(start_ms, end_ms, CalendarState.WORKING)]
         return [(round(p.start * 1000), round(p.end * 1000), p.state)
-                for p in self.calendar.periods(start_ms / 1000, end_ms / 1000)]
+                for p in self.calendar.intervals(start_ms / 1000, end_ms / 1000)]
 
     def _states(self, start_ms: int, end_ms: int, unknown: Unknown = ()) -> list[tuple[int, int, int]]:
         """(from, to, reason) covering [start, end) as far as the machine has told us: from its first state on,
