@@ -37,6 +37,7 @@ from paho.mqtt.properties import Properties
 from shopfloor import MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import now_ms, tls_context
+from shopfloor.lifecycle import Backoff
 from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
@@ -467,17 +468,16 @@ class Collector:
     async def _restore(self) -> None:
         """Read back the telemetry of the open windows once the spool is empty (so the store has it all)."""
         assert self.engine is not None
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
         while True:
             while self.sink.backlog:
                 await asyncio.sleep(0.2)
             try:
                 stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s, self.config.sites)
             except Exception as e:  # the store away, or data it holds that is not ours: retry, never stop the service
-                log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in %.0f s",
-                            type(e).__name__, e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in about %.1f s",
+                            type(e).__name__, e, backoff.step)
+                await asyncio.sleep(backoff.next())
                 continue
             machines = 0
             for done in apply_steps(self.engine, stored):  # the ingest runs between the parts

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from types import TracebackType
 
 import aiomqtt
 
 from shopfloor import telemetry as contract
 from shopfloor._publisher import Publisher, client_id, close_publishers, mqtt_client, now_ms, tls_context
+from shopfloor.lifecycle import Backoff
 from shopfloor.spool import Spool
 
 from ._bridge import MachineBridge, Stats
@@ -153,12 +153,12 @@ class EdgeGateway:
         """Logs the counts and keeps the retained health message fresh; its own MQTT session carries the will."""
         c = self.config
         topic = contract.gateway_topic(c.mqtt.prefix, c.name)
-        delay = c.mqtt.reconnect_min_s
+        backoff = Backoff(c.mqtt.reconnect_min_s, c.mqtt.reconnect_max_s)
         while not self._stopped.is_set():
             will = aiomqtt.Will(topic, self.health("offline"), qos=c.mqtt.qos, retain=True)
             try:
                 async with mqtt_client(c.mqtt, f"{c.name}-health", will=will, tls=self._tls) as client:
-                    delay = c.mqtt.reconnect_min_s
+                    backoff.reset()
                     while not self._stopped.is_set():
                         await client.publish(topic, self.health("online"), qos=c.mqtt.qos, retain=True, timeout=3)
                         self._log_counts()
@@ -172,8 +172,7 @@ class EdgeGateway:
                 log.exception("health: publishing failed")
             self._log_counts()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, c.mqtt.reconnect_max_s)
+                await asyncio.wait_for(self._stopped.wait(), backoff.next())
 
     def _log_counts(self) -> None:
         n = self.counts()

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 import ssl
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from paho.mqtt.properties import Properties
 
 from ._aiomqtt_seam import TidyClient, connection_lost, publish_unawaited, when_acknowledged
 from ._mqtt_settings import MqttSettings
+from .lifecycle import Backoff
 from .telemetry import MessageKind, machine_topic
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class Publisher:
         return machine_topic(self.settings.prefix, self.path, kind)
 
     async def run(self) -> None:
-        delay = self.settings.reconnect_min_s
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         first = True
         last_try = False
         renewing = False
@@ -203,7 +203,7 @@ class Publisher:
                     await self._send(client, self.outbox.greeting())
                     self.outbox.greeted()
                     self.connected.set()
-                    delay = self.settings.reconnect_min_s
+                    backoff.reset()
                     renewing = not await self._drain(client, will)
                     if not renewing:
                         await self._send(client, self.outbox.farewell())
@@ -212,9 +212,10 @@ class Publisher:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
-                log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e, delay)
+                log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e,
+                            backoff.step)
             except Exception:  # a bug or a library surprise must not silence a machine for good
-                log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, delay)
+                log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, backoff.step)
             finally:
                 if self.connected.is_set():
                     self.connected.clear()
@@ -226,8 +227,7 @@ class Publisher:
             if not self.closing:
                 # jitter spreads a fleet's reconnects; a close ends the wait for one last try
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, self.settings.reconnect_max_s)
+                    await asyncio.wait_for(self._closed.wait(), backoff.next())
             last_try = self.closing
 
     async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
