@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import contextlib
 import gzip
 import json
 import logging
@@ -26,7 +25,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -37,7 +35,7 @@ from paho.mqtt.properties import Properties
 from shopfloor import MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import now_ms, tls_context
-from shopfloor.lifecycle import Backoff
+from shopfloor.lifecycle import Backoff, Service
 from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
@@ -58,6 +56,7 @@ from ._sink import Batch, Sink
 from ._stream import Streams
 
 log = logging.getLogger(__name__)
+
 
 #: (topic, payload, mid, qos, retained, received_ms)
 Arrival = tuple[str, bytes, int, int, bool, int]
@@ -90,7 +89,11 @@ class _Subscriber:
         self.manual_ack = manual_ack
         self.inbox: collections.deque[Arrival] = collections.deque()
         self.connected = threading.Event()
+        #: the broker acknowledged the subscription of the current connection
+        self.subscribed = threading.Event()
         self._wake: Callable[[], None] | None = None
+        self._on_subscribed: Callable[[], None] | None = None
+        self._subscribe_mid: int | None = None
         v5 = settings.version == "5"
         self.client = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                                       protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
@@ -107,6 +110,7 @@ class _Subscriber:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._properties: Properties | None = None
         if v5:
             self._properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -114,8 +118,11 @@ class _Subscriber:
             # acks wait for the store: let the broker keep many messages in flight
             self._properties.ReceiveMaximum = 65535
 
-    def start(self, wake: Callable[[], None]) -> None:
+    def start(self, wake: Callable[[], None], subscribed: Callable[[], None] | None = None) -> None:
+        """Connect on paho's thread; ``wake`` when messages arrive, ``subscribed`` when the broker acknowledged the
+        subscription (both called on paho's thread)."""
         self._wake = wake
+        self._on_subscribed = subscribed
         s = self.settings
         if self._properties is not None:
             self.client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=self._properties)
@@ -132,11 +139,29 @@ class _Subscriber:
         if flags.session_present and self.not_ours:
             client.unsubscribe(self.not_ours)
         if self.topics:  # a partition the register gives no site takes nothing
-            client.subscribe([(t, 1) for t in self.topics])
+            _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.topics])
         self.connected.set()
+        if not self.topics:
+            self._subscribed()
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: list[Any], properties: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [f"{topic} ({reason})" for topic, reason in zip(self.topics, reasons, strict=False)
+                   if reason.is_failure]
+        if refused:  # an ACL, say: not serving what it was configured to
+            log.error("MQTT %s refused the subscription to %s", self.settings.url, ", ".join(refused))
+            return
+        self._subscribed()
+
+    def _subscribed(self) -> None:
+        self.subscribed.set()
+        if self._on_subscribed is not None:
+            self._on_subscribed()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if reason.is_failure or reason.value != 0:
             log.warning("MQTT %s connection lost (%s); reconnecting", self.settings.url, reason)
 
@@ -219,10 +244,17 @@ class DeadLetters:
             self._file.close()
 
 
-class Collector:
-    """``async with Collector(config): …`` runs until the block ends (or ``run()`` until cancelled)."""
+class Collector(Service):
+    """``async with Collector(config) as collector: await collector.serve()`` (until ``stop()`` or cancelled), or
+    ``await collector.run()``.
+
+    ``ready`` is set once the collector serves: the broker acknowledged its subscription and its first batch (the
+    KPI targets) is durable — stored, or spooled while the store is away. Its loops are ``sink``, ``ingest``,
+    ``kpi``, ``restore`` and ``health``; one that fails stops the collector with its error. A stop stores (or
+    spools) what was received, writes the last results and says ``offline``."""
 
     def __init__(self, config: CollectorConfig) -> None:
+        super().__init__(f"collector {config.collector}")
         self.config = config
         self.counts: Counter[str] = Counter()
         self.prefix = prefix = config.mqtt.prefix
@@ -256,28 +288,14 @@ class Collector:
         self.dead_letters = DeadLetters(
             config.dead_letter_file,
             (lambda b: self.storage.publish(dead_topic, b)) if config.dead_letter_topic else None)
-        self._runner: asyncio.Task[None] | None = None
         #: batches made from received messages, not yet handed to the sink
         self._unsent: list[Batch] = []
+        #: the first batch is stored or spooled: the sink takes what comes
+        self._sink_took_first = False
 
     # ------------------------------------------------------------ life cycle
 
-    async def __aenter__(self) -> Collector:
-        self._runner = asyncio.create_task(self.run(), name=f"collector {self.config.collector}")
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
-
-    async def run(self) -> None:
+    async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
 
@@ -295,21 +313,33 @@ class Collector:
                     loop.call_soon_threadsafe(wake_in_loop)
             return wake
 
+        def took_first() -> None:
+            self._sink_took_first = True
+            self._serving()
+
+        def subscribed() -> None:  # on paho's thread
+            loop.call_soon_threadsafe(self._serving)
+
         log.info("collector %s: %s → %s; %s", self.config.collector, self.config.mqtt.url, self.store.config.target,
                  self.config.subscription)
-        await self.sink.put(Batch(target_lines(), False, lambda: None))
-        self.storage.start(waker(arrived))
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.sink.run(), name="sink")
-                tasks.create_task(self._ingest(arrived), name="ingest")
-                if self.engine is not None:
-                    tasks.create_task(self._kpi_loop(), name="kpi")
-                    if self.config.store.kind != "files":
-                        tasks.create_task(self._restore(), name="restore")
-                tasks.create_task(self._health_loop(), name="health")
-        finally:
-            await asyncio.shield(self._shutdown())
+        await self.sink.put(Batch(target_lines(), False, took_first))
+        self.storage.start(waker(arrived), subscribed)
+        self.spawn("sink", self.sink.run())
+        self.spawn("ingest", self._ingest(arrived))
+        if self.engine is not None:
+            self.spawn("kpi", self._kpi_loop())
+            if self.config.store.kind != "files":
+                self.spawn("restore", self._restore())
+        self.spawn("health", self._health_loop())
+
+    def _serving(self) -> None:
+        """Subscribed and the sink took its first batch: ready (on the event loop)."""
+        if self._sink_took_first and self.storage.subscribed.is_set():
+            self._now_ready()
+
+    async def _close(self) -> None:
+        await self.stop_tasks(*self.tasks.values())
+        await self._shutdown()
 
     async def _shutdown(self) -> None:
         """Store what was received (or spool it), write the last results, say goodbye; each step runs even if

@@ -290,16 +290,15 @@ class Publisher:
 
 
 async def close_publishers(tasks: list[asyncio.Task[None]], publishers: list[Publisher], timeout_s: float) -> None:
-    """Drain, say goodbye and disconnect; sessions still unconnected at the timeout are cancelled."""
+    """Drain, say goodbye and disconnect; sessions still unconnected at the timeout are cancelled. The tasks are a
+    service's (shopfloor/lifecycle.py): an error one ended with is raised from the service's exit, not here."""
     for p in publishers:
         p.close()
-    done, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+    if pending:
+        await asyncio.wait(pending)
 
 
 def now_ms() -> int:

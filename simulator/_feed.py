@@ -7,8 +7,10 @@ their exact simulated instant; counters and signals as samples.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol
 
 from shopfloor.telemetry import CounterSample
 
@@ -37,13 +39,17 @@ class MachineUpdate:
 
 
 class TelemetrySink(Protocol):
-    """A protocol adapter: serves or publishes the machines it was given."""
+    """A protocol adapter, a service (shopfloor/lifecycle.py): ``async with`` it serves or publishes the machines it
+    was given, ``ready`` once it does."""
 
-    async def start(self) -> None: ...
+    ready: asyncio.Event
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None: ...
 
     async def publish(self, updates: list[MachineUpdate]) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class Feed:
