@@ -24,8 +24,9 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -58,8 +59,22 @@ from ._stream import Streams
 log = logging.getLogger(__name__)
 
 
-#: (topic, payload, mid, qos, retained, received_ms)
-Arrival = tuple[str, bytes, int, int, bool, int]
+@dataclass(slots=True)
+class Arrival:
+    """One message as paho handed it over. Made on paho's thread for every message: a slots dataclass takes
+    0.21 µs to make (a bare tuple 0.04, a NamedTuple 0.33, a frozen dataclass 1.0) and reads a field in 0.01."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retained: bool
+    received_ms: int
+
+
+class LastWill(NamedTuple):
+    topic: str
+    payload: bytes
 
 
 def collector_topic(prefix: str, collector: str, what: str) -> str:
@@ -78,7 +93,7 @@ class _Subscriber:
     message itself; while a batch gathers, the loop sleeps until its deadline or until the batch is full."""
 
     def __init__(self, settings: MqttSettings, client_id: str, topics: list[str], *, manual_ack: bool,
-                 session_expiry_s: float, will: tuple[str, bytes] | None = None, batch: int = 1,
+                 session_expiry_s: float, will: LastWill | None = None, batch: int = 1,
                  not_ours: list[str] | None = None) -> None:
         """``not_ours``: filters a resumed session may still hold from an earlier division of the fleet, taken
         off at every connection."""
@@ -104,7 +119,7 @@ class _Subscriber:
         if context is not None:
             self.client.tls_set_context(context)
         if will is not None:
-            self.client.will_set(will[0], will[1], qos=1, retain=True)
+            self.client.will_set(will.topic, will.payload, qos=1, retain=True)
         self.client.reconnect_delay_set(round(max(1.0, settings.reconnect_min_s)), round(settings.reconnect_max_s))
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
@@ -167,7 +182,7 @@ class _Subscriber:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         inbox = self.inbox
-        inbox.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
+        inbox.append(Arrival(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
         # only appends make the inbox grow, one at a time: a growing inbox passes through exactly 1 and batch
         n = len(inbox)
         if (n == 1 or n == self.batch) and self._wake is not None:
@@ -177,11 +192,11 @@ class _Subscriber:
         if not self.manual_ack:
             return
         mids = []
-        for _, _, mid, qos, _, _ in arrivals:
-            if qos == 1:
-                mids.append(mid)
-            elif qos:
-                self.client.ack(mid, qos)
+        for arrival in arrivals:
+            if arrival.qos == 1:
+                mids.append(arrival.mid)
+            elif arrival.qos:
+                self.client.ack(arrival.mid, arrival.qos)
         send_pubacks(self.client, mids)  # the batch's PUBACKs in one write
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
@@ -282,7 +297,8 @@ class Collector(Service):
         every_site = [site for site, _ in _register_sites(config.kpi.plants)]
         self.storage = _Subscriber(config.mqtt, client, config.topics, manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
-                                   will=(health, self._health_payload("offline")), batch=config.batch_max_points,
+                                   will=LastWill(health, self._health_payload("offline")),
+                                   batch=config.batch_max_points,
                                    not_ours=topic_filters(prefix, None) + topic_filters(prefix, every_site))
         dead_topic = collector_topic(prefix, config.collector, "dead-letter")
         self.dead_letters = DeadLetters(
@@ -436,19 +452,19 @@ class Collector(Service):
                 if msg is None:
                     continue
                 try:
-                    if not self.streams.admit(msg, arrival[5]):
+                    if not self.streams.admit(msg, arrival.received_ms):
                         continue  # received before: acknowledged with the batch, nothing more
                 except Invalid as e:
                     self.counts["valid"] -= 1
-                    log.warning("invalid message on %s: %s", arrival[0], e)
+                    log.warning("invalid message on %s: %s", arrival.topic, e)
                     self._dead(arrival, str(e))
                     continue
                 try:
-                    points = telemetry(msg, arrival[5])
+                    points = telemetry(msg, arrival.received_ms)
                     for consumer in self.consumers:
-                        consumer.feed(msg, arrival[5])
+                        consumer.feed(msg, arrival.received_ms)
                 except Exception as e:  # a message the checks let through and the code cannot take: not a crash
-                    log.exception("message on %s could not be processed", arrival[0])
+                    log.exception("message on %s could not be processed", arrival.topic)
                     self._dead(arrival, f"could not be processed: {type(e).__name__}: {e}")
                     continue
                 signals_only &= msg.kind is MessageKind.SIGNALS
@@ -461,10 +477,11 @@ class Collector(Service):
             batches.append(Batch(lines, signals_only and bool(lines), done))
 
     def _check(self, arrival: Arrival) -> Message | None:
-        topic, payload, _, _, retained, _ = arrival
+        topic = arrival.topic
         self.counts["received"] += 1
         try:
-            msg = decode(topic, payload, prefix=self.prefix, retained=retained, max_payload=self.config.max_payload)
+            msg = decode(topic, arrival.payload, prefix=self.prefix, retained=arrival.retained,
+                         max_payload=self.config.max_payload)
         except Invalid as e:
             log.warning("invalid message on %s: %s", topic, e)
             self._dead(arrival, str(e))
@@ -486,12 +503,11 @@ class Collector(Service):
             log.error("dead letters for %d point(s) the store refused not written: %s", len(points), e)
 
     def _dead(self, arrival: Arrival, reason: str) -> None:
-        topic, payload, _, _, _, received = arrival
         self.counts["invalid"] += 1
         try:
-            self.dead_letters.add(topic, payload, reason, received)
+            self.dead_letters.add(arrival.topic, arrival.payload, reason, arrival.received_ms)
         except OSError as e:  # a full disk must not stop the service: the message is logged above
-            log.error("dead letter for %s not written: %s", topic, e)
+            log.error("dead letter for %s not written: %s", arrival.topic, e)
 
     # ------------------------------------------------------------ results and health
 
