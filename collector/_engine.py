@@ -172,7 +172,7 @@ class Engine:
             m.hear(ts)
             self._saw(m, ts, wall)
         for sample in samples:
-            m.timeline.add_counters(sample)
+            m.timeline.restore_counters(sample)
             m.hear(sample.ts_ms)
             self._saw(m, sample.ts_ms, wall)
 

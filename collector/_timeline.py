@@ -75,6 +75,8 @@ class MachineTimeline:
         self._sample_ts = array("q")
         #: the samples' cumulative values, ``_WIDTH`` per sample, in the order of ``_COUNTS``
         self._values = array("d")
+        #: 1 for a sample read back from storage (its instant known to its minute only), 0 for one that arrived
+        self._restored = array("B")
         #: (first sample of a counter run, what to add to its values): made again when a sample arrives
         self._runs: list[tuple[int, Row]] | None = None
         #: what pruned samples had counted before the first kept one's counter run
@@ -91,36 +93,77 @@ class MachineTimeline:
     def _raw(self, i: int) -> Row:
         return tuple(self._values[i * _WIDTH:(i + 1) * _WIDTH])  # type: ignore[return-value]
 
-    def _put(self, i: int, ts_ms: int, row: Row, *, replace: bool = False) -> None:
+    def _put(self, i: int, ts_ms: int, row: Row, *, replace: bool = False, restored: bool = False) -> None:
         if replace:
             self._sample_ts[i] = ts_ms
             self._values[i * _WIDTH:(i + 1) * _WIDTH] = array("d", row)
+            self._restored[i] = restored
         else:
             self._sample_ts.insert(i, ts_ms)
             self._values[i * _WIDTH:i * _WIDTH] = array("d", row)
+            self._restored.insert(i, restored)
         self._runs = None
 
     def _drop(self, i: int) -> None:
         del self._sample_ts[i]
         del self._values[i * _WIDTH:(i + 1) * _WIDTH]
+        del self._restored[i]
         self._runs = None
 
-    def add_counters(self, sample: CounterSample) -> None:
-        """A cumulative sample; within a minute only the last is kept (and the last before a reset)."""
+    def _minute(self, ts_ms: int) -> range:
+        """The indexes of the samples in ``ts_ms``'s minute."""
+        b = _bucket(ts_ms)
+        return range(bisect.bisect_left(self._sample_ts, (b - 1) * SAMPLE_BUCKET_MS + 1),
+                     bisect.bisect_right(self._sample_ts, b * SAMPLE_BUCKET_MS))
+
+    def _met_restored(self, ts_ms: int, row: Row, *, restored: bool) -> bool:
+        """A sample meeting one of the other kind in its minute — read back from storage, or arrived live — whose
+        instant is not the stored one's own: ordered by their values, the newer stands, the older goes; True when
+        that settled it (no counter reset is made of the two)."""
+        for i in self._minute(ts_ms):
+            if bool(self._restored[i]) == restored:
+                continue
+            held = self._raw(i)
+            if all(h >= r for h, r in zip(held, row, strict=True)):
+                return True  # the one held is as new or newer
+            if all(h <= r for h, r in zip(held, row, strict=True)):
+                at = ts_ms if not restored else max(ts_ms, self._sample_ts[i])  # a live instant is exact
+                before = self._sample_ts[i - 1] if i else None
+                after = self._sample_ts[i + 1] if i + 1 < len(self._sample_ts) else None
+                if (before is None or before <= at) and (after is None or at <= after):
+                    self._put(i, at, row, replace=True, restored=restored)
+                    return True
+        return False
+
+    def add_counters(self, sample: CounterSample, *, restored: bool = False) -> None:
+        """A cumulative sample; within a minute only the last is kept (and the last before a reset). ``restored``:
+        read back from storage (``restore_counters``)."""
         ts, row, n = self._sample_ts, _row(sample), len(self._sample_ts)
+        if n and self._restored[-1] != restored and _bucket(ts[-1]) >= _bucket(sample.ts_ms) - 1 \
+                and self._met_restored(sample.ts_ms, row, restored=restored):
+            return
         if n and sample.ts_ms > ts[-1]:  # in order, the common case: what the general case below does
             last = self._raw(n - 1)
             same_minute = _bucket(ts[-1]) == _bucket(sample.ts_ms) and not _reset(last, row)
-            self._put(n - 1 if same_minute else n, sample.ts_ms, row, replace=same_minute)
+            self._put(n - 1 if same_minute else n, sample.ts_ms, row, replace=same_minute, restored=restored)
             return
         i = bisect.bisect_right(ts, sample.ts_ms)
         if i and ts[i - 1] == sample.ts_ms and self._raw(i - 1) == row:
             return
         if i < n and _bucket(ts[i]) == _bucket(sample.ts_ms) and not _reset(row, self._raw(i)):
             return  # a later sample of the same minute, with no reset in between, already stands for it
-        self._put(i, sample.ts_ms, row)
+        if self._met_restored(sample.ts_ms, row, restored=restored):
+            return
+        self._put(i, sample.ts_ms, row, restored=restored)
         if i and _bucket(ts[i - 1]) == _bucket(sample.ts_ms) and not _reset(self._raw(i - 1), row):
             self._drop(i - 1)
+
+    def restore_counters(self, sample: CounterSample) -> None:
+        """A sample read back from storage, whose instant is known only to its minute (it is the last of that
+        minute the store held, and stands at the minute's end or, the newest, at its own time as the store gave
+        it): it meets what arrived live in that minute by their values, never making a counter reset of the two
+        — the newer stands (``_met_restored``)."""
+        self.add_counters(sample, restored=True)
 
     def forget_before(self, ts_ms: int) -> None:
         """Drop what only windows ending before ``ts_ms`` need (the state in force then, and the sample at it, stay)."""
@@ -131,14 +174,15 @@ class MachineTimeline:
         if k > 0:
             # the cumulative values of a reset run must survive the samples they came from
             base = self._value(k)
-            del self._sample_ts[:k], self._values[:k * _WIDTH]
+            del self._sample_ts[:k], self._values[:k * _WIDTH], self._restored[:k]
             self._offset = tuple(b - r for b, r in zip(base, self._raw(0), strict=True))  # type: ignore[assignment]
             self._runs = None
 
     @property
     def retained_bytes(self) -> int:
         """What the timeline's arrays hold (their buffers; the few objects around them aside)."""
-        return sum(a.itemsize * len(a) for a in (self._state_ts, self._state_reason, self._sample_ts, self._values))
+        return sum(a.itemsize * len(a) for a in (self._state_ts, self._state_reason, self._sample_ts, self._values,
+                                                 self._restored))
 
     @property
     def last_counters(self) -> CounterSample | None:

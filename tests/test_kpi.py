@@ -160,3 +160,39 @@ def test_counts_survive_lost_messages_and_counter_resets() -> None:
         ledger.add_counters(CounterSample(ts, total, total, 0, 0, total * 0.1, total * 30.0))
     p = ledger.period(0, 5000)
     assert p.pq == 30 + 25 and p.ideal_s == pytest.approx(55 * 30.0) and p.energy_kwh == pytest.approx(5.5)
+
+
+def test_a_sample_read_back_after_a_restart_never_makes_a_reset_of_what_arrived_live() -> None:
+    """A stored sample is read back as its minute's last, at the minute's end or (the newest) at its own time as
+    the store knew it when asked — while the restarted collector stores and feeds live data all along. Whatever
+    order they meet in, the counts are the stream's: a killed collector's shift once counted 1,549 parts for
+    1,065, the read-back sample standing before live ones of its minute with lower counts."""
+    from collector import CounterSample, MachineTimeline
+
+    def sample(ts_s: float, total: int) -> CounterSample:
+        return CounterSample(round(ts_s * 1000), total, total, 0, 0, total * 0.1, total * 30.0)
+
+    stream = [sample(0, 0), sample(20, 480), sample(35, 482), sample(40, 484), sample(70, 490)]
+    for restored in (sample(20, 484),  # the minute's last, stamped with the newest time the store gave earlier
+                     sample(60, 484),  # the minute's last, at the minute's end
+                     sample(60, 482),  # the last the store held when asked, at the minute's end
+                     sample(40, 484)):  # exactly as it was
+        for live_first in (True, False):
+            t = MachineTimeline()
+            if live_first:
+                for s in stream:
+                    t.add_counters(s)
+                t.restore_counters(restored)
+            else:
+                t.restore_counters(sample(0, 0))
+                t.restore_counters(restored)
+                for s in stream:
+                    t.add_counters(s)
+            assert t.period(0, 120_000).pq == 490, (restored, live_first)
+            assert t.period(0, 60_000).pq == 484, (restored, live_first)
+    # a reset the stream really made (a new session) still counts once
+    t = MachineTimeline()
+    for s in (sample(0, 0), sample(30, 100), sample(90, 5)):
+        t.restore_counters(s)
+    t.add_counters(sample(100, 10))
+    assert t.period(0, 120_000).pq == 110
