@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import random
 import socket
 import time
 import zlib
@@ -34,7 +35,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor._asyncua_seam import abort, keep_watched, quiet_lost_connections
-from shopfloor.lifecycle import Backoff
 
 from ._bridge import Field, MachineBridge, Point, Stats
 from ._config import EndpointConfig
@@ -157,7 +157,7 @@ class OpcUaSource:
         return self.config.url
 
     async def run(self) -> None:
-        backoff = Backoff(self.reconnect_min_s, self.reconnect_max_s)
+        delay = self.reconnect_min_s
         first = True
         while True:
             lost = Loss()
@@ -173,7 +173,7 @@ class OpcUaSource:
                 self.connected.set()
                 self._last_problem = ""
                 first = False
-                backoff.reset()
+                delay = self.reconnect_min_s
                 await lost.wait()
                 log.warning("%s: %s; %d machine(s) offline until it is back", self.url, lost.why,
                             len(self.attached))
@@ -184,7 +184,7 @@ class OpcUaSource:
                 # the same problem again is not news: the health topic shows the endpoint is down
                 level = logging.DEBUG if problem == self._last_problem else logging.WARNING
                 self._last_problem = problem
-                log.log(level, "%s: %s; retrying in about %.1f s", self.url, problem, backoff.step)
+                log.log(level, "%s: %s; retrying in about %.1f s", self.url, problem, delay)
             finally:
                 self.state = EndpointState.DISCONNECTED
                 self.connected.clear()
@@ -192,7 +192,8 @@ class OpcUaSource:
                     bridge.detach()
                 self.attached = []
                 await asyncio.gather(*(_close(c) for c in clients))
-            await asyncio.sleep(backoff.next())
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.reconnect_max_s)
 
     async def check(self) -> str:
         """Open one session as configured (security, user), find the machines as a start would (browsing or the
