@@ -137,6 +137,8 @@ class OpcUaSource:
         self.reconnect_max_s = reconnect_max_s
         self.state = EndpointState.CONNECTING
         self.attached: list[MachineBridge] = []
+        #: connections that were up and were lost (each loss begins new sessions for the machines: telemetry.md)
+        self.losses = 0
         self.machines = 0
         self.items = 0
         self.subscriptions = 0
@@ -175,6 +177,7 @@ class OpcUaSource:
                 first = False
                 delay = self.reconnect_min_s
                 await lost.wait()
+                self.losses += 1
                 log.warning("%s: %s; %d machine(s) offline until it is back", self.url, lost.why,
                             len(self.attached))
             except Exception as e:  # whatever a server does, the endpoint is retried, never given up
