@@ -1,7 +1,7 @@
 """paho-mqtt where its public API is not enough: every use of its internals, by the collector, is here.
 
 Written against paho-mqtt 2.2 (pyproject.toml holds it below 3). ``SEAM`` lists each internal relied
-on below; tests/test_paho_seam.py checks each against the installed paho, so an upgrade that breaks
+on below; tests/test_seams.py checks each against the installed paho, so an upgrade that breaks
 one fails a test naming this module instead of a collector in the field.
 
 - **Read-ahead** (``ReadAheadClient``). paho reads a packet a few bytes at a time (the command byte,

@@ -37,8 +37,6 @@ _DEPTH = {Level.MACHINE: 5, Level.LINE: 4, Level.AREA: 3, Level.SITE: 2, Level.E
 _BY_DEPTH = {depth: level for level, depth in _DEPTH.items()}
 #: the levels whose units lie within one site: what a site's own clock and calendar time
 SITE_LEVELS = (Level.MACHINE, Level.LINE, Level.AREA, Level.SITE)
-#: the levels above a site: their windows add up the sites' (``FleetStep``)
-FLEET_LEVELS = (Level.ENTERPRISE, Level.FLEET)
 FLEET = "fleet"
 
 
@@ -63,9 +61,6 @@ class Unit(str):
     def site(self) -> Unit:
         return self.up(Level.SITE)
 
-    def tags(self) -> dict[str, str]:
-        """The unit's ``level`` and path tags, as its points carry them."""
-        return {"level": self.level.value} | dict(zip(PATH_TAGS, self.parts, strict=False))
 
 
 FLEET_UNIT = Unit(FLEET)

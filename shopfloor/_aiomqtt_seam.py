@@ -2,7 +2,7 @@
 
 The sessions are shopfloor/_publisher.py's (simulated MQTT machines and the edge gateway). Written
 against aiomqtt 2.5 on paho-mqtt 2.2 (pyproject.toml holds aiomqtt below 3, which no longer drives
-paho). ``SEAM`` lists each internal relied on below; tests/test_aiomqtt_seam.py checks each against
+paho). ``SEAM`` lists each internal relied on below; tests/test_seams.py checks each against
 the installed aiomqtt, so an upgrade that breaks one fails a test naming this module instead of a
 machine or a gateway in the field.
 

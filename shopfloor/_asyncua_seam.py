@@ -1,7 +1,7 @@
 """asyncua where its public API is not enough: every use of its internals, by the simulator or the edge, is here.
 
 Written against asyncua 2.1 (pyproject.toml bounds it below 2.2). ``SEAM`` lists each internal relied
-on here; tests/test_asyncua_seam.py checks each against the installed asyncua, and each workaround
+on here; tests/test_seams.py checks each against the installed asyncua, and each workaround
 against a real server and client, so an upgrade that breaks one fails a test named after this module
 instead of a client in the field.
 

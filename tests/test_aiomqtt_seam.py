@@ -1,29 +1,13 @@
-"""shopfloor/_aiomqtt_seam.py: each aiomqtt internal it relies on, against the installed aiomqtt (no broker:
-tests/test_outboxes.py and tests/test_mqtt_machines.py run the publisher sessions against Mosquitto).
-
-When one of these fails after an aiomqtt upgrade, the seam module needs a look, not the publisher: its
-docstring says what each internal is used for.
-"""
+"""shopfloor/_aiomqtt_seam.py's helpers (no broker: tests/test_outboxes.py and tests/test_mqtt_machines.py run the
+publisher sessions against Mosquitto; tests/test_seams.py checks each internal against the installed aiomqtt)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiomqtt
-import pytest
 
-from shopfloor._aiomqtt_seam import SEAM, TidyClient, check, connection_lost
-from shopfloor._seam_check import Requirement
-
-
-@pytest.mark.parametrize("requirement", SEAM.requires, ids=str)
-def test_the_installed_aiomqtt_has_what_the_seam_relies_on(requirement: Requirement) -> None:
-    problem = SEAM.broken(requirement)
-    assert problem is None, problem
-
-
-def test_check_says_nothing_changed() -> None:
-    assert check() == []
+from shopfloor._aiomqtt_seam import TidyClient, connection_lost
 
 
 def test_a_client_not_connected_has_not_lost_its_connection() -> None:

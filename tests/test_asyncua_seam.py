@@ -1,5 +1,5 @@
 """shopfloor/_asyncua_seam.py: each assumption it makes about asyncua's internals, against the installed asyncua:
-each internal it names (no server), then each workaround against a real server and client.
+each internal it names (no server: tests/test_seams.py), then each workaround against a real server and client.
 
 When one of these fails after an asyncua upgrade, the seam module needs a look, not the callers:
 the docstring of shopfloor/_asyncua_seam.py says what each workaround is for and when to drop it.
@@ -19,26 +19,13 @@ from asyncua.common.subscription import Subscription
 
 from shopfloor._asyncua_seam import (
     CLIENT_SESSION_LOGGER,
-    SEAM,
     SERVER_PROCESSOR_LOGGER,
-    check,
     quiet_lost_connections,
     serve_republish_per_spec,
     undelivered,
 )
-from shopfloor._seam_check import Requirement
 
 from .servers import free_port
-
-
-@pytest.mark.parametrize("requirement", SEAM.requires, ids=str)
-def test_the_installed_asyncua_has_what_the_seam_relies_on(requirement: Requirement) -> None:
-    problem = SEAM.broken(requirement)
-    assert problem is None, problem
-
-
-def test_check_says_nothing_changed() -> None:
-    assert check() == []
 
 
 async def start_server(*, per_spec: bool) -> tuple[Server, str, ua.NodeId]:

@@ -1,8 +1,6 @@
-"""collector/_paho_seam.py: each paho-mqtt internal it relies on, against the installed paho; its client and
-its PUBACKs on a socket pair (no broker: tests/test_collector_mqtt.py runs them against Mosquitto).
-
-When one of the first fail after a paho upgrade, the seam module needs a look, not the collector: its
-docstring says what each internal is used for.
+"""collector/_paho_seam.py: how a change to what it relies on is said, and its client and its PUBACKs on a
+socket pair (no broker: tests/test_collector_mqtt.py runs them against Mosquitto; tests/test_seams.py checks
+each internal against the installed paho).
 """
 
 from __future__ import annotations
@@ -13,21 +11,10 @@ from importlib.metadata import version
 from typing import Any, cast
 
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from collector._paho_seam import SEAM, ReadAheadClient, check, send_pubacks
+from collector._paho_seam import ReadAheadClient, send_pubacks
 from shopfloor._seam_check import Requirement, Seam, method
-
-
-@pytest.mark.parametrize("requirement", SEAM.requires, ids=str)
-def test_the_installed_paho_has_what_the_seam_relies_on(requirement: Requirement) -> None:
-    problem = SEAM.broken(requirement)
-    assert problem is None, problem
-
-
-def test_check_says_nothing_changed() -> None:
-    assert check() == []
 
 
 def test_a_change_is_said_with_the_version_and_the_seam() -> None:
