@@ -24,8 +24,8 @@ class Level(StrEnum):
     ENTERPRISE = "enterprise"
     FLEET = "fleet"
 
-    def __hash__(self) -> int:  # hashed as its value: a level and its name find the same key
-        return str.__hash__(self)
+    #: hashed as its value, in C (keys of every result): a level and its name find the same key
+    __hash__ = str.__hash__
 
     @property
     def depth(self) -> int:
