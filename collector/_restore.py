@@ -132,7 +132,12 @@ def read_back(store: Store, keep_s: float, sites: Sequence[str] | None = None) -
                f'GROUP BY time(1m, 1ms), * fill(none)')
     for query, at_edge in ((before, False), (minutes, True)):
         for path, _, row in _rows(store.query(query)):
-            ts = min(int(row["time"]) + 59_999, newest_counters[path]) if at_edge else int(row["time"])
+            start = int(row["time"])
+            if at_edge and (path not in newest_counters or start > newest_counters[path]):
+                # stored since the newest was asked for: what the live feed stores meanwhile, which the engine has
+                # (the spool was empty); placed at that newest, a later count would precede older redelivered ones
+                continue
+            ts = min(start + 59_999, newest_counters[path]) if at_edge else start
             out.samples.setdefault(path, []).append(CounterSample(
                 ts, int(row["total"]), int(row["good"]), int(row["scrap"]), int(row["rework"]),
                 float(row["energy_kwh"]), float(row["ideal_s"])))
