@@ -262,8 +262,10 @@ class Publisher:
                 self.wake.clear()
                 await self._idle(client)
                 continue
-            await self._send(client, batch)
-            self.outbox.ack(len(batch))
+            # a birth ends a batch: what follows it belongs to its session, and goes out under that session's will
+            end = next((k + 1 for k, m in enumerate(batch) if m.kind is MessageKind.BIRTH), len(batch))
+            await self._send(client, batch[:end])
+            self.outbox.ack(end)
             if self.outbox.will() != will:
                 return False
 
