@@ -70,7 +70,10 @@ class SpoolOutbox:
         birth = self.spool.recall(self.path, "birth")
         if birth is None:
             return []  # never bridged yet: its birth and status are queued
-        status = contract.status(online=self.online, ts_ms=now_ms(), session_ms=json.loads(birth)["session"])
+        session = int(json.loads(birth)["session"])
+        # online only if that is still the session under way (a restarted gateway has begun another, queued)
+        status = contract.status(online=self.online and session == self.session_ms, ts_ms=now_ms(),
+                                 session_ms=session)
         return [Message(MessageKind.BIRTH, birth, retain=True),
                 Message(MessageKind.STATUS, contract.encode(status), retain=True)]
 

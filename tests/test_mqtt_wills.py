@@ -137,7 +137,7 @@ def _online(session_ms: int) -> Message:
 
 def test_nothing_of_a_new_session_goes_out_under_the_old_sessions_will(mosquitto: Mosquitto, tmp_path: Path) -> None:
     relay = Relay(mosquitto)
-    asyncio.run(_two_sessions(relay, tmp_path))
+    asyncio.run(_runs(relay, tmp_path, [(FIRST, SECOND)]))  # SECOND: the machine's source lost and back
     sent = [(will, [(o.get("status", "birth"), o["session"]) for o in published]) for will, published in _wire(relay)]
     assert any(("online", SECOND) in published for _, published in sent), sent
     for will, published in sent:
@@ -146,15 +146,39 @@ def test_nothing_of_a_new_session_goes_out_under_the_old_sessions_will(mosquitto
         assert all(session == will for kind, session in published if kind != "birth"), sent
 
 
-async def _two_sessions(relay: Relay, tmp_path: Path) -> None:
+def test_a_restarted_gateways_greeting_never_calls_the_ended_session_online(mosquitto: Mosquitto,
+                                                                             tmp_path: Path) -> None:
+    # the spool remembers the last birth delivered (FIRST); restarted, the gateway has begun SECOND before its MQTT
+    # session is up: the greeting re-sends FIRST's birth with the status now — which is FIRST's offline, not online
+    relay = Relay(mosquitto)
+    first_run, _ = asyncio.run(_runs(relay, tmp_path, [(FIRST,), (SECOND,)]))
+    after = [(o.get("status", "birth"), o["session"]) for _, published in _wire(relay)[first_run:] for o in published]
+    assert after[:2] == [("birth", FIRST), ("offline", FIRST)], after
+    assert ("online", SECOND) in after and ("online", FIRST) not in after, after
+
+
+async def _runs(relay: Relay, tmp_path: Path, runs: list[tuple[int, ...]]) -> list[int]:
+    """A gateway's machine, once per run on the same spool: each run begins its sessions, one after another;
+    the relay's connection count after each run."""
     await relay.start()
-    spool = Spool(tmp_path / "edge.sqlite", max_messages=1000)
+    ends = []
+    try:
+        for sessions in runs:
+            await _publish(relay, tmp_path / "edge.sqlite", sessions)
+            ends.append(len(relay.sent))
+    finally:
+        await relay.close()
+    return ends
+
+
+async def _publish(relay: Relay, spool_path: Path, sessions: tuple[int, ...]) -> None:
+    spool = Spool(spool_path, max_messages=1000)
     outbox = SpoolOutbox(spool, PATH)
     publisher = Publisher(PATH, outbox, MqttSettings(host="127.0.0.1", port=relay.port), identifier="will-test",
                           tls=None, persistent=True)
     task = asyncio.create_task(publisher.run())
     try:
-        for session in (FIRST, SECOND):  # the second: the machine's source lost and back
+        for session in sessions:
             outbox.session_ms, outbox.online = session, True
             outbox.put(_birth(session))
             outbox.put(_online(session))
@@ -167,5 +191,4 @@ async def _two_sessions(relay: Relay, tmp_path: Path) -> None:
             await task
     finally:
         task.cancel()
-        await relay.close()
         spool.close()
