@@ -57,7 +57,7 @@ async def edge_child(endpoints: str, port: str, spool: str, warmup: float, secon
         spool_dir=Path(spool), health_interval_s=3600,
     )
     async with EdgeGateway(config) as gateway:
-        await gateway.wait_connected(600)
+        await gateway.wait_ready(600)
         await asyncio.get_running_loop().run_in_executor(None, wait_for_go)
         await asyncio.sleep(warmup)
         before = gateway.counts()

@@ -220,7 +220,7 @@ async def ours_mqtt(n: int, speed: float, period: float, port: int, warmup: floa
     sim = Simulation(parse_plant(plant_yaml(n, "mqtt")), start=_now())
     adapter = MqttMachines(sim.machines, MqttSettings.from_url(f"mqtt://127.0.0.1:{port}", prefix="bench"), period)
     async with LiveRun(sim, [(adapter, sim.machines)], sample_period_s=period) as live:
-        await adapter.wait_connected(60)
+        await adapter.wait_ready(60)
         run = asyncio.create_task(live.run(None, speed=speed, catch_up=True))
         result = await measure("mqtt", str(port), "-", warmup, seconds)
         run.cancel()

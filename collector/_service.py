@@ -18,16 +18,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import contextlib
 import gzip
 import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,6 +36,7 @@ from paho.mqtt.properties import Properties
 from shopfloor import MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import now_ms, tls_context
+from shopfloor.lifecycle import Backoff, Service
 from shopfloor.telemetry import MessageKind
 
 from ._config import CollectorConfig
@@ -58,8 +58,23 @@ from ._stream import Streams
 
 log = logging.getLogger(__name__)
 
-#: (topic, payload, mid, qos, retained, received_ms)
-Arrival = tuple[str, bytes, int, int, bool, int]
+
+@dataclass(slots=True)
+class Arrival:
+    """One message as paho handed it over. Made on paho's thread for every message: a slots dataclass takes
+    0.21 µs to make (a bare tuple 0.04, a NamedTuple 0.33, a frozen dataclass 1.0) and reads a field in 0.01."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retained: bool
+    received_ms: int
+
+
+class LastWill(NamedTuple):
+    topic: str
+    payload: bytes
 
 
 def collector_topic(prefix: str, collector: str, what: str) -> str:
@@ -78,7 +93,7 @@ class _Subscriber:
     message itself; while a batch gathers, the loop sleeps until its deadline or until the batch is full."""
 
     def __init__(self, settings: MqttSettings, client_id: str, topics: list[str], *, manual_ack: bool,
-                 session_expiry_s: float, will: tuple[str, bytes] | None = None, batch: int = 1,
+                 session_expiry_s: float, will: LastWill | None = None, batch: int = 1,
                  not_ours: list[str] | None = None) -> None:
         """``not_ours``: filters a resumed session may still hold from an earlier division of the fleet, taken
         off at every connection."""
@@ -89,7 +104,11 @@ class _Subscriber:
         self.manual_ack = manual_ack
         self.inbox: collections.deque[Arrival] = collections.deque()
         self.connected = threading.Event()
+        #: the broker acknowledged the subscription of the current connection
+        self.subscribed = threading.Event()
         self._wake: Callable[[], None] | None = None
+        self._on_subscribed: Callable[[], None] | None = None
+        self._subscribe_mid: int | None = None
         v5 = settings.version == "5"
         self.client = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=client_id,
                                       protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
@@ -100,12 +119,13 @@ class _Subscriber:
         if context is not None:
             self.client.tls_set_context(context)
         if will is not None:
-            self.client.will_set(will[0], will[1], qos=1, retain=True)
+            self.client.will_set(will.topic, will.payload, qos=1, retain=True)
         self.client.reconnect_delay_set(round(max(1.0, settings.reconnect_min_s)), round(settings.reconnect_max_s))
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._properties: Properties | None = None
         if v5:
             self._properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -113,8 +133,11 @@ class _Subscriber:
             # acks wait for the store: let the broker keep many messages in flight
             self._properties.ReceiveMaximum = 65535
 
-    def start(self, wake: Callable[[], None]) -> None:
+    def start(self, wake: Callable[[], None], subscribed: Callable[[], None] | None = None) -> None:
+        """Connect on paho's thread; ``wake`` when messages arrive, ``subscribed`` when the broker acknowledged the
+        subscription (both called on paho's thread)."""
         self._wake = wake
+        self._on_subscribed = subscribed
         s = self.settings
         if self._properties is not None:
             self.client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=self._properties)
@@ -131,17 +154,35 @@ class _Subscriber:
         if flags.session_present and self.not_ours:
             client.unsubscribe(self.not_ours)
         if self.topics:  # a partition the register gives no site takes nothing
-            client.subscribe([(t, 1) for t in self.topics])
+            _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.topics])
         self.connected.set()
+        if not self.topics:
+            self._subscribed()
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: list[Any], properties: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [f"{topic} ({reason})" for topic, reason in zip(self.topics, reasons, strict=False)
+                   if reason.is_failure]
+        if refused:  # an ACL, say: not serving what it was configured to
+            log.error("MQTT %s refused the subscription to %s", self.settings.url, ", ".join(refused))
+            return
+        self._subscribed()
+
+    def _subscribed(self) -> None:
+        self.subscribed.set()
+        if self._on_subscribed is not None:
+            self._on_subscribed()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if reason.is_failure or reason.value != 0:
             log.warning("MQTT %s connection lost (%s); reconnecting", self.settings.url, reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         inbox = self.inbox
-        inbox.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
+        inbox.append(Arrival(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), now_ms()))
         # only appends make the inbox grow, one at a time: a growing inbox passes through exactly 1 and batch
         n = len(inbox)
         if (n == 1 or n == self.batch) and self._wake is not None:
@@ -151,11 +192,11 @@ class _Subscriber:
         if not self.manual_ack:
             return
         mids = []
-        for _, _, mid, qos, _, _ in arrivals:
-            if qos == 1:
-                mids.append(mid)
-            elif qos:
-                self.client.ack(mid, qos)
+        for arrival in arrivals:
+            if arrival.qos == 1:
+                mids.append(arrival.mid)
+            elif arrival.qos:
+                self.client.ack(arrival.mid, arrival.qos)
         send_pubacks(self.client, mids)  # the batch's PUBACKs in one write
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
@@ -222,10 +263,17 @@ class DeadLetters:
             self._file.close()
 
 
-class Collector:
-    """``async with Collector(config): …`` runs until the block ends (or ``run()`` until cancelled)."""
+class Collector(Service):
+    """``async with Collector(config) as collector: await collector.serve()`` (until ``stop()`` or cancelled), or
+    ``await collector.run()``.
+
+    ``ready`` is set once the collector serves: the broker acknowledged its subscription and its first batch (the
+    KPI targets) is durable — stored, or spooled while the store is away. Its loops are ``sink``, ``ingest``,
+    ``kpi``, ``restore`` and ``health``; one that fails stops the collector with its error. A stop stores (or
+    spools) what was received, writes the last results and says ``offline``."""
 
     def __init__(self, config: CollectorConfig) -> None:
+        super().__init__(f"collector {config.collector}")
         self.config = config
         self.counts: Counter[str] = Counter()
         self.prefix = prefix = config.mqtt.prefix
@@ -253,37 +301,21 @@ class Collector:
         every_site = [site for site, _ in _register_sites(config.kpi.plants)]
         self.storage = _Subscriber(config.mqtt, client, config.topics, manual_ack=config.ack_after_store,
                                    session_expiry_s=config.session_expiry_s,
-                                   will=(health, self._health_payload("offline")), batch=config.batch_max_points,
+                                   will=LastWill(health, self._health_payload("offline")),
+                                   batch=config.batch_max_points,
                                    not_ours=topic_filters(prefix, None) + topic_filters(prefix, every_site))
         dead_topic = collector_topic(prefix, config.collector, "dead-letter")
         self.dead_letters = DeadLetters(
             config.dead_letter_file,
             (lambda b: self.storage.publish(dead_topic, b)) if config.dead_letter_topic else None)
-        self._runner: asyncio.Task[None] | None = None
         #: batches made from received messages, not yet handed to the sink
         self._unsent: list[Batch] = []
+        #: the first batch is stored or spooled: the sink takes what comes
+        self._sink_took_first = False
 
     # ------------------------------------------------------------ life cycle
 
-    async def __aenter__(self) -> Collector:
-        self._runner = asyncio.create_task(self.run(), name=f"collector {self.config.collector}")
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """End what ``async with`` started: cancel ``run`` and wait for its shutdown."""
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
-
-    async def run(self) -> None:
-        """Receive, store and compute until cancelled; then store (or spool) what was received, write the last
-        results and publish the health message offline."""
+    async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
 
@@ -301,21 +333,33 @@ class Collector:
                     loop.call_soon_threadsafe(wake_in_loop)
             return wake
 
+        def took_first() -> None:
+            self._sink_took_first = True
+            self._serving()
+
+        def subscribed() -> None:  # on paho's thread
+            loop.call_soon_threadsafe(self._serving)
+
         log.info("collector %s: %s → %s; %s", self.config.collector, self.config.mqtt.url, self.store.config.target,
                  self.config.subscription)
-        await self.sink.put(Batch(target_lines(), False, lambda: None))
-        self.storage.start(waker(arrived))
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.sink.run(), name="sink")
-                tasks.create_task(self._ingest(arrived), name="ingest")
-                if self.engine is not None:
-                    tasks.create_task(self._kpi_loop(), name="kpi")
-                    if self.config.store.kind != "files":
-                        tasks.create_task(self._restore(), name="restore")
-                tasks.create_task(self._health_loop(), name="health")
-        finally:
-            await asyncio.shield(self._shutdown())
+        await self.sink.put(Batch(target_lines(), False, took_first))
+        self.storage.start(waker(arrived), subscribed)
+        self.spawn("sink", self.sink.run())
+        self.spawn("ingest", self._ingest(arrived))
+        if self.engine is not None:
+            self.spawn("kpi", self._kpi_loop())
+            if self.config.store.kind != "files":
+                self.spawn("restore", self._restore())
+        self.spawn("health", self._health_loop())
+
+    def _serving(self) -> None:
+        """Subscribed and the sink took its first batch: ready (on the event loop)."""
+        if self._sink_took_first and self.storage.subscribed.is_set():
+            self._now_ready()
+
+    async def _close(self) -> None:
+        await self.stop_tasks(*self.tasks.values())
+        await self._shutdown()
 
     async def _shutdown(self) -> None:
         """Store what was received (or spool it), write the last results, say goodbye; each step runs even if
@@ -412,19 +456,19 @@ class Collector:
                 if msg is None:
                     continue
                 try:
-                    if not self.streams.admit(msg, arrival[5]):
+                    if not self.streams.admit(msg, arrival.received_ms):
                         continue  # received before: acknowledged with the batch, nothing more
                 except Invalid as e:
                     self.counts["valid"] -= 1
-                    log.warning("invalid message on %s: %s", arrival[0], e)
+                    log.warning("invalid message on %s: %s", arrival.topic, e)
                     self._dead(arrival, str(e))
                     continue
                 try:
-                    points = telemetry(msg, arrival[5])
+                    points = telemetry(msg, arrival.received_ms)
                     for consumer in self.consumers:
-                        consumer.feed(msg, arrival[5])
+                        consumer.feed(msg, arrival.received_ms)
                 except Exception as e:  # a message the checks let through and the code cannot take: not a crash
-                    log.exception("message on %s could not be processed", arrival[0])
+                    log.exception("message on %s could not be processed", arrival.topic)
                     self._dead(arrival, f"could not be processed: {type(e).__name__}: {e}")
                     continue
                 signals_only &= msg.kind is MessageKind.SIGNALS
@@ -437,10 +481,11 @@ class Collector:
             batches.append(Batch(lines, signals_only and bool(lines), done))
 
     def _check(self, arrival: Arrival) -> Message | None:
-        topic, payload, _, _, retained, _ = arrival
+        topic = arrival.topic
         self.counts["received"] += 1
         try:
-            msg = decode(topic, payload, prefix=self.prefix, retained=retained, max_payload=self.config.max_payload)
+            msg = decode(topic, arrival.payload, prefix=self.prefix, retained=arrival.retained,
+                         max_payload=self.config.max_payload)
         except Invalid as e:
             log.warning("invalid message on %s: %s", topic, e)
             self._dead(arrival, str(e))
@@ -462,29 +507,27 @@ class Collector:
             log.error("dead letters for %d point(s) the store refused not written: %s", len(points), e)
 
     def _dead(self, arrival: Arrival, reason: str) -> None:
-        topic, payload, _, _, _, received = arrival
         self.counts["invalid"] += 1
         try:
-            self.dead_letters.add(topic, payload, reason, received)
+            self.dead_letters.add(arrival.topic, arrival.payload, reason, arrival.received_ms)
         except OSError as e:  # a full disk must not stop the service: the message is logged above
-            log.error("dead letter for %s not written: %s", topic, e)
+            log.error("dead letter for %s not written: %s", arrival.topic, e)
 
     # ------------------------------------------------------------ results and health
 
     async def _restore(self) -> None:
         """Read back the telemetry of the open windows once the spool is empty (so the store has it all)."""
         assert self.engine is not None
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
         while True:
             while self.sink.backlog:
                 await asyncio.sleep(0.2)
             try:
                 stored = await asyncio.to_thread(read_back, self.store, self.config.kpi.keep_s, self.config.sites)
             except Exception as e:  # the store away, or data it holds that is not ours: retry, never stop the service
-                log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in %.0f s",
-                            type(e).__name__, e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                log.warning("reading back stored telemetry for the KPIs failed (%s: %s); retrying in about %.1f s",
+                            type(e).__name__, e, backoff.step)
+                await asyncio.sleep(backoff.next())
                 continue
             machines = 0
             for done in apply_steps(self.engine, stored):  # the ingest runs between the parts

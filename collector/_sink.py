@@ -25,12 +25,12 @@ import asyncio
 import gzip
 import json
 import logging
-import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shopfloor.lifecycle import Backoff
 from shopfloor.spool import Spool, Unwritable
 
 from ._influx import Rejected, Store, Unavailable
@@ -67,6 +67,8 @@ class Sink:
         self.counts: Counter[str] = counts if counts is not None else Counter()
         self.rejected = rejected
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(queue_batches)
+        self._backoff = Backoff(retry_min_s, retry_max_s)
+        #: the pause after the last failed attempt (0 while the store takes what it is sent)
         self._delay = 0.0
         self._closing = False
         #: the batch being written (a shutdown that interrupts the write writes or spools it again)
@@ -280,8 +282,9 @@ class Sink:
         self.counts["batches_written"] += 1
         if points is not None:
             self.counts["points_written"] += points
-        if self._delay:
+        if self._backoff.failures:
             log.info("store %s is back", self.store.config.target)
+        self._backoff.reset()
         self._delay = 0.0
         self._store_problem = None
 
@@ -296,8 +299,8 @@ class Sink:
             self.rejected(refused)
 
     def _failed(self, error: Exception) -> None:
-        first = not self._delay
-        self._delay = min(self.retry_max_s, max(self.retry_min_s, self._delay * 2)) * random.uniform(0.5, 1.0)
+        first = not self._backoff.failures
+        self._delay = self._backoff.next()
         self.counts["write_failures"] += 1
         target = self.store.config.target
         setting = getattr(error, "setting", None)

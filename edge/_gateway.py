@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from types import TracebackType
 
 import aiomqtt
 
 from shopfloor import telemetry as contract
 from shopfloor._publisher import Publisher, client_id, close_publishers, mqtt_client, now_ms, tls_context
+from shopfloor.lifecycle import Backoff, Service, all_set
 from shopfloor.spool import Spool
 
 from ._bridge import MachineBridge, Stats
@@ -29,12 +28,21 @@ log = logging.getLogger(__name__)
 
 #: how often queued messages are committed to disk: what a killed gateway can lose at most
 COMMIT_INTERVAL_S = 0.1
+#: how long a stop waits for the health session to say ``offline``
+HEALTH_FAREWELL_S = 5.0
 
 
-class EdgeGateway:
-    """``async with EdgeGateway(config) as gateway: await gateway.serve()``."""
+class EdgeGateway(Service):
+    """``async with EdgeGateway(config) as gateway: await gateway.serve()`` (until ``stop()`` or cancelled).
+
+    ``ready`` is set once the gateway bridges everything it was given: every endpoint connected with its machines
+    attached, every machine's MQTT session up (birth and status acknowledged) and the health session up. Its loops
+    are the endpoints' sources (``opcua <url>``), the machines' sessions (``mqtt <path>``), ``spool commit`` and
+    ``health``; one that fails stops the gateway with its error. A stop takes the sources down first (their
+    machines go offline), then drains every outbox (up to ``shutdown_timeout``), commits and closes the spool."""
 
     def __init__(self, config: EdgeConfig) -> None:
+        super().__init__(f"edge gateway {config.name}")
         self.config = config
         self.stats = Stats()
         self.bridges: dict[str, MachineBridge] = {}
@@ -50,11 +58,16 @@ class EdgeGateway:
         self.started_ms = now_ms()
         self.spool: Spool | None = None
         self._tls = tls_context(config.mqtt)
+        self._source_tasks: list[asyncio.Task[None]] = []
         self._publisher_tasks: list[asyncio.Task[None]] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopped = asyncio.Event()
+        self._commit_task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        #: the health session is up (its ``online`` acknowledged)
+        self._health_up = asyncio.Event()
+        #: the outboxes are drained: the health session says ``offline`` and ends
+        self._health_done = asyncio.Event()
 
-    async def __aenter__(self) -> EdgeGateway:
+    async def _open(self) -> None:
         c = self.config
         self.spool = Spool(c.spool_dir / f"{c.name}.sqlite", max_messages=c.spool_max_messages)
         leftovers = self.spool.streams()
@@ -63,12 +76,18 @@ class EdgeGateway:
         if self.spool.count:
             log.info("spool %s: %d message(s) of %d machine(s) from an earlier run will be sent first",
                      self.spool.path, self.spool.count, len(leftovers))
-        self._tasks = [
-            *(asyncio.create_task(s.run(), name=f"opcua {s.url}") for s in self.sources),
-            asyncio.create_task(self._commit_loop(), name="spool commit"),
-            asyncio.create_task(self._health_loop(), name="health"),
-        ]
-        return self
+        self._source_tasks = [self.spawn(f"opcua {s.url}", s.run()) for s in self.sources]
+        self._commit_task = self.spawn("spool commit", self._commit_loop())
+        self._health_task = self.spawn("health", self._health_loop())
+        self.spawn("ready", self._until_ready())
+
+    async def _until_ready(self) -> None:
+        # the sources first: a source attaches its machines (and their sessions join) before it counts as connected
+        await all_set(lambda: [*(s.connected for s in self.sources), *(p.connected for p in self.publishers.values()),
+                               self._health_up])
+        self._now_ready()
+        log.info("edge %s: ready: %d endpoint(s), %d machine(s) bridged", self.config.name, len(self.sources),
+                 len(self.bridges))
 
     def bridge_for(self, path: str) -> MachineBridge:
         """The bridge of the machine at ``path``; the first call makes it, with its outbox in the spool and its
@@ -82,48 +101,33 @@ class EdgeGateway:
                 path, outbox, c.mqtt, identifier=client_id(c.name, path, path.rsplit("/", 1)[-1]), tls=self._tls,
                 persistent=True)
             bridge = self.bridges[path] = MachineBridge(path, outbox, publisher.notify, self.stats)
-            self._publisher_tasks.append(asyncio.create_task(publisher.run(), name=f"mqtt {path}"))
+            self._publisher_tasks.append(self.spawn(f"mqtt {path}", publisher.run()))
         return bridge
 
-    async def serve(self) -> None:
-        """Until cancelled (Ctrl-C, SIGTERM) or ``stop``."""
-        await self._stopped.wait()
-
-    def stop(self) -> None:
-        """Make ``serve`` return; leaving ``async with`` then shuts the gateway down."""
-        self._stopped.set()
-
-    async def wait_connected(self, timeout_s: float) -> None:
-        """Every endpoint connected and every machine's MQTT session up (for tests and benchmarks)."""
-        async def ready() -> None:
-            await asyncio.gather(*(s.connected.wait() for s in self.sources))
-            while not all(p.connected.is_set() for p in self.publishers.values()):
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(ready(), timeout_s)
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def _close(self) -> None:
         """Sources stop (machines go offline), then every outbox is drained and the spool closed."""
-        sources, commit, health = self._tasks[:-2], self._tasks[-2], self._tasks[-1]
-        for task in sources:
-            task.cancel()
-        await asyncio.gather(*sources, return_exceptions=True)
-        assert self.spool is not None
-        self.spool.commit()  # the offline statuses of the sources' machines are safe now
-        # commits go on while the queue drains: a stop cut short by SIGKILL loses at most 0.1 s
-        await close_publishers(self._publisher_tasks, list(self.publishers.values()),
-                               timeout_s=self.config.shutdown_timeout_s)
-        commit.cancel()
-        await asyncio.gather(commit, return_exceptions=True)
-        self.spool.commit()
-        self._stopped.set()
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(health, 5.0)
-        left = self.spool.count
-        self.spool.close()
-        if left:
-            log.warning("%d message(s) stay in %s and will be sent on the next start", left, self.spool.path)
+        await self.stop_tasks(*self._source_tasks)
+        spool = self.spool
+        if spool is None:
+            return  # it could not be opened: nothing was bridged
+        try:
+            spool.commit()  # the offline statuses of the sources' machines are safe now
+            # commits go on while the queue drains: a stop cut short by SIGKILL loses at most 0.1 s
+            await close_publishers(self._publisher_tasks, list(self.publishers.values()),
+                                   timeout_s=self.config.shutdown_timeout_s)
+            if self._commit_task is not None:
+                await self.stop_tasks(self._commit_task)
+            spool.commit()
+            self._health_done.set()
+            if self._health_task is not None:
+                await asyncio.wait([self._health_task], timeout=HEALTH_FAREWELL_S)
+        finally:
+            if self._health_task is not None:
+                await self.stop_tasks(self._health_task)  # its counts read the spool: before it closes
+            left = spool.count
+            spool.close()
+            if left:
+                log.warning("%d message(s) stay in %s and will be sent on the next start", left, spool.path)
 
     # ------------------------------------------------------------ housekeeping
 
@@ -159,27 +163,30 @@ class EdgeGateway:
         """Logs the counts and keeps the retained health message fresh; its own MQTT session carries the will."""
         c = self.config
         topic = contract.gateway_topic(c.mqtt.prefix, c.name)
-        delay = c.mqtt.reconnect_min_s
-        while not self._stopped.is_set():
+        backoff = Backoff(c.mqtt.reconnect_min_s, c.mqtt.reconnect_max_s)
+        done = self._health_done
+        while not done.is_set():
             will = aiomqtt.Will(topic, self.health("offline"), qos=c.mqtt.qos, retain=True)
             try:
                 async with mqtt_client(c.mqtt, f"{c.name}-health", will=will, tls=self._tls) as client:
-                    delay = c.mqtt.reconnect_min_s
-                    while not self._stopped.is_set():
+                    backoff.reset()
+                    while not done.is_set():
                         await client.publish(topic, self.health("online"), qos=c.mqtt.qos, retain=True, timeout=3)
+                        self._health_up.set()
                         self._log_counts()
                         with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._stopped.wait(), c.health_interval_s)
+                            await asyncio.wait_for(done.wait(), c.health_interval_s)
                     await client.publish(topic, self.health("offline"), qos=c.mqtt.qos, retain=True, timeout=3)
                     return
             except aiomqtt.MqttError as e:
                 log.debug("health: MQTT %s: %s", c.mqtt.url, e)
             except Exception:  # the health message must not take the gateway down, nor silently stop
                 log.exception("health: publishing failed")
+            finally:
+                self._health_up.clear()
             self._log_counts()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, c.mqtt.reconnect_max_s)
+                await asyncio.wait_for(done.wait(), backoff.next())
 
     def _log_counts(self) -> None:
         n = self.counts()

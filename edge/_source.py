@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import socket
 import time
 import zlib
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor._asyncua_seam import abort, keep_watched, quiet_lost_connections
+from shopfloor.lifecycle import Backoff
 
 from ._bridge import Field, MachineBridge, Point, Stats
 from ._config import EndpointConfig
@@ -159,7 +159,7 @@ class OpcUaSource:
         return self.config.url
 
     async def run(self) -> None:
-        delay = self.reconnect_min_s
+        backoff = Backoff(self.reconnect_min_s, self.reconnect_max_s)
         first = True
         while True:
             lost = Loss()
@@ -175,7 +175,7 @@ class OpcUaSource:
                 self.connected.set()
                 self._last_problem = ""
                 first = False
-                delay = self.reconnect_min_s
+                backoff.reset()
                 await lost.wait()
                 self.losses += 1
                 log.warning("%s: %s; %d machine(s) offline until it is back", self.url, lost.why,
@@ -187,7 +187,7 @@ class OpcUaSource:
                 # the same problem again is not news: the health topic shows the endpoint is down
                 level = logging.DEBUG if problem == self._last_problem else logging.WARNING
                 self._last_problem = problem
-                log.log(level, "%s: %s; retrying in about %.1f s", self.url, problem, delay)
+                log.log(level, "%s: %s; retrying in about %.1f s", self.url, problem, backoff.step)
             finally:
                 self.state = EndpointState.DISCONNECTED
                 self.connected.clear()
@@ -195,8 +195,7 @@ class OpcUaSource:
                     bridge.detach()
                 self.attached = []
                 await asyncio.gather(*(_close(c) for c in clients))
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.reconnect_max_s)
+            await asyncio.sleep(backoff.next())
 
     async def check(self) -> str:
         """Open one session as configured (security, user), find the machines as a start would (browsing or the

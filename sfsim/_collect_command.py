@@ -57,11 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: CollectorConfig) -> None:
-    collector = Collector(config)
-    task = asyncio.create_task(collector.run())
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows: Ctrl-C still works
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with Collector(config) as collector:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows: Ctrl-C still works
+            loop.add_signal_handler(signal.SIGTERM, collector.stop)
+            loop.add_signal_handler(signal.SIGINT, collector.stop)
+        await collector.serve()

@@ -27,6 +27,7 @@ from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
 from shopfloor import MqttSettings, Plant, PlantError, Protocol, format_duration, load_plant, parse_duration
 from shopfloor.config import http_url
+from shopfloor.lifecycle import Service
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
 from . import _logs
@@ -41,6 +42,12 @@ T = TypeVar("T")
 #: the repository's example (an editable install or a checkout), else one in the working directory (the image)
 _IN_REPOSITORY = Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml"
 DEFAULT_PLANT = _IN_REPOSITORY if _IN_REPOSITORY.exists() else Path("examples") / "wuhan-machining.yaml"
+#: how long a part of the pipeline may take to be ready (a real broker far away, a slow disk)
+READY_TIMEOUT_S = 30.0
+
+
+class NotReady(Exception):
+    """A part of the pipeline did not get ready in time."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except NotReady as e:
+        print(f"sfsim demo: {e}", file=sys.stderr)
+        return Exit.FAILED
     return Exit.OK
 
 
@@ -156,12 +166,9 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
             spool_dir=out / "collector-spool",
             dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,
             kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0))
-        collecting = asyncio.create_task(collector.run(), name="collector")
-        for _ in range(200):
-            if collector.storage.connected.is_set():
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # subscribed before anything is published
+        await stack.enter_async_context(collector)
+        # subscribed before anything is published
+        await _ready(collector, f"the collector is not subscribed to {mqtt.url}")
         servers = OpcUaServers(opcua, OpcUaSettings(port=free_port(), per="site")) if opcua else None
         machines = MqttMachines(native, mqtt, 1.0) if native else None
         sinks = [(s, ms) for s, ms in ((servers, opcua), (machines, native)) if s is not None]
@@ -174,26 +181,24 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
             gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
             endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2) for u in servers.endpoints),
         )) if servers is not None else None
+        # a part that fails stops the demo with its error: its TaskGroup cancels this task, its exit raises it
         async with LiveRun(sim, sinks, sample_period_s=1.0) as live, \
                 gateway if gateway is not None else contextlib.nullcontext():
             if gateway is not None:
-                await gateway.wait_connected(30)
+                await _ready(gateway, "the edge gateway has not bridged every OPC UA machine")
             if machines is not None:
-                await machines.wait_connected(30)
+                await _ready(machines, f"the MQTT machines are not connected to {mqtt.url}")
             started = time.monotonic()
             running = asyncio.create_task(live.run(duration, speed=args.speed))
             try:
-                await _watch(console, collector, sim, running, duration, started, collecting)
+                await _watch(console, collector, sim, running, duration, started)
             finally:
                 if not running.done():
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await running
-                await live.publish(sample=True)
-                await _settle(collector, networked)
-        collecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collecting
+            await live.publish(sample=True)
+            await _settle(collector, networked)
     engine = collector.engine
     assert engine is not None
     truth = sim.truth()
@@ -206,9 +211,16 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
                       if store.kind == "files" else ""))
 
 
+async def _ready(service: Service, what: str) -> None:
+    try:
+        await service.wait_ready(READY_TIMEOUT_S)
+    except TimeoutError:
+        raise NotReady(f"{what} after {READY_TIMEOUT_S:.0f} s") from None
+
+
 async def _watch(console: Console, collector: Collector, sim: Simulation, running: asyncio.Task[None],
-                 duration: float, started: float, collecting: asyncio.Task[None]) -> None:
-    """The live fleet status, twice a second, until the run ends (or the collector fails)."""
+                 duration: float, started: float) -> None:
+    """The live fleet status, twice a second, until the run ends."""
     engine = collector.engine
     assert engine is not None
 
@@ -223,20 +235,17 @@ async def _watch(console: Console, collector: Collector, sim: Simulation, runnin
 
     if console.is_terminal:
         with Live(view(), console=console, refresh_per_second=2, transient=False) as screen:
-            while not running.done() and not collecting.done():
+            while not running.done():
                 await asyncio.sleep(0.5)
                 screen.update(view())
     else:  # a log, not a screen: a progress line every tenth of the run
         reported = -1
-        while not running.done() and not collecting.done():
+        while not running.done():
             await asyncio.sleep(0.5)
             tenth = int(10 * sim.now / duration) if duration else 10
             if tenth > reported:
                 reported = tenth
                 console.print(view().renderables[0])
-    if collecting.done():
-        running.cancel()
-        collecting.result()  # the collector's error, as it is
     await running
 
 

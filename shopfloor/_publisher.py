@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 import ssl
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from paho.mqtt.properties import Properties
 
 from ._aiomqtt_seam import TidyClient, connection_lost, publish_unawaited, when_acknowledged
 from ._mqtt_settings import MqttSettings
+from .lifecycle import Backoff
 from .telemetry import MessageKind, machine_topic
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class Publisher:
         return machine_topic(self.settings.prefix, self.path, kind)
 
     async def run(self) -> None:
-        delay = self.settings.reconnect_min_s
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         first = True
         last_try = False
         renewing = False
@@ -203,7 +203,7 @@ class Publisher:
                     await self._send(client, self.outbox.greeting())
                     self.outbox.greeted()
                     self.connected.set()
-                    delay = self.settings.reconnect_min_s
+                    backoff.reset()
                     renewing = not await self._drain(client, will)
                     if not renewing:
                         await self._send(client, self.outbox.farewell())
@@ -212,9 +212,10 @@ class Publisher:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
-                log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e, delay)
+                log.warning("%s: MQTT %s: %s; retrying in about %.1f s", self.path, self.settings.url, e,
+                            backoff.step)
             except Exception:  # a bug or a library surprise must not silence a machine for good
-                log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, delay)
+                log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, backoff.step)
             finally:
                 if self.connected.is_set():
                     self.connected.clear()
@@ -226,8 +227,7 @@ class Publisher:
             if not self.closing:
                 # jitter spreads a fleet's reconnects; a close ends the wait for one last try
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, self.settings.reconnect_max_s)
+                    await asyncio.wait_for(self._closed.wait(), backoff.next())
             last_try = self.closing
 
     async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
@@ -292,16 +292,15 @@ class Publisher:
 
 
 async def close_publishers(tasks: list[asyncio.Task[None]], publishers: list[Publisher], timeout_s: float) -> None:
-    """Drain, say goodbye and disconnect; sessions still unconnected at the timeout are cancelled."""
+    """Drain, say goodbye and disconnect; sessions still unconnected at the timeout are cancelled. The tasks are a
+    service's (shopfloor/lifecycle.py): an error one ended with is raised from the service's exit, not here."""
     for p in publishers:
         p.close()
-    done, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+    if pending:
+        await asyncio.wait(pending)
 
 
 def now_ms() -> int:

@@ -7,8 +7,10 @@ their exact simulated instant; counters and signals as samples.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol
 
 from shopfloor.telemetry import CounterSample
 
@@ -42,18 +44,18 @@ class MachineUpdate:
 
 
 class TelemetrySink(Protocol):
-    """A protocol adapter: serves or publishes the machines it was given."""
+    """A protocol adapter, a service (shopfloor/lifecycle.py): ``async with`` it serves or publishes the machines it
+    was given, ``ready`` once it does."""
 
-    async def start(self) -> None:
-        """Connect or begin serving; called once, before the first ``publish``."""
-        ...
+    ready: asyncio.Event
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None: ...
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         """Send or serve the updates of its own machines (those of others are ignored)."""
-        ...
-
-    async def close(self) -> None:
-        """Deliver what is pending where it can, then disconnect or stop serving."""
         ...
 
 

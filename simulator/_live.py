@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -33,22 +34,26 @@ class LiveRun:
         self.feed = Feed(list(served.values()), sim.start_epoch)
         self.sample_period_s = sample_period_s
         self._next_sample = 0.0
+        self._sinks = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> LiveRun:
-        for sink in self.sinks:
-            await sink.start()
-        # the state at the start, before any client looks
-        await self.publish(sample=True)
+        """Every sink entered (an error opening one closes those opened before it), then the state at the start,
+        before any client looks."""
+        async with contextlib.AsyncExitStack() as stack:
+            for sink in self.sinks:
+                await stack.enter_async_context(sink)
+            await self.publish(sample=True)
+            self._sinks = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self.publish(sample=True)
-        for sink in self.sinks:
-            try:
-                await sink.close()
-            except Exception:  # one adapter failing to close must not keep the others open
-                log.exception("closing %s failed", type(sink).__name__)
+        """The last values, then every sink closed, the last opened first; an error closing one does not keep the
+        others open, and is raised once all are closed."""
+        try:
+            await self.publish(sample=True)
+        finally:
+            await self._sinks.__aexit__(exc_type, exc, tb)
 
     def snapshot(self) -> list[MachineUpdate]:
         """Every served machine as it is now: its current state (with the instant it began) and counters.

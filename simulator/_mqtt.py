@@ -20,6 +20,7 @@ from typing import Any
 from shopfloor import MessageKind, MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import Message, Publisher, client_id, close_publishers, now_ms, tls_context
+from shopfloor.lifecycle import Service, all_set
 
 from ._feed import COUNTER_EDGE_S, MachineUpdate
 from ._machine import MachineSim
@@ -141,12 +142,19 @@ class MemoryOutbox:
         self.queue = deque(m for m in self.queue if m.kind is not MessageKind.SIGNALS or m.encoded is not None)
 
 
-class MqttMachines:
-    """The MQTT adapter: every machine whose protocol is ``mqtt`` publishes on its own session."""
+class MqttMachines(Service):
+    """The MQTT adapter: every machine whose protocol is ``mqtt`` publishes on its own session.
 
-    def __init__(self, machines: list[MachineSim], settings: MqttSettings, sample_period_s: float) -> None:
+    ``async with`` it starts the sessions (a task ``mqtt <path>`` each); ``ready`` once every one is connected (its
+    birth and ``online`` acknowledged). The exit drains every outbox, says ``offline`` and disconnects; sessions
+    still unconnected after ``shutdown_timeout_s`` are cancelled."""
+
+    def __init__(self, machines: list[MachineSim], settings: MqttSettings, sample_period_s: float, *,
+                 shutdown_timeout_s: float = 10.0) -> None:
+        super().__init__(f"MQTT machines at {settings.url}")
         session_ms = now_ms()
         self.settings = settings
+        self.shutdown_timeout_s = shutdown_timeout_s
         tls = tls_context(settings)
         self.outboxes = {m.path: MemoryOutbox(m, session_ms, round(sample_period_s * 1000)) for m in machines}
         self.sessions = {
@@ -154,15 +162,15 @@ class MqttMachines:
                               identifier=client_id("sfsim", m.path, m.at.machine.id))
             for m in machines
         }
-        self._tasks: list[asyncio.Task[None]] = []
+        self._session_tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        """Start every machine's session; each connects, and reconnects, in the background."""
-        self._tasks = [asyncio.create_task(s.run(), name=f"mqtt {path}") for path, s in self.sessions.items()]
+    async def _open(self) -> None:
+        self._session_tasks = [self.spawn(f"mqtt {path}", s.run()) for path, s in self.sessions.items()]
+        self.spawn("ready", self._until_ready())
 
-    async def wait_connected(self, timeout_s: float) -> None:
-        """Wait until every session is connected; ``TimeoutError`` after ``timeout_s`` seconds."""
-        await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in self.sessions.values())), timeout_s)
+    async def _until_ready(self) -> None:
+        await all_set(lambda: [s.connected for s in self.sessions.values()])
+        self._now_ready()
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         """Queue each update in its machine's outbox and wake that session; other machines' are ignored."""
@@ -173,6 +181,5 @@ class MqttMachines:
                 outbox.enqueue(update)
                 self.sessions[path].notify()
 
-    async def close(self, timeout_s: float = 10.0) -> None:
-        """Drain, say ``offline`` and disconnect; sessions still unconnected at the timeout are cancelled."""
-        await close_publishers(self._tasks, list(self.sessions.values()), timeout_s)
+    async def _close(self) -> None:
+        await close_publishers(self._session_tasks, list(self.sessions.values()), self.shutdown_timeout_s)

@@ -27,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
 from shopfloor._asyncua_seam import serve_republish_per_spec, undelivered
+from shopfloor.lifecycle import Service
 
 from ._feed import MachineUpdate
 from ._machine import MachineSim
@@ -118,6 +119,8 @@ class MachineServer:
         #: last value written per sampled variable: an unchanged value is not written again
         self._last: dict[ua.NodeId, float] = {}
         self._now = dt.datetime.now(dt.UTC)
+        #: listening (between the end of ``start`` and ``stop``)
+        self.serving = False
 
     async def start(self, snapshot: Sequence[MachineUpdate] | Callable[[], Sequence[MachineUpdate]] = ()) -> None:
         """Build the address space, write ``snapshot`` (a restart's current values), then serve. A function is
@@ -166,6 +169,7 @@ class MachineServer:
             self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
         await self.publish(list(snapshot() if callable(snapshot) else snapshot))
         await server.start()
+        self.serving = True
         log.info("OPC UA server %s at %s (%d machines, security %s)", self.name, self.endpoint,
                  len(self.machines), s.security)
 
@@ -283,6 +287,7 @@ class MachineServer:
             if undelivered(self.server):
                 log.info("OPC UA server %s: stopping with notifications not yet acknowledged by %d subscription(s)",
                          self.name, len(undelivered(self.server)))
+        self.serving = False
         await self.server.stop()
 
 
@@ -290,10 +295,15 @@ def _mode_name(name: str) -> str:
     return "None" if name == "None_" else name
 
 
-class OpcUaServers:
-    """The OPC UA adapter: one server per site (or line) for the machines it was given."""
+class OpcUaServers(Service):
+    """The OPC UA adapter: one server per site (or line) for the machines it was given.
+
+    ``async with`` it builds and starts every server (asyncua runs their tasks); ``ready`` once every one listens.
+    The exit stops every server that is serving (one put in ``servers`` meanwhile too), each once its subscribers
+    took the last values."""
 
     def __init__(self, machines: Sequence[MachineSim], settings: OpcUaSettings) -> None:
+        super().__init__(f"OPC UA servers from port {settings.port}")
         groups: dict[str, list[MachineSim]] = {}
         for m in machines:
             key = m.at.site.id if settings.per == "site" else f"{m.at.site.id}-{m.at.line.id}"
@@ -308,18 +318,24 @@ class OpcUaServers:
         """Each server's ``opc.tcp://`` URL, in port order."""
         return [s.endpoint for s in self.servers]
 
-    async def start(self) -> None:
-        """Build and start the servers, one after another."""
+    async def _open(self) -> None:
         for server in self.servers:
             await server.start()
+        self._now_ready()
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         """Write the updates into the servers' address spaces (each server takes its own machines')."""
         for server in self.servers:
             await server.publish(updates)
 
-    async def close(self) -> None:
-        """Stop every server, each once its subscribers took the last values or a short wait ran out
-        (``MachineServer.stop``)."""
+    async def _close(self) -> None:
+        failed: BaseException | None = None
         for server in self.servers:
-            await server.stop()
+            if not server.serving:
+                continue
+            try:
+                await server.stop()
+            except Exception as e:  # one server failing to stop must not keep the others open
+                failed = failed or e
+        if failed is not None:
+            raise failed

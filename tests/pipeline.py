@@ -158,8 +158,8 @@ def run_pipeline(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, *, span_s:
                               endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.05)
                                               for u in servers.endpoints))
             async with EdgeGateway(edge) as gateway:
-                await gateway.wait_connected(20)
-                await mqtt.wait_connected(10)
+                await gateway.wait_ready(20)
+                await mqtt.wait_ready(10)
                 run = asyncio.create_task(live.run(span_s, speed=span_s / wall_s))
                 if chaos is not None:
                     await chaos(sim, collectors, list(processes))

@@ -98,7 +98,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
         async def start() -> EdgeGateway:
             gateway = EdgeGateway(edge_config(mosquitto, servers.endpoints, tmp_path / "edge-spool"))
             await gateway.__aenter__()
-            await gateway.wait_connected(20)
+            await gateway.wait_ready(20)
             return gateway
 
         async with LiveRun(sim, [(servers, list(sim.machines))], sample_period_s=0.1) as live:

@@ -103,7 +103,7 @@ def run(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, plants: tuple[Plant
             lives = [await stack.enter_async_context(LiveRun(sim, [(a, ms)], sample_period_s=0.1))
                      for sim, a, ms in zip(sims, adapters, machines, strict=True)]
             for a in adapters:
-                await a.wait_connected(10)
+                await a.wait_ready(10)
 
             async def restart_midway() -> None:
                 if restart is None:

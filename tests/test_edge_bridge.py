@@ -102,7 +102,7 @@ def run_bridged(broker: Mosquitto, tmp_path: Path, *, span_s: float, wall_s: flo
         async with LiveRun(sim, sinks, sample_period_s=0.1) as live:
             config = edge_config(broker, servers.endpoints, tmp_path / "spool", **endpoint)
             async with EdgeGateway(config) as gateway:
-                await gateway.wait_connected(20)
+                await gateway.wait_ready(20)
                 run = asyncio.create_task(live.run(span_s, speed=span_s / wall_s))
                 if chaos is not None:
                     await chaos(live, servers, gateway, recorder)
@@ -184,7 +184,7 @@ def test_a_gateway_stopped_while_the_broker_is_away_sends_its_backlog_on_the_nex
         async with LiveRun(sim, [(servers, machines)], sample_period_s=0.1) as live:
             run = asyncio.create_task(live.run(6 * 3600, speed=6 * 3600 / 10))
             async with EdgeGateway(config) as first:
-                await first.wait_connected(20)
+                await first.wait_ready(20)
                 await asyncio.sleep(1)
                 mosquitto.stop()
                 await asyncio.sleep(3)
@@ -277,8 +277,8 @@ def test_gateway_shards_share_the_machines_of_the_same_servers(mosquitto: Mosqui
         async with LiveRun(sim, [(servers, machines)], sample_period_s=0.1) as live, \
                 EdgeGateway(dataclasses.replace(base, shard=(0, 2))) as first, \
                 EdgeGateway(dataclasses.replace(base, shard=(1, 2))) as second:
-            await first.wait_connected(20)
-            await second.wait_connected(20)
+            await first.wait_ready(20)
+            await second.wait_ready(20)
             await live.run(3600, speed=3600 / 2)
             await live.publish(sample=True)
             await wait_until(lambda: all(last_counters(recorder, m.path).get("total") == m.total

@@ -151,7 +151,7 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
         await plc.start()
         await plc.write("Press01.Status", 0, I16, T0)
         async with EdgeGateway(config) as gateway:
-            await gateway.wait_connected(15)
+            await gateway.wait_ready(15)
             await plc.write("Press01.Status", 1, I16, T0 + 1 * minute)
             for n in range(1, 6):
                 await plc.write("Press01.PartCount", n, U32, T0 + (1 + n) * minute)

@@ -40,7 +40,7 @@ def test_every_mqtt_machine_publishes_the_contract(mosquitto: Mosquitto) -> None
         machines = mqtt_machines(sim)
         adapter = MqttMachines(machines, MqttSettings.from_url(mosquitto.url), sample_period_s=0.05)
         async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.05) as live:
-            await adapter.wait_connected(10)
+            await adapter.wait_ready(10)
             await live.run(6 * 3600, speed=6 * 3600 / 3)  # six hours in three seconds
         await wait_until(lambda: recorder.finished(machines))
         rec_task.cancel()
@@ -108,7 +108,7 @@ def run_with_outage(broker: Mosquitto, *, seed: int, span_s: float, wall_s: floa
         adapter = MqttMachines(machines, MqttSettings.from_url(broker.url, reconnect_max_s=1.0),
                                sample_period_s=0.1)
         async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.1) as live:
-            await adapter.wait_connected(10)
+            await adapter.wait_ready(10)
             run = asyncio.create_task(live.run(span_s, speed=span_s / wall_s))
             await asyncio.sleep(down_after_s)
             broker.stop()
@@ -168,7 +168,7 @@ def test_tls_with_credentials_and_mqtt_311(tmp_path: Path) -> None:
             ok_adapter = MqttMachines(machines, good, sample_period_s=0.1)
             bad_adapter = MqttMachines(machines[:1], bad, sample_period_s=0.1)
             async with LiveRun(sim, [(ok_adapter, machines), (bad_adapter, machines[:1])]) as live:
-                await ok_adapter.wait_connected(10)
+                await ok_adapter.wait_ready(10)
                 await live.run(600, speed=600)  # the refused machine does not hold anything up
                 connected = [s.connected.is_set() for s in bad_adapter.sessions.values()]
             births = []
