@@ -23,7 +23,7 @@ from typing import Any
 
 from shopfloor import REASONS, MessageKind, StopReason
 from shopfloor import telemetry as contract
-from shopfloor._publisher import Message, now_ms
+from shopfloor._publisher import Outgoing, now_ms
 
 from ._outbox import SpoolOutbox
 
@@ -162,7 +162,7 @@ class MachineBridge:
                 self._counters(ts)
         if signals_ts:
             payload = contract.signals(ts_ms=signals_ts, seq=self._next(), values=self.signals)
-            self._put(Message(MessageKind.SIGNALS, contract.encode(payload)))
+            self._put(Outgoing(MessageKind.SIGNALS, contract.encode(payload)))
         self.notify()
 
     def bad(self, point: Point, why: str) -> None:
@@ -197,7 +197,7 @@ class MachineBridge:
     def _birth(self) -> None:
         assert self.nameplate is not None
         birth = contract.birth(self.nameplate, ts_ms=now_ms(), seq=self._next(), session_ms=self.outbox.session_ms)
-        self._put(Message(MessageKind.BIRTH, contract.encode(birth), retain=True))
+        self._put(Outgoing(MessageKind.BIRTH, contract.encode(birth), retain=True))
         self.outbox.online = True
         self._put(self.outbox.status(True))
 
@@ -219,7 +219,7 @@ class MachineBridge:
             return
         self.reason, self.state_ts = reason, ts
         payload = contract.state(ts_ms=ts, seq=self._next(), reason=reason, product=self.product)
-        self._put(Message(MessageKind.STATE, contract.encode(payload)))
+        self._put(Outgoing(MessageKind.STATE, contract.encode(payload)))
 
     def _count(self, f: Field, value: Any) -> None:
         x = _finite(value)
@@ -248,14 +248,14 @@ class MachineBridge:
         ideal = c.get(Field.IDEAL, 0.0) if Field.IDEAL in self.mapped else self.ideal_s
         payload = contract.counters(ts_ms=ts, seq=self._next(), total=total, good=good, scrap=scrap, rework=rework,
                                     energy_kwh=c.get(Field.ENERGY, 0.0), ideal_s=ideal)
-        self._put(Message(MessageKind.COUNTERS, contract.encode(payload)))
+        self._put(Outgoing(MessageKind.COUNTERS, contract.encode(payload)))
 
     def _next(self) -> int:
         seq = self.seq
         self.seq += 1
         return seq
 
-    def _put(self, message: Message) -> None:
+    def _put(self, message: Outgoing) -> None:
         self.outbox.put(message)
 
 

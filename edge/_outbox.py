@@ -15,7 +15,7 @@ from collections import deque
 
 from shopfloor import MessageKind
 from shopfloor import telemetry as contract
-from shopfloor._publisher import Message, now_ms
+from shopfloor._publisher import Outgoing, now_ms
 from shopfloor.spool import Spool
 
 #: messages per machine held in memory; the rest of a backlog waits on disk only
@@ -26,7 +26,7 @@ class SpoolOutbox:
     def __init__(self, spool: Spool, path: str) -> None:
         self.spool = spool
         self.path = path
-        self.head: deque[tuple[int, Message]] = deque()
+        self.head: deque[tuple[int, Outgoing]] = deque()
         self.last_appended = spool.newest(path)
         #: messages beyond the head are on disk only (at start: whatever an earlier run left)
         self.spilled = self.last_appended > 0
@@ -41,13 +41,13 @@ class SpoolOutbox:
         self.connected = False
         #: the session of the birth consumers last received (or, before any, of the first one queued): the will's
         self.will_session = 0
-        self._will: Message | None = None
+        self._will: Outgoing | None = None
         self._will_for = 0
         birth = spool.recall(path, "birth")
         if birth is not None:
             self.session_ms = self.will_session = int(json.loads(birth)["session"])
 
-    def put(self, message: Message) -> None:
+    def put(self, message: Outgoing) -> None:
         if message.kind is MessageKind.BIRTH and not self.will_session:
             self.will_session = self.session_ms  # the first birth: the first thing sent
         row = self.spool.append(self.path, message.kind.value, message.payload, retain=message.retain)
@@ -60,11 +60,11 @@ class SpoolOutbox:
         else:
             self.spilled = True
 
-    def status(self, online: bool, session_ms: int | None = None) -> Message:
+    def status(self, online: bool, session_ms: int | None = None) -> Outgoing:
         payload = contract.status(online=online, ts_ms=now_ms(), session_ms=session_ms or self.session_ms)
-        return Message(MessageKind.STATUS, contract.encode(payload), retain=True)
+        return Outgoing(MessageKind.STATUS, contract.encode(payload), retain=True)
 
-    def greeting(self) -> list[Message]:
+    def greeting(self) -> list[Outgoing]:
         # the birth that was current when the oldest queued message was made, then the status now;
         # newer births and statuses follow in the queue
         birth = self.spool.recall(self.path, "birth")
@@ -74,8 +74,8 @@ class SpoolOutbox:
         # online only if that is still the session under way (a restarted gateway has begun another, queued)
         status = contract.status(online=self.online and session == self.session_ms, ts_ms=now_ms(),
                                  session_ms=session)
-        return [Message(MessageKind.BIRTH, birth, retain=True),
-                Message(MessageKind.STATUS, contract.encode(status), retain=True)]
+        return [Outgoing(MessageKind.BIRTH, birth, retain=True),
+                Outgoing(MessageKind.STATUS, contract.encode(status), retain=True)]
 
     def greeted(self) -> None:
         self.connected = True
@@ -83,23 +83,23 @@ class SpoolOutbox:
             self.replay_until = self.last_appended
             self.queued_while_away = False
 
-    def will(self) -> Message | None:
+    def will(self) -> Outgoing | None:
         if not self.will_session:
             return None  # never bridged: no session to say offline for (its birth will be the first message)
         if self._will is None or self._will_for != self.will_session:
             self._will, self._will_for = self.status(False, self.will_session), self.will_session
         return self._will
 
-    def farewell(self) -> list[Message]:
+    def farewell(self) -> list[Outgoing]:
         # a machine whose source is down had its offline queued then, and the queue is drained by now
         return [self.status(False)] if self.online else []
 
-    def peek(self, n: int) -> list[Message]:
+    def peek(self, n: int) -> list[Outgoing]:
         if len(self.head) < n and self.spilled:
             want = MEMORY - len(self.head)
             rows = self.spool.read(self.path, self.last_id, want)
             for row in rows:
-                self.head.append((row.id, Message(MessageKind(row.kind), row.payload, row.retain)))
+                self.head.append((row.id, Outgoing(MessageKind(row.kind), row.payload, row.retain)))
                 self.last_id = row.id
             if len(rows) < want:
                 self.spilled = False

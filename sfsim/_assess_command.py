@@ -18,7 +18,7 @@ from ._console import print_issues
 from ._exit import Exit
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "assess", help="the 两化融合 self-assessment report of a site (HTML)",
         description="Write the assessor's report (自评估、自诊断、自对标) of one site: indicators against the "

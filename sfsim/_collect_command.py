@@ -17,7 +17,7 @@ from ._console import print_checks, print_issues
 from ._exit import Exit
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "collect",
         help="store the MQTT telemetry in InfluxDB and compute OEE and 两化融合 indicators",

@@ -14,7 +14,7 @@ from . import _logs
 from ._exit import Exit
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("dashboards", help="Grafana dashboards (push to a running Grafana)")
     sub = p.add_subparsers(dest="dashboards_command", required=True, metavar="COMMAND")
     push = sub.add_parser(

@@ -50,7 +50,7 @@ class NotReady(Exception):
     """A part of the pipeline did not get ready in time."""
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "demo",
         help="run simulator, OPC UA, edge gateway, MQTT broker and collector in one command (no server needed)",

@@ -18,7 +18,7 @@ from ._console import print_checks, print_issues, shard_arg
 from ._exit import Exit
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "edge",
         help="bridge OPC UA servers to the MQTT telemetry contract (store-and-forward)",

@@ -40,13 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with -v, the libraries' debug messages too (asyncua, paho, influxdb-client …: many); "
                         "secrets are redacted from them as from every line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _plant_commands.register(commands)
-    _simulate_command.register(commands)
-    _edge_command.register(commands)
-    _collect_command.register(commands)
-    _demo_command.register(commands)
-    _dashboards_command.register(commands)
-    _assess_command.register(commands)
+    _plant_commands.add_commands(commands)
+    _simulate_command.add_command(commands)
+    _edge_command.add_command(commands)
+    _collect_command.add_command(commands)
+    _demo_command.add_command(commands)
+    _dashboards_command.add_command(commands)
+    _assess_command.add_command(commands)
     return parser
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from shopfloor import PlantError, import_ledger, load_plant
 
@@ -13,7 +12,7 @@ from ._console import print_issues
 from ._exit import Exit
 
 
-def register(commands: Any) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = commands.add_parser(
         "validate",
         help="check plant files and report every problem",

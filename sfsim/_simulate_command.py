@@ -57,7 +57,7 @@ def _start(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"expected an ISO date-time such as 2026-01-05T08:00, got {text!r}") from None
 
 
-def register(commands: Any) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "simulate",
         help="run a plant model (optionally serving OPC UA / MQTT) and print OEE per line",

@@ -44,8 +44,8 @@ SESSION_EXPIRY_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One encoded contract message of a machine."""
+class Outgoing:
+    """One encoded contract message a machine sends (what a consumer receives is ``collector.Message``)."""
 
     kind: MessageKind
     payload: bytes
@@ -55,7 +55,7 @@ class Message:
 class Outbox(Protocol):
     """What a publisher session sends, as a transactional buffer: ``peek`` begins a batch, ``ack`` commits it."""
 
-    def greeting(self) -> list[Message]:
+    def greeting(self) -> list[Outgoing]:
         """Sent first after every connect, before the outbox (birth and status)."""
         ...
 
@@ -63,16 +63,16 @@ class Outbox(Protocol):
         """The broker acknowledged the greeting."""
         ...
 
-    def will(self) -> Message | None:
+    def will(self) -> Outgoing | None:
         """The last will to register with the next connection (the same message while it holds: the session
         reconnects to register a new one); None while there is nothing to will yet, so it does not connect."""
         ...
 
-    def farewell(self) -> list[Message]:
+    def farewell(self) -> list[Outgoing]:
         """Sent on a clean shutdown, after the outbox is drained (nothing when the outbox said goodbye itself)."""
         ...
 
-    def peek(self, n: int) -> list[Message]:
+    def peek(self, n: int) -> list[Outgoing]:
         """The first ``n`` unacknowledged messages, in order; the same ones again until acknowledged."""
         ...
 
@@ -230,7 +230,7 @@ class Publisher:
                     await asyncio.wait_for(self._closed.wait(), backoff.next())
             last_try = self.closing
 
-    async def _send(self, client: aiomqtt.Client, messages: list[Message]) -> None:
+    async def _send(self, client: aiomqtt.Client, messages: list[Outgoing]) -> None:
         """Publish in order, the whole list in flight at once; return when the broker acknowledged all.
 
         Straight to paho with one waiter for the batch (shopfloor/_aiomqtt_seam.py): aiomqtt's ``publish``
@@ -251,7 +251,7 @@ class Publisher:
             raise aiomqtt.MqttError(f"no acknowledgement for {PUBLISH_TIMEOUT_S:g} s") from None
         self.published += len(messages)
 
-    async def _drain(self, client: aiomqtt.Client, will: Message) -> bool:
+    async def _drain(self, client: aiomqtt.Client, will: Outgoing) -> bool:
         """Send the outbox in order, a window at a time: True when closing and empty, False when the outbox's
         will is no longer ``will`` (a new session's birth went out: the broker must hold its will instead)."""
         while True:

@@ -19,7 +19,7 @@ from typing import Any
 
 from shopfloor import MessageKind, MqttSettings
 from shopfloor import telemetry as contract
-from shopfloor._publisher import Message, Publisher, client_id, close_publishers, now_ms, tls_context
+from shopfloor._publisher import Outgoing, Publisher, client_id, close_publishers, now_ms, tls_context
 from shopfloor.lifecycle import Service, all_set
 
 from ._feed import COUNTER_EDGE_S, MachineUpdate
@@ -56,7 +56,7 @@ class MemoryOutbox:
         #: seqs of dropped messages, skipped at the next one sent: the loss shows as a seq gap where it happened
         self._skip = 0
         self._birth_seq: int | None = None
-        self._will: Message | None = None
+        self._will: Outgoing | None = None
 
     def enqueue(self, update: MachineUpdate) -> None:
         for event in update.states:
@@ -95,33 +95,33 @@ class MemoryOutbox:
         self.seq += 1
         return seq
 
-    def _status(self, online: bool) -> Message:
+    def _status(self, online: bool) -> Outgoing:
         payload = contract.status(online=online, ts_ms=now_ms(), session_ms=self.session_ms)
-        return Message(MessageKind.STATUS, contract.encode(payload), retain=True)
+        return Outgoing(MessageKind.STATUS, contract.encode(payload), retain=True)
 
-    def greeting(self) -> list[Message]:
+    def greeting(self) -> list[Outgoing]:
         m = self.machine
         if self._birth_seq is None:
             self._birth_seq = self._next_seq()
         nameplate = contract.nameplate(m.at, signals=signal_names(m), sample_period_ms=self.sample_period_ms)
         birth = contract.birth(nameplate, ts_ms=now_ms(), seq=self._birth_seq, session_ms=self.session_ms)
-        return [Message(MessageKind.BIRTH, contract.encode(birth), retain=True), self._status(True)]
+        return [Outgoing(MessageKind.BIRTH, contract.encode(birth), retain=True), self._status(True)]
 
     def greeted(self) -> None:
         self._birth_seq = None  # acknowledged: a failed birth keeps its seq for the retry
         self.online = True
 
-    def will(self) -> Message:
+    def will(self) -> Outgoing:
         # one session per run: one will, its ts when the machine first connected
         if self._will is None:
             self._will = self._status(False)
         return self._will
 
-    def farewell(self) -> list[Message]:
+    def farewell(self) -> list[Outgoing]:
         return [self._status(False)]
 
-    def peek(self, n: int) -> list[Message]:
-        out: list[Message] = []
+    def peek(self, n: int) -> list[Outgoing]:
+        out: list[Outgoing] = []
         for queued in self.queue:
             if len(out) == n:
                 break
@@ -129,7 +129,7 @@ class MemoryOutbox:
                 self.seq, self._skip = self.seq + self._skip, 0
                 queued.payload["seq"] = self._next_seq()
                 queued.encoded = contract.encode(queued.payload)
-            out.append(Message(queued.kind, queued.encoded))
+            out.append(Outgoing(queued.kind, queued.encoded))
         return out
 
     def ack(self, n: int) -> None:

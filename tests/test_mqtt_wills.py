@@ -24,7 +24,7 @@ from edge._outbox import SpoolOutbox
 from shopfloor import MessageKind
 from shopfloor import telemetry as contract
 from shopfloor._mqtt_settings import MqttSettings
-from shopfloor._publisher import Message, Publisher
+from shopfloor._publisher import Outgoing, Publisher
 from shopfloor.spool import Spool
 
 from .servers import Mosquitto
@@ -125,14 +125,14 @@ def _wire(relay: Relay) -> list[tuple[int | None, list[dict[str, Any]]]]:
     return out
 
 
-def _birth(session_ms: int) -> Message:
+def _birth(session_ms: int) -> Outgoing:
     payload = contract.birth({"machine": {"id": "m"}}, ts_ms=session_ms, seq=0, session_ms=session_ms)
-    return Message(MessageKind.BIRTH, contract.encode(payload), retain=True)
+    return Outgoing(MessageKind.BIRTH, contract.encode(payload), retain=True)
 
 
-def _online(session_ms: int) -> Message:
+def _online(session_ms: int) -> Outgoing:
     payload = contract.status(online=True, ts_ms=session_ms, session_ms=session_ms)
-    return Message(MessageKind.STATUS, contract.encode(payload), retain=True)
+    return Outgoing(MessageKind.STATUS, contract.encode(payload), retain=True)
 
 
 def test_nothing_of_a_new_session_goes_out_under_the_old_sessions_will(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from edge._outbox import MEMORY, SpoolOutbox
 from shopfloor import MessageKind
 from shopfloor import telemetry as contract
-from shopfloor._publisher import Message, Outbox
+from shopfloor._publisher import Outbox, Outgoing
 from shopfloor.spool import Spool
 from shopfloor.telemetry import CounterSample
 from simulator import Simulation
@@ -36,7 +36,7 @@ def spool_outbox(tmp_path: Path) -> tuple[Outbox, Put]:
 
     def put(ts: int) -> None:
         payload = contract.state(ts_ms=ts, seq=ts, reason=0, product="part")
-        outbox.put(Message(MessageKind.STATE, contract.encode(payload)))
+        outbox.put(Outgoing(MessageKind.STATE, contract.encode(payload)))
 
     return outbox, put
 
@@ -47,7 +47,7 @@ def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Outbox, Put]
     return factory(tmp_path)
 
 
-def stamps(messages: list[Message]) -> list[int]:
+def stamps(messages: list[Outgoing]) -> list[int]:
     return [json.loads(m.payload)["ts"] for m in messages]
 
 
@@ -89,8 +89,8 @@ def test_seqs_are_kept_across_retries(outbox: tuple[Outbox, Put]) -> None:
 # ---------------------------------------------------------------- what only the disk spool does
 
 
-def state(ts: int) -> Message:
-    return Message(MessageKind.STATE, contract.encode(contract.state(ts_ms=ts, seq=ts, reason=0, product="p")))
+def state(ts: int) -> Outgoing:
+    return Outgoing(MessageKind.STATE, contract.encode(contract.state(ts_ms=ts, seq=ts, reason=0, product="p")))
 
 
 def test_a_backlog_longer_than_memory_comes_back_from_disk_in_order(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_what_was_not_acknowledged_survives_a_restart(tmp_path: Path) -> None:
     machines = {p: SpoolOutbox(spool, p) for p in ("e/s/a/l/m1", "e/s/a/l/m2")}
     birth = contract.birth({"machine": {}}, ts_ms=1, seq=0, session_ms=77)
     for box in machines.values():
-        box.put(Message(MessageKind.BIRTH, contract.encode(birth), retain=True))
+        box.put(Outgoing(MessageKind.BIRTH, contract.encode(birth), retain=True))
         for ts in range(1, 301):
             box.put(state(ts))
         box.ack(len(box.peek(10)))  # the birth and nine states went out
@@ -150,7 +150,7 @@ def test_a_full_spool_drops_the_oldest_signals_first_and_counts_them(tmp_path: P
         kind = MessageKind.SIGNALS if ts % 2 else MessageKind.STATE
         payload = contract.signals(ts_ms=ts, seq=ts, values={"x": 1.0}) if ts % 2 else \
             contract.state(ts_ms=ts, seq=ts, reason=0, product="p")
-        box.put(Message(kind, contract.encode(payload)))
+        box.put(Outgoing(kind, contract.encode(payload)))
         kinds.append(kind)
     assert spool.count <= 1000 and spool.dropped == 1500 - spool.count
     left = spool.read("m", 0, 2000)
