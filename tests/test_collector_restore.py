@@ -43,9 +43,9 @@ def test_telemetry_stored_after_the_last_clock_point_is_restored(influxdb: Influ
     engine = Engine(KpiConfig())
     for _ in apply_steps(engine, stored):
         pass
-    ledger = engine.machines["e/s/a/l/m"].timeline
-    assert ledger.reason_at(T0 + 13 * MIN) == (10, T0 + 12 * MIN)
-    assert ledger.period(T0, T0 + 13 * MIN).pq == 13
+    timeline = engine.machines["e/s/a/l/m"].timeline
+    assert timeline.reason_at(T0 + 13 * MIN) == (10, T0 + 12 * MIN)
+    assert timeline.period(T0, T0 + 13 * MIN).pq == 13
     store.close()
 
 
@@ -66,9 +66,9 @@ def test_a_restored_sample_keeps_its_own_time_so_a_redelivered_one_is_not_a_rese
     engine = Engine(KpiConfig())
     for _ in apply_steps(engine, stored):
         pass
-    ledger = engine.machines["e/s/a/l/m"].timeline
-    ledger.add_counters(CounterSample(T0 + 13 * MIN + 30_000, 14, 14, 0, 0, 0.0, 840.0))  # redelivered
-    assert ledger.period(T0, T0 + 14 * MIN).pq == 14
+    timeline = engine.machines["e/s/a/l/m"].timeline
+    timeline.add_counters(CounterSample(T0 + 13 * MIN + 30_000, 14, 14, 0, 0, 0.0, 840.0))  # redelivered
+    assert timeline.period(T0, T0 + 14 * MIN).pq == 14
     store.close()
 
 

@@ -128,17 +128,17 @@ def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
     truth = {m["path"]: m for m in sim.truth()["machines"]}
     start_ms = round(sim.start_epoch * 1000)
     for m in sim.machines:
-        ledger = MachineTimeline(m.at.site.calendar)
+        timeline = MachineTimeline(m.at.site.calendar)
         # arrival order does not matter, nor do repeats
         events = [(round((sim.start_epoch + t) * 1000), r) for t, r in zip(m.log_t, m.log_r, strict=True)]
         for ts, reason in [*reversed(events), *events[:5]]:
-            ledger.add_state(ts, reason)
+            timeline.add_state(ts, reason)
         row = truth[m.path]["run"]
-        ledger.add_counters(CounterSample(start_ms, 0, 0, 0, 0, 0.0, 0.0))
-        ledger.add_counters(CounterSample(row["end_ms"], row["PQ"], row["GQ"], row["SQ"], row["RQ"],
+        timeline.add_counters(CounterSample(start_ms, 0, 0, 0, 0, 0.0, 0.0))
+        timeline.add_counters(CounterSample(row["end_ms"], row["PQ"], row["GQ"], row["SQ"], row["RQ"],
                                           row["energy_kWh"], row["ideal_s"]))
         for expected in (row, *truth[m.path]["windows"]["shift"], *truth[m.path]["windows"]["hour"]):
-            p = ledger.period(expected["start_ms"], expected["end_ms"])
+            p = timeline.period(expected["start_ms"], expected["end_ms"])
             for name, key in (("apt_s", "APT_s"), ("aust_s", "AUST_s"), ("adet_s", "ADET_s"), ("adot_s", "ADOT_s"),
                               ("planned_down_s", "planned_down_s")):
                 # the contract's timestamps are milliseconds: each state boundary may move by 0.5 ms
@@ -146,7 +146,7 @@ def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
                     m.path, expected.get("label"), name)
             assert p.failures == expected["failures"], (m.path, expected.get("label"))
             assert p.breakdown_s == pytest.approx(expected["reasons_s"].get("breakdown", 0.0), abs=0.001 * len(events))
-        p = ledger.period(row["start_ms"], row["end_ms"])
+        p = timeline.period(row["start_ms"], row["end_ms"])
         assert (p.pq, p.gq, p.sq, p.rq) == (row["PQ"], row["GQ"], row["SQ"], row["RQ"])
         if row["oee"] is not None:
             assert kpis(p).oee == pytest.approx(row["oee"], abs=1e-5)
@@ -155,10 +155,10 @@ def test_a_ledger_of_the_telemetry_gives_the_ground_truth_periods() -> None:
 def test_counts_survive_lost_messages_and_counter_resets() -> None:
     from collector import CounterSample, MachineTimeline
 
-    ledger = MachineTimeline()
+    timeline = MachineTimeline()
     for ts, total in ((0, 100), (1000, 120), (3000, 130), (4000, 5), (5000, 25)):  # 2000 was lost; reset at 4000
-        ledger.add_counters(CounterSample(ts, total, total, 0, 0, total * 0.1, total * 30.0))
-    p = ledger.period(0, 5000)
+        timeline.add_counters(CounterSample(ts, total, total, 0, 0, total * 0.1, total * 30.0))
+    p = timeline.period(0, 5000)
     assert p.pq == 30 + 25 and p.ideal_s == pytest.approx(55 * 30.0) and p.energy_kwh == pytest.approx(5.5)
 
 
