@@ -25,7 +25,7 @@ from rich.text import Text
 
 from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
-from shopfloor import MqttSettings, Plant, PlantError, Protocol, format_duration, load_plant, parse_duration
+from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
 from shopfloor.config import http_url
 from shopfloor.lifecycle import Service
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
@@ -35,6 +35,7 @@ from ._broker import EmbeddedBroker, free_port
 from ._console import print_issues
 from ._exit import Exit
 from ._report import fleet_status, summary
+from ._scenarios import add_scenario_option, read_events
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +66,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--speed", type=float, default=240.0, help="simulated seconds per wall second (default 240: a "
                    "shift in two minutes)")
     p.add_argument("--seed", type=int, default=1)
+    add_scenario_option(p)
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
                    help="each run writes its line protocol files, spools and dead letters to a new folder "
                    "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
@@ -80,7 +82,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run(args: argparse.Namespace) -> int:
     try:
         plant = load_plant(args.plant)
-    except PlantError as e:
+        events = read_events(args.scenario, plant, Path(args.plant))
+    except (PlantError, ScenarioError) as e:
         print_issues(e.issues)
         return Exit.INPUT
     try:
@@ -91,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"sfsim demo: {e}", file=sys.stderr)
         return Exit.INPUT
     assert duration is not None  # it has a default
+    try:
+        sim = Simulation(plant, seed=args.seed, events=events)
+        sim.injector.check(events, duration)
+    except ScenarioError as e:
+        print_issues(e.issues)
+        return Exit.INPUT
     try:
         out = run_folder(Path(args.out), plant.enterprise.id)
     except OSError as e:
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        asyncio.run(_demo(args, plant, duration, mqtt, _store(args, influx, out), out, console))
+        asyncio.run(_demo(sim, args.speed, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except NotReady as e:
@@ -146,9 +155,9 @@ def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConf
     return StoreConfig(kind="influxdb-v1", url=influx, database=args.influx_database)
 
 
-async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_broker: MqttSettings | None,
+async def _demo(sim: Simulation, speed: float, duration: float, real_broker: MqttSettings | None,
                 store: StoreConfig, out: Path, console: Console) -> None:
-    sim = Simulation(plant, seed=args.seed)
+    plant = sim.plant
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
     native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]
@@ -175,7 +184,7 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
         console.print(f"[bold]{plant.enterprise.name.zh} / {plant.enterprise.name.en}[/] · {len(sim.machines)} "
                       f"machines ({len(opcua)} OPC UA via the edge gateway, {len(native)} MQTT, "
                       f"{len(sim.machines) - len(networked)} not networked) · {format_duration(duration)} at "
-                      f"{args.speed:g}× · MQTT {mqtt.url}{' (embedded)' if real_broker is None else ''} · "
+                      f"{speed:g}× · MQTT {mqtt.url}{' (embedded)' if real_broker is None else ''} · "
                       f"store {store.kind} {store.target} · run folder {out}")
         gateway = EdgeGateway(EdgeConfig(
             gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
@@ -189,7 +198,7 @@ async def _demo(args: argparse.Namespace, plant: Plant, duration: float, real_br
             if machines is not None:
                 await _ready(machines, f"the MQTT machines are not connected to {mqtt.url}")
             started = time.monotonic()
-            running = asyncio.create_task(live.run(duration, speed=args.speed))
+            running = asyncio.create_task(live.run(duration, speed=speed))
             try:
                 await _watch(console, collector, sim, running, duration, started)
             finally:

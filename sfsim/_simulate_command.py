@@ -18,12 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shopfloor import MqttSettings, PlantError, Protocol, format_duration, load_plant, parse_duration
+from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
 from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
 
 from . import _logs
 from ._console import percent, print_issues, shard_arg
 from ._exit import Exit
+from ._scenarios import add_scenario_option, read_events
 
 
 def _duration(text: str) -> float:
@@ -74,6 +75,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--start", type=_start, metavar="ISO|now",
                    help="start instant (default: first shift on 2026-01-05 in the first site's time zone; "
                    "when serving, now)")
+    add_scenario_option(p)
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth JSON here")
     p.add_argument("--shard", type=shard_arg, default=(0, 1), metavar="K/N",
                    help="run only every N-th line from the K-th (0-based), so N processes share a plant")
@@ -103,7 +105,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _simulate(args: argparse.Namespace) -> int:
     try:
         plant = load_plant(args.plant)
-    except PlantError as e:
+        events = read_events(args.scenario, plant, Path(args.plant))
+    except (PlantError, ScenarioError) as e:
         print_issues(e.issues)
         return Exit.INPUT
     serving = args.opcua or args.mqtt is not None
@@ -115,8 +118,13 @@ def _simulate(args: argparse.Namespace) -> int:
     _logs.remember(*(settings for _, settings in sinks or ()))
     err = Console(stderr=True)
     start = args.start or (_start("now") if serving else None)
-    sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard)
     duration: float | None = args.duration or (None if serving else 8 * 3600.0)
+    try:
+        sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard, events=events)
+        sim.injector.check(events, duration)
+    except ScenarioError as e:
+        print_issues(e.issues)
+        return Exit.INPUT
     chosen: float = args.speed or (1.0 if serving else math.inf)
     speed = None if math.isinf(chosen) else chosen  # None: as fast as possible
     wall0 = time.perf_counter()

@@ -27,6 +27,7 @@ from ._model import (
     Site,
 )
 from ._mqtt_settings import MqttSettings, MqttVersion
+from ._scenario import EVENT_KINDS, Event, EventKind, Scenario, ScenarioError, load_scenario, parse_event
 from ._states import (
     REASONS,
     MachineryItemState,
@@ -41,6 +42,7 @@ from .telemetry import CONTRACT_VERSION, MessageKind, machine_topic, parse_topic
 __all__ = [
     "CONTRACT_VERSION",
     "CONTROL_NAMES",
+    "EVENT_KINDS",
     "KINDS",
     "LEDGER_COLUMNS",
     "NC_CONTROLS",
@@ -52,6 +54,8 @@ __all__ = [
     "CalendarState",
     "Control",
     "Enterprise",
+    "Event",
+    "EventKind",
     "FailureDistribution",
     "Industry",
     "Issue",
@@ -75,6 +79,8 @@ __all__ = [
     "Protocol",
     "ReasonInfo",
     "RepairDistribution",
+    "Scenario",
+    "ScenarioError",
     "ShiftInstance",
     "Site",
     "StopReason",
@@ -84,8 +90,10 @@ __all__ = [
     "format_duration",
     "import_ledger",
     "load_plant",
+    "load_scenario",
     "machine_topic",
     "parse_duration",
+    "parse_event",
     "parse_plant",
     "parse_topic",
     "subscription",

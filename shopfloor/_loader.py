@@ -546,26 +546,15 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
     protocol = c.field(
         m, "protocol", path, _enum("protocol", Protocol), Protocol.OPCUA if networked else Protocol.NONE
     )
-    # cross-field rules only judge fields that are valid themselves: one typo, one message
-    consistent = len(c.issues) == problems_before
-    if consistent and protocol is not Protocol.NONE and not networked:
-        c.error(
-            _join(path, "protocol"),
-            f"protocol '{protocol}' on a machine that is not networked (set networked: true or protocol: none)",
-        )
-    if consistent and networked and not digital:
-        c.error(_join(path, "networked"), "a networked machine must be digital (set digital: true)")
     scrap = c.field(m, "scrap_rate", path, _fraction, 0.0)
     rework = c.field(m, "rework_rate", path, _fraction, 0.0)
-    if scrap + rework >= 1:
-        c.error(_join(path, "rework_rate"), f"scrap_rate + rework_rate must be below 1, got {scrap + rework:g}")
     power_path = _join(path, "power_kw")
     pm = c.mapping(m.get("power_kw"), power_path, _POWER_FIELDS)
     power = PowerDraw(
         **{key: c.field(pm, key, power_path, _non_negative, default) for key, default in zip(
             _POWER_FIELDS, kind.power_kw, strict=True)}
     )
-    return Machine(
+    machine = Machine(
         id=mid,
         name=name,
         kind=kind_id,
@@ -601,6 +590,24 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
         power_kw=power,
         buffer=c.field(m, "buffer", path, _positive_int, DEFAULT_BUFFER),
     )
+    # cross-field rules only judge fields that are valid themselves: one typo, one message
+    if len(c.issues) == problems_before:
+        for field, message in machine_problems(machine):
+            c.error(_join(path, field), message)
+    return machine
+
+
+def machine_problems(m: Machine) -> list[tuple[str, str]]:
+    """(field, what is wrong) for each rule across a machine's fields it breaks (a scenario's ``change`` too)."""
+    out = []
+    if m.protocol is not Protocol.NONE and not m.networked:
+        out.append(("protocol", f"protocol '{m.protocol}' on a machine that is not networked (set networked: true "
+                                f"or protocol: none)"))
+    if m.networked and not m.digital:
+        out.append(("networked", "a networked machine must be digital (set digital: true)"))
+    if m.scrap_rate + m.rework_rate >= 1:
+        out.append(("rework_rate", f"scrap_rate + rework_rate must be below 1, got {m.scrap_rate + m.rework_rate:g}"))
+    return out
 
 
 def _line(

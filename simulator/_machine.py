@@ -78,8 +78,16 @@ class MachineSim:
         self.ideal_s = dict(m.cycle_time_s)
         self.setup_s = m.setup_s
 
-        #: what the machine process is doing; the calendar may override it
+        #: what the machine process is doing; the calendar, then a hold, may override it
         self.activity = STARVED
+        #: injected stops in force (a scenario's breakdown, changeover, shortage …): the newest is the reason shown
+        self.holds: list[int] = []
+        #: succeeds when the last hold is lifted (a new one each time a hold begins)
+        self._released = env.event()
+        #: the process is in a timeout a hold must cut short (not waiting for a part, room or the calendar)
+        self._timed = False
+        #: cycle times multiplied by this (a speed loss)
+        self.speed = 1.0
         #: effective reason code (StopReason value) and since when (sim s)
         self.reason = -1
         self.since = 0.0
@@ -110,7 +118,7 @@ class MachineSim:
         self.fail_t = array("d")
         self.micro_t = array("d")
         clock.machines.append(self)
-        env.process(self._run(self._plan() if inbuf is None else None))
+        self._process = env.process(self._run(self._plan() if inbuf is None else None))
 
     # ------------------------------------------------------------ state
 
@@ -131,13 +139,50 @@ class MachineSim:
 
     def _set_activity(self, reason: int) -> None:
         self.activity = reason
-        if reason != self.reason and self.clock.working:
+        if reason != self.reason and self.clock.working and not self.holds:
             self._log(reason)
 
     def refresh(self) -> None:
-        """Re-derive the effective reason after a calendar change."""
+        """Re-derive the effective reason after a calendar change or a hold: the calendar's outside working time,
+        else the newest hold's, else what the machine is doing."""
         clock = self.clock
-        self._record(self.activity if clock.working else int(clock.reason))
+        if not clock.working:
+            self._record(int(clock.reason))
+        else:
+            self._record(self.holds[-1] if self.holds else self.activity)
+
+    @property
+    def scrap_share(self) -> float:
+        """The share of parts scrapped now."""
+        return self._scrap_below
+
+    @property
+    def rework_share(self) -> float:
+        """The share of parts reworked now."""
+        return self._rework_below - self._scrap_below
+
+    def set_quality(self, scrap: float, rework: float) -> None:
+        """Scrap and rework shares from now on (each part's draw stays the same: only the thresholds move)."""
+        self._scrap_below = scrap
+        self._rework_below = scrap + rework
+
+    def hold(self, reason: int) -> None:
+        """Stop the machine for ``reason`` at once, whatever it is doing, until ``release(reason)``: a cycle, a
+        set-up or a repair under way pauses and goes on afterwards; the failure and micro-stop clocks stand still."""
+        if not self.holds:
+            self._released = self.env.event()
+        self.holds.append(reason)
+        self.refresh()
+        if self._timed:
+            self._timed = False
+            self._process.interrupt()
+
+    def release(self, reason: int) -> None:
+        """Lift a hold begun with ``hold(reason)``."""
+        self.holds.remove(reason)
+        self.refresh()
+        if not self.holds:
+            self._released.succeed()
 
     def energy_kwh(self) -> float:
         """Cumulative energy up to now."""
@@ -180,19 +225,29 @@ class MachineSim:
                 if self.setup_s > 0:
                     yield from self._work(self.setup_s, SETUP, False)
             ideal = self.ideal_s[product]
-            duration = ideal * cycle()
+            duration = ideal * cycle() * self.speed
             if (
                 clock.working
+                and not self.holds
                 and duration < self._to_failure
                 and duration < self._to_micro
                 and env.now + duration < clock.next_change
             ):
-                # the common case, kept lean: nothing interrupts this cycle
+                # the common case, kept lean: nothing but a hold interrupts this cycle
                 if self.activity != PRODUCING:
                     self._set_activity(PRODUCING)
-                yield timeout(duration)
-                self._to_failure -= duration
-                self._to_micro -= duration
+                began = env.now
+                self._timed = True
+                try:
+                    yield timeout(duration)
+                    self._timed = False
+                    self._to_failure -= duration
+                    self._to_micro -= duration
+                except simpy.Interrupt:  # a hold: the rest of the cycle after it
+                    spent = env.now - began
+                    self._to_failure -= spent
+                    self._to_micro -= spent
+                    yield from self._work(duration - spent, PRODUCING, True)
             else:
                 yield from self._work(duration, PRODUCING, True)
             self.last_cycle_s = duration
@@ -228,6 +283,10 @@ class MachineSim:
             if not clock.working:
                 yield clock.resume
                 continue
+            if self.holds:
+                self._set_activity(reason)  # what it goes on with once released
+                yield self._released
+                continue
             self._set_activity(reason)
             step = remaining
             stop = -1
@@ -239,7 +298,13 @@ class MachineSim:
             until_calendar = clock.next_change - env.now
             if until_calendar < step:
                 step, stop = max(until_calendar, 0.0), -1
-            yield env.timeout(step)
+            began = env.now
+            self._timed = True
+            try:
+                yield env.timeout(step)
+                self._timed = False
+            except simpy.Interrupt:  # a hold: the planned stop did not come; the rest waits for the release
+                step, stop = env.now - began, -1
             remaining -= step
             if operating:
                 self._to_failure -= step

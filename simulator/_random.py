@@ -28,6 +28,8 @@ class Purpose(IntEnum):
     MICRO_STOP_GAP = 4
     MICRO_STOP_LENGTH = 5
     SIGNALS = 6
+    #: a scenario event's own draws (a micro-stop storm's gaps)
+    SCENARIO = 7
 
 
 def stable_key(text: str) -> tuple[int, ...]:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import simpy
 
 from shopfloor import Line, MachineAt, Plant
+from shopfloor._scenario import Event, with_changes
 
 from ._buffer import Buffer
 from ._clock import SiteClock
 from ._machine import MachineSim
+from ._scenario import Injector
 from ._truth import build_truth
 
 #: default start of a run: the first shift on this Monday, in the first site's time zone
@@ -56,12 +59,15 @@ class Simulation:
     """
 
     def __init__(self, plant: Plant, *, seed: int = 1, start: dt.datetime | None = None,
-                 shard: tuple[int, int] = (0, 1)) -> None:
+                 shard: tuple[int, int] = (0, 1), events: Sequence[Event] = ()) -> None:
         """``shard=(k, n)`` builds only every n-th line, from the k-th: n processes share a plant.
 
         Each machine draws from its own random streams, so a machine's run in
-        a shard is exactly its run in the whole plant.
+        a shard is exactly its run in the whole plant. ``events``: a scenario's (``shopfloor.load_scenario``);
+        its changes make the plant that runs, the others are scheduled (``ScenarioError`` for one that starts
+        before ``start``); more can be injected while it runs (``inject``).
         """
+        plant = with_changes(plant, tuple(events))
         k, n = shard
         if not (n >= 1 and 0 <= k < n):
             raise ValueError(f"shard must be K/N with 0 <= K < N, got {k}/{n}")
@@ -86,6 +92,10 @@ class Simulation:
                     if index % n == k:
                         self._add_line(plant, clock, MachineAt(plant.enterprise, site, area, line, line.machines[0]))
                     index += 1
+        self.injector = Injector(self)
+        self.injector.check(events)
+        for event in events:
+            self.injector.schedule(event)
         # let every process take its first step, so machines have a state before anyone reads it
         while self.env.peek() <= self.env.now:
             self.env.step()
@@ -177,6 +187,12 @@ class Simulation:
                 result = on_step(self.now)
                 if result is not None:
                     await result
+
+    def inject(self, event: Event) -> None:
+        """Apply ``event`` now (its ``at`` is ignored; a ``change`` cannot be applied while running)."""
+        if event.kind.value == "change":
+            raise ValueError("a change applies from the start of a run")
+        self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None))
 
     def truth(self) -> dict[str, Any]:
         """Exact ISO 22400 time elements and counts so far (see docs/ground-truth.md)."""

@@ -207,4 +207,5 @@ def build_truth(sim: Simulation) -> dict[str, Any]:
         "duration_s": round(end, 6),
         "lines": lines,
         "machines": machines,
+        "injected": sim.injector.truth(),
     }

@@ -1,0 +1,394 @@
+"""Scenario files: what goes wrong in a run, and when — for a class, a demonstration or a what-if.
+
+A scenario is a timeline of events against one plant: each has a start (``at``: a duration from the
+run's start, or a wall-clock instant), a target (a machine, a line or a site, by id) and the
+parameters of its kind (``EVENT_KINDS``). Read like plant files: every problem in the file is
+listed with file, line, the path inside the document and what is wrong, before ``ScenarioError``
+is raised; the same checks read one event given live (``parse_event``: ``sfsim inject``, the
+control topic), so a bad target, kind or parameter never changes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ._kinds import Control, Protocol
+from ._loader import (
+    ConfigError,
+    Issue,
+    _bool,
+    _Checker,
+    _did_you_mean,
+    _enum,
+    _fraction,
+    _id,
+    _join,
+    _name,
+    _non_negative,
+    _non_negative_duration,
+    _optional_duration,
+    _positive,
+    _positive_duration,
+    _positive_int,
+    _show,
+    _text,
+    machine_problems,
+    read_text,
+    read_yaml,
+)
+from ._model import Line, Machine, MachineAt, Name, Plant, Site
+
+FORMAT_VERSION = 1
+
+
+class ScenarioError(ConfigError):
+    """A scenario (a file, or one event given live) could not be used; ``issues`` lists every problem found."""
+
+
+class Level(StrEnum):
+    """What an event acts on."""
+
+    MACHINE = "machine"
+    LINE = "line"
+    SITE = "site"
+
+
+class EventKind(StrEnum):
+    """The kinds of event a scenario may hold (docs/scenarios.md says what each does)."""
+
+    BREAKDOWN = "breakdown"
+    MICRO_STOP_STORM = "micro_stop_storm"
+    CHANGEOVER = "changeover"
+    SPEED_LOSS = "speed_loss"
+    QUALITY_DRIFT = "quality_drift"
+    MATERIAL_SHORTAGE = "material_shortage"
+    CHANGE = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of an event kind: its converter, and whether an event must give it."""
+
+    convert: Callable[[object], Any]
+    required: bool = False
+    help: str = ""
+
+
+def _fields(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of machine fields ({', '.join(CHANGEABLE)}), got {_show(value)}")
+    return value
+
+
+def _factor(value: object) -> float:
+    x = _positive(value)
+    if x < 1:
+        raise ValueError(f"must be at least 1 (1.25: cycles take 25 % longer), got {_show(value)}")
+    return x
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """What an event kind acts on and the parameters it takes (``duration`` among them when it lasts)."""
+
+    levels: tuple[Level, ...]
+    params: Mapping[str, Param]
+    help: str
+
+
+_DURATION = Param(_positive_duration, True, "how long it lasts")
+_UNTIL_END = Param(_positive_duration, False, "how long it lasts (omitted: to the end of the run)")
+
+EVENT_KINDS: Mapping[EventKind, KindSpec] = {
+    EventKind.BREAKDOWN: KindSpec((Level.MACHINE,), {"duration": _DURATION},
+                                  "the machine breaks down until repaired (ADET)"),
+    EventKind.MICRO_STOP_STORM: KindSpec(
+        (Level.MACHINE,),
+        {"duration": _DURATION, "rate": Param(_positive, True, "micro-stops per hour"),
+         "stop": Param(_positive_duration, False, "each stop's length (default: the machine's micro_stop)")},
+        "a burst of micro-stops on top of the machine's own"),
+    EventKind.CHANGEOVER: KindSpec((Level.MACHINE,), {"duration": _DURATION},
+                                   "an unplanned changeover (set-up time, AUST)"),
+    EventKind.SPEED_LOSS: KindSpec(
+        (Level.MACHINE,), {"factor": Param(_factor, True, "cycle times multiplied by this"), "duration": _UNTIL_END},
+        "cycles take longer (a reduced-speed loss)"),
+    EventKind.QUALITY_DRIFT: KindSpec(
+        (Level.MACHINE,),
+        {"scrap_rate": Param(_fraction, False, "the scrap share it drifts to"),
+         "rework_rate": Param(_fraction, False, "the rework share it drifts to"),
+         "ramp": Param(_non_negative_duration, False, "how long the drift takes (default 0: at once)"),
+         "duration": _UNTIL_END},
+        "the scrap and rework shares drift to new values (tool wear)"),
+    EventKind.MATERIAL_SHORTAGE: KindSpec((Level.LINE,), {"duration": _DURATION},
+                                          "the line's first station gets no material (the line starves)"),
+    EventKind.CHANGE: KindSpec((Level.MACHINE,), {"set": Param(_fields, True, "machine fields and their new values")},
+                               "what-if: machine fields as a plant file writes them, from the start of the run"),
+}
+
+#: the machine fields a ``change`` may set: the plant file's name → (the model's attribute, converter)
+CHANGEABLE: Mapping[str, tuple[str, Callable[[object], Any]]] = {
+    "control": ("control", _enum("control", Control)),
+    "key_process": ("key_process", _bool),
+    "digital": ("digital", _bool),
+    "networked": ("networked", _bool),
+    "protocol": ("protocol", _enum("protocol", Protocol)),
+    "process": ("process", _text),
+    "speed_loss": ("speed_loss", _non_negative),
+    "mtbf": ("mtbf_s", _optional_duration),
+    "mttr": ("mttr_s", _positive_duration),
+    "micro_stops_per_hour": ("micro_stops_per_hour", _non_negative),
+    "micro_stop": ("micro_stop_s", _positive_duration),
+    "scrap_rate": ("scrap_rate", _fraction),
+    "rework_rate": ("rework_rate", _fraction),
+    "setup_time": ("setup_s", _non_negative_duration),
+    "buffer": ("buffer", _positive_int),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One event of a scenario, checked against its plant."""
+
+    kind: EventKind
+    #: the target as written, and its ISA-95 path (``enterprise/site[/area/line[/machine]]``)
+    target: str
+    path: str
+    level: Level
+    #: the start: seconds from the run's start, or a wall-clock instant (POSIX seconds)
+    at_s: float | None
+    at_epoch: float | None
+    #: the kind's parameters, typed (``duration`` in seconds, when the kind has one and it was given)
+    params: Mapping[str, Any]
+    #: where it was written: the file, its line and the path in the document (``events[2]``)
+    origin: tuple[str, int | None, str]
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long it lasts; None: to the end of the run (or no duration: a ``change``)."""
+        value = self.params.get("duration")
+        return None if value is None else float(value)
+
+    def problem(self, message: str) -> Issue:
+        """An issue with this event found later (when the run's start and length are known)."""
+        return Issue(*self.origin, message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A checked scenario file."""
+
+    id: str
+    name: Name
+    #: the plant file it was written for (resolved against the scenario's folder), if it names one
+    plant: Path | None
+    events: tuple[Event, ...]
+    source: str = ""
+
+
+class _Targets:
+    """The plant's machines, lines and sites by id (a line also as ``site/line``)."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.machines: dict[str, MachineAt] = {at.machine.id: at for at in plant.machines()}
+        self.lines: dict[str, list[tuple[Site, str, Line]]] = {}
+        self.sites: dict[str, Site] = {s.id: s for s in plant.sites}
+        for site in plant.sites:
+            for area in site.areas:
+                for line in area.lines:
+                    self.lines.setdefault(line.id, []).append((site, area.id, line))
+
+    def resolve(self, target: str, levels: tuple[Level, ...]) -> tuple[str, Level, Site]:
+        """(path, level, site) of ``target``; ``ValueError`` saying what it could be instead."""
+        e = self.plant.enterprise.id
+        if Level.MACHINE in levels and target in self.machines:
+            at = self.machines[target]
+            return at.path, Level.MACHINE, at.site
+        if Level.LINE in levels:
+            site_id, _, line_id = target.rpartition("/")
+            found = [(s, a, ln) for s, a, ln in self.lines.get(line_id, []) if not site_id or s.id == site_id]
+            if len(found) == 1:
+                site, area, line = found[0]
+                return f"{e}/{site.id}/{area}/{line.id}", Level.LINE, site
+            if len(found) > 1:
+                raise ValueError(f"line '{target}' is in {len(found)} sites: write it as site/line "
+                                 f"({', '.join(f'{s.id}/{line_id}' for s, _, _ in found)})")
+        if Level.SITE in levels and target in self.sites:
+            return f"{e}/{target}", Level.SITE, self.sites[target]
+        what = " or ".join(level.value for level in levels)
+        choices = [*(self.machines if Level.MACHINE in levels else ()), *(self.lines if Level.LINE in levels else ()),
+                   *(self.sites if Level.SITE in levels else ())]
+        other = self._other_level(target, levels)
+        return_hint = f" ({other})" if other else _did_you_mean(target, choices)
+        raise ValueError(f"no {what} '{target}' in plant {self.plant.enterprise.id}{return_hint}")
+
+    def _other_level(self, target: str, levels: tuple[Level, ...]) -> str:
+        for level, ids in ((Level.MACHINE, self.machines), (Level.LINE, self.lines), (Level.SITE, self.sites)):
+            if level not in levels and target.rpartition("/")[2] in ids:
+                wanted = " or ".join(v.value for v in levels)
+                return f"'{target}' is a {level.value}; this kind acts on a {wanted}"
+        return ""
+
+
+def _at(value: object, timezone: dt.tzinfo) -> tuple[float | None, float | None]:
+    """(seconds from the start, None) or (None, epoch seconds) from a duration or an ISO instant."""
+    if isinstance(value, dt.datetime):  # YAML reads an unquoted ISO instant itself
+        instant = value
+    elif isinstance(value, str) and "T" in value.upper() and "-" in value:
+        try:
+            instant = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a duration from the run's start (1h30m) or an ISO instant "
+                             f"(2026-01-05T10:00), got {_show(value)}") from None
+    else:
+        try:
+            return _non_negative_duration(value), None
+        except ValueError:
+            raise ValueError(f"expected a duration from the run's start (1h30m) or an ISO instant "
+                             f"(2026-01-05T10:00), got {_show(value)}") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=timezone)
+    return None, instant.timestamp()
+
+
+_EVENT_FIELDS = ("at", "kind", "target")
+
+
+def _event(c: _Checker, raw: object, path: str, targets: _Targets) -> Event | None:
+    before = len(c.issues)
+    if not isinstance(raw, dict):
+        c.error(path, f"expected an event (at, kind, target and its parameters), got {_show(raw)}")
+        return None
+    kind = c.field(raw, "kind", path, _enum("event kind", EventKind), fallback=None)
+    spec = EVENT_KINDS.get(kind) if kind is not None else None
+    c.mapping(raw, path, (*_EVENT_FIELDS, *(spec.params if spec else ())) if spec else (*raw.keys(),))
+    target = c.field(raw, "target", path, _text, fallback="")
+    resolved = None
+    if spec is not None and target:
+        try:
+            resolved = targets.resolve(target, spec.levels)
+        except ValueError as e:
+            c.error(_join(path, "target"), str(e))
+    tz = resolved[2].calendar.tz if resolved else targets.plant.sites[0].calendar.tz
+    from_start: tuple[float | None, float | None] = (0.0, None)
+    at_s, at_epoch = c.field(raw, "at", path, lambda v: _at(v, tz), from_start)
+    params: dict[str, Any] = {}
+    if spec is not None:
+        for name, param in spec.params.items():
+            if param.required or name in raw:
+                params[name] = c.field(raw, name, path, param.convert, fallback=None)
+        _check_kind(c, kind, params, path, at_s)
+    if len(c.issues) > before or kind is None or resolved is None:
+        return None
+    return Event(kind=kind, target=target, path=resolved[0], level=resolved[1], at_s=at_s, at_epoch=at_epoch,
+                 params=params, origin=(c.source, c.lines.get(path), path))
+
+
+def _check_kind(c: _Checker, kind: EventKind, params: dict[str, Any], path: str, at_s: float | None) -> None:
+    """What a kind needs beyond its parameters one by one."""
+    if kind is EventKind.QUALITY_DRIFT and "scrap_rate" not in params and "rework_rate" not in params:
+        c.error(path, "a quality_drift needs scrap_rate, rework_rate or both")
+    if kind is EventKind.CHANGE:
+        if at_s != 0.0:
+            c.error(_join(path, "at"), "a change applies from the start of the run (at: 0)")
+        changes = params.get("set")
+        if isinstance(changes, dict):
+            params["set"] = _changes(c, changes, _join(path, "set"))
+
+
+def _changes(c: _Checker, raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """A ``change``'s fields, converted: the model's attribute → value."""
+    if not raw:
+        c.error(path, f"a change needs at least one field ({', '.join(CHANGEABLE)})")
+    out = {}
+    for key in c.mapping(raw, path, CHANGEABLE):
+        if key in CHANGEABLE:
+            attribute, convert = CHANGEABLE[key]
+            out[attribute] = c.field(raw, key, path, convert, fallback=None)
+    return out
+
+
+def _build(c: _Checker, data: object, plant: Plant, source_dir: Path | None) -> Scenario:
+    fields = ("version", "id", "name", "plant", "events")
+    if not isinstance(data, dict):
+        c.error("", f"expected a mapping of fields ({', '.join(fields)}), got {_show(data)}")
+        raise ScenarioError(c.issues)
+    m = c.mapping(data, "", fields)
+    version = c.field(m, "version", "", _positive_int, FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        c.error("version", f"unsupported scenario file version {version}; this release reads version "
+                           f"{FORMAT_VERSION}")
+    sid = c.field(m, "id", "", _id, fallback="?")
+    name = _name(c, m, "", Name(zh=sid, en=sid))
+    plant_file = c.field(m, "plant", "", _text, None)
+    targets = _Targets(plant)
+    events = []
+    for i, raw in enumerate(c.sequence(m.get("events"), "events", required=True)):
+        event = _event(c, raw, _join("events", i), targets)
+        if event is not None:
+            events.append(event)
+    if c.issues:
+        raise ScenarioError(sorted(c.issues, key=lambda i: i.line or 0))
+    where = (source_dir / plant_file) if plant_file and source_dir else Path(plant_file) if plant_file else None
+    return Scenario(id=sid, name=name, plant=where, events=tuple(events), source=c.source)
+
+
+def parse_scenario(text: str, plant: Plant, *, source: str = "<scenario>", base: Path | None = None) -> Scenario:
+    """Parse and check scenario YAML text against ``plant`` (``base``: the folder its ``plant`` is relative to)."""
+    data, c = read_yaml(text, source=source, what="a scenario needs id and events", error=ScenarioError)
+    return _build(c, data, plant, base)
+
+
+def load_scenario(path: str | Path, plant: Plant) -> Scenario:
+    """Read and check a scenario file against ``plant``; raises ``ScenarioError`` listing every problem."""
+    return parse_scenario(read_text(path, ScenarioError), plant, source=str(path), base=Path(path).parent)
+
+
+def parse_event(data: object, plant: Plant, *, source: str = "<event>") -> Event:
+    """One event given live (a command's arguments, a control message), checked as a scenario file's are."""
+    c = _Checker(source, {})
+    event = _event(c, data, "event", _Targets(plant))
+    if c.issues or event is None:
+        raise ScenarioError(c.issues or [Issue(source, None, "event", "not an event")])
+    return event
+
+
+def with_changes(plant: Plant, events: tuple[Event, ...]) -> Plant:
+    """The plant with every ``change`` event's fields set (what-if: the run then starts from that plant).
+
+    ``ScenarioError`` if a changed machine breaks a plant file's rule (a networked machine must be digital, …)."""
+    changes: dict[str, tuple[Event, dict[str, Any]]] = {}
+    for event in events:
+        if event.kind is EventKind.CHANGE:
+            fields = changes.setdefault(event.path, (event, {}))[1]
+            fields.update(event.params["set"])
+    if not changes:
+        return plant
+    issues: list[Issue] = []
+
+    def machine(at: MachineAt) -> Machine:
+        if at.path not in changes:
+            return at.machine
+        event, fields = changes[at.path]
+        m = dataclasses.replace(at.machine, **fields)
+        issues.extend(event.problem(f"{field}: {message}") for field, message in machine_problems(m))
+        return m
+
+    sites = []
+    for site in plant.sites:
+        areas = []
+        for area in site.areas:
+            lines = [dataclasses.replace(line, machines=tuple(
+                machine(MachineAt(plant.enterprise, site, area, line, m)) for m in line.machines))
+                for line in area.lines]
+            areas.append(dataclasses.replace(area, lines=tuple(lines)))
+        sites.append(dataclasses.replace(site, areas=tuple(areas)))
+    if issues:
+        raise ScenarioError(issues)
+    return dataclasses.replace(plant, sites=tuple(sites))

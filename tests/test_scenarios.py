@@ -1,0 +1,211 @@
+"""Scenarios: each event kind's effect in the truth by hand numbers, and every problem a scenario file can have.
+
+The plant is made to be worked out by hand: one shift 08:00–16:00 with a break 12:00–12:30, a
+line of one station whose cycle is exactly 60 s (no variation, no failures, no micro-stops, no
+scrap), and a second line that no event touches. A run of 7 h 59 min 30 s (to 15:59:30, away
+from a cycle's end) has 26,970 s of working time: 449 parts undisturbed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shopfloor import Plant, load_plant, parse_plant
+from shopfloor import ScenarioError, load_scenario, parse_event
+from shopfloor._scenario import parse_scenario
+from simulator import Simulation
+
+PLANT = """
+version: 1
+enterprise: {id: school, name: {zh: 实训, en: school}}
+sites:
+  - id: lab
+    name: {zh: 实训车间, en: lab}
+    industry: discrete
+    timezone: Asia/Shanghai
+    calendar:
+      shifts:
+        - {id: A, name: {zh: 早班, en: day}, start: "08:00", end: "16:00", breaks: [{start: "12:00", end: "12:30"}]}
+    products: [{id: P, name: {zh: 零件, en: part}}]
+    areas: [{id: shop, name: {zh: 车间, en: shop}}]
+    lines:
+      - id: one
+        area: shop
+        orders: [{product: P, quantity: 1}]
+        machines:
+          - {id: M1, kind: cnc_lathe, key_process: true, cycle_time: {P: 60s}, cycle_cv: 0, mtbf: never,
+             micro_stops_per_hour: 0, micro_stop: 20s, scrap_rate: 0, setup_time: 0}
+      - id: two
+        area: shop
+        orders: [{product: P, quantity: 1}]
+        machines:
+          - {id: M2, kind: cnc_machining_center, key_process: true, cycle_time: {P: 45s}, setup_time: 0}
+          - {id: M3, kind: conventional_mill, key_process: true, cycle_time: {P: 50s}, setup_time: 0}
+"""
+RUN_S = 7 * 3600 + 59 * 60 + 30
+WORKING_S = 26_970.0
+M1 = "school/lab/shop/one/M1"
+plant = parse_plant(PLANT, source="plant.yaml")
+
+
+def run(events_yaml: str, seed: int = 1) -> dict[str, Any]:
+    scenario = parse_scenario(f"id: test\nevents:\n{events_yaml}", plant, source="s.yaml")
+    sim = Simulation(plant, seed=seed, events=scenario.events)
+    sim.run(RUN_S)
+    return sim.truth()
+
+
+def machine(truth: dict[str, Any], path: str = M1) -> dict[str, Any]:
+    row: dict[str, Any] = next(m for m in truth["machines"] if m["path"] == path)["run"]
+    return row
+
+
+def test_undisturbed_the_station_makes_a_part_a_minute_of_working_time() -> None:
+    m = machine(run("  []"))
+    assert (m["APT_s"], m["ADET_s"], m["PQ"]) == (WORKING_S, 0.0, 449)
+
+
+def test_a_30_minute_breakdown_is_30_minutes_of_adet_and_a_failure() -> None:
+    truth = run("  - {at: 1h, kind: breakdown, target: M1, duration: 30m}")
+    m = machine(truth)
+    assert (m["ADET_s"], m["APT_s"], m["failures"]) == (1800.0, WORKING_S - 1800, 1)
+    assert m["PQ"] == math.floor((WORKING_S - 1800) / 60)  # the cycle it cut short goes on afterwards
+    assert truth["injected"] == [{"kind": "breakdown", "target": M1, "level": "machine",
+                                  "start_ms": truth["start_ms"] + 3_600_000, "end_ms": truth["start_ms"] + 5_400_000,
+                                  "params": {"duration": 1800.0}}]
+
+
+def test_a_breakdown_over_the_break_counts_only_its_working_time() -> None:
+    # 11:45 to 12:15: 15 minutes down before the break; the break stays planned down time
+    m = machine(run("  - {at: 3h45m, kind: breakdown, target: M1, duration: 30m}"))
+    assert (m["ADET_s"], m["planned_down_s"]) == (900.0, 1800.0)
+
+
+def test_an_unplanned_changeover_is_set_up_time() -> None:
+    m = machine(run("  - {at: 2h, kind: changeover, target: M1, duration: 20m}"))
+    assert (m["AUST_s"], m["APT_s"]) == (1200.0, WORKING_S - 1200)
+
+
+def test_a_material_shortage_starves_the_lines_first_station_for_its_period() -> None:
+    m = machine(run("  - {at: 1h, kind: material_shortage, target: one, duration: 1h}"))
+    assert (m["reasons_s"]["starved"], m["APT_s"]) == (3600.0, WORKING_S - 3600)
+
+
+def test_a_speed_loss_makes_the_cycles_of_its_hour_longer() -> None:
+    # an hour at 90 s a part instead of 60: 20 parts fewer (the cycle under way at each edge keeps its speed)
+    m = machine(run("  - {at: 1h, kind: speed_loss, target: M1, factor: 1.5, duration: 1h}"))
+    assert abs(m["PQ"] - (449 - 20)) <= 1 and m["APT_s"] == WORKING_S
+
+
+def test_quality_drift_reaches_its_scrap_rate_within_binomial_noise() -> None:
+    m = machine(run("  - {at: 0, kind: quality_drift, target: M1, scrap_rate: 0.2}"))
+    share, n = m["SQ"] / m["PQ"], m["PQ"]
+    assert abs(share - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n), share
+
+
+def test_a_ramped_quality_drift_averages_half_way_over_its_ramp() -> None:
+    m = machine(run("  - {at: 0, kind: quality_drift, target: M1, scrap_rate: 0.3, ramp: 7h59m30s}"))
+    share, n = m["SQ"] / m["PQ"], m["PQ"]
+    assert abs(share - 0.15) < 4 * math.sqrt(0.15 * 0.85 / n), share
+
+
+def test_a_micro_stop_storm_adds_its_stops_while_producing() -> None:
+    m = machine(run("  - {at: 1h, kind: micro_stop_storm, target: M1, rate: 30, stop: 20s, duration: 1h}"))
+    assert 12 <= m["micro_stops"] <= 50  # Poisson, mean 30
+    assert m["ADET_s"] == pytest.approx(20.0 * m["micro_stops"])
+
+
+def test_an_event_on_one_line_leaves_every_other_line_exactly_as_it_was() -> None:
+    plain = run("  []", seed=7)
+    storm = run("  - {at: 1h, kind: micro_stop_storm, target: M1, rate: 30, duration: 2h}\n"
+                "  - {at: 3h, kind: breakdown, target: M1, duration: 1h}", seed=7)
+    for path in ("school/lab/shop/two/M2", "school/lab/shop/two/M3"):
+        assert machine(storm, path) == machine(plain, path)
+    assert machine(storm) != machine(plain)
+
+
+def test_a_change_makes_the_plant_that_runs_and_is_in_the_truth() -> None:
+    scenario = parse_scenario("id: upgrade\nevents:\n  - {kind: change, target: M3, set: {control: cnc}}", plant)
+    sim = Simulation(plant, events=scenario.events)
+    m3 = next(m for m in sim.machines if m.at.machine.id == "M3")
+    assert m3.at.machine.control.value == "cnc"
+    assert sim.truth()["injected"][0]["params"] == {"set": {"control": "cnc"}}
+
+
+# ---------------------------------------------------------------- what a user sees for a bad scenario
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(text, plant, source="class.yaml")
+    return [str(i) for i in e.value.issues]
+
+
+def test_every_problem_of_a_scenario_file_names_file_line_path_and_what_is_wrong() -> None:
+    assert problems("""id: lesson
+events:
+  - {at: 1h, kind: breakdown, target: M11, duration: 30m}
+  - {at: 1h, kind: brekdown, target: M1, duration: 30m}
+  - {at: soon, kind: breakdown, target: M1, duration: 30m}
+  - {at: 1h, kind: breakdown, target: M1, duration: -5m}
+  - {at: 1h, kind: breakdown, target: M1}
+  - {at: 1h, kind: breakdown, target: one, duration: 5m}
+  - {at: 1h, kind: breakdown, target: M1, duration: 5m, speed: 2}
+  - {kind: change, target: M1, set: {colour: red}}
+""") == [
+        "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
+        "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
+        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, change",
+        "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
+        "(2026-01-05T10:00), got 'soon'",
+        "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
+        "class.yaml:7: events[4].duration: missing required field",
+        "class.yaml:8: events[5].target: no machine 'one' in plant school ('one' is a line; this kind acts on a "
+        "machine)",
+        "class.yaml:9: events[6].speed: unknown field 'speed'",
+        "class.yaml:10: events[7].set.colour: unknown field 'colour'",
+    ]
+
+
+def test_a_change_that_breaks_a_plant_rule_is_refused_when_the_plant_is_made() -> None:
+    scenario = parse_scenario("id: bad\nevents:\n  - {kind: change, target: M1, set: {networked: true, "
+                              "digital: false}}", plant, source="bad.yaml")
+    with pytest.raises(ScenarioError) as e:
+        Simulation(plant, events=scenario.events)
+    assert [str(i) for i in e.value.issues] == [
+        "bad.yaml:3: events[0]: networked: a networked machine must be digital (set digital: true)"]
+
+
+def test_an_event_before_the_runs_start_is_refused() -> None:
+    scenario = parse_scenario("id: early\nevents:\n  - {at: 2026-01-05T07:00, kind: breakdown, target: M1, "
+                              "duration: 5m}", plant, source="early.yaml")
+    with pytest.raises(ScenarioError) as e:
+        Simulation(plant, events=scenario.events)
+    assert [str(i) for i in e.value.issues] == [
+        "early.yaml:3: events[0]: starts at 2026-01-05T07:00:00+08:00, before the run's start "
+        "(2026-01-05T08:00:00+08:00)"]
+
+
+def test_an_event_given_live_is_checked_the_same_way() -> None:
+    assert parse_event({"kind": "breakdown", "target": "M1", "duration": "10m"}, plant).path == M1
+    with pytest.raises(ScenarioError) as e:
+        parse_event({"kind": "breakdown", "target": "M1"}, plant, source="sfsim inject")
+    assert [str(i) for i in e.value.issues] == ["sfsim inject: event.duration: missing required field"]
+
+
+def test_the_shipped_scenarios_are_valid_against_the_plants_they_name() -> None:
+    files = sorted((Path(__file__).parent.parent / "examples" / "scenarios").glob("*.yaml"))
+    assert files
+    for path in files:
+        named = load_scenario(path, plant_of(path)).plant
+        assert named is not None and named.exists(), path
+
+
+def plant_of(scenario: Path) -> Plant:
+    """The plant a shipped scenario names (its ``plant:`` line), read as ``sfsim simulate`` reads it."""
+    line = next(t for t in scenario.read_text(encoding="utf-8").splitlines() if t.startswith("plant:"))
+    return load_plant(scenario.parent / line.split(":", 1)[1].strip())
