@@ -23,7 +23,7 @@ import pytest
 
 from collector import Collector, CollectorConfig, KpiConfig, StoreConfig, indicators, register
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
-from shopfloor import MqttSettings, Plant, Protocol, load_plant
+from shopfloor import Event, MqttSettings, Plant, Protocol, load_plant
 from simulator import LiveRun, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
 from .conftest import EXAMPLES
@@ -128,11 +128,12 @@ Chaos = Callable[[Simulation, list[Collector], list[CollectorProcess]], Awaitabl
 
 def run_pipeline(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, *, span_s: float, wall_s: float,
                  configs: list[CollectorConfig] | None = None, processes: Sequence[CollectorProcess] = (),
-                 chaos: Chaos | None = None, recorder: Recorder | None = None, seed: int = 7) -> Run:
+                 chaos: Chaos | None = None, recorder: Recorder | None = None, seed: int = 7,
+                 events: Sequence[Event] = ()) -> Run:
     plant = load_plant(PLANT)
 
     async def main() -> Run:
-        sim = Simulation(plant, seed=seed)
+        sim = Simulation(plant, seed=seed, events=events)
         networked = [m for m in sim.machines if m.at.machine.networked]
         opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
         native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from shopfloor import Plant, load_plant, parse_plant
-from shopfloor import ScenarioError, load_scenario, parse_event
+from shopfloor import Plant, ScenarioError, load_plant, load_scenario, parse_event, parse_plant
 from shopfloor._scenario import parse_scenario
 from simulator import Simulation
 
