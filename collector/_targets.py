@@ -15,6 +15,8 @@ class Target:
     and source."""
 
     indicator: str
+    #: what a command names it by (``wuhan-2025``; the same id for each indicator's target of that plan)
+    id: str
     scope: str
     label_zh: str
     label_en: str
@@ -30,8 +32,8 @@ def targets(indicator: str | None = None) -> list[Target]:
     text = resources.files("collector").joinpath("data/targets.yaml").read_text(encoding="utf-8")
     entries: list[dict[str, Any]] = yaml.safe_load(text)
     return [
-        Target(e["indicator"], t["scope"], t["label"]["zh"], t["label"]["en"], int(t["year"]), float(t["value"]),
-               str(t["source"]), bool(t["verified"]))
+        Target(e["indicator"], t["id"], t["scope"], t["label"]["zh"], t["label"]["en"], int(t["year"]),
+               float(t["value"]), str(t["source"]), bool(t["verified"]))
         for e in entries if indicator is None or e["indicator"] == indicator
         for t in e["targets"]
     ]

@@ -15,6 +15,7 @@ from . import (
     _logs,
     _plant_commands,
     _simulate_command,
+    _whatif_command,
 )
 from ._exit import Exit
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _demo_command.add_command(commands)
     _dashboards_command.add_command(commands)
     _assess_command.add_command(commands)
+    _whatif_command.add_command(commands)
     return parser
 
 
