@@ -68,6 +68,8 @@ class EventKind(StrEnum):
     SPEED_LOSS = "speed_loss"
     QUALITY_DRIFT = "quality_drift"
     MATERIAL_SHORTAGE = "material_shortage"
+    DEGRADATION = "degradation"
+    MAINTENANCE = "maintenance"
     CHANGE = "change"
 
 
@@ -127,6 +129,17 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
         "the scrap and rework shares drift to new values (tool wear)"),
     EventKind.MATERIAL_SHORTAGE: KindSpec((Level.LINE,), {"duration": _DURATION},
                                           "the line's first station gets no material (the line starves)"),
+    EventKind.DEGRADATION: KindSpec(
+        (Level.MACHINE,),
+        {"failure_after": Param(_positive_duration, True, "from the onset to the breakdown it ends in"),
+         "repair": Param(_positive_duration, False, "the breakdown's length (default: the machine's mttr)"),
+         "scrap_rate": Param(_fraction, False, "the scrap share just before the failure (default: 5 points up)"),
+         "micro_stops_per_hour": Param(_non_negative, False, "extra micro-stops an hour just before the failure "
+                                       "(default 6)")},
+        "the machine wears: its signals drift out of band, micro-stops and scrap rise, and it breaks down after "
+        "failure_after unless a maintenance comes first"),
+    EventKind.MAINTENANCE: KindSpec((Level.MACHINE,), {"duration": _DURATION},
+                                    "maintenance (planned down time): it ends a degradation under way"),
     EventKind.CHANGE: KindSpec((Level.MACHINE,), {"set": Param(_fields, True, "machine fields and their new values")},
                                "what-if: machine fields as a plant file writes them, from the start of the run"),
 }

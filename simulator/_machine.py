@@ -88,6 +88,8 @@ class MachineSim:
         self._timed = False
         #: cycle times multiplied by this (a speed loss)
         self.speed = 1.0
+        #: 0 (as new) to 1 (about to fail): a degradation's; the signals of a worn machine drift (``_signals``)
+        self.wear = 0.0
         #: effective reason code (StopReason value) and since when (sim s)
         self.reason = -1
         self.since = 0.0

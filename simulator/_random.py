@@ -30,6 +30,7 @@ class Purpose(IntEnum):
     SIGNALS = 6
     #: a scenario event's own draws (a micro-stop storm's gaps)
     SCENARIO = 7
+    SCENARIO_KEEP = 8
 
 
 def stable_key(text: str) -> tuple[int, ...]:

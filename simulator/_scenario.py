@@ -10,6 +10,7 @@ runs exactly as without the scenario, unless its line's flow reaches it).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +21,15 @@ from shopfloor._scenario import Event, EventKind, ScenarioError
 
 from . import _random as rnd
 from ._machine import MachineSim
+from ._signals import wear_out_of_band
 
 if TYPE_CHECKING:
     from ._simulation import Simulation
 
 #: a quality drift's ramp moves in steps of this (or fewer, shorter steps for a short ramp)
 RAMP_STEP_S = 60.0
+#: a degradation's wear moves in steps of this
+WEAR_STEP_S = 60.0
 _MIN_RAMP_STEPS = 10
 
 
@@ -36,13 +40,21 @@ class Injected:
     event: Event
     start_s: float
     end_s: float | None = None
+    #: a degradation's instants (sim seconds): its signals leave their band, it fails (None: not, or not yet)
+    out_of_band_s: float | None = None
+    failure_s: float | None = None
 
     def truth(self, start_epoch: float) -> dict[str, Any]:
         """The truth's entry (docs/ground-truth.md "injected")."""
-        return {"kind": self.event.kind.value, "target": self.event.path, "level": self.event.level.value,
-                "start_ms": round((start_epoch + self.start_s) * 1000),
-                "end_ms": None if self.end_s is None else round((start_epoch + self.end_s) * 1000),
-                "params": {k: _plain(v) for k, v in self.event.params.items()}}
+        def ms(t: float | None) -> int | None:
+            return None if t is None else round((start_epoch + t) * 1000)
+
+        entry = {"kind": self.event.kind.value, "target": self.event.path, "level": self.event.level.value,
+                 "start_ms": ms(self.start_s), "end_ms": ms(self.end_s),
+                 "params": {k: _plain(v) for k, v in self.event.params.items()}}
+        if self.event.kind is EventKind.DEGRADATION:
+            entry |= {"out_of_band_ms": ms(self.out_of_band_s), "failure_ms": ms(self.failure_s)}
+        return entry
 
 
 def _plain(value: Any) -> Any:
@@ -61,6 +73,8 @@ class Injector:
         self._machines = {m.path: m for m in sim.machines}
         self._firsts = {line.path: line.machines[0] for line in sim.lines}
         self._count = 0
+        #: the degradation under way on each machine (a maintenance ends it)
+        self._wearing: dict[str, Injected] = {}
 
     def start_s(self, event: Event) -> float:
         """The event's start in sim seconds."""
@@ -131,6 +145,17 @@ class Injector:
                 return  # it lasts to the end of the run
         elif kind is EventKind.MICRO_STOP_STORM:
             yield from self._storm(m, event, number)
+        elif kind is EventKind.DEGRADATION:
+            yield from self._degrade(m, record, number)
+            return
+        elif kind is EventKind.MAINTENANCE:
+            wearing = self._wearing.pop(m.path, None)
+            if wearing is not None:  # restored: the wear ends here, with no failure
+                wearing.end_s = float(env.now)
+            reason = int(StopReason.PLANNED_MAINTENANCE)
+            m.hold(reason)
+            yield env.timeout(duration or 0.0)
+            m.release(reason)
         record.end_s = float(env.now)
 
     def _drift(self, m: MachineSim, event: Event, duration: float | None) -> Generator[simpy.Event, Any, None]:
@@ -167,6 +192,63 @@ class Injector:
             m.micro_t.append(env.now)
             m.hold(int(StopReason.MICRO_STOP))
             yield env.timeout(min(stop, end - env.now))
+            m.release(int(StopReason.MICRO_STOP))
+
+    def _degrade(self, m: MachineSim, record: Injected, number: int) -> Generator[simpy.Event, Any, None]:
+        """Wear growing as the square of the time since the onset (wear accelerates): the signals drift
+        (``_signals.WEAR_GAIN``), scrap climbs to ``scrap_rate`` and extra micro-stops to ``micro_stops_per_hour``,
+        and at ``failure_after`` the machine breaks down for ``repair``; repaired, it is as new."""
+        env, event = self.sim.env, record.event
+        onset, span = float(env.now), float(event.params["failure_after"])
+        scrap0, rework0 = m.scrap_share, m.rework_share
+        scrap1 = float(event.params.get("scrap_rate", min(scrap0 + 0.05, 0.99 - rework0)))
+        storm = float(event.params.get("micro_stops_per_hour", 6.0))
+        band = wear_out_of_band(m)
+        record.out_of_band_s = None if band is None else onset + span * math.sqrt(band)
+        self._wearing[m.path] = record
+        if storm > 0:
+            env.process(self._worn_stops(m, record, storm, number))
+        step = min(WEAR_STEP_S, span / _MIN_RAMP_STEPS)
+        while record.end_s is None:
+            elapsed = env.now - onset
+            if elapsed >= span - 1e-9:
+                break
+            yield env.timeout(min(step, span - elapsed))
+            if record.end_s is not None:
+                break  # a maintenance restored it
+            m.wear = min(1.0, ((env.now - onset) / span) ** 2)
+            m.set_quality(scrap0 + (scrap1 - scrap0) * m.wear, rework0)
+        m.wear = 0.0
+        m.set_quality(scrap0, rework0)
+        if record.end_s is not None:
+            return
+        self._wearing.pop(m.path, None)
+        record.failure_s = float(env.now)
+        m.fail_t.append(env.now)
+        repair = float(event.params.get("repair", m.at.machine.mttr_s))
+        m.hold(int(StopReason.BREAKDOWN))
+        yield env.timeout(repair)
+        m.release(int(StopReason.BREAKDOWN))
+        record.end_s = float(env.now)
+
+    def _worn_stops(self, m: MachineSim, record: Injected, rate: float,
+                    number: int) -> Generator[simpy.Event, Any, None]:
+        """Micro-stops at ``rate`` × wear an hour while producing (thinning: candidates at ``rate``, each kept
+        with probability wear), from the event's own streams."""
+        env = self.sim.env
+        key = f"{m.path}/scenario/{number}"
+        gaps = rnd.exponential(self.sim.seed, key, rnd.Purpose.SCENARIO, 3600.0 / rate)
+        keep = rnd.uniform(self.sim.seed, key, rnd.Purpose.SCENARIO_KEEP)
+        stop = m.at.machine.micro_stop_s
+        while True:
+            yield env.timeout(gaps.next())
+            if record.end_s is not None or record.failure_s is not None:
+                return
+            if keep.next() >= m.wear or m.reason != int(StopReason.PRODUCING):
+                continue
+            m.micro_t.append(env.now)
+            m.hold(int(StopReason.MICRO_STOP))
+            yield env.timeout(stop)
             m.release(int(StopReason.MICRO_STOP))
 
     def truth(self) -> list[dict[str, Any]]:

@@ -36,12 +36,17 @@ def _s(name: str, targets: tuple[float, float, float, float, float], tau_s: floa
     return SignalSpec(name, targets, tau_s, noise)
 
 
+#: a spindle's or motor's vibration velocity (RMS): 1.6 mm/s running is ISO 10816 class II zone B
+_VIBRATION = _s("vibration_mm_s", (1.6, 0.8, 0.3, 0, 0), 2, 0.06)
+
+
 def _machining(rpm: float) -> tuple[SignalSpec, ...]:
     return (
         _s("spindle_speed_rpm", (rpm, rpm * 0.1, 0, 0, 0), 2),
         _s("spindle_load_pct", (55, 5, 1, 0, 0), 2, 0.08),
         _s("feed_rate_mm_min", (1200, 200, 0, 0, 0), 2, 0.03),
         _s("coolant_temp_c", (28, 25, 24, 22, 20), 900, 0.005),
+        _VIBRATION,
     )
 
 
@@ -61,11 +66,14 @@ SIGNALS: dict[str, tuple[SignalSpec, ...]] = {
         _s("ram_force_kn", (1500, 100, 0, 0, 0), 0.5, 0.05),
         _s("stroke_rate_spm", (30, 2, 0, 0, 0), 1),
         _s("hydraulic_oil_temp_c", (48, 44, 42, 35, 25), 1800, 0.005),
+        _VIBRATION,
     ),
     "injection_molding": (
         _s("barrel_temp_c", (230, 230, 225, 150, 25), 1200, 0.005),
         _s("injection_pressure_bar", (900, 100, 0, 0, 0), 1, 0.04),
         _s("mould_temp_c", (60, 55, 55, 40, 25), 900, 0.01),
+        _s("screw_motor_current_a", (45, 10, 5, 0, 0), 2, 0.04),
+        _VIBRATION,
     ),
     "screen_printer": (
         _s("squeegee_pressure_kg", (6, 0, 0, 0, 0), 1, 0.03),
@@ -92,19 +100,62 @@ SIGNALS: dict[str, tuple[SignalSpec, ...]] = {
         _s("reactor_temp_c", (180, 150, 120, 60, 25), 1800, 0.003),
         _s("reactor_pressure_bar", (8, 3, 1, 1, 1), 300, 0.01),
         _s("agitator_speed_rpm", (120, 60, 0, 0, 0), 5, 0.02),
+        _VIBRATION,
     ),
     "rolling_mill": (
         _s("roll_force_kn", (12000, 500, 0, 0, 0), 1, 0.05),
         _s("strip_speed_m_s", (8, 1, 0, 0, 0), 2, 0.02),
+        _s("main_motor_current_a", (2400, 300, 50, 0, 0), 2, 0.04),
+        _VIBRATION,
     ),
     "mixer": (
         _s("mixer_speed_rpm", (60, 20, 0, 0, 0), 3, 0.02),
         _s("motor_current_a", (90, 30, 5, 0, 0), 3, 0.04),
+        _VIBRATION,
     ),
     "manual_assembly": (),
     "manual_inspection": (),
     "other": (),
 }
+
+#: how a worn machine's running values move: value × (1 + gain × wear), wear 0 (new) to 1 (failing); the
+#: normal band of each while running (what a degradation's out-of-band instant is measured against)
+WEAR_GAIN: dict[str, float] = {
+    "vibration_mm_s": 3.6,  # 1.6 → 7.4 mm/s: past ISO 10816 class II's 7.1 (zone D, damage)
+    "spindle_load_pct": 0.45,
+    "coolant_temp_c": 0.35,
+    "hydraulic_oil_temp_c": 0.3,
+    "screw_motor_current_a": 0.35,
+    "main_motor_current_a": 0.3,
+    "motor_current_a": 0.35,
+    "barrel_temp_c": 0.1,
+    "weld_current_a": 0.2,
+    "vacuum_kpa": -0.4,  # a worn nozzle holds less vacuum
+    "peak_zone_temp_c": 0.08,
+    "seal_temp_c": 0.12,
+    "reactor_temp_c": 0.08,
+    "furnace_temp_c": 0.05,
+}
+#: the normal band while running, as a share of the running value: vibration has the ISO 10816 class II
+#: zone B/C limit instead (2.8 mm/s: unsatisfactory for long-term operation)
+BAND_SHARE = 0.15
+BAND_LIMIT: dict[str, float] = {"vibration_mm_s": 2.8}
+
+
+def wear_out_of_band(machine: MachineSim) -> float | None:
+    """The wear (0 to 1) at which the first of the machine's running signals leaves its normal band; None when
+    none does by wear 1."""
+    found = []
+    for spec in SIGNALS.get(machine.at.machine.kind, ()):
+        gain, running = WEAR_GAIN.get(spec.name, 0.0), spec.targets[0]
+        if not gain or not running:
+            continue
+        limit = BAND_LIMIT.get(spec.name)
+        share = (limit / running - 1) if limit is not None else BAND_SHARE
+        found.append(share / abs(gain))
+    wear = min(found, default=None)
+    return wear if wear is not None and wear <= 1 else None
+
 
 _MASK = (1 << 64) - 1
 
@@ -159,6 +210,8 @@ def signals(machine: MachineSim) -> dict[str, float]:
             # the class changed at machine.since: restart easing from the value then
             state.value, state.since, state.cls = _eased(spec, state, machine.since), machine.since, cls
         value = _eased(spec, state, t)
+        if machine.wear and cls == 0:
+            value *= 1.0 + WEAR_GAIN.get(spec.name, 0.0) * machine.wear
         noise = spec.noise * _gauss(key_base + i * 0x1000193, t_ms)
         out[spec.name] = round(value * (1.0 + noise), 3)
     out["power_kw"] = round(machine.power_kw, 3)

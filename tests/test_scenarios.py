@@ -158,7 +158,8 @@ events:
 """) == [
         "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
         "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
-        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, change",
+        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, degradation, "
+        "maintenance, change",
         "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
         "(2026-01-05T10:00), got 'soon'",
         "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
@@ -208,3 +209,40 @@ def plant_of(scenario: Path) -> Plant:
     """The plant a shipped scenario names (its ``plant:`` line), read as ``sfsim simulate`` reads it."""
     line = next(t for t in scenario.read_text(encoding="utf-8").splitlines() if t.startswith("plant:"))
     return load_plant(scenario.parent / line.split(":", 1)[1].strip())
+
+
+def test_a_degradation_drifts_the_signals_out_of_band_and_ends_in_a_breakdown_at_its_time() -> None:
+    from simulator._signals import signals
+
+    scenario = parse_scenario("id: wear\nevents:\n  - {at: 1h, kind: degradation, target: M1, failure_after: 2h30m, "
+                              "repair: 30m, scrap_rate: 0.1, micro_stops_per_hour: 12}", plant)
+    sim = Simulation(plant, seed=1, events=scenario.events)
+    m1 = next(m for m in sim.machines if m.path == M1)
+    vibration = {}
+    for t in (1800, 3600 + 1800, 3600 + 6000, 3600 + 8500):  # new, early wear, late wear, just before failure
+        sim.run(t)
+        vibration[t] = signals(m1)["vibration_mm_s"]
+    sim.run(RUN_S)
+    truth = sim.truth()
+    (entry,) = truth["injected"]
+    t0 = truth["start_ms"]
+    # wear = (elapsed / 2.5 h)²; vibration 1.6 mm/s × (1 + 3.6 wear) reaches 2.8 (ISO 10816 zone B/C) at wear
+    # 0.208; the failure at 11:30, its repair to 12:00 (before the break)
+    assert entry["failure_ms"] == t0 + 3 * 3_600_000 + 1_800_000
+    assert entry["out_of_band_ms"] == t0 + 3_600_000 + round(9_000_000 * math.sqrt(0.75 / 3.6))
+    assert entry["end_ms"] == entry["failure_ms"] + 1_800_000
+    assert vibration[1800] < 2.0 and vibration[3600 + 1800] < 2.8 < vibration[3600 + 6000] < vibration[3600 + 8500]
+    m = machine(truth)
+    assert m["failures"] == 1
+    assert m["ADET_s"] == pytest.approx(1800.0 + 20.0 * m["micro_stops"])  # the repair, and the worn micro-stops
+    assert m["micro_stops"] > 0 and m["SQ"] > 0
+
+
+def test_a_maintenance_before_the_failure_restores_the_machine() -> None:
+    truth = run("  - {at: 1h, kind: degradation, target: M1, failure_after: 3h, micro_stops_per_hour: 0}\n"
+                "  - {at: 3h, kind: maintenance, target: M1, duration: 30m}")
+    wear, maintenance = truth["injected"]
+    assert wear["failure_ms"] is None and wear["end_ms"] == truth["start_ms"] + 3 * 3_600_000
+    assert maintenance["end_ms"] == truth["start_ms"] + 3 * 3_600_000 + 1_800_000
+    m = machine(truth)
+    assert (m["failures"], m["ADET_s"], m["reasons_s"]["planned_maintenance"]) == (0, 0.0, 1800.0)
