@@ -28,7 +28,8 @@ from edge import EdgeConfig, EdgeGateway, EndpointConfig
 from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
 from shopfloor.config import http_url
 from shopfloor.lifecycle import Service
-from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
+from shopfloor.redaction import redact
+from simulator import LiveRun, MachineSim, MqttControl, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
 from . import _logs
 from ._broker import EmbeddedBroker, free_port
@@ -67,6 +68,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    "shift in two minutes)")
     p.add_argument("--seed", type=int, default=1)
     add_scenario_option(p)
+    p.add_argument("--control", action="store_true",
+                   help="take injection commands (sfsim inject) on the broker's control topic; the embedded broker "
+                   "listens on 127.0.0.1 only")
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
                    help="each run writes its line protocol files, spools and dead letters to a new folder "
                    "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        asyncio.run(_demo(sim, args.speed, duration, mqtt, _store(args, influx, out), out, console))
+        asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except NotReady as e:
@@ -155,7 +159,7 @@ def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConf
     return StoreConfig(kind="influxdb-v1", url=influx, database=args.influx_database)
 
 
-async def _demo(sim: Simulation, speed: float, duration: float, real_broker: MqttSettings | None,
+async def _demo(sim: Simulation, speed: float, control: bool, duration: float, real_broker: MqttSettings | None,
                 store: StoreConfig, out: Path, console: Console) -> None:
     plant = sim.plant
     networked = [m for m in sim.machines if m.at.machine.networked]
@@ -178,6 +182,12 @@ async def _demo(sim: Simulation, speed: float, duration: float, real_broker: Mqt
         await stack.enter_async_context(collector)
         # subscribed before anything is published
         await _ready(collector, f"the collector is not subscribed to {mqtt.url}")
+        if control:
+            commands = await stack.enter_async_context(MqttControl(sim, mqtt))
+            await _ready(commands, f"the control topic is not subscribed on {mqtt.url}")
+            console.print(f"live injection: sfsim inject --mqtt {redact(mqtt.url)} --mqtt-version {mqtt.version} "
+                          f"--enterprise {plant.enterprise.id} TARGET KIND [--duration D] [NAME=VALUE …]",
+                          highlight=False, soft_wrap=True)
         servers = OpcUaServers(opcua, OpcUaSettings(port=free_port(), per="site")) if opcua else None
         machines = MqttMachines(native, mqtt, 1.0) if native else None
         sinks = [(s, ms) for s, ms in ((servers, opcua), (machines, native)) if s is not None]

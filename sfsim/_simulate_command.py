@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -19,7 +20,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
-from simulator import LiveRun, MachineSim, MqttMachines, OpcUaServers, OpcUaSettings, Simulation, TelemetrySink
+from simulator import (
+    LiveRun,
+    MachineSim,
+    MqttControl,
+    MqttMachines,
+    OpcUaServers,
+    OpcUaSettings,
+    Simulation,
+    TelemetrySink,
+)
 
 from . import _logs
 from ._console import percent, print_issues, shard_arg
@@ -97,6 +107,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=1, help="QoS (default 1)")
     serve.add_argument("--mqtt-version", choices=("5", "3.1.1"), default="5", help="MQTT version (default 5)")
     serve.add_argument("--mqtt-ca", metavar="FILE", help="CA bundle for mqtts:// (default: the system's)")
+    serve.add_argument("--control", action="store_true",
+                       help="take injection commands on the broker's control topic (needs --mqtt; who may send them "
+                       "is the broker's ACL: docs/scenarios.md \"Live injection\")")
     serve.add_argument("--sample", type=_duration, default=1.0, metavar="DURATION",
                        help="wall-clock period of counters and signals (default 1s)")
     p.set_defaults(run=_simulate)
@@ -111,6 +124,8 @@ def _simulate(args: argparse.Namespace) -> int:
         return Exit.INPUT
     serving = args.opcua or args.mqtt is not None
     try:
+        if args.control and args.mqtt is None:
+            raise ValueError("--control needs --mqtt: the commands come over the broker")
         sinks = _sinks(args) if serving else None
     except ValueError as e:
         print(f"sfsim simulate: {e}", file=sys.stderr)
@@ -146,7 +161,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
         try:
             if sinks is not None:
-                asyncio.run(_serve(sim, sinks, duration, speed, args.sample, show, err, catch_up=args.start is None))
+                asyncio.run(_serve(sim, sinks, duration, speed, args.sample, show, err, catch_up=args.start is None,
+                                   control=args.control))
             elif speed is None:
                 assert duration is not None
                 sim.run(duration, progress=show)
@@ -191,7 +207,8 @@ def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float | None, speed: float | None,
-                 sample_s: float, show: Callable[[float], None], err: Console, *, catch_up: bool) -> None:
+                 sample_s: float, show: Callable[[float], None], err: Console, *, catch_up: bool,
+                 control: bool = False) -> None:
     adapters: list[tuple[TelemetrySink, list[MachineSim]]] = []
     announcements: list[str] = []
     for name, settings in sinks:
@@ -209,7 +226,13 @@ async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float 
             adapters.append((MqttMachines(machines, settings, sample_s), machines))
             announcements.append(f"MQTT    {settings.url}  topics {settings.prefix}/v1/…  ({len(machines)} machines, "
                                  f"QoS {settings.qos}, MQTT {settings.version})")
-    async with LiveRun(sim, adapters, sample_period_s=sample_s) as live:
+    async with contextlib.AsyncExitStack() as stack:
+        if control:
+            mqtt = next(settings for name, settings in sinks if name == "mqtt")
+            commands = await stack.enter_async_context(MqttControl(sim, mqtt))
+            await commands.wait_ready(30)
+            announcements.append(f"control {commands.command_topic}  (results on {commands.result_topic})")
+        live = await stack.enter_async_context(LiveRun(sim, adapters, sample_period_s=sample_s))
         # only now: scripts wait for an endpoint's line and connect, so it must be listening already
         for line in announcements:
             err.print(line, highlight=False, soft_wrap=True)

@@ -77,6 +77,14 @@ def gateway_topic(prefix: str, gateway: str) -> str:
     return f"{prefix}/{CONTRACT_VERSION}/_gateway/{gateway}/health"
 
 
+def control_topic(prefix: str, enterprise: str, what: str) -> str:
+    """``<prefix>/v1/_control/<enterprise>/<what>``: a running plant's ``inject`` commands and their ``result``s
+    (no machine topic matches it)."""
+    if what not in ("inject", "result"):
+        raise ValueError(f"control topic {what!r}: expected inject or result")
+    return f"{prefix}/{CONTRACT_VERSION}/_control/{enterprise}/{what}"
+
+
 def subscription(prefix: str, kind: MessageKind | None = None) -> str:
     """Topic filter for every machine's ``kind`` messages (all kinds when None)."""
     return f"{prefix}/{CONTRACT_VERSION}/+/+/+/+/+/{kind.value if kind else '+'}"

@@ -9,6 +9,7 @@ running simulation through protocol adapters (``MqttMachines``, …).
 
 from shopfloor.telemetry import CounterSample
 
+from ._control import MqttControl
 from ._feed import Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._live import LiveRun
 from ._machine import MachineSim
@@ -29,6 +30,7 @@ __all__ = [
     "LiveRun",
     "MachineSim",
     "MachineUpdate",
+    "MqttControl",
     "MqttMachines",
     "OpcUaServers",
     "OpcUaSettings",

@@ -38,6 +38,8 @@ class Injected:
     """An event as applied: where, from when to when (sim seconds; ``end_s`` None while it lasts)."""
 
     event: Event
+    #: its number in the run (1, 2, …: in the order scheduled), what a live command's result names it by
+    number: int
     start_s: float
     end_s: float | None = None
     #: a degradation's instants (sim seconds): its signals leave their band, it fails (None: not, or not yet)
@@ -49,8 +51,8 @@ class Injected:
         def ms(t: float | None) -> int | None:
             return None if t is None else round((start_epoch + t) * 1000)
 
-        entry = {"kind": self.event.kind.value, "target": self.event.path, "level": self.event.level.value,
-                 "start_ms": ms(self.start_s), "end_ms": ms(self.end_s),
+        entry = {"id": self.number, "kind": self.event.kind.value, "target": self.event.path,
+                 "level": self.event.level.value, "start_ms": ms(self.start_s), "end_ms": ms(self.end_s),
                  "params": {k: _plain(v) for k, v in self.event.params.items()}}
         if self.event.kind is EventKind.DEGRADATION:
             entry |= {"out_of_band_ms": ms(self.out_of_band_s), "failure_ms": ms(self.failure_s)}
@@ -95,18 +97,19 @@ class Injector:
         if issues:
             raise ScenarioError(issues)
 
-    def schedule(self, event: Event) -> Injected | None:
-        """Start ``event``'s process (a ``change`` was applied to the plant before the run: recorded only); the
-        record of a change, None for the others until they start."""
+    def schedule(self, event: Event) -> int:
+        """Start ``event``'s process (a ``change`` was applied to the plant before the run: recorded only); its
+        number."""
         self._count += 1
         if event.kind is EventKind.CHANGE:
-            record = Injected(event, 0.0)
-            self.applied.append(record)
-            return record
-        if self._targets(event) == []:
-            return None  # a machine or line of another shard
-        self.sim.env.process(self._run(event, self._count))
-        return None
+            self.applied.append(Injected(event, self._count, 0.0))
+        elif self.owns(event):  # not a machine or line of another shard
+            self.sim.env.process(self._run(event, self._count))
+        return self._count
+
+    def owns(self, event: Event) -> bool:
+        """Does this run have the event's machine or line (a shard has only some)?"""
+        return event.kind is EventKind.CHANGE or bool(self._targets(event))
 
     def _targets(self, event: Event) -> list[MachineSim]:
         if event.kind is EventKind.MATERIAL_SHORTAGE:
@@ -120,7 +123,7 @@ class Injector:
         delay = self.start_s(event) - env.now
         if delay > 0:
             yield env.timeout(delay)
-        record = Injected(event, float(env.now))
+        record = Injected(event, number, float(env.now))
         self.applied.append(record)
         (m,) = self._targets(event)
         duration = event.duration_s

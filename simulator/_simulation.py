@@ -188,11 +188,19 @@ class Simulation:
                 if result is not None:
                     await result
 
-    def inject(self, event: Event) -> None:
-        """Apply ``event`` now (its ``at`` is ignored; a ``change`` cannot be applied while running)."""
+    def inject(self, event: Event) -> int:
+        """Apply ``event`` now (its ``at`` is ignored; a ``change`` cannot be applied while running); its number in
+        the truth's ``injected``."""
         if event.kind.value == "change":
-            raise ValueError("a change applies from the start of a run")
-        self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None))
+            raise ValueError("a change applies from the start of a run; live, inject a fault instead")
+        number = self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None))
+        while self.env.peek() <= self.env.now:  # it begins now, before anyone samples the plant
+            self.env.step()
+        return number
+
+    def owns(self, event: Event) -> bool:
+        """Does this run (this shard) have the event's machine or line?"""
+        return self.injector.owns(event)
 
     def truth(self) -> dict[str, Any]:
         """Exact ISO 22400 time elements and counts so far (see docs/ground-truth.md)."""

@@ -73,7 +73,7 @@ def test_a_30_minute_breakdown_is_30_minutes_of_adet_and_a_failure() -> None:
     m = machine(truth)
     assert (m["ADET_s"], m["APT_s"], m["failures"]) == (1800.0, WORKING_S - 1800, 1)
     assert m["PQ"] == math.floor((WORKING_S - 1800) / 60)  # the cycle it cut short goes on afterwards
-    assert truth["injected"] == [{"kind": "breakdown", "target": M1, "level": "machine",
+    assert truth["injected"] == [{"id": 1, "kind": "breakdown", "target": M1, "level": "machine",
                                   "start_ms": truth["start_ms"] + 3_600_000, "end_ms": truth["start_ms"] + 5_400_000,
                                   "params": {"duration": 1800.0}}]
 
@@ -246,3 +246,34 @@ def test_a_maintenance_before_the_failure_restores_the_machine() -> None:
     assert maintenance["end_ms"] == truth["start_ms"] + 3 * 3_600_000 + 1_800_000
     m = machine(truth)
     assert (m["failures"], m["ADET_s"], m["reasons_s"]["planned_maintenance"]) == (0, 0.0, 1800.0)
+
+
+def test_control_commands_and_their_results_follow_the_contracts_schema() -> None:
+    import json
+
+    import jsonschema
+
+    from shopfloor import MqttSettings
+    from shopfloor.telemetry import json_schema
+    from simulator import MqttControl
+
+    schema = json_schema()
+
+    def valid(kind: str, document: object) -> None:
+        jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{kind}"}).validate(document)
+
+    control = MqttControl(Simulation(plant), MqttSettings(host="127.0.0.1"))
+    command = {"id": "c1", "event": {"kind": "breakdown", "target": "M1", "duration": "5m"}}
+    valid("control_command", command)
+    accepted = control.answer(json.dumps(command).encode())
+    assert accepted is not None and accepted["accepted"] and accepted["event"] == 1
+    valid("control_result", accepted)
+    for payload, reason in ((b"{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+                            (b'{"event": {}}', 'expected {"id": "<text>", "event": {kind, target, …}}'),
+                            (json.dumps({"id": "c2", "event": {"kind": "change", "target": "M1",
+                                                               "set": {"control": "cnc"}}}).encode(),
+                             "a change applies from the start of a run; live, inject a fault instead")):
+        refused = control.answer(payload)
+        assert refused is not None and refused["accepted"] is False and refused["reason"].startswith(reason), refused
+        valid("control_result", refused)
+    assert control.sim.truth()["injected"][0]["kind"] == "breakdown"
