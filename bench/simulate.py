@@ -7,7 +7,12 @@ but ``yield env.timeout(...)`` — that processes the same number of events.
 Prints events/s for both and their ratio (goal ≥ 0.25), and the wall time of
 the plant run (goal: 1,000 machines × 24 h in under 60 s).
 
-    python bench/simulate.py [--machines 1000] [--duration 24h] [--seed 1] [--repeat 3]
+With ``--scenario FILE`` (or ``--scenario busy``: an event on every machine in every
+simulated hour — breakdowns, changeovers, speed losses, quality drifts and micro-stop storms
+in turn), the plant also runs with the scenario, interleaved with the plain runs, and the
+cost of the scenario is printed: its run's wall time over the plain run's (goal: under 10 %).
+
+    python bench/simulate.py [--machines 1000] [--duration 24h] [--seed 1] [--repeat 3] [--scenario busy|FILE]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 import simpy
 
-from shopfloor import Plant, load_plant, parse_duration
+from shopfloor import Event, Plant, load_plant, load_scenario, parse_duration, parse_event
 from simulator import Simulation
 
 WUHAN = Path(__file__).resolve().parent.parent / "examples" / "wuhan-machining.yaml"
@@ -64,15 +69,38 @@ def bare_simpy(processes: int, events: int) -> float:
     return time.perf_counter() - t
 
 
+def busy(plant: Plant, duration_s: float) -> list[Event]:
+    """An event on every machine in every simulated hour, its kind in turn."""
+    kinds: list[dict[str, Any]] = [
+        {"kind": "breakdown", "duration": "3m"}, {"kind": "changeover", "duration": "2m"},
+        {"kind": "speed_loss", "factor": 1.2, "duration": "10m"},
+        {"kind": "quality_drift", "scrap_rate": 0.05, "ramp": "10m", "duration": "20m"},
+        {"kind": "micro_stop_storm", "rate": 30, "stop": "20s", "duration": "10m"},
+    ]
+    events = []
+    for i, at in enumerate(plant.machines()):
+        for hour in range(int(duration_s // 3600)):
+            spec = kinds[(i + hour) % len(kinds)]
+            events.append(parse_event({**spec, "target": at.machine.id, "at": hour * 3600 + (i % 60) * 30}, plant))
+    return events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--machines", type=int, default=1000)
     parser.add_argument("--duration", default="24h")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions; best of each counts")
+    parser.add_argument("--scenario", metavar="busy|FILE", help="also run with this scenario and print its cost")
     args = parser.parse_args()
     plant = scale(load_plant(WUHAN), args.machines)
     duration = parse_duration(args.duration)
+    events: list[Event] = []
+    if args.scenario == "busy":
+        events = busy(plant, duration)
+    elif args.scenario:
+        events = list(load_scenario(args.scenario, plant).events)
+    with_scenario: list[float] = []
 
     builds, runs, bares = [], [], []
     for _ in range(args.repeat):
@@ -83,23 +111,32 @@ def main() -> None:
         t = time.perf_counter()
         sim.run(duration)
         runs.append(time.perf_counter() - t)
-        events = events_processed(sim.env)
-        bares.append(bare_simpy(len(sim.machines), events))
+        processed = events_processed(sim.env)
+        bares.append(bare_simpy(len(sim.machines), processed))
+        if events:
+            scripted = Simulation(plant, seed=args.seed, events=events)
+            t = time.perf_counter()
+            scripted.run(duration)
+            with_scenario.append(time.perf_counter() - t)
     t = time.perf_counter()
     truth = sim.truth()
     truth_s = time.perf_counter() - t
     parts = sum(m["run"]["PQ"] for m in truth["machines"])
     build_s, run_s, bare_s = min(builds), min(runs), min(bares)
-    model_rate = events / run_s
-    bare_rate = events / bare_s
+    model_rate = processed / run_s
+    bare_rate = processed / bare_s
     print(f"plant       : {len(sim.machines)} machines in {len(sim.lines)} lines, {args.duration} simulated, "
           f"best of {args.repeat}")
-    print(f"model       : {events:,} events in {run_s:.2f} s = {model_rate:,.0f} events/s "
+    print(f"model       : {processed:,} events in {run_s:.2f} s = {model_rate:,.0f} events/s "
           f"({parts:,} parts; build {build_s:.2f} s, ground truth {truth_s:.2f} s)")
-    print(f"bare SimPy  : {events:,} events in {bare_s:.2f} s = {bare_rate:,.0f} events/s")
+    print(f"bare SimPy  : {processed:,} events in {bare_s:.2f} s = {bare_rate:,.0f} events/s")
     print(f"ratio       : {model_rate / bare_rate:.2f} of bare SimPy (goal >= 0.25)")
     total = build_s + run_s + truth_s
     print(f"wall        : {total:.1f} s for build + run + ground truth (goal < 60 s)")
+    if with_scenario:
+        scripted_s = min(with_scenario)
+        print(f"scenario    : {len(events):,} events injected; run {scripted_s:.2f} s against {run_s:.2f} s plain: "
+              f"cost {100 * (scripted_s / run_s - 1):+.1f} % (goal < 10 %)")
 
 
 if __name__ == "__main__":

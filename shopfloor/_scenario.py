@@ -24,6 +24,7 @@ from ._loader import (
     Issue,
     _bool,
     _Checker,
+    _choice,
     _did_you_mean,
     _enum,
     _fraction,
@@ -32,6 +33,7 @@ from ._loader import (
     _name,
     _non_negative,
     _non_negative_duration,
+    _number,
     _optional_duration,
     _positive,
     _positive_duration,
@@ -68,6 +70,7 @@ class EventKind(StrEnum):
     SPEED_LOSS = "speed_loss"
     QUALITY_DRIFT = "quality_drift"
     MATERIAL_SHORTAGE = "material_shortage"
+    SENSOR_FAULT = "sensor_fault"
     DEGRADATION = "degradation"
     MAINTENANCE = "maintenance"
     CHANGE = "change"
@@ -104,6 +107,9 @@ class KindSpec:
     help: str
 
 
+#: what a failing sensor does (``sensor_fault``'s ``mode``)
+SENSOR_FAULT_MODES = ("stuck", "spike", "dropout", "drift", "bad_status")
+
 _DURATION = Param(_positive_duration, True, "how long it lasts")
 _UNTIL_END = Param(_positive_duration, False, "how long it lasts (omitted: to the end of the run)")
 
@@ -129,6 +135,18 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
         "the scrap and rework shares drift to new values (tool wear)"),
     EventKind.MATERIAL_SHORTAGE: KindSpec((Level.LINE,), {"duration": _DURATION},
                                           "the line's first station gets no material (the line starves)"),
+    EventKind.SENSOR_FAULT: KindSpec(
+        (Level.MACHINE,),
+        {"signal": Param(_text, True, "the signal whose sensor fails (sfsim inject --list … or docs/simulator.md)"),
+         "mode": Param(_choice("sensor fault mode", SENSOR_FAULT_MODES), True,
+                       "stuck, spike, dropout, drift or bad_status"),
+         "duration": _UNTIL_END,
+         "factor": Param(_positive, False, "spike: the reading × this (default 5)"),
+         "every": Param(_positive_duration, False, "spike: one spike this often (default 1m)"),
+         "rate": Param(_number, False, "drift: the reading's error per hour, as a share of the value (default "
+                                       "0.1)")},
+        "a sensor fails: its reading sticks, spikes, drops out, drifts or carries a bad OPC UA status; the machine "
+        "itself runs on"),
     EventKind.DEGRADATION: KindSpec(
         (Level.MACHINE,),
         {"failure_after": Param(_positive_duration, True, "from the onset to the breakdown it ends in"),

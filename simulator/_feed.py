@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from shopfloor.telemetry import CounterSample
 
 from ._machine import MachineSim
-from ._signals import signals
+from ._signals import readings
 
 #: plant-time period of the extra counters samples: hours, days and shifts starting on the hour or the
 #: half hour begin and end with an exact count
@@ -41,6 +41,8 @@ class MachineUpdate:
     counters: CounterSample | None = None
     signals: dict[str, float] | None = None
     signals_ts_ms: int = 0
+    #: signals whose reading carries a bad status (a failed sensor): OPC UA serves them with it, MQTT leaves them out
+    bad_signals: frozenset[str] = frozenset()
 
 
 class TelemetrySink(Protocol):
@@ -89,7 +91,7 @@ class Feed:
             if sample:
                 update = update or MachineUpdate(m)
                 update.counters = self.counters(m, now)
-                update.signals = signals(m)
+                update.signals, update.bad_signals = readings(m)
                 update.signals_ts_ms = self.ms(now)
             elif counters:
                 update = update or MachineUpdate(m)

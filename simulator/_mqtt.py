@@ -74,8 +74,11 @@ class MemoryOutbox:
             else:
                 self._put(_Queued(MessageKind.COUNTERS, payload))
         if update.signals is not None and self.online:
+            values = update.signals
+            if update.bad_signals:  # a reading known to be bad is not sent
+                values = {k: v for k, v in values.items() if k not in update.bad_signals}
             self._put(_Queued(MessageKind.SIGNALS, contract.signals(ts_ms=update.signals_ts_ms, seq=0,
-                                                                    values=update.signals)))
+                                                                    values=values)))
 
     def _put(self, message: _Queued) -> None:
         if len(self.queue) >= OUTBOX_LIMIT:

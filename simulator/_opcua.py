@@ -100,9 +100,14 @@ def _instant(ts_ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC)
 
 
-def _dv(value: Any, vtype: ua.VariantType, ts_ms: int, now: dt.datetime | None = None) -> ua.DataValue:
-    return ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=_instant(ts_ms),
+def _dv(value: Any, vtype: ua.VariantType, ts_ms: int, now: dt.datetime | None = None,
+        status: ua.StatusCode | None = None) -> ua.DataValue:
+    return ua.DataValue(ua.Variant(value, vtype), StatusCode=status or ua.StatusCode(), SourceTimestamp=_instant(ts_ms),
                         ServerTimestamp=now or dt.datetime.now(dt.UTC))
+
+
+#: a failed sensor's reading (a scenario's sensor_fault, mode bad_status)
+SENSOR_FAILURE = ua.StatusCode(ua.StatusCodes.BadSensorFailure)
 
 
 class MachineServer:
@@ -266,7 +271,13 @@ class MachineServer:
             if update.signals is not None:
                 for name, value in update.signals.items():
                     nid = nodes.signals.get(name)
-                    if nid is not None:
+                    if nid is None:
+                        continue
+                    if name in update.bad_signals:  # a failed sensor: the value with its bad status, every sample
+                        self._last.pop(nid, None)
+                        await self.server.write_attribute_value(nid, _dv(
+                            float(value), ua.VariantType.Double, update.signals_ts_ms, self._now, SENSOR_FAILURE))
+                    else:
                         await self._sample(nid, float(value), ua.VariantType.Double, update.signals_ts_ms)
 
     async def _sample(self, nid: ua.NodeId, value: float, vtype: ua.VariantType, ts_ms: int) -> None:

@@ -21,7 +21,7 @@ from shopfloor._scenario import Event, EventKind, ScenarioError
 
 from . import _random as rnd
 from ._machine import MachineSim
-from ._signals import wear_out_of_band
+from ._signals import SensorFault, signal_names, wear_out_of_band
 
 if TYPE_CHECKING:
     from ._simulation import Simulation
@@ -83,10 +83,14 @@ class Injector:
         return event.at_s if event.at_s is not None else float(event.at_epoch or 0.0) - self.sim.start_epoch
 
     def check(self, events: Sequence[Event], until_s: float | None = None) -> None:
-        """``ScenarioError`` for events that start before the run, or (``until_s``) after its end."""
+        """``ScenarioError`` for events that start before the run, or (``until_s``) after its end, and for a sensor
+        fault of a signal its machine does not have."""
         issues: list[Issue] = []
         calendar = self.sim.plant.sites[0].calendar
         for event in events:
+            problem = self._signal_problem(event)
+            if problem:
+                issues.append(event.problem(problem))
             start = self.start_s(event)
             if start < 0:
                 issues.append(event.problem(f"starts at {calendar.iso(self.sim.start_epoch + start)}, before the "
@@ -97,9 +101,21 @@ class Injector:
         if issues:
             raise ScenarioError(issues)
 
+    def _signal_problem(self, event: Event) -> str:
+        if event.kind is not EventKind.SENSOR_FAULT:
+            return ""
+        machine = self._machines.get(event.path)
+        name = str(event.params["signal"])
+        if machine is None or name in signal_names(machine):
+            return ""
+        return f"signal: {event.target} has no signal '{name}' (it has {', '.join(signal_names(machine))})"
+
     def schedule(self, event: Event) -> int:
         """Start ``event``'s process (a ``change`` was applied to the plant before the run: recorded only); its
-        number."""
+        number. ``ScenarioError`` for a sensor fault of a signal its machine does not have."""
+        problem = self._signal_problem(event)
+        if problem:
+            raise ScenarioError([event.problem(problem)])
         self._count += 1
         if event.kind is EventKind.CHANGE:
             self.applied.append(Injected(event, self._count, 0.0))
@@ -151,6 +167,16 @@ class Injector:
         elif kind is EventKind.DEGRADATION:
             yield from self._degrade(m, record, number)
             return
+        elif kind is EventKind.SENSOR_FAULT:
+            name = str(event.params["signal"])
+            p = event.params
+            m.sensor_faults[name] = SensorFault(str(p["mode"]), float(env.now), float(p.get("factor", 5.0)),
+                                                float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
+                                                next_spike_s=float(env.now))
+            if duration is None:
+                return
+            yield env.timeout(duration)
+            m.sensor_faults.pop(name, None)
         elif kind is EventKind.MAINTENANCE:
             wearing = self._wearing.pop(m.path, None)
             if wearing is not None:  # restored: the wear ends here, with no failure

@@ -195,6 +195,50 @@ def signal_names(machine: MachineSim) -> list[str]:
     return [spec.name for spec in SIGNALS.get(machine.at.machine.kind, ())] + ["power_kw", "last_cycle_time_s"]
 
 
+@dataclass(slots=True)
+class SensorFault:
+    """A failed sensor of one signal (a scenario's ``sensor_fault``): what its reading does from ``since_s`` on."""
+
+    mode: str
+    since_s: float
+    factor: float = 5.0
+    every_s: float = 60.0
+    rate: float = 0.1
+    #: stuck: the reading it stuck at (the first one after the fault began); spike: when the next spike is due
+    held: float | None = None
+    next_spike_s: float = 0.0
+
+
+def readings(machine: MachineSim) -> tuple[dict[str, float], frozenset[str]]:
+    """What the machine's sensors report now: ``signals(machine)`` with its failed sensors applied (a dropped-out
+    signal is left out), and the signals whose reading carries a bad status."""
+    values = signals(machine)
+    faults = machine.sensor_faults
+    if not faults:
+        return values, frozenset()
+    t = float(machine.env.now)
+    bad = []
+    for name, fault in faults.items():
+        if name not in values:
+            continue
+        if fault.mode == "stuck":
+            if fault.held is None:
+                fault.held = values[name]
+            values[name] = fault.held
+        elif fault.mode == "drift":
+            values[name] = round(values[name] * (1.0 + fault.rate * (t - fault.since_s) / 3600.0), 3)
+        elif fault.mode == "spike":
+            if t >= fault.next_spike_s:
+                values[name] = round(values[name] * fault.factor, 3)
+                while fault.next_spike_s <= t:
+                    fault.next_spike_s += fault.every_s
+        elif fault.mode == "dropout":
+            del values[name]
+        else:
+            bad.append(name)
+    return values, frozenset(bad)
+
+
 def signals(machine: MachineSim) -> dict[str, float]:
     """Process values of ``machine`` at the simulation's current time."""
     t = float(machine.env.now)

@@ -15,9 +15,10 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import Protocol, load_plant
-from simulator import OPCUA_NAMESPACE, LiveRun, OpcUaServers, OpcUaSettings, Simulation
+from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 
 from .conftest import EXAMPLES
+from .opcua import find_machines, read_child
 from .servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -27,30 +28,6 @@ WUHAN = load_plant(EXAMPLES / "wuhan-machining.yaml")
 
 def opcua_machines(sim: Simulation) -> list[Any]:
     return [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA]
-
-
-async def find_machines(client: Client) -> dict[str, Node]:
-    """Browse from Objects and keep every object whose type is our MachineType."""
-    ns = await client.get_namespace_index(OPCUA_NAMESPACE)
-    machine_type = ua.NodeId("MachineType", ns)
-    found: dict[str, Node] = {}
-
-    async def walk(node: Node, path: list[str]) -> None:
-        for child in await node.get_children(nodeclassmask=ua.NodeClass.Object):
-            name = (await child.read_browse_name()).Name
-            if await child.read_type_definition() == machine_type:
-                found["/".join([*path, name])] = child
-            elif name != "Server":
-                await walk(child, [*path, name])
-
-    await walk(client.nodes.objects, [])
-    return found
-
-
-async def read_child(node: Node, *names: str) -> Any:
-    ns = node.nodeid.NamespaceIndex
-    child = await node.get_child([f"{ns}:{n}" for n in names])
-    return await child.read_value()
 
 
 def test_clients_discover_machines_by_browsing_and_read_the_truth(tmp_path: Path) -> None:

@@ -158,8 +158,8 @@ events:
 """) == [
         "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
         "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
-        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, degradation, "
-        "maintenance, change",
+        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, sensor_fault, "
+        "degradation, maintenance, change",
         "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
         "(2026-01-05T10:00), got 'soon'",
         "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
@@ -277,3 +277,83 @@ def test_control_commands_and_their_results_follow_the_contracts_schema() -> Non
         assert refused is not None and refused["accepted"] is False and refused["reason"].startswith(reason), refused
         valid("control_result", refused)
     assert control.sim.truth()["injected"][0]["kind"] == "breakdown"
+
+
+def test_a_failed_sensor_reports_what_its_mode_says_while_the_machine_runs_on() -> None:
+    from simulator._signals import readings, signals
+
+    scenario = parse_scenario("""id: sensors
+events:
+  - {at: 1h, kind: sensor_fault, target: M1, signal: spindle_load_pct, mode: stuck, duration: 1h}
+  - {at: 1h, kind: sensor_fault, target: M1, signal: coolant_temp_c, mode: drift, rate: 0.2}
+  - {at: 1h, kind: sensor_fault, target: M1, signal: feed_rate_mm_min, mode: dropout, duration: 30m}
+  - {at: 1h, kind: sensor_fault, target: M1, signal: spindle_speed_rpm, mode: bad_status, duration: 30m}
+  - {at: 1h, kind: sensor_fault, target: M1, signal: vibration_mm_s, mode: spike, factor: 10, every: 10m}
+""", plant)
+    sim = Simulation(plant, events=scenario.events)
+    m1 = next(m for m in sim.machines if m.path == M1)
+    seen = []
+    for t in (3000, 3601, 3900, 4200, 6600, 7500):  # (a run to t stops just before what happens at t)
+        sim.run(t)
+        values, bad = readings(m1)
+        seen.append((values, bad, signals(m1)))
+    before, at_start, five, ten, forty, after = seen
+    assert before[1] == frozenset() and before[0] == before[2]  # no fault yet: the readings are the signals
+    assert at_start[0]["spindle_load_pct"] == five[0]["spindle_load_pct"] == forty[0]["spindle_load_pct"]  # stuck
+    assert after[0]["spindle_load_pct"] == after[2]["spindle_load_pct"]  # its hour is over
+    assert "feed_rate_mm_min" not in five[0] and "feed_rate_mm_min" in forty[0]  # dropped out for 30 minutes
+    assert five[1] == frozenset({"spindle_speed_rpm"}) and forty[1] == frozenset()  # a bad status for 30 minutes
+    assert five[0]["spindle_speed_rpm"] == five[2]["spindle_speed_rpm"]  # the value itself is right
+    # drift: 20 % of the value an hour, from 09:00 on, to the end of the run
+    assert after[0]["coolant_temp_c"] == pytest.approx(after[2]["coolant_temp_c"] * (1 + 0.2 * 3900 / 3600), abs=0.01)
+    # a spike on the first reading of every ten minutes: at 09:00 and at 09:10, not at 09:05
+    assert at_start[0]["vibration_mm_s"] == pytest.approx(at_start[2]["vibration_mm_s"] * 10, abs=0.01)
+    assert five[0]["vibration_mm_s"] == five[2]["vibration_mm_s"]
+    assert ten[0]["vibration_mm_s"] == pytest.approx(ten[2]["vibration_mm_s"] * 10, abs=0.01)
+    assert [e["params"]["mode"] for e in sim.truth()["injected"]] == ["stuck", "drift", "dropout", "bad_status",
+                                                                       "spike"]
+
+
+def test_a_sensor_fault_of_a_signal_the_machine_does_not_have_is_refused() -> None:
+    scenario = parse_scenario("id: s\nevents:\n  - {at: 1h, kind: sensor_fault, target: M1, signal: torque_nm, "
+                              "mode: stuck}", plant, source="s.yaml")
+    with pytest.raises(ScenarioError) as e:
+        Simulation(plant, events=scenario.events)
+    assert [str(i) for i in e.value.issues] == [
+        "s.yaml:3: events[0]: signal: M1 has no signal 'torque_nm' (it has spindle_speed_rpm, spindle_load_pct, "
+        "feed_rate_mm_min, coolant_temp_c, vibration_mm_s, power_kw, last_cycle_time_s)"]
+
+
+@pytest.mark.integration
+def test_a_failed_sensor_over_opcua_serves_its_value_with_a_bad_status_then_good_again() -> None:
+    import asyncio
+
+    from asyncua import Client
+
+    from simulator import LiveRun, OpcUaServers, OpcUaSettings
+
+    from .opcua import find_machines
+    from .servers import free_port
+
+    wuhan = load_plant(Path(__file__).parent.parent / "examples" / "wuhan-machining.yaml")
+    scenario = parse_scenario("id: s\nevents:\n  - {at: 1m, kind: sensor_fault, target: WH-M02, "
+                              "signal: spindle_speed_rpm, mode: bad_status, duration: 2m}", wuhan)
+
+    async def main() -> list[str]:
+        sim = Simulation(wuhan, seed=1, events=scenario.events)
+        machines = [m for m in sim.machines if m.at.machine.protocol.value == "opcua"]
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port()))
+        (endpoint,) = servers.endpoints
+        statuses = []
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.05) as live, Client(endpoint) as client:
+            node = (await find_machines(client))[next(m.path for m in machines if m.at.machine.id == "WH-M02")]
+            ns = node.nodeid.NamespaceIndex
+            speed = await node.get_child([f"{ns}:Monitoring", f"{ns}:spindle_speed_rpm"])
+            for until in (50, 120, 240):  # before, during, after the fault
+                await live.run(until, speed=None)
+                await live.publish(sample=True)
+                value = await speed.read_data_value(raise_on_bad_status=False)
+                statuses.append(value.StatusCode.name if value.StatusCode is not None else "Good")
+        return statuses
+
+    assert asyncio.run(main()) == ["Good", "BadSensorFailure", "Good"]
