@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ._durations import parse_duration
 from ._kinds import Control, Protocol
 from ._loader import (
     ConfigError,
@@ -71,6 +72,7 @@ class EventKind(StrEnum):
     QUALITY_DRIFT = "quality_drift"
     MATERIAL_SHORTAGE = "material_shortage"
     SENSOR_FAULT = "sensor_fault"
+    CLOCK_SKEW = "clock_skew"
     DEGRADATION = "degradation"
     MAINTENANCE = "maintenance"
     CHANGE = "change"
@@ -89,6 +91,13 @@ def _fields(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of machine fields ({', '.join(CHANGEABLE)}), got {_show(value)}")
     return value
+
+
+def _offset(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds == 0:
+        raise ValueError(f"must not be 0 (5m: ahead, -5m: behind), got {_show(value)}")
+    return seconds
 
 
 def _factor(value: object) -> float:
@@ -147,6 +156,11 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
                                        "0.1)")},
         "a sensor fails: its reading sticks, spikes, drops out, drifts or carries a bad OPC UA status; the machine "
         "itself runs on"),
+    EventKind.CLOCK_SKEW: KindSpec(
+        (Level.MACHINE,),
+        {"offset": Param(_offset, True, "how far the machine's clock is off: 5m ahead, -30s behind"),
+         "duration": _UNTIL_END},
+        "the machine's own clock is off: the timestamps it sends move, what it does does not"),
     EventKind.DEGRADATION: KindSpec(
         (Level.MACHINE,),
         {"failure_after": Param(_positive_duration, True, "from the onset to the breakdown it ends in"),

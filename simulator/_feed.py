@@ -85,14 +85,15 @@ class Feed:
             if end > start:
                 update = MachineUpdate(m)
                 update.states = [
-                    StateEvent(self.ms(m.log_t[i]), m.log_r[i], m.products[m.log_p[i]]) for i in range(start, end)
+                    StateEvent(self.ms(m.log_t[i]) + m.clock_skew_ms, m.log_r[i], m.products[m.log_p[i]])
+                    for i in range(start, end)
                 ]
                 self._cursor[key] = end
             if sample:
                 update = update or MachineUpdate(m)
                 update.counters = self.counters(m, now)
                 update.signals, update.bad_signals = readings(m)
-                update.signals_ts_ms = self.ms(now)
+                update.signals_ts_ms = self.ms(now) + m.clock_skew_ms
             elif counters:
                 update = update or MachineUpdate(m)
                 update.counters = self.counters(m, now)
@@ -102,4 +103,5 @@ class Feed:
 
     def counters(self, m: MachineSim, now: float) -> CounterSample:
         """A machine's cumulative counters at sim time ``now``."""
-        return CounterSample(self.ms(now), m.total, m.good, m.scrap, m.rework, m.energy_kwh(), m.ideal_done_s)
+        return CounterSample(self.ms(now) + m.clock_skew_ms, m.total, m.good, m.scrap, m.rework, m.energy_kwh(),
+                             m.ideal_done_s)

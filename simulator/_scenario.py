@@ -177,6 +177,13 @@ class Injector:
                 return
             yield env.timeout(duration)
             m.sensor_faults.pop(name, None)
+        elif kind is EventKind.CLOCK_SKEW:
+            offset = round(float(event.params["offset"]) * 1000)
+            m.clock_skew_ms += offset
+            if duration is None:
+                return
+            yield env.timeout(duration)
+            m.clock_skew_ms -= offset
         elif kind is EventKind.MAINTENANCE:
             wearing = self._wearing.pop(m.path, None)
             if wearing is not None:  # restored: the wear ends here, with no failure

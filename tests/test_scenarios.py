@@ -357,3 +357,21 @@ def test_a_failed_sensor_over_opcua_serves_its_value_with_a_bad_status_then_good
         return statuses
 
     assert asyncio.run(main()) == ["Good", "BadSensorFailure", "Good"]
+
+
+def test_a_skewed_clock_moves_the_timestamps_the_machine_sends_and_nothing_it_does() -> None:
+    from simulator import Feed
+
+    scenario = parse_scenario("id: skew\nevents:\n  - {at: 1h, kind: clock_skew, target: M1, offset: 5m, "
+                              "duration: 1h}", plant)
+    sim = Simulation(plant, events=scenario.events)
+    feed = Feed(sim.machines, sim.start_epoch)
+    sent = {}
+    for t in (1800, 5400, 9000):
+        sim.run(t)
+        update = next(u for u in feed.collect(sim.now, sample=True) if u.machine.path == M1)
+        assert update.counters is not None
+        sent[t] = (update.counters.ts_ms - round(sim.epoch() * 1000), update.signals_ts_ms - round(sim.epoch() * 1000))
+    assert sent == {1800: (0, 0), 5400: (300_000, 300_000), 9000: (0, 0)}
+    sim.run(RUN_S)
+    assert machine(sim.truth()) == machine(run("  []"))  # what it did is what it would have done
