@@ -33,6 +33,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help="the kind's parameters, e.g. rate=30")
     _options(p)
     p.add_argument("--list", action="store_true", help="list the event kinds and their parameters")
+    p.add_argument("--clear", type=int, metavar="ID", help="end the event of this id now (no TARGET and KIND)")
     p.set_defaults(run=run)
 
 
@@ -89,14 +90,15 @@ def run(args: argparse.Namespace) -> int:
         print(kinds_text())
         return Exit.OK
     args = _rest(args)
-    missing = [name for name in ("target", "kind", "mqtt", "enterprise") if not getattr(args, name)]
+    wanted = ("mqtt", "enterprise") if args.clear is not None else ("target", "kind", "mqtt", "enterprise")
+    missing = [name for name in wanted if not getattr(args, name)]
     if missing:
         print(f"sfsim inject: missing {', '.join(m if m in ('target', 'kind') else '--' + m for m in missing)} "
               f"(sfsim inject --mqtt URL --enterprise ID TARGET KIND [--duration D] [NAME=VALUE …])", file=sys.stderr)
         return Exit.INPUT
     try:
         settings = MqttSettings.from_url(args.mqtt, prefix=args.prefix, version=args.mqtt_version)
-        message = command(args)
+        message = {"id": uuid.uuid4().hex[:12], "clear": args.clear} if args.clear is not None else command(args)
     except ValueError as e:
         print(f"sfsim inject: {e}", file=sys.stderr)
         return Exit.INPUT
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return Exit.FAILED
     if answer.get("accepted"):
-        print(f"accepted: event {answer['event']} ({args.kind} on {args.target})")
+        done = "cleared" if args.clear is not None else f"{args.kind} on {args.target}"
+        print(f"accepted: event {answer['event']} ({done})")
         return Exit.OK
     print(f"sfsim inject: refused: {answer.get('reason')}", file=sys.stderr)
     return Exit.INPUT

@@ -1,8 +1,9 @@
 """Live injection over MQTT: the control topic of a running plant (``sfsim simulate/demo --control``).
 
 A command (``<prefix>/v1/_control/<enterprise>/inject``) carries an id and an event as a
-scenario file writes one; it is checked exactly as a scenario's events are, applied at once,
-and answered on ``…/result``: accepted with the event's id, or refused with the reason. Who
+scenario file writes one — or ``clear``, the id of an event under way to end now; it is checked
+exactly as a scenario's events are, applied at once, and answered on ``…/result``: accepted
+with the event's id, or refused with the reason. Who
 may command is the broker's to say (an ACL: docs/scenarios.md "Live injection"); a plant
 split over shards answers only for the machines it runs (the first shard also for an event
 no shard could apply).
@@ -75,7 +76,10 @@ class MqttControl(Service):
                 raise ValueError(f"the command is {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
             command = json.loads(payload)
             if not isinstance(command, dict) or not isinstance(command.get("id"), str) or not command["id"]:
-                raise ValueError('expected {"id": "<text>", "event": {kind, target, …}}')
+                raise ValueError('expected {"id": "<text>", "event": {kind, target, …}} or {"id": "<text>", '
+                                 '"clear": <event id>}')
+            if "clear" in command:
+                return self._clear(command)
             event = parse_event(command.get("event"), self.sim.plant, source="control")
             if not self.sim.owns(event):
                 return None if self.sim.shard[0] else self._refused(command, f"{event.target} is in no shard")
@@ -87,6 +91,19 @@ class MqttControl(Service):
             return self._refused(command, str(e))
         self.accepted += 1
         log.info("control: %s on %s injected (command %s)", event.kind.value, event.path, command["id"])
+        return {"id": command["id"], "ts": now_ms(), "accepted": True, "event": number}
+
+    def _clear(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        number = command["clear"]
+        if isinstance(number, bool) or not isinstance(number, int):
+            return self._refused(command, f"clear: expected an event id (a whole number), got {number!r}")
+        try:
+            self.sim.clear(number)
+        except ValueError as e:
+            # a shard without it stays silent: the one that has it answers (the first, when none has)
+            return None if self.sim.shard[0] else self._refused(command, str(e))
+        self.accepted += 1
+        log.info("control: event %d cleared (command %s)", number, command["id"])
         return {"id": command["id"], "ts": now_ms(), "accepted": True, "event": number}
 
     def _refused(self, command: Any, reason: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -77,6 +77,8 @@ class Injector:
         self._count = 0
         #: the degradation under way on each machine (a maintenance ends it)
         self._wearing: dict[str, Injected] = {}
+        #: the events under way, by number: their process (a clear interrupts it) and record
+        self._active: dict[int, tuple[simpy.Process, Injected]] = {}
 
     def start_s(self, event: Event) -> float:
         """The event's start in sim seconds."""
@@ -134,6 +136,19 @@ class Injector:
         m = self._machines.get(event.path)
         return [m] if m is not None else []
 
+    def clear(self, number: int) -> None:
+        """End event ``number`` now, as if its time were up (``ValueError`` if it is not under way): what it held
+        is released, what it changed goes back; a degradation ends without its failure."""
+        under_way = self._active.get(number)
+        if under_way is None:
+            known = any(r.number == number for r in self.applied) or number <= self._count
+            raise ValueError(f"event {number} is not under way" if known else f"no event {number}")
+        under_way[0].interrupt("cleared")
+
+    def _lasting(self, duration: float | None) -> simpy.Event:
+        """Its time (None: until the end of the run, or until cleared)."""
+        return self.sim.env.event() if duration is None else self.sim.env.timeout(max(0.0, duration))
+
     def _run(self, event: Event, number: int) -> Generator[simpy.Event, Any, None]:
         env = self.sim.env
         delay = self.start_s(event) - env.now
@@ -141,62 +156,59 @@ class Injector:
             yield env.timeout(delay)
         record = Injected(event, number, float(env.now))
         self.applied.append(record)
+        process = env.active_process
+        assert process is not None
+        self._active[number] = (process, record)
         (m,) = self._targets(event)
         duration = event.duration_s
         kind = event.kind
-        if kind in _HELD:
-            reason = _HELD[kind]
-            if kind is EventKind.BREAKDOWN:
-                m.fail_t.append(env.now)  # a failure like any other (MTBF, the failure count)
-            m.hold(reason)
-            yield env.timeout(duration or 0.0)
-            m.release(reason)
-        elif kind is EventKind.SPEED_LOSS:
-            factor = float(event.params["factor"])
-            m.speed *= factor
-            if duration is None:
-                return
-            yield env.timeout(duration)
-            m.speed /= factor
-        elif kind is EventKind.QUALITY_DRIFT:
-            yield from self._drift(m, event, duration)
-            if duration is None:
-                return  # it lasts to the end of the run
-        elif kind is EventKind.MICRO_STOP_STORM:
-            yield from self._storm(m, event, number)
-        elif kind is EventKind.DEGRADATION:
-            yield from self._degrade(m, record, number)
-            return
-        elif kind is EventKind.SENSOR_FAULT:
-            name = str(event.params["signal"])
-            p = event.params
-            m.sensor_faults[name] = SensorFault(str(p["mode"]), float(env.now), float(p.get("factor", 5.0)),
-                                                float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
-                                                next_spike_s=float(env.now))
-            if duration is None:
-                return
-            yield env.timeout(duration)
-            m.sensor_faults.pop(name, None)
-        elif kind is EventKind.CLOCK_SKEW:
-            offset = round(float(event.params["offset"]) * 1000)
-            m.clock_skew_ms += offset
-            if duration is None:
-                return
-            yield env.timeout(duration)
-            m.clock_skew_ms -= offset
-        elif kind is EventKind.MAINTENANCE:
-            wearing = self._wearing.pop(m.path, None)
-            if wearing is not None:  # restored: the wear ends here, with no failure
-                wearing.end_s = float(env.now)
-            reason = int(StopReason.PLANNED_MAINTENANCE)
-            m.hold(reason)
-            yield env.timeout(duration or 0.0)
-            m.release(reason)
+        #: what to undo at the end, newest first (a clear runs it too)
+        undo: list[Callable[[], None]] = []
+        try:
+            if kind in _HELD or kind is EventKind.MAINTENANCE:
+                if kind is EventKind.MAINTENANCE and m.path in self._wearing:
+                    self.clear(self._wearing[m.path].number)  # restored: the wear ends with no failure
+                reason = _HELD.get(kind, int(StopReason.PLANNED_MAINTENANCE))
+                if kind is EventKind.BREAKDOWN:
+                    m.fail_t.append(env.now)  # a failure like any other (MTBF, the failure count)
+                m.hold(reason)
+                undo.append(lambda: m.release(reason))
+                yield self._lasting(duration)
+            elif kind is EventKind.SPEED_LOSS:
+                factor = float(event.params["factor"])
+                m.speed *= factor
+                undo.append(lambda: setattr(m, "speed", m.speed / factor))
+                yield self._lasting(duration)
+            elif kind is EventKind.QUALITY_DRIFT:
+                yield from self._drift(m, event, duration, undo)
+            elif kind is EventKind.MICRO_STOP_STORM:
+                yield from self._storm(m, event, number, undo)
+            elif kind is EventKind.DEGRADATION:
+                yield from self._degrade(m, record, number, undo)
+            elif kind is EventKind.SENSOR_FAULT:
+                name, p = str(event.params["signal"]), event.params
+                m.sensor_faults[name] = SensorFault(str(p["mode"]), float(env.now), float(p.get("factor", 5.0)),
+                                                    float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
+                                                    next_spike_s=float(env.now))
+                undo.append(lambda: m.sensor_faults.pop(name, None) and None)
+                yield self._lasting(duration)
+            elif kind is EventKind.CLOCK_SKEW:
+                offset = round(float(event.params["offset"]) * 1000)
+                m.clock_skew_ms += offset
+                undo.append(lambda: setattr(m, "clock_skew_ms", m.clock_skew_ms - offset))
+                yield self._lasting(duration)
+        except simpy.Interrupt:
+            pass  # cleared
+        for step in reversed(undo):
+            step()
+        self._active.pop(number, None)
         record.end_s = float(env.now)
 
-    def _drift(self, m: MachineSim, event: Event, duration: float | None) -> Generator[simpy.Event, Any, None]:
+    def _drift(self, m: MachineSim, event: Event, duration: float | None,
+               undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
         env = self.sim.env
         scrap0, rework0 = m.scrap_share, m.rework_share
+        undo.append(lambda: m.set_quality(scrap0, rework0))
         scrap1 = float(event.params.get("scrap_rate", scrap0))
         rework1 = float(event.params.get("rework_rate", rework0))
         ramp = float(event.params.get("ramp", 0.0))
@@ -206,12 +218,10 @@ class Injector:
                 yield env.timeout(ramp / steps)
             f = k / steps
             m.set_quality(scrap0 + (scrap1 - scrap0) * f, rework0 + (rework1 - rework0) * f)
-        if duration is None:
-            return
-        yield env.timeout(max(0.0, duration - ramp))
-        m.set_quality(scrap0, rework0)
+        yield self._lasting(None if duration is None else duration - ramp)
 
-    def _storm(self, m: MachineSim, event: Event, number: int) -> Generator[simpy.Event, Any, None]:
+    def _storm(self, m: MachineSim, event: Event, number: int,
+               undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
         env = self.sim.env
         end = env.now + float(event.duration_s or 0.0)
         rate = float(event.params["rate"])
@@ -227,10 +237,12 @@ class Injector:
                 continue  # a micro-stop interrupts production: a machine waiting or down has none
             m.micro_t.append(env.now)
             m.hold(int(StopReason.MICRO_STOP))
+            undo.append(lambda: m.release(int(StopReason.MICRO_STOP)))
             yield env.timeout(min(stop, end - env.now))
-            m.release(int(StopReason.MICRO_STOP))
+            undo.pop()()
 
-    def _degrade(self, m: MachineSim, record: Injected, number: int) -> Generator[simpy.Event, Any, None]:
+    def _degrade(self, m: MachineSim, record: Injected, number: int,
+                 undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
         """Wear growing as the square of the time since the onset (wear accelerates): the signals drift
         (``_signals.WEAR_GAIN``), scrap climbs to ``scrap_rate`` and extra micro-stops to ``micro_stops_per_hour``,
         and at ``failure_after`` the machine breaks down for ``repair``; repaired, it is as new."""
@@ -242,30 +254,26 @@ class Injector:
         band = wear_out_of_band(m)
         record.out_of_band_s = None if band is None else onset + span * math.sqrt(band)
         self._wearing[m.path] = record
+
+        def as_new() -> None:
+            self._wearing.pop(m.path, None)
+            m.wear = 0.0
+            m.set_quality(scrap0, rework0)
+
+        undo.append(as_new)
         if storm > 0:
             env.process(self._worn_stops(m, record, storm, number))
         step = min(WEAR_STEP_S, span / _MIN_RAMP_STEPS)
-        while record.end_s is None:
-            elapsed = env.now - onset
-            if elapsed >= span - 1e-9:
-                break
+        while (elapsed := env.now - onset) < span - 1e-9:
             yield env.timeout(min(step, span - elapsed))
-            if record.end_s is not None:
-                break  # a maintenance restored it
             m.wear = min(1.0, ((env.now - onset) / span) ** 2)
             m.set_quality(scrap0 + (scrap1 - scrap0) * m.wear, rework0)
-        m.wear = 0.0
-        m.set_quality(scrap0, rework0)
-        if record.end_s is not None:
-            return
-        self._wearing.pop(m.path, None)
+        as_new()
         record.failure_s = float(env.now)
         m.fail_t.append(env.now)
-        repair = float(event.params.get("repair", m.at.machine.mttr_s))
         m.hold(int(StopReason.BREAKDOWN))
-        yield env.timeout(repair)
-        m.release(int(StopReason.BREAKDOWN))
-        record.end_s = float(env.now)
+        undo.append(lambda: m.release(int(StopReason.BREAKDOWN)))
+        yield env.timeout(float(event.params.get("repair", m.at.machine.mttr_s)))
 
     def _worn_stops(self, m: MachineSim, record: Injected, rate: float,
                     number: int) -> Generator[simpy.Event, Any, None]:

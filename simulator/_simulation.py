@@ -198,6 +198,12 @@ class Simulation:
             self.env.step()
         return number
 
+    def clear(self, number: int) -> None:
+        """End injected event ``number`` now (``ValueError`` if it is not under way)."""
+        self.injector.clear(number)
+        while self.env.peek() <= self.env.now:  # its undo runs now, before anyone samples the plant
+            self.env.step()
+
     def owns(self, event: Event) -> bool:
         """Does this run (this shard) have the event's machine or line?"""
         return self.injector.owns(event)

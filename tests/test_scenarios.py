@@ -159,7 +159,7 @@ events:
         "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
         "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
         "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, sensor_fault, "
-        "degradation, maintenance, change",
+        "clock_skew, degradation, maintenance, change",
         "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
         "(2026-01-05T10:00), got 'soon'",
         "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
@@ -276,7 +276,15 @@ def test_control_commands_and_their_results_follow_the_contracts_schema() -> Non
         refused = control.answer(payload)
         assert refused is not None and refused["accepted"] is False and refused["reason"].startswith(reason), refused
         valid("control_result", refused)
-    assert control.sim.truth()["injected"][0]["kind"] == "breakdown"
+    clear = {"id": "c3", "clear": 1}
+    valid("control_command", clear)
+    cleared = control.answer(json.dumps(clear).encode())
+    assert cleared is not None and cleared["accepted"] and cleared["event"] == 1
+    again = control.answer(json.dumps(clear).encode())
+    assert again is not None and again["reason"] == "event 1 is not under way"
+    valid("control_result", again)
+    (entry,) = control.sim.truth()["injected"]
+    assert entry["kind"] == "breakdown" and entry["end_ms"] == entry["start_ms"]  # cleared at once
 
 
 def test_a_failed_sensor_reports_what_its_mode_says_while_the_machine_runs_on() -> None:
@@ -375,3 +383,28 @@ def test_a_skewed_clock_moves_the_timestamps_the_machine_sends_and_nothing_it_do
     assert sent == {1800: (0, 0), 5400: (300_000, 300_000), 9000: (0, 0)}
     sim.run(RUN_S)
     assert machine(sim.truth()) == machine(run("  []"))  # what it did is what it would have done
+
+
+def test_a_cleared_event_ends_at_once_and_undoes_what_it_did() -> None:
+    sim = Simulation(plant, seed=1)
+    sim.run(3600)
+    breakdown = sim.inject(parse_event({"kind": "breakdown", "target": "M1", "duration": "1h"}, plant))
+    slower = sim.inject(parse_event({"kind": "speed_loss", "target": "M1", "factor": 2}, plant))
+    wear = sim.inject(parse_event({"kind": "degradation", "target": "M1", "failure_after": "3h"}, plant))
+    sim.run(3600 + 600)
+    m1 = next(m for m in sim.machines if m.path == M1)
+    assert (m1.reason, m1.speed) == (10, 2.0) and m1.wear > 0
+    for number in (breakdown, slower, wear):
+        sim.clear(number)
+    sim.run(3600 + 601)
+    assert (m1.reason, m1.speed, m1.wear) == (0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="event 1 is not under way"):
+        sim.clear(breakdown)
+    with pytest.raises(ValueError, match="no event 9"):
+        sim.clear(9)
+    sim.run(RUN_S)
+    entries = {e["id"]: e for e in sim.truth()["injected"]}
+    assert entries[1]["end_ms"] - entries[1]["start_ms"] == 600_000  # ten minutes of its hour
+    assert entries[3]["failure_ms"] is None  # cleared before it failed
+    m = machine(sim.truth())
+    assert (m["ADET_s"], m["failures"]) == (600.0, 1)
