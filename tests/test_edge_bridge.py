@@ -229,9 +229,9 @@ def test_an_opcua_server_restart_is_recovered_by_the_gateway_alone(mosquitto: Mo
                                          for t, m, _ in recorder.messages[seen:]) for p in served), 10)
         await asyncio.sleep(1)
         new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
-        restarted = time.monotonic()
         servers.servers[0] = new  # published to while it starts, current when it opens
         await new.start(live.snapshot)
+        restarted = time.monotonic()  # listening: from here on it is the gateway's to find it again
         back = len(recorder.messages)
         await wait_until(lambda: all(any(t.endswith(f"{p}/status") and m["status"] == "online"
                                          for t, m, _ in recorder.messages[back:]) for p in served), 15)
