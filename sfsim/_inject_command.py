@@ -16,6 +16,7 @@ from shopfloor import EVENT_KINDS, EventKind, MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import mqtt_client, tls_context
 
+from . import _logs
 from ._exit import Exit
 
 
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         return Exit.INPUT
     try:
         settings = MqttSettings.from_url(args.mqtt, prefix=args.prefix, version=args.mqtt_version)
+        _logs.remember(settings)  # its password is scrubbed from every log line, whichever library writes it
         message = {"id": uuid.uuid4().hex[:12], "clear": args.clear} if args.clear is not None else command(args)
     except ValueError as e:
         print(f"sfsim inject: {e}", file=sys.stderr)

@@ -141,8 +141,7 @@ class Injector:
         is released, what it changed goes back; a degradation ends without its failure."""
         under_way = self._active.get(number)
         if under_way is None:
-            known = any(r.number == number for r in self.applied) or number <= self._count
-            raise ValueError(f"event {number} is not under way" if known else f"no event {number}")
+            raise ValueError(f"event {number} is not under way" if 0 < number <= self._count else f"no event {number}")
         under_way[0].interrupt("cleared")
 
     def _lasting(self, duration: float | None) -> simpy.Event:

@@ -13,7 +13,7 @@ from typing import Any
 import simpy
 
 from shopfloor import Line, MachineAt, Plant
-from shopfloor._scenario import Event, with_changes
+from shopfloor._scenario import Event, EventKind, with_changes
 
 from ._buffer import Buffer
 from ._clock import SiteClock
@@ -191,7 +191,7 @@ class Simulation:
     def inject(self, event: Event) -> int:
         """Apply ``event`` now (its ``at`` is ignored; a ``change`` cannot be applied while running); its number in
         the truth's ``injected``."""
-        if event.kind.value == "change":
+        if event.kind is EventKind.CHANGE:
             raise ValueError("a change applies from the start of a run; live, inject a fault instead")
         number = self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None))
         while self.env.peek() <= self.env.now:  # it begins now, before anyone samples the plant
