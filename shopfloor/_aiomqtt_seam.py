@@ -14,6 +14,9 @@ machine or a gateway in the field.
 - **A lost connection** (``connection_lost``): ``Client._disconnected``, the future aiomqtt
   completes when the connection ends (with the error when it was unexpected). A quiet session
   waits on it to notice a lost connection.
+- **A network cut** (``cut_connection``): the socket of ``Client._client`` (paho's public ``socket()``)
+  shut down under the session, as a network outage would: no DISCONNECT, so the broker publishes the
+  session's will, and the session sees its connection lost.
 - **No error left behind** (``TidyClient``): aiomqtt sets an unexpected disconnection's error on
   ``Client._disconnected`` that nobody awaits when the connection's context ends after it, and
   asyncio then logs "Future exception was never retrieved" when the future is collected.
@@ -22,6 +25,8 @@ machine or a gateway in the field.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
@@ -65,6 +70,14 @@ def when_acknowledged(client: aiomqtt.Client, mid: int, waiter: Waiter) -> None:
     """Have aiomqtt call ``waiter.set()`` when the broker acknowledges message ``mid``."""
     pending: dict[int, Any] = client._pending_publishes
     pending[mid] = waiter
+
+
+def cut_connection(client: aiomqtt.Client) -> None:
+    """End the client's connection as a network outage would: the TCP connection torn down, no DISCONNECT."""
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket):  # TLS too: ssl.SSLSocket is one
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def connection_lost(client: aiomqtt.Client) -> asyncio.Future[None]:

@@ -25,7 +25,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ._aiomqtt_seam import TidyClient, connection_lost, publish_unawaited, when_acknowledged
+from ._aiomqtt_seam import TidyClient, connection_lost, cut_connection, publish_unawaited, when_acknowledged
 from ._mqtt_settings import MqttSettings
 from .lifecycle import Backoff
 from .telemetry import MessageKind, machine_topic
@@ -174,6 +174,10 @@ class Publisher:
         self._closed = asyncio.Event()
         self.reconnects = 0
         self.published = 0
+        #: the network to the broker is there (a simulated outage clears it: ``cut``, ``restore``)
+        self.reachable = asyncio.Event()
+        self.reachable.set()
+        self._client: aiomqtt.Client | None = None
 
     def topic(self, kind: MessageKind) -> str:
         return machine_topic(self.settings.prefix, self.path, kind)
@@ -184,6 +188,11 @@ class Publisher:
         last_try = False
         renewing = False
         while True:
+            if not self.reachable.is_set():
+                if self.closing:
+                    return  # closing in an outage: the outbox keeps what is left, as with the broker away
+                await self._until_reachable()
+                continue
             will = self.outbox.will()
             if will is None:
                 if self.closing:
@@ -196,6 +205,7 @@ class Publisher:
                                      will=aiomqtt.Will(self.topic(will.kind), will.payload, qos=self.settings.qos,
                                                        retain=will.retain))
                 async with client:
+                    self._client = client
                     if not first and not renewing:
                         self.reconnects += 1
                         log.info("%s: reconnected to %s", self.path, self.settings.url)
@@ -217,6 +227,7 @@ class Publisher:
             except Exception:  # a bug or a library surprise must not silence a machine for good
                 log.exception("%s: MQTT session failed; retrying in about %.1f s", self.path, backoff.step)
             finally:
+                self._client = None
                 if self.connected.is_set():
                     self.connected.clear()
                     self.outbox.disconnected()
@@ -280,6 +291,27 @@ class Publisher:
             woken.cancel()
         if lost.done():
             raise aiomqtt.MqttError("connection lost")
+
+    def cut(self) -> None:
+        """The network to the broker goes away (a scenario's outage): the connection ends with no goodbye, so the
+        broker publishes the will, and the session stays away until ``restore``; the outbox keeps what it keeps
+        while offline."""
+        self.reachable.clear()
+        if self._client is not None:
+            cut_connection(self._client)
+
+    def restore(self) -> None:
+        """The network is back: the session reconnects at once."""
+        self.reachable.set()
+
+    async def _until_reachable(self) -> None:
+        closed = asyncio.ensure_future(self._closed.wait())
+        back = asyncio.ensure_future(self.reachable.wait())
+        try:
+            await asyncio.wait([closed, back], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            back.cancel()
 
     def notify(self) -> None:
         """New messages are in the outbox."""

@@ -73,6 +73,7 @@ class EventKind(StrEnum):
     MATERIAL_SHORTAGE = "material_shortage"
     SENSOR_FAULT = "sensor_fault"
     CLOCK_SKEW = "clock_skew"
+    NETWORK_OUTAGE = "network_outage"
     DEGRADATION = "degradation"
     MAINTENANCE = "maintenance"
     CHANGE = "change"
@@ -161,6 +162,10 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
         {"offset": Param(_offset, True, "how far the machine's clock is off: 5m ahead, -30s behind"),
          "duration": _UNTIL_END},
         "the machine's own clock is off: the timestamps it sends move, what it does does not"),
+    EventKind.NETWORK_OUTAGE: KindSpec(
+        (Level.MACHINE, Level.LINE, Level.SITE), {"duration": _DURATION},
+        "the network of a machine, a line or a site goes away and comes back: MQTT machines' sessions are cut "
+        "(their wills say offline) and their outboxes keep what the contract keeps; the machines run on"),
     EventKind.DEGRADATION: KindSpec(
         (Level.MACHINE,),
         {"failure_after": Param(_positive_duration, True, "from the onset to the breakdown it ends in"),

@@ -90,6 +90,8 @@ class MachineSim:
         self.speed = 1.0
         #: 0 (as new) to 1 (about to fail): a degradation's; the signals of a worn machine drift (``_signals``)
         self.wear = 0.0
+        #: network outages under way that cut it off (a scenario's network_outage): it runs on, unheard
+        self.network_down = 0
         #: what its own clock is off by (a scenario's clock_skew): the timestamps it sends, not when things happen
         self.clock_skew_ms = 0
         #: failed sensors by signal name (``_signals.SensorFault``): what the machine reports, not what it does

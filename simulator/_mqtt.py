@@ -176,7 +176,14 @@ class MqttMachines(Service):
         self._now_ready()
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
-        """Queue each update in its machine's outbox and wake that session; other machines' are ignored."""
+        """Queue each update in its machine's outbox and wake that session; other machines' are ignored. A machine a
+        network outage cut off has its session cut until the outage ends."""
+        for path, box in self.outboxes.items():
+            session, down = self.sessions[path], box.machine.network_down > 0
+            if down and session.reachable.is_set():
+                session.cut()
+            elif not down and not session.reachable.is_set():
+                session.restore()
         for update in updates:
             path = update.machine.path
             outbox = self.outboxes.get(path)

@@ -45,6 +45,8 @@ class Injected:
     #: a degradation's instants (sim seconds): its signals leave their band, it fails (None: not, or not yet)
     out_of_band_s: float | None = None
     failure_s: float | None = None
+    #: a network outage's machines, by path: what the contract keeps of each while it is away
+    cut_off: dict[str, dict[str, list[str]]] = dataclasses.field(default_factory=dict)
 
     def truth(self, start_epoch: float) -> dict[str, Any]:
         """The truth's entry (docs/ground-truth.md "injected")."""
@@ -56,6 +58,8 @@ class Injected:
                  "params": {k: _plain(v) for k, v in self.event.params.items()}}
         if self.event.kind is EventKind.DEGRADATION:
             entry |= {"out_of_band_ms": ms(self.out_of_band_s), "failure_ms": ms(self.failure_s)}
+        if self.event.kind is EventKind.NETWORK_OUTAGE:
+            entry["machines"] = self.cut_off
         return entry
 
 
@@ -104,6 +108,13 @@ class Injector:
             raise ScenarioError(issues)
 
     def _signal_problem(self, event: Event) -> str:
+        if event.kind is EventKind.NETWORK_OUTAGE:
+            served = [m for m in self._targets(event) if m.at.machine.protocol.value != "mqtt"]
+            if served:
+                return (f"target: a network outage of OPC UA machines is not simulated yet "
+                        f"({', '.join(m.at.machine.id for m in served)}); MQTT machines only")
+            return "" if self._targets(event) or not self.owns_path(event.path) else \
+                f"target: {event.target} has no networked machine"
         if event.kind is not EventKind.SENSOR_FAULT:
             return ""
         machine = self._machines.get(event.path)
@@ -125,11 +136,18 @@ class Injector:
             self.sim.env.process(self._run(event, self._count))
         return self._count
 
+    def owns_path(self, path: str) -> bool:
+        """Does this run (shard) have a machine at or under ``path``?"""
+        return any(m.path == path or m.path.startswith(path + "/") for m in self.sim.machines)
+
     def owns(self, event: Event) -> bool:
         """Does this run have the event's machine or line (a shard has only some)?"""
         return event.kind is EventKind.CHANGE or bool(self._targets(event))
 
     def _targets(self, event: Event) -> list[MachineSim]:
+        if event.kind is EventKind.NETWORK_OUTAGE:  # every networked machine at or under the target
+            return [m for m in self.sim.machines
+                    if m.at.machine.networked and (m.path == event.path or m.path.startswith(event.path + "/"))]
         if event.kind is EventKind.MATERIAL_SHORTAGE:
             first = self._firsts.get(event.path)
             return [first] if first is not None else []
@@ -158,7 +176,8 @@ class Injector:
         process = env.active_process
         assert process is not None
         self._active[number] = (process, record)
-        (m,) = self._targets(event)
+        targets = self._targets(event)
+        m = targets[0]
         duration = event.duration_s
         kind = event.kind
         #: what to undo at the end, newest first (a clear runs it too)
@@ -190,6 +209,12 @@ class Injector:
                                                     float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
                                                     next_spike_s=float(env.now))
                 undo.append(lambda: m.sensor_faults.pop(name, None) and None)
+                yield self._lasting(duration)
+            elif kind is EventKind.NETWORK_OUTAGE:
+                for cut in targets:
+                    cut.network_down += 1
+                    undo.append(_reconnects(cut))
+                    record.cut_off[cut.path] = {"kept": ["state", "counters"], "lost": ["signals"]}
                 yield self._lasting(duration)
             elif kind is EventKind.CLOCK_SKEW:
                 offset = round(float(event.params["offset"]) * 1000)
@@ -297,6 +322,13 @@ class Injector:
     def truth(self) -> list[dict[str, Any]]:
         """Every event applied so far, in the order it started."""
         return [r.truth(self.sim.start_epoch) for r in sorted(self.applied, key=lambda r: r.start_s)]
+
+
+def _reconnects(m: MachineSim) -> Callable[[], None]:
+    """The end of one outage of ``m``'s network."""
+    def back() -> None:
+        m.network_down -= 1
+    return back
 
 
 _HELD = {

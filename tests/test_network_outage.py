@@ -1,0 +1,65 @@
+"""A scenario's network outage of MQTT machines: their sessions are cut (the broker says offline by their wills), they
+come back when it ends, and the states and counters their outboxes kept all arrive — signals of the outage do not.
+
+Debian's Mosquitto, the simulator's MQTT machines of the Wuhan example (the press and the welding robot of the
+axle-weld line), an outage of that line from 1 h to 2 h of a 3 h run at 1,800× real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from shopfloor import MqttSettings, load_plant
+from shopfloor._scenario import parse_scenario
+from simulator import LiveRun, MqttMachines, Simulation
+
+from .recording import Recorder, wait_until
+from .servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+WUHAN = load_plant(Path(__file__).parent.parent / "examples" / "wuhan-machining.yaml")
+LINE = "wuhan-auto-parts/wuhan-edz/welding/axle-weld"
+
+
+def test_a_line_cut_off_says_offline_comes_back_and_loses_only_the_signals_of_the_outage(
+        mosquitto: Mosquitto) -> None:
+    events = parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: axle-weld, "
+                            "duration: 1h}", WUHAN).events
+    sim = Simulation(WUHAN, seed=3, events=events)
+    machines = [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol.value == "mqtt"]
+    cut = [m for m in machines if m.path.startswith(LINE + "/")]
+    assert {m.at.machine.id for m in cut} == {"WH-P01", "WH-R01"}
+    recorder = Recorder(mosquitto)
+
+    async def main() -> None:
+        recording = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        adapter = MqttMachines(machines, MqttSettings.from_url(mosquitto.url), 0.05)
+        async with LiveRun(sim, [(adapter, machines)], sample_period_s=0.05) as live:
+            await adapter.wait_ready(10)
+            await live.run(3 * 3600, speed=1800)
+            await live.publish(sample=True)
+        await wait_until(lambda: recorder.finished(machines), 15)
+        recording.cancel()
+
+    asyncio.run(main())
+    t0 = round(sim.start_epoch * 1000)
+    start, end = t0 + 3_600_000, t0 + 7_200_000
+    for m in cut:
+        statuses = [s["status"] for s in recorder.of("status")[m.path]]
+        assert statuses[:3] == ["online", "offline", "online"], (m.path, statuses)  # the will, then back
+        states = [p["ts"] for p in recorder.unique("state", m.path)]
+        logged = [round((sim.start_epoch + t) * 1000) for t in m.log_t]
+        assert [ts for ts in logged if ts >= states[0]] == states  # every state change arrived, in order
+        signals = [p["ts"] for p in recorder.unique("signals", m.path)]
+        assert signals and not [ts for ts in signals if start + 5_000 < ts < end - 5_000]  # none of the outage
+        assert recorder.unique("counters", m.path)[-1]["total"] == m.total
+    for m in machines:
+        if m not in cut:
+            assert [s["status"] for s in recorder.of("status")[m.path]][:2] == ["online", "offline"]  # only the end
+    (entry,) = sim.truth()["injected"]
+    assert set(entry["machines"]) == {m.path for m in cut}
