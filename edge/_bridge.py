@@ -125,6 +125,16 @@ class MachineBridge:
             self._put(self.outbox.status(False))
             self.notify()
 
+    def link_lost(self, why: str) -> None:
+        """The server says it cannot reach the machine (its state's status): ``offline`` until the state comes with a
+        good status again, and then a new session (what it did meanwhile was not seen)."""
+        if self.nameplate is None or (self.fresh and not self.outbox.online):
+            return  # not bridged yet, or already cut off
+        log.warning("%s: its server cannot reach it (%s); offline until it can", self.path, why)
+        self.detach()
+        self.fresh = True
+        self.resumed = True
+
     def apply(self, changes: list[tuple[Point, Any, int]]) -> None:
         """Value changes of one publish response, in order: (point, value, source ts ms)."""
         if self.fresh:

@@ -412,7 +412,11 @@ class OpcUaSource:
                 continue
             dv = item.Value
             if dv.StatusCode is not None and not dv.StatusCode.is_good():
-                self._bridges[point.path].bad(point, f"status {dv.StatusCode.name}")
+                if point.field in (Field.REASON, Field.STATE) and dv.StatusCode.value in LINK_LOST:
+                    by_machine.pop(point.path, None)
+                    self._bridges[point.path].link_lost(dv.StatusCode.name)
+                else:
+                    self._bridges[point.path].bad(point, f"status {dv.StatusCode.name}")
                 continue
             value = dv.Value.Value if dv.Value is not None else None
             when = dv.SourceTimestamp or dv.ServerTimestamp
@@ -423,6 +427,13 @@ class OpcUaSource:
                 self._bridges[path].apply(changes)
             except Exception:  # one machine's surprise must not cost the others their values
                 log.exception("%s: %s: values could not be bridged", self.url, path)
+
+
+#: a status on a machine's state that says the server cannot reach the machine (an aggregating server, a gateway
+#: in front of a PLC): the machine is offline until its state comes with a good status again
+LINK_LOST = frozenset(int(code) for code in (
+    ua.StatusCodes.BadNoCommunication, ua.StatusCodes.BadCommunicationError, ua.StatusCodes.BadNotConnected,
+    ua.StatusCodes.BadServerNotConnected, ua.StatusCodes.BadDeviceFailure))
 
 
 def _ms(when: dt.datetime) -> int:

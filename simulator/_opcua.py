@@ -27,9 +27,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
 from shopfloor._asyncua_seam import serve_republish_per_spec, undelivered
+from shopfloor._publisher import now_ms
 from shopfloor.lifecycle import Service
 
-from ._feed import MachineUpdate
+from ._feed import MachineUpdate, StateEvent
 from ._machine import MachineSim
 from ._signals import signal_names
 
@@ -108,6 +109,8 @@ def _dv(value: Any, vtype: ua.VariantType, ts_ms: int, now: dt.datetime | None =
 
 #: a failed sensor's reading (a scenario's sensor_fault, mode bad_status)
 SENSOR_FAILURE = ua.StatusCode(ua.StatusCodes.BadSensorFailure)
+#: a machine the server cannot reach (a scenario's network_outage)
+NO_COMMUNICATION = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
 
 
 class MachineServer:
@@ -123,6 +126,8 @@ class MachineServer:
         self.ns = 0
         #: last value written per sampled variable: an unchanged value is not written again
         self._last: dict[ua.NodeId, float] = {}
+        #: machines a network outage cut off from this server
+        self._cut: set[str] = set()
         self._now = dt.datetime.now(dt.UTC)
         #: listening (between the end of ``start`` and ``stop``)
         self.serving = False
@@ -244,24 +249,47 @@ class MachineServer:
             signals={name: await var(monitoring, name, 0.0, DBL) for name in signal_names(m)},
         )
 
-    async def publish(self, updates: list[MachineUpdate]) -> None:
+    async def _write_state(self, nodes: _MachineNodes, event: StateEvent) -> None:
         write = self.server.write_attribute_value
+        info = REASONS[StopReason(event.reason)]
+        ts = event.ts_ms
+        await write(nodes.state_number, _dv(int(info.state), ua.VariantType.UInt32, ts))
+        await write(nodes.state_name, _dv(info.state.name, ua.VariantType.String, ts))
+        await write(nodes.mode_number, _dv(int(info.mode), ua.VariantType.UInt32, ts))
+        await write(nodes.mode_name, _dv(_mode_name(info.mode.name), ua.VariantType.String, ts))
+        await write(nodes.reason_name, _dv(info.name, ua.VariantType.String, ts))
+        await write(nodes.product, _dv(event.product, ua.VariantType.String, ts))
+        # last: a client watching StopReason sees a consistent machine
+        await write(nodes.reason, _dv(int(info.reason), ua.VariantType.Int32, ts))
+
+    async def _link(self, update: MachineUpdate, nodes: _MachineNodes) -> bool:
+        """A machine a network outage cut off: the server reports BadNoCommunication on its StopReason, as an
+        aggregating server does for a device it cannot reach, and holds its values until the link is back; then
+        its state is served again with a good status. False while it is cut off (its update is not written)."""
+        m = update.machine
+        if m.network_down:
+            if m.path not in self._cut:
+                self._cut.add(m.path)
+                await self.server.write_attribute_value(nodes.reason, _dv(
+                    max(m.reason, 0), ua.VariantType.Int32, now_ms(), self._now, NO_COMMUNICATION))
+            return False
+        if m.path in self._cut:
+            self._cut.discard(m.path)
+            for nid in (*nodes.counters.values(), *nodes.signals.values()):
+                self._last.pop(nid, None)  # written again, whatever their values
+            if not update.states:
+                since = round((m.clock.start_epoch + m.since) * 1000) + m.clock_skew_ms
+                await self._write_state(nodes, StateEvent(since, m.reason, m.product))
+        return True
+
+    async def publish(self, updates: list[MachineUpdate]) -> None:
         self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
         for update in updates:
             nodes = self.nodes.get(update.machine.path)
-            if nodes is None:
+            if nodes is None or not await self._link(update, nodes):
                 continue
             for event in update.states:
-                info = REASONS[StopReason(event.reason)]
-                ts = event.ts_ms
-                await write(nodes.state_number, _dv(int(info.state), ua.VariantType.UInt32, ts))
-                await write(nodes.state_name, _dv(info.state.name, ua.VariantType.String, ts))
-                await write(nodes.mode_number, _dv(int(info.mode), ua.VariantType.UInt32, ts))
-                await write(nodes.mode_name, _dv(_mode_name(info.mode.name), ua.VariantType.String, ts))
-                await write(nodes.reason_name, _dv(info.name, ua.VariantType.String, ts))
-                await write(nodes.product, _dv(event.product, ua.VariantType.String, ts))
-                # last: a client watching StopReason sees a consistent machine
-                await write(nodes.reason, _dv(int(info.reason), ua.VariantType.Int32, ts))
+                await self._write_state(nodes, event)
             c = update.counters
             if c is not None:
                 for key, count in (("total", c.total), ("good", c.good), ("scrap", c.scrap), ("rework", c.rework)):

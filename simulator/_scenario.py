@@ -109,10 +109,6 @@ class Injector:
 
     def _signal_problem(self, event: Event) -> str:
         if event.kind is EventKind.NETWORK_OUTAGE:
-            served = [m for m in self._targets(event) if m.at.machine.protocol.value != "mqtt"]
-            if served:
-                return (f"target: a network outage of OPC UA machines is not simulated yet "
-                        f"({', '.join(m.at.machine.id for m in served)}); MQTT machines only")
             return "" if self._targets(event) or not self.owns_path(event.path) else \
                 f"target: {event.target} has no networked machine"
         if event.kind is not EventKind.SENSOR_FAULT:
@@ -214,7 +210,11 @@ class Injector:
                 for cut in targets:
                     cut.network_down += 1
                     undo.append(_reconnects(cut))
-                    record.cut_off[cut.path] = {"kept": ["state", "counters"], "lost": ["signals"]}
+                    # what the contract keeps: an MQTT machine's outbox; an OPC UA machine's new session after it
+                    # (its cumulative counters come back, as counts across unknown time)
+                    record.cut_off[cut.path] = (
+                        {"kept": ["state", "counters"], "lost": ["signals"]} if cut.at.machine.protocol.value == "mqtt"
+                        else {"kept": [], "lost": ["state", "counters", "signals"]})
                 yield self._lasting(duration)
             elif kind is EventKind.CLOCK_SKEW:
                 offset = round(float(event.params["offset"]) * 1000)

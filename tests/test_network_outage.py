@@ -1,4 +1,4 @@
-"""A scenario's network outage of MQTT machines: their sessions are cut (the broker says offline by their wills), they
+"""A scenario's network outage — of MQTT machines: their sessions are cut (the broker says offline by their wills), they
 come back when it ends, and the states and counters their outboxes kept all arrive — signals of the outage do not.
 
 Debian's Mosquitto, the simulator's MQTT machines of the Wuhan example (the press and the welding robot of the
@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from edge import EdgeGateway
 from shopfloor import MqttSettings, load_plant
 from shopfloor._scenario import parse_scenario
-from simulator import LiveRun, MqttMachines, Simulation
+from simulator import LiveRun, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
+from .pipeline import edge_config
 from .recording import Recorder, wait_until
-from .servers import Mosquitto
+from .servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +65,38 @@ def test_a_line_cut_off_says_offline_comes_back_and_loses_only_the_signals_of_th
             assert [s["status"] for s in recorder.of("status")[m.path]][:2] == ["online", "offline"]  # only the end
     (entry,) = sim.truth()["injected"]
     assert set(entry["machines"]) == {m.path for m in cut}
+
+
+def test_an_opcua_machine_its_server_cannot_reach_goes_offline_and_comes_back_in_a_new_session(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    # the server reports BadNoCommunication on the machine's StopReason, as an aggregating server does for a device
+    # it cannot reach: the edge gateway says offline and, once the state is good again, begins a new session
+    events = parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: WH-C01, "
+                            "duration: 1h}", WUHAN).events
+    sim = Simulation(WUHAN, seed=3, events=events)
+    machines = [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol.value == "opcua"]
+    lathe = next(m for m in machines if m.at.machine.id == "WH-C01")
+    recorder = Recorder(mosquitto)
+
+    async def main() -> None:
+        recording = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port()))
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.05) as live, \
+                EdgeGateway(edge_config(mosquitto, servers.endpoints, tmp_path / "edge")) as gateway:
+            await gateway.wait_ready(20)
+            await live.run(3 * 3600, speed=1800)
+            await live.publish(sample=True)
+            await wait_until(lambda: any(c["total"] == lathe.total for c in recorder.of("counters")[lathe.path]), 15)
+        recording.cancel()
+
+    asyncio.run(main())
+    statuses = [(s["status"], s["session"]) for s in recorder.of("status")[lathe.path]]
+    online = [session for status, session in statuses if status == "online"]
+    assert [status for status, _ in statuses][:3] == ["online", "offline", "online"], statuses
+    assert len(set(online)) == 2  # a new session after the outage: what it did meanwhile was not seen
+    births = {b["session"] for b in recorder.of("birth")[lathe.path]}
+    assert set(online) <= births
+    others = [m for m in machines if m is not lathe]
+    for m in others:  # the server's other machines were not cut off
+        assert len({s["session"] for s in recorder.of("status")[m.path]}) == 1, m.path
