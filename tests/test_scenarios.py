@@ -159,7 +159,7 @@ events:
         "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
         "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
         "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, sensor_fault, "
-        "clock_skew, degradation, maintenance, change",
+        "clock_skew, network_outage, degradation, maintenance, change",
         "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
         "(2026-01-05T10:00), got 'soon'",
         "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
