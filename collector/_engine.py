@@ -289,11 +289,15 @@ class Engine:
 
     def tick_steps(self, received_ms: int) -> Iterator[list[str]]:
         """``tick`` in parts (a window of a site at a time): with 1,000 machines a whole tick takes about a
-        second, which an event loop must not spend in one go."""
+        second, which an event loop must not spend in one go. A part counts as written when the next is asked
+        for: a consumer that stops in between (cancelled while it stores one, or failed) leaves the rest of the
+        tick, and the part it held, to the next tick."""
         self.clocks.advance()
         if self.clocks.fleet is None:
             return
         keep_ms = round(self.config.keep_s * 1000)
+        self._writes.discard()
+        self._gaps.discard()
         spans = self._changes.spans(self.clocks.sites, keep_ms)
         self._calculator.begin()
 
@@ -326,6 +330,7 @@ class Engine:
                         site_rolling.append(r)
                 written += len(out)
                 yield out
+                self._writes.commit()
         out = []
         fleet_now = self.clocks.fleet
         statuses = [s if s.now_ms else dataclasses.replace(s, now_ms=fleet_now)
@@ -365,6 +370,9 @@ class Engine:
             self.latest.update(self.fleet.latest)
         extra = len(out)
         yield out
+        self._writes.commit()
+        if self.fleet is not None:
+            self.fleet.writes.commit()
         out = [gap_line(*gap) for gap in self._gaps.due(self.streams.machines, self._site_now_of_path, keep_ms)]
         for site, span in spans.items():  # what a restart reads back as "now", and the fleet step (docs/storage.md)
             out.append(clock_line(site, span.now_ms, live=site in self.clocks.live))
@@ -376,6 +384,8 @@ class Engine:
             self.streams.forget_before(m.path, keep_from)
         self.counts["kpi_points"] += written + extra + len(out)
         yield out
+        self._gaps.commit()
+        self._changes.done(spans)
 
     def _site_now_of_path(self, path: str) -> int | None:
         return self.clocks.site(Unit(path).site)

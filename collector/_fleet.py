@@ -181,6 +181,7 @@ class FleetStep:
     def tick(self, shares: Iterable[SiteShare], register: Iterable[Equipment]) -> list[str]:
         """The points of this tick above the sites: enterprise and fleet ``kpi`` (what changed), ``digitization``,
         the sites' and lines' ``grade``, and the fleet's ``fleet_status``."""
+        self.writes.discard()  # what an unfinished tick found due: found again below
         changed = self.take(shares)
         now = self.now_ms
         if now is None:

@@ -413,6 +413,8 @@ class Collector(Service):
             self.store.delete(retractions)
         if lines:
             self.store.write(gzip.compress(("\n".join(lines) + "\n").encode()))
+        assert self.fleet is not None
+        self.fleet.writes.commit()
 
     # ------------------------------------------------------------ ingest
 
@@ -553,6 +555,7 @@ class Collector(Service):
             if self.fleet is not None:
                 try:
                     await self._put_results(*await asyncio.to_thread(self._fleet_lines))
+                    self.fleet.writes.commit()
                 except Exception as e:  # the store away: the next tick tries again
                     log.warning("fleet step: the partitions' shares not read (%s: %s)", type(e).__name__, e)
 

@@ -31,7 +31,7 @@ class Span:
 
 def windows(calendar: Calendar | None, since_ms: int, now_ms: int) -> dict[str, list[Window]]:
     """The calendar's hours, shifts and days overlapping [since, now] (UTC days without a calendar)."""
-    return (calendar or UTC).windows(since_ms / 1000, max(now_ms, since_ms + 1) / 1000, clip=False)
+    return (calendar or UTC).windows(since_ms / 1000, (now_ms + 1) / 1000, clip=False)
 
 
 def rolling_window(now_ms: int, rolling_s: float) -> Window:
@@ -41,24 +41,39 @@ def rolling_window(now_ms: int, rolling_s: float) -> Window:
 
 
 class Changes:
-    """Since when each site's windows must be computed again: the oldest timestamp received since the last tick,
-    and at least the site's clock at the last tick (a window that ended in between is written once more, final)."""
+    """Since when each site's windows must be computed again: the oldest timestamp received since the last tick
+    whose results were all handed on (``done``), and at least the site's clock at that tick (a window that ended
+    in between is written once more, final). A tick not done — its consumer stopped or failed half-way — leaves
+    its changes to the next."""
 
     def __init__(self) -> None:
         self._dirty_from: dict[str, int] = {}
-        self._last_now: dict[str, int] = {}
+        #: the changes taken by ticks not yet done
+        self._taken: dict[str, int] = {}
+        self._done_now: dict[str, int] = {}
 
     def saw(self, site: str, ts_ms: int) -> None:
-        dirty = self._dirty_from.get(site)
-        if dirty is None or ts_ms < dirty:
-            self._dirty_from[site] = ts_ms
+        _earliest(self._dirty_from, site, ts_ms)
 
     def spans(self, clocks: Mapping[str, int], keep_ms: int) -> dict[str, Span]:
-        """Each site's span for this tick (and the changes taken)."""
+        """Each site's span for this tick (the changes are taken: what arrives from now on is the next tick's)."""
+        for site, ts in self._dirty_from.items():
+            _earliest(self._taken, site, ts)
+        self._dirty_from.clear()
         spans = {}
         for site, now in clocks.items():
-            since = min(x for x in (self._dirty_from.get(site), self._last_now.get(site), now) if x is not None)
+            since = min(x for x in (self._taken.get(site), self._done_now.get(site), now) if x is not None)
             spans[site] = Span(now, max(since, now - keep_ms), now - keep_ms)
-            self._last_now[site] = now
-        self._dirty_from.clear()
         return spans
+
+    def done(self, spans: Mapping[str, Span]) -> None:
+        """The tick of ``spans`` handed all its results on."""
+        self._taken.clear()
+        for site, span in spans.items():
+            self._done_now[site] = span.now_ms
+
+
+def _earliest(into: dict[str, int], site: str, ts_ms: int) -> None:
+    held = into.get(site)
+    if held is None or ts_ms < held:
+        into[site] = ts_ms

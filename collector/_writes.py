@@ -4,6 +4,10 @@ A result unchanged since it was last written is not written again. A stored ``kp
 whose KPI became undefined (late data emptied a denominator) would keep the old value next
 to the new point's fields: it is deleted first (``Retraction``). Likewise a machine's unknown
 intervals (``gap`` points): one that late data filled is deleted, one that changed written again.
+
+What a tick finds due counts as written only once its consumer has handed the lines on
+(``commit``): lines lost with a consumer stopped half-way, or a store that failed, are found
+due again by the next tick, which ``discard``s what the unfinished one found.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class ResultWrites:
         self._written: dict[ResultKey, tuple[Period, bool]] = {}
         #: which KPI fields (bits of KPI_FIELDS) each result's stored point holds
         self._stored_fields: dict[ResultKey, int] = {}
+        #: found due, not yet handed on: what each will be, and the fields its stored point will hold
+        self._pending: dict[ResultKey, tuple[tuple[Period, bool], int]] = {}
         self.retractions: list[Retraction] = []
 
     def due(self, r: Result) -> bool:
@@ -38,12 +44,23 @@ class ResultWrites:
         key, value = r.key, (r.period, r.final)
         if self._written.get(key) == value:
             return False
-        self._written[key] = value
         fields = fields_mask(n for n in KPI_FIELDS if getattr(r.kpis, n) is not None)
         if self._stored_fields.get(key, 0) & ~fields:
             self.retractions.append(Retraction("kpi", kpi_tags(r.level, r.unit, r.window), r.start_ms * 1000))
-        self._stored_fields[key] = fields
+        self._pending[key] = (value, fields)
         return True
+
+    def commit(self) -> None:
+        """The lines (and retractions) of the results found due since the last commit were handed on."""
+        for key, (value, fields) in self._pending.items():
+            self._written[key] = value
+            self._stored_fields[key] = fields
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """Forget what an unfinished tick found due: the next finds it again."""
+        self._pending.clear()
+        self.retractions.clear()
 
     def stored(self, key: ResultKey, fields: Iterable[str]) -> None:
         """The KPI fields a result's stored point holds, read back after a restart: the result is written again
@@ -63,7 +80,18 @@ class GapWrites:
 
     def __init__(self) -> None:
         self._written: dict[str, tuple[int, dict[tuple[str, int], tuple[int, str]]]] = {}
+        self._pending: dict[str, tuple[int, dict[tuple[str, int], tuple[int, str]]]] = {}
         self.retractions: list[Retraction] = []
+
+    def commit(self) -> None:
+        """The lines (and retractions) of the intervals found due since the last commit were handed on."""
+        self._written.update(self._pending)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """Forget what an unfinished tick found due: the next finds it again."""
+        self._pending.clear()
+        self.retractions.clear()
 
     def due(self, streams: Mapping[str, MachineStream], now_of: Callable[[str], int | None], keep_ms: int,
             ) -> list[tuple[str, str, int, int, str]]:
@@ -86,5 +114,5 @@ class GapWrites:
                 self.retractions.append(Retraction("gap", tuple(sorted(gap_tags(path, what).items())), start * 1000))
             out += [(path, what, start, end, cause) for (what, start), (end, cause) in after.items()
                     if before.get((what, start)) != (end, cause)]
-            self._written[path] = (stream.version, after)
+            self._pending[path] = (stream.version, after)
         return out

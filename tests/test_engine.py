@@ -19,6 +19,9 @@ from shopfloor import telemetry as contract
 
 from .acme import PLANT, A, B, ms
 
+#: the start of machine B's hour results as a line of InfluxDB's protocol
+B_HOUR = "kpi,area=a1,enterprise=acme,level=machine,line=l1,machine=B,site=s1,window=hour "
+
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
@@ -158,6 +161,25 @@ def test_a_window_that_closed_between_ticks_is_written_once_more_final(engine: E
     assert len(ten) == 1 and "final=true" in ten[0] and "pq=60i" in ten[0] and "apt_s=3600.0" in ten[0]
 
 
+def test_a_tick_its_consumer_did_not_finish_is_written_whole_by_the_next(engine: Engine) -> None:
+    """A collector stopped, or whose store failed, in the middle of a tick has not written the parts it had not
+    handed on: the next tick (a stop's last one) writes them, and does not take them for written."""
+    f = Feed(engine)
+    for path in (A, B):
+        f.state(path, 8, 0)
+        f.counters(path, 8, 0, 0, 0)
+    engine.tick(0)
+    for hour in (9, 10, 11):  # a backlog: three hours arrive between two ticks
+        f.counters(A, hour, (hour - 8) * 100, (hour - 8) * 100, (hour - 8) * 3000)
+        f.counters(B, hour, (hour - 8) * 60, (hour - 8) * 60, (hour - 8) * 3600)
+    steps = engine.tick_steps(0)
+    next(steps)  # the consumer is cancelled while it stores the first part: nothing of this tick was written
+    steps.close()
+    written = [p for p in engine.tick(0) if p.startswith(B_HOUR)]
+    assert sorted(p.rsplit(" ", 1)[1] for p in written) == [str(ms(h) * 1000) for h in (8, 9, 10, 11)]
+    assert all("pq=60i" in p for p in written if not p.endswith(f" {ms(11) * 1000}"))
+
+
 def test_windows_older_than_what_is_kept_are_not_rewritten(tmp_path: Path) -> None:
     (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
     engine = Engine(KpiConfig(plants=(load_plant(tmp_path / "plant.yaml"),), keep_s=3 * 3600))
@@ -229,7 +251,6 @@ def test_offline_is_timed_by_the_wall_clock_even_when_every_machine_is_silent(en
     assert len(raised) == 1 and "kind=offline" in raised[0] and "active=true" in raised[0]
 
 
-B_HOUR = "kpi,area=a1,enterprise=acme,level=machine,line=l1,machine=B,site=s1,window=hour "
 
 
 def test_a_kpi_that_late_data_makes_undefined_is_deleted_before_it_is_written_again(engine: Engine) -> None:
