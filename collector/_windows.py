@@ -53,7 +53,8 @@ class Changes:
         self._done_now: dict[str, int] = {}
 
     def saw(self, site: str, ts_ms: int) -> None:
-        _earliest(self._dirty_from, site, ts_ms)
+        # a counters sample at a window's end is that window's last count: the window ending at it is computed too
+        _earliest(self._dirty_from, site, ts_ms - 1)
 
     def spans(self, clocks: Mapping[str, int], keep_ms: int) -> dict[str, Span]:
         """Each site's span for this tick (the changes are taken: what arrives from now on is the next tick's)."""

@@ -161,6 +161,22 @@ def test_a_window_that_closed_between_ticks_is_written_once_more_final(engine: E
     assert len(ten) == 1 and "final=true" in ten[0] and "pq=60i" in ten[0] and "apt_s=3600.0" in ten[0]
 
 
+def test_counters_arriving_late_at_a_windows_end_make_it_again(engine: Engine) -> None:
+    """A sample at a window's end is that window's last count: when it comes after the clock has passed the end
+    (its machine lagging), the window ending there is computed again."""
+    f = Feed(engine)
+    for path in (A, B):
+        f.state(path, 10, 0)
+        f.counters(path, 10, 0, 0, 0)
+    f.counters(B, 10.99, 59, 59, 3540)  # 10:59:24
+    f.counters(A, 11.1, 110, 110, 3300)
+    f.state(B, 11.05, 11)  # B's news of 11:03 comes before its counters at the 11:00 edge: the clock is past 11:00
+    assert [p for p in engine.tick(0) if p.startswith(B_HOUR) and p.endswith(f" {ms(10) * 1000}")] != []
+    f.counters(B, 11, 60, 60, 3600)
+    ten = [p for p in engine.tick(0) if p.startswith(B_HOUR) and p.endswith(f" {ms(10) * 1000}")]
+    assert len(ten) == 1 and "pq=60i" in ten[0] and "final=true" in ten[0]
+
+
 def test_a_tick_its_consumer_did_not_finish_is_written_whole_by_the_next(engine: Engine) -> None:
     """A collector stopped, or whose store failed, in the middle of a tick has not written the parts it had not
     handed on: the next tick (a stop's last one) writes them, and does not take them for written."""
