@@ -35,7 +35,8 @@ GRADE_COLOURS = {"green": ("绿", "green"), "blue": ("蓝", "blue"), "yellow": (
 REASON_COLOURS = {
     "producing": ("生产中", "green"), "setup": ("换型调整", "blue"), "breakdown": ("故障停机", "red"),
     "micro_stop": ("短暂停机", "orange"), "quality_hold": ("质量停机", "dark-orange"), "starved": ("待料", "yellow"),
-    "blocked": ("堵料", "light-yellow"), "no_order": ("无订单", "#b0b0b0"), "planned_break": ("计划休息", "purple"),
+    "blocked": ("堵料", "light-yellow"), "no_order": ("无订单", "#b0b0b0"), "no_operator": ("缺员", "light-orange"),
+    "planned_break": ("计划休息", "purple"),
     "planned_maintenance": ("计划维护", "dark-purple"), "no_shift": ("非班次", "#606060"),
 }
 

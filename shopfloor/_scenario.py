@@ -71,6 +71,7 @@ class EventKind(StrEnum):
     SPEED_LOSS = "speed_loss"
     QUALITY_DRIFT = "quality_drift"
     MATERIAL_SHORTAGE = "material_shortage"
+    OPERATOR_ABSENCE = "operator_absence"
     SENSOR_FAULT = "sensor_fault"
     CLOCK_SKEW = "clock_skew"
     NETWORK_OUTAGE = "network_outage"
@@ -145,6 +146,10 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
         "the scrap and rework shares drift to new values (tool wear)"),
     EventKind.MATERIAL_SHORTAGE: KindSpec((Level.LINE,), {"duration": _DURATION},
                                           "the line's first station gets no material (the line starves)"),
+    EventKind.OPERATOR_ABSENCE: KindSpec(
+        (Level.MACHINE, Level.LINE, Level.SITE), {"duration": _DURATION},
+        "the operators of a manual station, a line's or a site's manual stations are away: those stations wait "
+        "(no_operator, a delay: ADOT); machines under other control run on"),
     EventKind.SENSOR_FAULT: KindSpec(
         (Level.MACHINE,),
         {"signal": Param(_text, True, "the signal whose sensor fails (sfsim inject --list … or docs/simulator.md)"),

@@ -66,6 +66,7 @@ class StopReason(IntEnum):
     STARVED = 20
     BLOCKED = 21
     NO_ORDER = 22
+    NO_OPERATOR = 23
     PLANNED_BREAK = 30
     PLANNED_MAINTENANCE = 31
     NO_SHIFT = 32
@@ -123,6 +124,7 @@ REASONS: dict[StopReason, ReasonInfo] = {
         _r(StopReason.STARVED, "待料", "starved", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.BLOCKED, "堵料", "blocked", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(StopReason.NO_ORDER, "无订单", "no order", _S.NotExecuting, _M.None_, _E.ADOT, _P.IDLE),
+        _r(StopReason.NO_OPERATOR, "缺员", "no operator", _S.NotExecuting, _M.Processing, _E.ADOT, _P.IDLE),
         _r(
             StopReason.PLANNED_BREAK, "计划休息", "planned break", _S.NotAvailable, _M.None_, _E.PLANNED_DOWN,
             _P.STANDBY,

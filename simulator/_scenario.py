@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from shopfloor import Issue, StopReason
+from shopfloor import Control, Issue, StopReason
 from shopfloor._scenario import Event, EventKind, ScenarioError
 
 from . import _random as rnd
@@ -47,6 +47,8 @@ class Injected:
     failure_s: float | None = None
     #: a network outage's machines, by path: what the contract keeps of each while it is away
     cut_off: dict[str, dict[str, list[str]]] = dataclasses.field(default_factory=dict)
+    #: an operator absence's stations, by path
+    stopped: list[str] = dataclasses.field(default_factory=list)
 
     def truth(self, start_epoch: float) -> dict[str, Any]:
         """The truth's entry (docs/ground-truth.md "injected")."""
@@ -60,6 +62,8 @@ class Injected:
             entry |= {"out_of_band_ms": ms(self.out_of_band_s), "failure_ms": ms(self.failure_s)}
         if self.event.kind is EventKind.NETWORK_OUTAGE:
             entry["machines"] = self.cut_off
+        if self.event.kind is EventKind.OPERATOR_ABSENCE:
+            entry["machines"] = self.stopped
         return entry
 
 
@@ -111,6 +115,14 @@ class Injector:
         if event.kind is EventKind.NETWORK_OUTAGE:
             return "" if self._targets(event) or not self.owns_path(event.path) else \
                 f"target: {event.target} has no networked machine"
+        if event.kind is EventKind.OPERATOR_ABSENCE:
+            if self._targets(event) or not self.owns_path(event.path):
+                return ""
+            machine = self._machines.get(event.path)
+            if machine is not None:
+                return (f"target: {event.target} is not a manual station (its control is "
+                        f"{machine.at.machine.control.value}): an operator absence stops manual stations")
+            return f"target: {event.target} has no manual station (control: manual)"
         if event.kind is not EventKind.SENSOR_FAULT:
             return ""
         machine = self._machines.get(event.path)
@@ -144,6 +156,9 @@ class Injector:
         if event.kind is EventKind.NETWORK_OUTAGE:  # every networked machine at or under the target
             return [m for m in self.sim.machines
                     if m.at.machine.networked and (m.path == event.path or m.path.startswith(event.path + "/"))]
+        if event.kind is EventKind.OPERATOR_ABSENCE:  # every manual station at or under the target
+            return [m for m in self.sim.machines if m.at.machine.control is Control.MANUAL
+                    and (m.path == event.path or m.path.startswith(event.path + "/"))]
         if event.kind is EventKind.MATERIAL_SHORTAGE:
             first = self._firsts.get(event.path)
             return [first] if first is not None else []
@@ -215,6 +230,12 @@ class Injector:
                     record.cut_off[cut.path] = (
                         {"kept": ["state", "counters"], "lost": ["signals"]} if cut.at.machine.protocol.value == "mqtt"
                         else {"kept": [], "lost": ["state", "counters", "signals"]})
+                yield self._lasting(duration)
+            elif kind is EventKind.OPERATOR_ABSENCE:
+                for waiting in targets:
+                    waiting.hold(int(StopReason.NO_OPERATOR))
+                    undo.append(_released(waiting, int(StopReason.NO_OPERATOR)))
+                    record.stopped.append(waiting.path)
                 yield self._lasting(duration)
             elif kind is EventKind.CLOCK_SKEW:
                 offset = round(float(event.params["offset"]) * 1000)
@@ -322,6 +343,11 @@ class Injector:
     def truth(self) -> list[dict[str, Any]]:
         """Every event applied so far, in the order it started."""
         return [r.truth(self.sim.start_epoch) for r in sorted(self.applied, key=lambda r: r.start_s)]
+
+
+def _released(m: MachineSim, reason: int) -> Callable[[], None]:
+    """The end of ``m``'s hold for ``reason``."""
+    return lambda: m.release(reason)
 
 
 def _reconnects(m: MachineSim) -> Callable[[], None]:

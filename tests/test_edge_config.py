@@ -92,8 +92,8 @@ def test_every_problem_in_a_config_file_is_reported_with_its_line(tmp_path: Path
         f"{f}:18: endpoints[2].machines[1].state.node: expected an OPC UA node id such as 'ns=2;s=Press1.Count', "
         "'ns=3;i=1001' or 'nsu=urn:vendor:plc;s=Count', got 'Lathe.RunState'",
         f"{f}:18: endpoints[2].machines[1].state.states.1: unknown stop reason 'running'; expected a code or one of: "
-        "producing, setup, breakdown, micro_stop, quality_hold, starved, blocked, no_order, planned_break, "
-        "planned_maintenance, no_shift",
+        "producing, setup, breakdown, micro_stop, quality_hold, starved, blocked, no_order, no_operator, "
+        "planned_break, planned_maintenance, no_shift",
         f"{f}:19: endpoints[2].machines[1].counters: counters need at least total (good, scrap, rework, energy_kwh "
         "and ideal_s are optional)",
         f"{f}:20: endpoints[3].plant: a node map needs the plant file that names its machines (plant: FILE)",

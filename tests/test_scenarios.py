@@ -94,6 +94,28 @@ def test_a_material_shortage_starves_the_lines_first_station_for_its_period() ->
     assert (m["reasons_s"]["starved"], m["APT_s"]) == (3600.0, WORKING_S - 3600)
 
 
+def test_an_operator_absence_stops_the_manual_stations_it_reaches_and_no_other() -> None:
+    truth = run("  - {at: 1h, kind: operator_absence, target: two, duration: 1h}")
+    m3 = "school/lab/shop/two/M3"
+    # M3 (a conventional mill, manual) waits an hour for its operator: a delay (ADOT); the CNC M2 is not stopped by it
+    assert machine(truth, m3)["reasons_s"]["no_operator"] == 3600.0
+    assert machine(truth, "school/lab/shop/two/M2")["reasons_s"].get("no_operator", 0.0) == 0.0
+    [entry] = truth["injected"]
+    assert (entry["kind"], entry["machines"], entry["end_ms"] - entry["start_ms"]) == (
+        "operator_absence", [m3], 3_600_000)
+
+
+def test_an_operator_absence_needs_a_manual_station() -> None:
+    for target, message in (
+            ("M2", "M2 is not a manual station (its control is cnc): an operator absence stops manual stations"),
+            ("one", "one has no manual station (control: manual)")):
+        scenario = parse_scenario(f"id: o\nevents:\n  - {{at: 1h, kind: operator_absence, target: {target}, "
+                                  "duration: 1h}", plant, source="o.yaml")
+        with pytest.raises(ScenarioError) as e:
+            Simulation(plant, events=scenario.events)
+        assert [str(i) for i in e.value.issues] == [f"o.yaml:3: events[0]: target: {message}"]
+
+
 def test_a_speed_loss_makes_the_cycles_of_its_hour_longer() -> None:
     # an hour at 90 s a part instead of 60: 20 parts fewer (the cycle under way at each edge keeps its speed)
     m = machine(run("  - {at: 1h, kind: speed_loss, target: M1, factor: 1.5, duration: 1h}"))
@@ -158,8 +180,8 @@ events:
 """) == [
         "class.yaml:3: events[0].target: no machine 'M11' in plant school (did you mean 'M1'?)",
         "class.yaml:4: events[1].kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: "
-        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, sensor_fault, "
-        "clock_skew, network_outage, degradation, maintenance, change",
+        "breakdown, micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, "
+        "operator_absence, sensor_fault, clock_skew, network_outage, degradation, maintenance, change",
         "class.yaml:5: events[2].at: expected a duration from the run's start (1h30m) or an ISO instant "
         "(2026-01-05T10:00), got 'soon'",
         "class.yaml:6: events[3].duration: must be a positive duration, got '-5m'",
