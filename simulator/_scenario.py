@@ -55,7 +55,7 @@ class Injected:
         def ms(t: float | None) -> int | None:
             return None if t is None else round((start_epoch + t) * 1000)
 
-        entry = {"id": self.number, "kind": self.event.kind.value, "target": self.event.path,
+        entry: dict[str, Any] = {"id": self.number, "kind": self.event.kind.value, "target": self.event.path,
                  "level": self.event.level.value, "start_ms": ms(self.start_s), "end_ms": ms(self.end_s),
                  "params": {k: _plain(v) for k, v in self.event.params.items()}}
         if self.event.kind is EventKind.DEGRADATION:
