@@ -100,6 +100,9 @@ class MachineBridge:
         self.state_ts = 0
         self.product = ""
         self.counts: dict[Field, float] = {}
+        #: the counters across a lost link: the server still holds them, and one that did not change meanwhile is
+        #: not notified again (a new subscription, by contrast, is sent every value)
+        self._held: dict[Field, float] = {}
         self.mapped: frozenset[Field] = frozenset()
         self.ideal_s = 0.0
         self.signals: dict[str, float] = {}
@@ -115,6 +118,7 @@ class MachineBridge:
         self.signals = {k: v for k, v in self.signals.items() if k in nameplate.get("signals", ())}
         self.fresh = True
         self.resumed = True
+        self._held = {}
         if not self.product:
             self.product = next(iter(nameplate.get("ideal_cycle_s") or {"": 0}))
 
@@ -134,6 +138,7 @@ class MachineBridge:
         self.detach()
         self.fresh = True
         self.resumed = True
+        self._held = dict(self.counts)
 
     def apply(self, changes: list[tuple[Point, Any, int]]) -> None:
         """Value changes of one publish response, in order: (point, value, source ts ms)."""
@@ -168,7 +173,7 @@ class MachineBridge:
             except (ValueError, TypeError, ArithmeticError) as e:
                 self.bad(point, str(e))
             last_of_instant = k + 1 == len(counts) or counts[k + 1][0] != ts
-            if last_of_instant and Field.TOTAL in self.counts:
+            if last_of_instant and self._counters_known():
                 self._counters(ts)
         if signals_ts:
             payload = contract.signals(ts_ms=signals_ts, seq=self._next(), values=self.signals)
@@ -194,6 +199,8 @@ class MachineBridge:
             log.info("%s: its source is back: a new session (what it did meanwhile was not seen)", self.path)
         self.started = True
         self._new_session()
+        self.counts.update(self._held)
+        self._held = {}
         self._birth()
 
     def _new_session(self) -> None:
@@ -248,6 +255,11 @@ class MachineBridge:
             cycle = (self.nameplate or {}).get("ideal_cycle_s", {}).get(self.product, 0.0)
             self.ideal_s += max(0.0, x - self.counts[Field.TOTAL]) * cycle
         self.counts[f] = x
+
+    def _counters_known(self) -> bool:
+        """Every counter the machine has is known in this session: a counters message never says 0 for one whose
+        value it has not seen."""
+        return Field.TOTAL in self.counts and all(f in self.counts for f in self.mapped if f in COUNTER_FIELDS)
 
     def _counters(self, ts: int) -> None:
         c = self.counts

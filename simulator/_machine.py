@@ -6,9 +6,10 @@ every finished part; ground truth, telemetry and signals are all read from it.
 
 from __future__ import annotations
 
+import bisect
 from array import array
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -28,6 +29,13 @@ BLOCKED = int(StopReason.BLOCKED)
 GOOD, SCRAP, REWORK = 0, 1, 2
 _EPS = 1e-9
 _NEVER = float("inf")
+
+
+class StateAt(NamedTuple):
+    """What a machine was doing at an instant: its reason code and the product it was set up for."""
+
+    reason: int
+    product: str
 
 
 class MachineSim:
@@ -92,6 +100,8 @@ class MachineSim:
         self.wear = 0.0
         #: network outages under way that cut it off (a scenario's network_outage): it runs on, unheard
         self.network_down = 0
+        #: when its network last went away or came back (sim s)
+        self.network_changed_s = 0.0
         #: what its own clock is off by (a scenario's clock_skew): the timestamps it sends, not when things happen
         self.clock_skew_ms = 0
         #: failed sensors by signal name (``_signals.SensorFault``): what the machine reports, not what it does
@@ -158,6 +168,13 @@ class MachineSim:
             self._record(int(clock.reason))
         else:
             self._record(self.holds[-1] if self.holds else self.activity)
+
+    def state_at(self, t: float) -> StateAt:
+        """The reason code in force at ``t`` (sim s; the last change at that instant stands) and the product."""
+        k = bisect.bisect_right(self.log_t, t) - 1
+        if k < 0:
+            return StateAt(max(self.reason, 0), self.product)
+        return StateAt(int(self.log_r[k]), self.products[self.log_p[k]])
 
     @property
     def scrap_share(self) -> float:

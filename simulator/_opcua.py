@@ -27,7 +27,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
 from shopfloor._asyncua_seam import serve_republish_per_spec, undelivered
-from shopfloor._publisher import now_ms
 from shopfloor.lifecycle import Service
 
 from ._feed import MachineUpdate, StateEvent
@@ -262,33 +261,39 @@ class MachineServer:
         # last: a client watching StopReason sees a consistent machine
         await write(nodes.reason, _dv(int(info.reason), ua.VariantType.Int32, ts))
 
-    async def _link(self, update: MachineUpdate, nodes: _MachineNodes) -> bool:
+    async def _link(self, update: MachineUpdate, nodes: _MachineNodes) -> list[StateEvent] | None:
         """A machine a network outage cut off: the server reports BadNoCommunication on its StopReason, as an
-        aggregating server does for a device it cannot reach, and holds its values until the link is back; then
-        its state is served again with a good status. False while it is cut off (its update is not written)."""
+        aggregating server does for a device it cannot reach, and holds its values until the link is back. Then
+        it reads the machine again: the state in force at that instant, stamped with it (what the machine did
+        meanwhile it never saw), and what changed after. The state changes to write; None while it is cut off."""
         m = update.machine
+
+        def at(t: float) -> int:
+            return round((m.clock.start_epoch + t) * 1000) + m.clock_skew_ms
+
         if m.network_down:
             if m.path not in self._cut:
                 self._cut.add(m.path)
                 await self.server.write_attribute_value(nodes.reason, _dv(
-                    max(m.reason, 0), ua.VariantType.Int32, now_ms(), self._now, NO_COMMUNICATION))
-            return False
-        if m.path in self._cut:
-            self._cut.discard(m.path)
-            for nid in (*nodes.counters.values(), *nodes.signals.values()):
-                self._last.pop(nid, None)  # written again, whatever their values
-            if not update.states:
-                since = round((m.clock.start_epoch + m.since) * 1000) + m.clock_skew_ms
-                await self._write_state(nodes, StateEvent(since, m.reason, m.product))
-        return True
+                    max(m.reason, 0), ua.VariantType.Int32, at(m.network_changed_s), self._now, NO_COMMUNICATION))
+            return None
+        if m.path not in self._cut:
+            return update.states
+        self._cut.discard(m.path)
+        for nid in (*nodes.counters.values(), *nodes.signals.values()):
+            self._last.pop(nid, None)  # written again, whatever their values
+        back = at(m.network_changed_s)
+        then = m.state_at(m.network_changed_s)
+        return [StateEvent(back, then.reason, then.product), *(e for e in update.states if e.ts_ms > back)]
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
         for update in updates:
             nodes = self.nodes.get(update.machine.path)
-            if nodes is None or not await self._link(update, nodes):
+            states = None if nodes is None else await self._link(update, nodes)
+            if nodes is None or states is None:
                 continue
-            for event in update.states:
+            for event in states:
                 await self._write_state(nodes, event)
             c = update.counters
             if c is not None:

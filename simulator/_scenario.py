@@ -224,6 +224,7 @@ class Injector:
             elif kind is EventKind.NETWORK_OUTAGE:
                 for cut in targets:
                     cut.network_down += 1
+                    cut.network_changed_s = float(env.now)
                     undo.append(_reconnects(cut))
                     # what the contract keeps: an MQTT machine's outbox; an OPC UA machine's new session after it
                     # (its cumulative counters come back, as counts across unknown time)
@@ -354,6 +355,7 @@ def _reconnects(m: MachineSim) -> Callable[[], None]:
     """The end of one outage of ``m``'s network."""
     def back() -> None:
         m.network_down -= 1
+        m.network_changed_s = float(m.env.now)
     return back
 
 

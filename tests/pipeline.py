@@ -23,8 +23,10 @@ import pytest
 
 from collector import Collector, CollectorConfig, KpiConfig, StoreConfig, indicators, register
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
-from shopfloor import Event, MqttSettings, Plant, Protocol, load_plant
+from shopfloor import Event, MqttSettings, Plant, Protocol, Window, load_plant
 from simulator import LiveRun, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
+from simulator._machine import MachineSim
+from simulator._truth import _MachineTruth
 
 from .conftest import EXAMPLES
 from .recording import Recorder, wait_until
@@ -270,3 +272,66 @@ def assert_stored_as_the_truth(run: Run, influxdb: InfluxDB) -> None:
     measured = influxdb.rows('SELECT last("networking_measured_num") AS n, last("networking_measured_den") AS d '
                              'FROM "digitization" WHERE "level" = \'site\'')[0]
     assert (measured["n"], measured["d"]) == (11, 14)
+
+
+def stored_gaps(influx: InfluxDB) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """The unknown intervals the collector wrote, by (machine path, ``state`` or ``counts``)."""
+    gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for g in influx.rows('SELECT "end_ms", "cause" FROM "gap" GROUP BY *'):
+        gaps.setdefault((path_of(g), g["what"]), []).append((g["time"], g["end_ms"]))
+    return gaps
+
+
+def assert_hours_as_the_truth_where_known(sim: Simulation, influx: InfluxDB, machines: Sequence[MachineSim],
+                                          affected: set[str]) -> tuple[int, int]:
+    """Every hour of ``machines`` against the truth over the time the collector knew (docs/collector.md, "Gaps"):
+    an hour no gap touches equals the truth; in one a state gap touches, the time elements are the truth's over
+    the known pieces, to the millisecond of every boundary, and the rest is unknown (coverage below 1); in one
+    only a counts gap touches, the times are exact. Every part counted once over the run. ``affected`` machines
+    must have a gap written. How many hours were flagged and how many known."""
+    truth = {m["path"]: m for m in sim.truth()["machines"]}
+    rows = kpi_rows(influx, "machine", "hour")
+    gaps = stored_gaps(influx)
+    t0 = sim.start_epoch
+    flagged = known = 0
+    for m in machines:
+        state_gaps, count_gaps = gaps.get((m.path, "state"), []), gaps.get((m.path, "counts"), [])
+        # the outage's machines have their gap (another may have one too: a gateway on a loaded machine can lose a
+        # connection of its own, and then did not see the machine either)
+        assert state_gaps or count_gaps or m.path not in affected, f"{m.path}: its gap was not written"
+        oracle = _MachineTruth(m, sim.now)
+        total = 0
+        for t in truth[m.path]["windows"]["hour"]:
+            row = covering(rows[m.path], t["start_ms"], t["end_ms"])
+            where = (m.path, t["label"])
+            total += row["pq"]
+            state_touched = [(max(a, t["start_ms"]), min(b, t["end_ms"])) for a, b in state_gaps
+                             if a < t["end_ms"] and b > t["start_ms"]]
+            if state_touched:
+                pieces, at = [], t["start_ms"]
+                for a, b in sorted(state_touched):
+                    pieces.append((at, a))
+                    at = b
+                pieces.append((at, t["end_ms"]))
+                seen = oracle.windows([Window(a / 1000 - t0, b / 1000 - t0, "") for a, b in pieces if b > a])
+                for field, key in (("apt_s", "APT_s"), ("aust_s", "AUST_s"), ("adet_s", "ADET_s"),
+                                   ("adot_s", "ADOT_s")):
+                    assert row[field] == pytest.approx(sum(x[key] for x in seen), abs=0.01), (*where, field)
+                assert row["unknown_s"] == pytest.approx(t["PBT_s"] - sum(x["PBT_s"] for x in seen), abs=0.01)
+                if row["unknown_s"] > 0:
+                    assert row["coverage"] < 1.0, where
+                    flagged += 1
+            elif not any(a < t["end_ms"] and b > t["start_ms"] for a, b in count_gaps):
+                assert_matches_truth(row, t, f"{m.path} hour {t['label']}", len(m.log_t))
+                # (an hour with no planned busy time, all break, has no coverage)
+                assert row.get("coverage") == (1.0 if t["PBT_s"] else None) and row["gap_pq"] == 0, where
+                known += 1
+            else:  # the state known all along, the counters not: exact times (the unplaced parts, if any, counted
+                # where the counters next said, out of the ratios)
+                for field, key in (("apt_s", "APT_s"), ("adet_s", "ADET_s"), ("adot_s", "ADOT_s")):
+                    assert row[field] == pytest.approx(t[key], abs=0.01), (*where, field)
+                assert row["coverage"] == 1.0, where
+                flagged += 1
+        # every part counted once over the run, the ones made during a gap in the hour after it
+        assert total == truth[m.path]["run"]["PQ"], m.path
+    return flagged, known

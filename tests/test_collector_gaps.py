@@ -18,18 +18,16 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
 from edge import EdgeGateway
-from shopfloor import MqttSettings, Window
+from shopfloor import MqttSettings
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 from simulator._opcua import MachineServer
-from simulator._truth import _MachineTruth
 
-from .pipeline import assert_matches_truth, edge_config, kpi_rows, opcua_plant
+from .pipeline import assert_hours_as_the_truth_where_known, edge_config, opcua_plant
 from .recording import wait_until
 from .servers import InfluxDB, Mosquitto, free_ports
 
@@ -122,55 +120,7 @@ def test_a_gap_is_unknown_flagged_and_never_a_guess(mosquitto: Mosquitto, influx
         return sim
 
     sim = asyncio.run(main())
-    truth = {m["path"]: m for m in sim.truth()["machines"]}
-    rows = kpi_rows(influxdb, "machine", "hour")
-    gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for g in influxdb.rows('SELECT "end_ms", "cause" FROM "gap" GROUP BY *'):
-        path = "/".join(g[k] for k in ("enterprise", "site", "area", "line", "machine"))
-        gaps.setdefault((path, g["what"]), []).append((g["time"], g["end_ms"]))
-    t0 = sim.start_epoch
-    flagged = known = 0
-    for m in sim.machines:
-        state_gaps, count_gaps = gaps.get((m.path, "state"), []), gaps.get((m.path, "counts"), [])
-        # the outage's machines have their gap (another may have one too: a gateway on a loaded machine can lose a
-        # connection of its own, and then did not see the machine either)
-        assert state_gaps or count_gaps or m.path not in affected, f"{m.path}: its gap was not written"
-        hours = {r["time"]: r for r in rows[m.path]}
-        oracle = _MachineTruth(m, sim.now)
-        total = 0
-        for t in truth[m.path]["windows"]["hour"]:
-            row: dict[str, Any] = hours[t["start_ms"]]
-            where = (m.path, t["label"])
-            total += row["pq"]
-            state_touched = [(max(a, t["start_ms"]), min(b, t["end_ms"])) for a, b in state_gaps
-                             if a < t["end_ms"] and b > t["start_ms"]]
-            if state_touched:
-                # the known time is the truth's, to the millisecond of every boundary; the rest is unknown
-                pieces, at = [], t["start_ms"]
-                for a, b in sorted(state_touched):
-                    pieces.append((at, a))
-                    at = b
-                pieces.append((at, t["end_ms"]))
-                seen = oracle.windows([Window(a / 1000 - t0, b / 1000 - t0, "") for a, b in pieces if b > a])
-                for field, key in (("apt_s", "APT_s"), ("aust_s", "AUST_s"), ("adet_s", "ADET_s"),
-                                   ("adot_s", "ADOT_s")):
-                    assert row[field] == pytest.approx(sum(x[key] for x in seen), abs=0.01), (*where, field)
-                assert row["unknown_s"] == pytest.approx(t["PBT_s"] - sum(x["PBT_s"] for x in seen), abs=0.01)
-                if row["unknown_s"] > 0:
-                    assert row["coverage"] < 1.0, where
-                    flagged += 1
-            elif not any(a < t["end_ms"] and b > t["start_ms"] for a, b in count_gaps):
-                assert_matches_truth(row, t, f"{m.path} hour {t['label']}", len(m.log_t))
-                assert row["coverage"] == 1.0 and row["gap_pq"] == 0, where
-                known += 1
-            else:  # the state known all along, the counters not: exact times (the unplaced parts, if any, counted
-                # where the counters next said, out of the ratios)
-                for field, key in (("apt_s", "APT_s"), ("adet_s", "ADET_s"), ("adot_s", "ADOT_s")):
-                    assert row[field] == pytest.approx(t[key], abs=0.01), (*where, field)
-                assert row["coverage"] == 1.0, where
-                flagged += 1
-        # every part counted once over the shift, the ones made during the gap in the hour after it
-        assert total == truth[m.path]["run"]["PQ"], m.path
+    flagged, known = assert_hours_as_the_truth_where_known(sim, influxdb, sim.machines, affected)
     assert flagged >= len(affected) and known >= 3 * len(sim.machines)
     # the state in force that each restarted publisher reported again was not stored a second time
     stored = influxdb.rows('SELECT "reason_code" FROM "state" GROUP BY "machine"')

@@ -9,6 +9,12 @@ breakdown, a quality drift, a material shortage, a speed loss, a micro-stop stor
 unplanned changeover. None of them loses data, so every KPI window of every machine and line
 — those the events touched and the undisturbed ones — must equal the truth, which includes
 the events.
+
+A network outage of a line is the one event that loses data, and exactly what the contract says
+it loses: its MQTT machines' outboxes keep their states and counters, so their KPIs stay the
+truth; its OPC UA machines are unknown for as long as their server cannot reach them — their
+time elements are the truth's over the rest, and the parts they made meanwhile are counted after
+it, each once (docs/scenarios.md, docs/collector.md "Gaps").
 """
 
 from __future__ import annotations
@@ -20,7 +26,14 @@ import pytest
 from shopfloor import load_plant
 from shopfloor._scenario import parse_scenario
 
-from .pipeline import PLANT, SHIFT_S, assert_stored_as_the_truth, run_pipeline
+from .pipeline import (
+    PLANT,
+    SHIFT_S,
+    assert_hours_as_the_truth_where_known,
+    assert_stored_as_the_truth,
+    run_pipeline,
+    stored_gaps,
+)
 from .servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -48,3 +61,27 @@ def test_a_shift_with_injected_events_through_the_whole_pipeline_reads_back_as_t
     assert_stored_as_the_truth(run, influxdb)
     c = run.collectors[0].counts
     assert c["invalid"] == 0 and c["seq_missing"] == 0 and c["batches_rejected"] == 0 and c["duplicates"] == 0
+
+
+def test_a_network_outage_of_a_line_loses_what_the_contract_says_and_nothing_else(
+        mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path) -> None:
+    events = parse_scenario("id: cut\nevents:\n  - {at: 3h, kind: network_outage, target: smt-1, duration: 1h}",
+                            load_plant(PLANT), source="cut.yaml").events
+    run = run_pipeline(mosquitto, influxdb, tmp_path, span_s=SHIFT_S, wall_s=15, events=events)
+    (outage,) = run.sim.truth()["injected"]
+    networked = [m for m in run.sim.machines if m.at.machine.networked]
+    cut = {m.path: m for m in networked if m.path in outage["machines"]}
+    assert {m.at.machine.id for m in cut.values()} == {"HZ-SP1", "HZ-PP1", "HZ-PP2", "HZ-RF1", "HZ-AOI1"}
+    opcua = {path for path, m in cut.items() if m.at.machine.protocol.value == "opcua"}
+    assert {path: entry["lost"] for path, entry in outage["machines"].items()} == {
+        path: ["state", "counters", "signals"] if path in opcua else ["signals"] for path in cut}
+    gaps = stored_gaps(influxdb)
+    for path in opcua:  # unknown for exactly as long as the server could not reach the machine
+        assert gaps.get((path, "state")) == [(outage["start_ms"], outage["end_ms"])], path
+    for m in networked:  # the MQTT machines' outboxes kept what the contract keeps: nothing of theirs is unknown
+        if m.path not in opcua:
+            assert (m.path, "state") not in gaps, m.path
+    flagged, known = assert_hours_as_the_truth_where_known(run.sim, influxdb, networked, opcua)
+    assert flagged >= len(opcua) and known >= 10 * len(networked) - 2 * len(opcua)
+    c = run.collectors[0].counts
+    assert c["invalid"] == 0 and c["batches_rejected"] == 0

@@ -71,8 +71,9 @@ def test_an_opcua_machine_its_server_cannot_reach_goes_offline_and_comes_back_in
         mosquitto: Mosquitto, tmp_path: Path) -> None:
     # the server reports BadNoCommunication on the machine's StopReason, as an aggregating server does for a device
     # it cannot reach: the edge gateway says offline and, once the state is good again, begins a new session
-    events = parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: WH-C01, "
-                            "duration: 1h}", WUHAN).events
+    events = parse_scenario("id: cut\nevents:\n  - {at: 10m, kind: quality_drift, target: WH-C01, scrap_rate: 0.3, "
+                            "duration: 40m}\n  - {at: 1h, kind: network_outage, target: WH-C01, duration: 1h}",
+                            WUHAN).events
     sim = Simulation(WUHAN, seed=3, events=events)
     machines = [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol.value == "opcua"]
     lathe = next(m for m in machines if m.at.machine.id == "WH-C01")
@@ -97,6 +98,13 @@ def test_an_opcua_machine_its_server_cannot_reach_goes_offline_and_comes_back_in
     assert len(set(online)) == 2  # a new session after the outage: what it did meanwhile was not seen
     births = {b["session"] for b in recorder.of("birth")[lathe.path]}
     assert set(online) <= births
+    # its server holds the counters across the outage: one that did not change meanwhile (its scrap) is not notified
+    # again, and the new session's counters still carry it — never a 0 for a value not seen
+    counters = recorder.of("counters")[lathe.path]
+    assert all(c["good"] + c["scrap"] + c["rework"] == c["total"] for c in counters)
+    assert {k: counters[-1][k] for k in ("total", "good", "scrap", "rework")} == {
+        "total": lathe.total, "good": lathe.good, "scrap": lathe.scrap, "rework": lathe.rework}
+    assert lathe.scrap > 0
     others = [m for m in machines if m is not lathe]
     for m in others:  # the server's other machines were not cut off
         assert len({s["session"] for s in recorder.of("status")[m.path]}) == 1, m.path
