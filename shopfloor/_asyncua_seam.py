@@ -16,6 +16,14 @@ Servers (the simulator's):
   with_an_empty_message`` fails on that day.
 - asyncua logs every ServiceFault at ERROR; the two above are the normal end of a client's catch-up,
   so they are logged at DEBUG.
+- **Who may call a method.** asyncua has no per-user rights on nodes; its one public hook is the
+  ``PermissionRuleset`` a server is given (``set_security_policy(…, permission_ruleset=…)``), whose
+  ``check_validity(user, action_type_id, body)`` it asks for every request of a session, for every
+  security policy, None included. ``MethodRights`` keeps asyncua's own role rules and denies a CallRequest
+  that calls a guarded method by a user without the right (asyncua then answers the whole request
+  ``BadUserAccessDenied``). Which methods a CallRequest calls is in its body, the undecoded request:
+  ``called_methods`` decodes a copy, relying on asyncua handing the ruleset its ``Buffer`` positioned at the
+  request's parameters (after the type id and the request header), which ``Buffer.copy`` copies from there.
 - **Undelivered notifications**: asyncua does not say whether its subscriptions still hold
   notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
   can first let its subscribers take the last values.
@@ -39,12 +47,14 @@ Clients (the edge's):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any
 
 from asyncua import Client, Server, ua
 from asyncua.common.subscription import Subscription
-from asyncua.common.utils import ServiceError
+from asyncua.common.utils import Buffer, ServiceError
+from asyncua.crypto.permission_rules import SimpleRoleRuleset, User
+from asyncua.ua.ua_binary import struct_from_binary, struct_to_binary
 
 from ._seam_check import Requirement, Seam, mentions, method
 
@@ -83,6 +93,37 @@ def undelivered(server: Server) -> list[float]:
             for sub in server.iserver.subscription_service.subscriptions.values()
             if sub.pub_request_callback is not None  # a client's, not the server's own
             and (sub._triggered_datachanges or sub._triggered_events or sub._not_acknowledged_results)]
+
+
+_CALL_REQUEST = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
+
+
+class MethodRights(SimpleRoleRuleset):  # type: ignore[misc]
+    """asyncua's role rules, and methods only some users may call: a CallRequest that calls one of ``guarded`` is
+    denied unless ``may_call`` the session's user. Give it to ``Server.set_security_policy`` before the server
+    starts; ``guarded`` is read at each request, so it may be filled while the address space is built."""
+
+    def __init__(self, guarded: Set[ua.NodeId], may_call: Callable[[User], bool]) -> None:
+        super().__init__()
+        self.guarded = guarded
+        self.may_call = may_call
+
+    def check_validity(self, user: User, action_type_id: ua.NodeId, body: Any) -> bool:
+        if not super().check_validity(user, action_type_id, body):
+            return False
+        if action_type_id != _CALL_REQUEST or not self.guarded:
+            return True
+        try:
+            called = called_methods(body)
+        except Exception:  # a request asyncua could not decode either: denied rather than an internal error
+            return False
+        return self.may_call(user) if any(method in self.guarded for method in called) else True
+
+
+def called_methods(body: Buffer) -> list[ua.NodeId]:
+    """The MethodIds a CallRequest calls, from its body as asyncua hands it to a ruleset (left unread)."""
+    params = struct_from_binary(ua.CallParameters, body.copy())
+    return [m.MethodId for m in params.MethodsToCall or ()]
 
 
 def quiet_lost_connections() -> None:
@@ -159,6 +200,18 @@ def _a_client_has_a_protocol() -> bool:
     return hasattr(Client("opc.tcp://127.0.0.1:4840").uaclient, "protocol")  # None until connected
 
 
+def _a_call_body_copies_to_its_methods() -> bool:
+    # as asyncua's processor reads a request: type id and header first, then hands on the rest
+    request = ua.CallRequest(Parameters=ua.CallParameters(MethodsToCall=[
+        ua.CallMethodRequest(ObjectId=ua.NodeId("o", 2), MethodId=ua.NodeId("m", 2))]))
+    body = Buffer(struct_to_binary(request))
+    from asyncua.ua.ua_binary import nodeid_from_binary
+
+    nodeid_from_binary(body)
+    struct_from_binary(ua.RequestHeader, body)
+    return called_methods(body) == [ua.NodeId("m", 2)] and called_methods(body) == [ua.NodeId("m", 2)]
+
+
 def _all(*checks: Callable[[], bool]) -> Callable[[], bool]:
     return lambda: all(c() for c in checks)
 
@@ -180,6 +233,19 @@ SEAM = Seam("asyncua", "shopfloor/_asyncua_seam.py", (
     Requirement(f"{CLIENT_SESSION_LOGGER} logs '{_PUBLISH_CRASHED_LOG}' (with the exception)", _all(
         mentions("asyncua.client.ua_session:UaSession.__init__", 'logging.getLogger(f"{__name__}.UaSession")'),
         mentions("asyncua.client.ua_session:UaSession", f'.exception("{_PUBLISH_CRASHED_LOG}'))),
+    Requirement("UaProcessor asks security_policy.permissions.check_validity(user, typeid, body) of every request",
+                mentions("asyncua.server.uaprocessor:UaProcessor._process_message",
+                         "permissions.check_validity(user, typeid, body) is False")),
+    Requirement("UaProcessor decodes a CallRequest from the body it gave the ruleset",
+                mentions("asyncua.server.uaprocessor:UaProcessor._process_message",
+                         "params = struct_from_binary(ua.CallParameters, body)")),
+    Requirement("a server's security policies, None included, are made with its permission_ruleset", _all(
+        mentions("asyncua.crypto.security_policies:SecurityPolicyFactory.create",
+                 "permission_ruleset=self.permission_ruleset"),
+        mentions("asyncua.crypto.security_policies:SecurityPolicyNone.__init__",
+                 "self.permissions = permission_ruleset"))),
+    Requirement("a CallRequest body (Buffer) copies from its position and decodes to CallParameters",
+                _a_call_body_copies_to_its_methods),
     Requirement("Client._subscriptions", _a_client_has_subscriptions),
     Requirement("Client._stale_watchdog_loop reads _subscriptions",
                 mentions("asyncua:Client._stale_watchdog_loop", "self._subscriptions")),

@@ -18,18 +18,16 @@ from typing import Any
 
 import aiomqtt
 
-from shopfloor import MqttSettings, ScenarioError, parse_event
+from shopfloor import MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import client_id, mqtt_client, now_ms, tls_context
 from shopfloor.lifecycle import Backoff, Service
 
+from . import _commands as commands
+from ._commands import MAX_COMMAND_BYTES, Refused
 from ._simulation import Simulation
 
 log = logging.getLogger(__name__)
-
-#: a command larger than this is refused unread
-MAX_COMMAND_BYTES = 16_384
-
 
 class MqttControl(Service):
     """Takes injection commands for ``sim``'s plant from the broker; ``ready`` once subscribed."""
@@ -73,33 +71,34 @@ class MqttControl(Service):
         command: Any = None
         try:
             if len(payload) > MAX_COMMAND_BYTES:
-                raise ValueError(f"the command is {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
-            command = json.loads(payload)
+                raise Refused(f"the command is {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
+            try:
+                command = json.loads(payload)
+            except ValueError as e:
+                raise Refused(str(e)) from None
             if not isinstance(command, dict) or not isinstance(command.get("id"), str) or not command["id"]:
-                raise ValueError('expected {"id": "<text>", "event": {kind, target, …}} or {"id": "<text>", '
-                                 '"clear": <event id>}')
+                raise Refused('expected {"id": "<text>", "event": {kind, target, …}} or {"id": "<text>", '
+                              '"clear": <event id>}')
             if "clear" in command:
                 return self._clear(command)
-            event = parse_event(command.get("event"), self.sim.plant, source="control")
-            if not self.sim.owns(event):
-                return None if self.sim.shard[0] else self._refused(command, f"{event.target} is in no shard")
-            number = self.sim.inject(event)
-        except ScenarioError as e:
-            return self._refused(command, "; ".join(f"{i.path}: {i.message}" if i.path else i.message
-                                                    for i in e.issues))
-        except ValueError as e:
+            accepted = commands.inject(self.sim, command.get("event"), source="control")
+            if accepted is None:
+                target = command["event"].get("target")
+                return None if self.sim.shard[0] else self._refused(command, f"{target} is in no shard")
+        except Refused as e:
             return self._refused(command, str(e))
         self.accepted += 1
-        log.info("control: %s on %s injected (command %s)", event.kind.value, event.path, command["id"])
-        return {"id": command["id"], "ts": now_ms(), "accepted": True, "event": number}
+        log.info("control: %s on %s injected (command %s)", accepted.event.kind.value, accepted.event.path,
+                 command["id"])
+        return {"id": command["id"], "ts": now_ms(), "accepted": True, "event": accepted.number}
 
     def _clear(self, command: dict[str, Any]) -> dict[str, Any] | None:
         number = command["clear"]
         if isinstance(number, bool) or not isinstance(number, int):
             return self._refused(command, f"clear: expected an event id (a whole number), got {number!r}")
         try:
-            self.sim.clear(number)
-        except ValueError as e:
+            commands.clear(self.sim, number)
+        except Refused as e:
             # a shard without it stays silent: the one that has it answers (the first, when none has)
             return None if self.sim.shard[0] else self._refused(command, str(e))
         self.accepted += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +26,16 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from shopfloor import CONTROL_NAMES, KINDS, REASONS, PowerClass, StopReason
-from shopfloor._asyncua_seam import serve_republish_per_spec, undelivered
+from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, EventKind, PowerClass, StopReason
+from shopfloor._asyncua_seam import MethodRights, serve_republish_per_spec, undelivered
 from shopfloor.lifecycle import Service
 
+from . import _commands as commands
+from ._commands import MAX_COMMAND_BYTES, Refused
 from ._feed import MachineUpdate, StateEvent
 from ._machine import MachineSim
 from ._signals import signal_names
+from ._simulation import Simulation
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,13 @@ class OpcUaSettings:
     cert_dir: Path | None = None
     #: username → password; when given, anonymous sessions are refused
     users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: the users (of ``users``) that may call InjectFault and ClearFault, when the servers take live control
+    operators: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        strangers = sorted(self.operators - set(self.users))
+        if strangers:
+            raise ValueError(f"OPC UA operators must be users too: {', '.join(strangers)} not among the users")
         if self.security not in _POLICIES:
             raise ValueError(f"OPC UA security must be none, sign or sign-encrypt, got {self.security!r}")
         if self.security != "none" and self.cert_dir is None:
@@ -79,6 +88,80 @@ class _Users:
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User, name=username)
         return None
+
+
+def _argument(name: str, vtype: ua.VariantType, description: str) -> ua.Argument:
+    return ua.Argument(Name=name, DataType=ua.NodeId(vtype.value), ValueRank=-1, ArrayDimensions=[],
+                       Description=ua.LocalizedText(description))
+
+
+_STRING, _UINT32 = ua.VariantType.String, ua.VariantType.UInt32
+INJECT_FAULT_INPUTS = (
+    _argument("Kind", _STRING, "the event kind, as a scenario file writes it: "
+              f"{', '.join(k.value for k in EVENT_KINDS if k is not EventKind.CHANGE)} (docs/scenarios.md); each "
+              "acts on a machine, a line or a site"),
+    _argument("Parameters", _STRING, 'the event\'s parameters as a JSON object, as a scenario file writes them, '
+              'e.g. {"duration": "30m"}; empty: none'),
+)
+INJECT_FAULT_OUTPUTS = (
+    _argument("EventId", _UINT32, "the event's id in the run's truth (injected); 0: refused, Reason says why"),
+    _argument("Reason", _STRING, "why the event was refused; empty when it was applied"),
+)
+CLEAR_FAULT_INPUTS = (_argument("EventId", _UINT32, "the id InjectFault returned (or a scripted event's)"),)
+CLEAR_FAULT_OUTPUTS = (_argument("Reason", _STRING, "why the event could not be ended; empty when it was"),)
+#: JSON's names for what Parameters may be instead of an object
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def _parameters(text: str) -> dict[str, Any]:
+    """InjectFault's Parameters: a JSON object of the event's parameters (Refused saying what is wrong)."""
+    if not text.strip():
+        return {}
+    if len(text.encode()) > MAX_COMMAND_BYTES:
+        raise Refused(f"Parameters: {len(text.encode())} bytes; at most {MAX_COMMAND_BYTES}")
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise Refused(f'Parameters: not JSON ({e}); expected an object such as {{"duration": "30m"}}') from None
+    if not isinstance(value, dict):
+        raise Refused(f'Parameters: expected a JSON object such as {{"duration": "30m"}}, got '
+                      f'{_JSON_TYPES.get(type(value), type(value).__name__)}')
+    for key, argument in (("kind", "Kind argument"), ("target", "node the method belongs to")):
+        if key in value:
+            raise Refused(f"Parameters: {key} is not a parameter: it is the {argument}")
+    return value
+
+
+def _bad_arguments(args: Sequence[ua.Variant], expected: Sequence[Callable[[ua.Variant], bool]]) -> \
+        ua.CallMethodResult | None:
+    """The answer to a call whose input arguments do not fit (Part 4, Call: too few or many, or of a wrong type)."""
+    result = ua.CallMethodResult()
+    if len(args) != len(expected):
+        result.StatusCode = ua.StatusCode(ua.StatusCodes.BadArgumentsMissing if len(args) < len(expected)
+                                          else ua.StatusCodes.BadTooManyArguments)
+        return result
+    fits = [accepts(arg) for arg, accepts in zip(args, expected, strict=True)]
+    if all(fits):
+        return None
+    result.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+    result.InputArgumentResults = [ua.StatusCode() if ok else ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+                                   for ok in fits]
+    return result
+
+
+def _is_text(arg: ua.Variant) -> bool:
+    return arg.VariantType is ua.VariantType.String and (arg.Value is None or isinstance(arg.Value, str))
+
+
+_INTEGERS = frozenset({ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16, ua.VariantType.UInt16,
+                       ua.VariantType.Int32, ua.VariantType.UInt32, ua.VariantType.Int64, ua.VariantType.UInt64})
+
+
+def _is_event_id(arg: ua.Variant) -> bool:
+    # any integer type, not UInt32 alone: asyncua's own call_method(…, 1) sends an Int64
+    return (arg.VariantType in _INTEGERS and isinstance(arg.Value, int) and not isinstance(arg.Value, bool)
+            and 0 <= arg.Value <= 0xFFFF_FFFF)
 
 
 @dataclass(slots=True)
@@ -113,15 +196,20 @@ NO_COMMUNICATION = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
 
 
 class MachineServer:
-    """One asyncua server holding some machines."""
+    """One asyncua server holding some machines; with ``control``, the methods InjectFault and ClearFault on each
+    machine, line and site, which only the settings' operators may call."""
 
-    def __init__(self, name: str, endpoint: str, machines: Sequence[MachineSim], settings: OpcUaSettings) -> None:
+    def __init__(self, name: str, endpoint: str, machines: Sequence[MachineSim], settings: OpcUaSettings,
+                 control: Simulation | None = None) -> None:
         self.name = name
         self.endpoint = endpoint
         self.machines = list(machines)
         self.settings = settings
+        self.control = control
         self.server = Server(user_manager=_Users(settings.users) if settings.users else None)
         self.nodes: dict[str, _MachineNodes] = {}
+        #: the InjectFault and ClearFault methods: only operators may call them
+        self.guarded: set[ua.NodeId] = set()
         self.ns = 0
         #: last value written per sampled variable: an unchanged value is not written again
         self._last: dict[ua.NodeId, float] = {}
@@ -145,7 +233,9 @@ class MachineServer:
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"sfsim {self.name}")
         await server.set_application_uri(f"urn:sfsim:server:{self.name}")
-        server.set_security_policy(_POLICIES[s.security])
+        # who may call a method is asked of every request, on every endpoint (security None too)
+        rights = MethodRights(self.guarded, self._may_call) if self.control is not None else None
+        server.set_security_policy(_POLICIES[s.security], permission_ruleset=rights)
         if s.users:
             server.set_identity_tokens([ua.UserNameIdentityToken])
         if s.security != "none":
@@ -167,15 +257,21 @@ class MachineServer:
             parent = server.nodes.objects
             at = m.at
             path = ""
-            for level, name in ((at.enterprise.id, at.enterprise.name), (at.site.id, at.site.name),
-                                (at.area.id, at.area.name), (at.line.id, at.line.name)):
+            # the target an event on the folder names (None: no methods); a line with its site, as a line id
+            # may be in several sites
+            for level, name, target in ((at.enterprise.id, at.enterprise.name, None),
+                                        (at.site.id, at.site.name, at.site.id), (at.area.id, at.area.name, None),
+                                        (at.line.id, at.line.name, f"{at.site.id}/{at.line.id}")):
                 path = f"{path}/{level}" if path else level
                 if path not in folders:
                     folders[path] = await parent.add_folder(ua.NodeId(path, self.ns), ua.QualifiedName(level, self.ns))
                     await folders[path].write_attribute(
                         ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(str(name)))))
+                    if target is not None:
+                        await self._add_control(folders[path], target)
                 parent = folders[path]
             self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
+            await self._add_control(self.server.get_node(ua.NodeId(m.path, self.ns)), m.at.machine.id)
         await self.publish(list(snapshot() if callable(snapshot) else snapshot))
         await server.start()
         self.serving = True
@@ -247,6 +343,68 @@ class MachineServer:
             },
             signals={name: await var(monitoring, name, 0.0, DBL) for name in signal_names(m)},
         )
+
+    async def _add_control(self, node: Node, target: str) -> None:
+        """InjectFault and ClearFault on ``node`` (a machine, line or site named ``target``), with live control."""
+        if self.control is None:
+            return
+        ns, path = self.ns, str(node.nodeid.Identifier)
+
+        async def inject_fault(parent: ua.NodeId, *args: ua.Variant) -> list[ua.Variant] | ua.CallMethodResult:
+            # the node the method belongs to, whichever ObjectId the call names (asyncua does not check it)
+            return self._inject_fault(target, path, args)
+
+        async def clear_fault(parent: ua.NodeId, *args: ua.Variant) -> list[ua.Variant] | ua.CallMethodResult:
+            return self._clear_fault(args)
+
+        for name, call, inputs, outputs, description in (
+            ("InjectFault", inject_fault, INJECT_FAULT_INPUTS, INJECT_FAULT_OUTPUTS,
+             f"inject a fault on {target} now, as a scenario file's event (docs/scenarios.md \"Live injection\"); "
+             "refused: EventId 0 and the Reason"),
+            ("ClearFault", clear_fault, CLEAR_FAULT_INPUTS, CLEAR_FAULT_OUTPUTS,
+             "end an event under way now (any event of the plant, by its id)"),
+        ):
+            method = await node.add_method(ua.NodeId(f"{path}/{name}", ns), ua.QualifiedName(name, ns), call,
+                                           list(inputs), list(outputs))
+            await method.write_attribute(ua.AttributeIds.Description,
+                                         ua.DataValue(ua.Variant(ua.LocalizedText(description))))
+            self.guarded.add(method.nodeid)
+
+    def _may_call(self, user: User) -> bool:
+        """May this session's user call InjectFault and ClearFault? Anonymous users never may."""
+        return user.name is not None and user.name in self.settings.operators
+
+    def _inject_fault(self, target: str, path: str, args: Sequence[ua.Variant]) -> \
+            list[ua.Variant] | ua.CallMethodResult:
+        assert self.control is not None
+        bad = _bad_arguments(args, (_is_text, _is_text))
+        if bad is not None:
+            return bad
+        kind, parameters = (str(arg.Value or "") for arg in args)
+        try:
+            event = {**_parameters(parameters), "kind": kind, "target": target}
+            accepted = commands.inject(self.control, event, source="OPC UA InjectFault", at=path)
+            if accepted is None:  # not for a node of this server, whose machines this run has
+                raise Refused(f"{target} has no machine this process runs")
+        except Refused as e:
+            log.info("OPC UA %s: InjectFault(%s) on %s refused: %s", self.name, kind, target, e)
+            return [ua.Variant(0, _UINT32), ua.Variant(str(e), _STRING)]
+        log.info("OPC UA %s: %s on %s injected (event %d)", self.name, kind, accepted.event.path, accepted.number)
+        return [ua.Variant(accepted.number, _UINT32), ua.Variant("", _STRING)]
+
+    def _clear_fault(self, args: Sequence[ua.Variant]) -> list[ua.Variant] | ua.CallMethodResult:
+        assert self.control is not None
+        bad = _bad_arguments(args, (_is_event_id,))
+        if bad is not None:
+            return bad
+        number = int(args[0].Value)
+        try:
+            commands.clear(self.control, number)
+        except Refused as e:
+            log.info("OPC UA %s: ClearFault(%d) refused: %s", self.name, number, e)
+            return [ua.Variant(str(e), _STRING)]
+        log.info("OPC UA %s: event %d cleared", self.name, number)
+        return [ua.Variant("", _STRING)]
 
     async def _write_state(self, nodes: _MachineNodes, event: StateEvent) -> None:
         write = self.server.write_attribute_value
@@ -346,14 +504,17 @@ class OpcUaServers(Service):
     The exit stops every server that is serving (one put in ``servers`` meanwhile too), each once its subscribers
     took the last values."""
 
-    def __init__(self, machines: Sequence[MachineSim], settings: OpcUaSettings) -> None:
+    def __init__(self, machines: Sequence[MachineSim], settings: OpcUaSettings,
+                 control: Simulation | None = None) -> None:
+        """``control``: the run that InjectFault and ClearFault act on (live control); None: no such methods."""
         super().__init__(f"OPC UA servers from port {settings.port}")
         groups: dict[str, list[MachineSim]] = {}
         for m in machines:
             key = m.at.site.id if settings.per == "site" else f"{m.at.site.id}-{m.at.line.id}"
             groups.setdefault(key, []).append(m)
         self.servers = [
-            MachineServer(name, f"opc.tcp://{settings.host}:{settings.port + i}/sfsim/{name}", group, settings)
+            MachineServer(name, f"opc.tcp://{settings.host}:{settings.port + i}/sfsim/{name}", group, settings,
+                          control)
             for i, (name, group) in enumerate(groups.items())
         ]
 
