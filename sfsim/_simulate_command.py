@@ -101,6 +101,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="server keys and self-signed certificates (default .sfsim/pki)")
     serve.add_argument("--opcua-user", action="append", default=[], metavar="USER:PASSWORD",
                        help="accept this user (repeatable); anonymous sessions are then refused")
+    serve.add_argument("--opcua-operator", action="append", default=[], metavar="USER:PASSWORD",
+                       help="accept this user as --opcua-user does, and let it call InjectFault and ClearFault "
+                       "(repeatable; needs --control)")
     serve.add_argument("--mqtt", metavar="URL",
                        help="machines whose protocol is mqtt publish to this broker: mqtt[s]://[user:pass@]host[:port]")
     serve.add_argument("--mqtt-prefix", default="sfsim", help="topic prefix (default sfsim)")
@@ -108,8 +111,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--mqtt-version", choices=("5", "3.1.1"), default="5", help="MQTT version (default 5)")
     serve.add_argument("--mqtt-ca", metavar="FILE", help="CA bundle for mqtts:// (default: the system's)")
     serve.add_argument("--control", action="store_true",
-                       help="take injection commands on the broker's control topic (needs --mqtt; who may send them "
-                       "is the broker's ACL: docs/scenarios.md \"Live injection\")")
+                       help="take injection commands: on the broker's control topic with --mqtt (who may send them "
+                       "is the broker's ACL), by the OPC UA methods InjectFault and ClearFault of every machine, line "
+                       "and site with --opcua (only --opcua-operator users may call them): docs/scenarios.md "
+                       "\"Live injection\"")
     serve.add_argument("--sample", type=_duration, default=1.0, metavar="DURATION",
                        help="wall-clock period of counters and signals (default 1s)")
     p.set_defaults(run=_simulate)
@@ -124,8 +129,12 @@ def _simulate(args: argparse.Namespace) -> int:
         return Exit.INPUT
     serving = args.opcua or args.mqtt is not None
     try:
-        if args.control and args.mqtt is None:
-            raise ValueError("--control needs --mqtt: the commands come over the broker")
+        if args.control and args.mqtt is None and not args.opcua:
+            raise ValueError("--control needs --mqtt (the broker's control topic) or --opcua (the InjectFault "
+                             "methods): the commands come over one of them")
+        if args.opcua_operator and not (args.control and args.opcua):
+            raise ValueError("--opcua-operator needs --opcua and --control: it grants the right to call the "
+                             "methods live control adds")
         sinks = _sinks(args) if serving else None
     except ValueError as e:
         print(f"sfsim simulate: {e}", file=sys.stderr)
@@ -191,15 +200,21 @@ def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """Adapter factories by name, from the command line; ValueError for bad settings."""
     out: list[tuple[str, Any]] = []
     if args.opcua:
-        users = {}
-        for item in args.opcua_user:
-            name, sep, password = item.partition(":")
-            if not sep or not name:
-                raise ValueError(f"--opcua-user expects USER:PASSWORD, got {name or item!r}…")
-            users[name] = password
+        users: dict[str, str] = {}
+        operators: set[str] = set()
+        for option, items in (("--opcua-user", args.opcua_user), ("--opcua-operator", args.opcua_operator)):
+            for item in items:
+                name, sep, password = item.partition(":")
+                if not sep or not name:
+                    raise ValueError(f"{option} expects USER:PASSWORD, got {name or item!r}…")
+                if users.get(name, password) != password:
+                    raise ValueError(f"{option}: user {name} is given twice with different passwords")
+                users[name] = password
+                if option == "--opcua-operator":
+                    operators.add(name)
         out.append(("opcua", OpcUaSettings(host=args.opcua_host, port=args.opcua_port, per=args.opcua_per,
                                            security=args.opcua_security, cert_dir=args.opcua_cert_dir,
-                                           users=users)))
+                                           users=users, operators=frozenset(operators))))
     if args.mqtt is not None:
         out.append(("mqtt", MqttSettings.from_url(args.mqtt, prefix=args.mqtt_prefix, qos=args.mqtt_qos,
                                                   version=args.mqtt_version, ca_file=args.mqtt_ca)))
@@ -218,17 +233,21 @@ async def _serve(sim: Simulation, sinks: list[tuple[str, Any]], duration: float 
             err.print(f"no networked machine uses {name}; nothing to serve over it")
             continue
         if name == "opcua":
-            servers = OpcUaServers(machines, settings)
+            servers = OpcUaServers(machines, settings, control=sim if control else None)
             adapters.append((servers, machines))
             announcements += [f"OPC UA  {endpoint}  ({len(server.machines)} machines, security {settings.security})"
                               for endpoint, server in zip(servers.endpoints, servers.servers, strict=True)]
+            if control:
+                who = ", ".join(sorted(settings.operators)) or "nobody: no --opcua-operator"
+                announcements.append(f"control InjectFault, ClearFault on every machine, line and site  (operators: "
+                                     f"{who})")
         else:
             adapters.append((MqttMachines(machines, settings, sample_s), machines))
             announcements.append(f"MQTT    {settings.url}  topics {settings.prefix}/v1/…  ({len(machines)} machines, "
                                  f"QoS {settings.qos}, MQTT {settings.version})")
     async with contextlib.AsyncExitStack() as stack:
-        if control:
-            mqtt = next(settings for name, settings in sinks if name == "mqtt")
+        mqtt = next((settings for name, settings in sinks if name == "mqtt"), None)
+        if control and mqtt is not None:
             commands = await stack.enter_async_context(MqttControl(sim, mqtt))
             await commands.wait_ready(30)
             announcements.append(f"control {commands.command_topic}  (results on {commands.result_topic})")
