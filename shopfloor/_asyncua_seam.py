@@ -24,6 +24,15 @@ Servers (the simulator's):
   ``BadUserAccessDenied``). Which methods a CallRequest calls is in its body, the undecoded request:
   ``called_methods`` decodes a copy, relying on asyncua handing the ruleset its ``Buffer`` positioned at the
   request's parameters (after the type id and the request header), which ``Buffer.copy`` copies from there.
+- **Only the security policies a server offers.** asyncua's server opens a secure channel with
+  SecurityPolicy None even when it offers only Basic256Sha256 (``SecureConnection.select_policy`` falls back
+  to the connection's initial None policy, which has no permission ruleset): a client that skips the
+  endpoint check reads the plant unencrypted and bypasses every rule above, a plain user calling the
+  operators' methods. ``offered_policies_only`` gives such a channel a ruleset that allows nothing: it may
+  still create and activate a session (asyncua asks no ruleset for those; asyncua's own client gives up
+  there, finding no endpoint without security), and every other request is BadUserAccessDenied. It relies on
+  ``SecureConnection._policies`` (the server's policy factories, empty on a client's connection), their
+  ``matches(uri, mode)``, and on each server connection starting with a ``SecurityPolicyNone()`` of its own.
 - **Undelivered notifications**: asyncua does not say whether its subscriptions still hold
   notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
   can first let its subscribers take the last values.
@@ -51,9 +60,10 @@ from collections.abc import Callable, Set
 from typing import Any
 
 from asyncua import Client, Server, ua
+from asyncua.common.connection import SecureConnection
 from asyncua.common.subscription import Subscription
 from asyncua.common.utils import Buffer, ServiceError
-from asyncua.crypto.permission_rules import SimpleRoleRuleset, User
+from asyncua.crypto.permission_rules import PermissionRuleset, SimpleRoleRuleset, User
 from asyncua.ua.ua_binary import struct_from_binary, struct_to_binary
 
 from ._seam_check import Requirement, Seam, mentions, method
@@ -118,6 +128,31 @@ class MethodRights(SimpleRoleRuleset):  # type: ignore[misc]
         except Exception:  # a request asyncua could not decode either: denied rather than an internal error
             return False
         return self.may_call(user) if any(method in self.guarded for method in called) else True
+
+
+class _NothingAllowed(PermissionRuleset):  # type: ignore[misc]
+    def check_validity(self, user: User, action_type_id: ua.NodeId, body: Any) -> bool:
+        return False
+
+
+def offered_policies_only() -> None:
+    """On servers of this process, a secure channel with a security policy the server does not offer may do
+    nothing but create and activate a session (then every request is BadUserAccessDenied); clients' channels are
+    as they were."""
+    select = SecureConnection.select_policy
+    if getattr(select, "offered_only", False):
+        return
+    nothing = _NothingAllowed()
+
+    def select_policy(self: Any, uri: str, peer_certificate: bytes | None,
+                      mode: ua.MessageSecurityMode | None = None) -> None:
+        select(self, uri, peer_certificate, mode)
+        if self._policies and not any(policy.matches(uri, mode) for policy in self._policies):
+            # asyncua kept the connection's first policy, a None of its own that no rule guards
+            self.security_policy.permissions = nothing
+
+    select_policy.offered_only = True  # type: ignore[attr-defined]
+    SecureConnection.select_policy = select_policy
 
 
 def called_methods(body: Buffer) -> list[ua.NodeId]:
@@ -246,6 +281,12 @@ SEAM = Seam("asyncua", "shopfloor/_asyncua_seam.py", (
                  "self.permissions = permission_ruleset"))),
     Requirement("a CallRequest body (Buffer) copies from its position and decodes to CallParameters",
                 _a_call_body_copies_to_its_methods),
+    Requirement("SecureConnection.select_policy(uri, peer_certificate, mode) picks from _policies", _all(
+        method("asyncua.common.connection:SecureConnection", "select_policy", "uri", "peer_certificate", "mode"),
+        mentions("asyncua.common.connection:SecureConnection.set_policy_factories", "self._policies = policies"),
+        mentions("asyncua.common.connection:SecureConnection.select_policy", "policy.matches(uri, mode)"),
+        mentions("asyncua.server.uaprocessor:UaProcessor.__init__",
+                 "SecureConnection(SecurityPolicyNone(), self._limits)"))),
     Requirement("Client._subscriptions", _a_client_has_subscriptions),
     Requirement("Client._stale_watchdog_loop reads _subscriptions",
                 mentions("asyncua:Client._stale_watchdog_loop", "self._subscriptions")),

@@ -27,7 +27,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, EventKind, PowerClass, StopReason
-from shopfloor._asyncua_seam import MethodRights, serve_republish_per_spec, undelivered
+from shopfloor._asyncua_seam import MethodRights, offered_policies_only, serve_republish_per_spec, undelivered
 from shopfloor.lifecycle import Service
 
 from . import _commands as commands
@@ -228,6 +228,8 @@ class MachineServer:
         await server.init()
         # third-party clients catch up after a reconnect by Republish: they must hear when there is nothing left
         serve_republish_per_spec(server)
+        # asyncua would let a client without security in, past the rules below, on a server that offers none
+        offered_policies_only()
         # asyncua would let any client call itself "admin" and rewrite the plant
         server.allow_remote_admin(False)
         server.set_endpoint(self.endpoint)
