@@ -11,15 +11,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncua import Client, Server, ua
+from asyncua.common.connection import SecureConnection
 from asyncua.common.subscription import Subscription
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor._asyncua_seam import (
     CLIENT_SESSION_LOGGER,
     SERVER_PROCESSOR_LOGGER,
+    offered_policies_only,
     quiet_lost_connections,
     serve_republish_per_spec,
     undelivered,
@@ -160,3 +165,41 @@ def test_notifications_count_as_undelivered_until_the_client_acknowledges_them()
             return seen
 
     assert asyncio.run(main()) == [[0.05], [0.05], []]
+
+
+async def read_without_security(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The counter of a server that offers Basic256Sha256 SignAndEncrypt only, read over a channel without security
+    by a client that skips the check of the server's endpoints (asyncua's own gives up when it finds no such
+    endpoint; others need not)."""
+    server = Server()
+    await server.init()
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/seam"
+    server.set_endpoint(endpoint)
+    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.der"
+    await setup_self_signed_certificate(key, cert, "urn:sfsim:seam", "127.0.0.1", [ExtendedKeyUsageOID.SERVER_AUTH],
+                                        {"commonName": "seam"})
+    await server.load_certificate(cert)
+    await server.load_private_key(key)
+    ns = await server.register_namespace("urn:sfsim:test")
+    counter = await server.nodes.objects.add_variable(ua.NodeId("counter", ns), "counter", 7)
+    monkeypatch.setattr(Client, "find_endpoint", staticmethod(lambda endpoints, mode, uri: endpoints[0]))
+    async with server, Client(endpoint) as client:
+        return await client.get_node(counter.nodeid).read_value()
+
+
+@pytest.mark.integration
+def test_a_channel_with_a_policy_the_server_does_not_offer_may_do_nothing(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    offered_policies_only()
+    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+        asyncio.run(read_without_security(tmp_path, monkeypatch))
+
+
+@pytest.mark.integration
+def test_asyncua_itself_still_opens_a_channel_with_a_policy_it_does_not_offer(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    offered_policies_only()
+    monkeypatch.setattr(SecureConnection, "select_policy", SecureConnection.select_policy.asyncuas)
+    # the day this fails, asyncua refuses such a channel itself: drop offered_policies_only
+    assert asyncio.run(read_without_security(tmp_path, monkeypatch)) == 7
