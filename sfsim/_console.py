@@ -38,3 +38,21 @@ def shard_arg(text: str) -> tuple[int, int]:
         return shard(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def opcua_users(users: Iterable[str], operators: Iterable[str] = ()) -> tuple[dict[str, str], frozenset[str]]:
+    """The users of ``--opcua-user`` and ``--opcua-operator`` (``USER:PASSWORD`` each), and the operators' names;
+    ``ValueError`` naming the option."""
+    accepted: dict[str, str] = {}
+    names: set[str] = set()
+    for option, items in (("--opcua-user", users), ("--opcua-operator", operators)):
+        for item in items:
+            name, sep, password = item.partition(":")
+            if not sep or not name:
+                raise ValueError(f"{option} expects USER:PASSWORD, got {name or item!r}…")
+            if accepted.get(name, password) != password:
+                raise ValueError(f"{option}: user {name} is given twice with different passwords")
+            accepted[name] = password
+            if option == "--opcua-operator":
+                names.add(name)
+    return accepted, frozenset(names)

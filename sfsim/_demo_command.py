@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from simulator import LiveRun, MachineSim, MqttControl, MqttMachines, OpcUaServe
 
 from . import _logs
 from ._broker import EmbeddedBroker, free_port
-from ._console import print_issues
+from ._console import opcua_users, print_issues
 from ._exit import Exit
 from ._report import fleet_status, summary
 from ._scenarios import add_scenario_option, read_events
@@ -69,8 +70,11 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--seed", type=int, default=1)
     add_scenario_option(p)
     p.add_argument("--control", action="store_true",
-                   help="take injection commands (sfsim inject) on the broker's control topic; the embedded broker "
-                   "listens on 127.0.0.1 only")
+                   help="take injection commands (sfsim inject) on the broker's control topic (the embedded broker "
+                   "listens on 127.0.0.1 only) and by the OPC UA methods InjectFault and ClearFault")
+    p.add_argument("--opcua-operator", action="append", default=[], metavar="USER:PASSWORD",
+                   help="with --control: this user may call the OPC UA methods (repeatable); the demo's OPC UA "
+                   "servers then accept only their users, and the edge gateway logs in as one of its own")
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
                    help="each run writes its line protocol files, spools and dead letters to a new folder "
                    "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
@@ -94,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         duration = _option(args, "duration", parse_duration)
         mqtt = _option(args, "mqtt", MqttSettings.from_url)
         influx = _option(args, "influx", lambda url: http_url(url, credentials="--influx-token"))
+        if args.opcua_operator and not args.control:
+            raise ValueError("--opcua-operator needs --control: it grants the right to call the methods live "
+                             "control adds")
+        opcua_settings = _opcua_settings(*opcua_users((), args.opcua_operator))
     except ValueError as e:
         print(f"sfsim demo: {e}", file=sys.stderr)
         return Exit.INPUT
@@ -116,13 +124,25 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console))
+        asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console,
+                          opcua_settings))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except NotReady as e:
         print(f"sfsim demo: {e}", file=sys.stderr)
         return Exit.FAILED
     return Exit.OK
+
+
+#: the edge gateway's user on the demo's OPC UA servers, when they have operators (and so refuse anonymous sessions)
+DEMO_GATEWAY_USER = "demo-edge"
+
+
+def _opcua_settings(users: dict[str, str], operators: frozenset[str]) -> OpcUaSettings:
+    """The demo's OPC UA servers: one per site on free ports, with the operators and a user for the gateway."""
+    if operators:
+        users = users | {DEMO_GATEWAY_USER: secrets.token_urlsafe(16)}  # made anew each run, known to no one else
+    return OpcUaSettings(port=free_port(), per="site", users=users, operators=operators)
 
 
 def run_folder(parent: Path, enterprise: str) -> Path:
@@ -160,7 +180,7 @@ def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConf
 
 
 async def _demo(sim: Simulation, speed: float, control: bool, duration: float, real_broker: MqttSettings | None,
-                store: StoreConfig, out: Path, console: Console) -> None:
+                store: StoreConfig, out: Path, console: Console, settings: OpcUaSettings | None = None) -> None:
     plant = sim.plant
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
@@ -188,7 +208,14 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
             console.print(f"live injection: sfsim inject --mqtt {redact(mqtt.url)} --mqtt-version {mqtt.version} "
                           f"--enterprise {plant.enterprise.id} TARGET KIND [--duration D] [NAME=VALUE …]",
                           highlight=False, soft_wrap=True)
-        servers = OpcUaServers(opcua, OpcUaSettings(port=free_port(), per="site")) if opcua else None
+        settings = settings or _opcua_settings({}, frozenset())
+        _logs.remember(settings)
+        servers = OpcUaServers(opcua, settings, control=sim if control else None) if opcua else None
+        if servers is not None and control and settings.operators:
+            for endpoint in servers.endpoints:
+                console.print(f"live injection over OPC UA: sfsim inject --opcua opc.tcp://USER:…@"
+                              f"{endpoint.removeprefix('opc.tcp://')} TARGET KIND [--duration D] [NAME=VALUE …] "
+                              f"(USER: {', '.join(sorted(settings.operators))})", highlight=False, soft_wrap=True)
         machines = MqttMachines(native, mqtt, 1.0) if native else None
         sinks = [(s, ms) for s, ms in ((servers, opcua), (machines, native)) if s is not None]
         console.print(f"[bold]{plant.enterprise.name.zh} / {plant.enterprise.name.en}[/] · {len(sim.machines)} "
@@ -196,9 +223,13 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
                       f"{len(sim.machines) - len(networked)} not networked) · {format_duration(duration)} at "
                       f"{speed:g}× · MQTT {mqtt.url}{' (embedded)' if real_broker is None else ''} · "
                       f"store {store.kind} {store.target} · run folder {out}")
+        gateway_password = settings.users.get(DEMO_GATEWAY_USER)
         gateway = EdgeGateway(EdgeConfig(
             gateway="demo-edge", mqtt=mqtt, spool_dir=out / "edge-spool", health_interval_s=5.0,
-            endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2) for u in servers.endpoints),
+            # its own user when the servers have users (they have operators), else anonymous
+            endpoints=tuple(EndpointConfig(url=u, publishing_interval_s=0.2,
+                                           username=DEMO_GATEWAY_USER if gateway_password else None,
+                                           password=gateway_password) for u in servers.endpoints),
         )) if servers is not None else None
         # a part that fails stops the demo with its error: its TaskGroup cancels this task, its exit raises it
         async with LiveRun(sim, sinks, sample_period_s=1.0) as live, \

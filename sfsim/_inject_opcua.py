@@ -203,8 +203,9 @@ class _Session:
             raise InjectError(f"OPC UA {self.endpoint}: {e}", Exit.FAILED) from None
         except (OSError, TimeoutError) as e:
             raise InjectError(f"cannot connect to {self.endpoint}: {e or 'no answer'}", Exit.FAILED) from None
-        except ua.UaError as e:
-            raise InjectError(f"OPC UA {self.endpoint}: {e}", Exit.FAILED) from None
+        except ua.UaError as e:  # no endpoint with this security, most often
+            raise InjectError(f"OPC UA {self.endpoint}: {e} (--opcua-security {self.security}: is it the plant's "
+                              "--opcua-security?)", Exit.FAILED) from None
         return client
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:

@@ -32,7 +32,7 @@ from simulator import (
 )
 
 from . import _logs
-from ._console import percent, print_issues, shard_arg
+from ._console import opcua_users, percent, print_issues, shard_arg
 from ._exit import Exit
 from ._scenarios import add_scenario_option, read_events
 
@@ -200,21 +200,10 @@ def _sinks(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """Adapter factories by name, from the command line; ValueError for bad settings."""
     out: list[tuple[str, Any]] = []
     if args.opcua:
-        users: dict[str, str] = {}
-        operators: set[str] = set()
-        for option, items in (("--opcua-user", args.opcua_user), ("--opcua-operator", args.opcua_operator)):
-            for item in items:
-                name, sep, password = item.partition(":")
-                if not sep or not name:
-                    raise ValueError(f"{option} expects USER:PASSWORD, got {name or item!r}…")
-                if users.get(name, password) != password:
-                    raise ValueError(f"{option}: user {name} is given twice with different passwords")
-                users[name] = password
-                if option == "--opcua-operator":
-                    operators.add(name)
+        users, operators = opcua_users(args.opcua_user, args.opcua_operator)
         out.append(("opcua", OpcUaSettings(host=args.opcua_host, port=args.opcua_port, per=args.opcua_per,
                                            security=args.opcua_security, cert_dir=args.opcua_cert_dir,
-                                           users=users, operators=frozenset(operators))))
+                                           users=users, operators=operators)))
     if args.mqtt is not None:
         out.append(("mqtt", MqttSettings.from_url(args.mqtt, prefix=args.mqtt_prefix, qos=args.mqtt_qos,
                                                   version=args.mqtt_version, ca_file=args.mqtt_ca)))
