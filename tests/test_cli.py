@@ -144,6 +144,22 @@ def test_every_command_exits_2_for_unusable_input_and_1_when_what_it_needs_fails
         ("assess", plant, "--influx", nothing): (Exit.FAILED, "Connection refused"),
         ("dashboards", "push", "--grafana-url", "grafana:3000", "--token", "t0ken"): (Exit.INPUT, "--grafana-url"),
         ("dashboards", "push", "--grafana-url", nothing, "--token", "t0ken"): (Exit.FAILED, "folder"),
+        ("simulate", plant, "--control"): (Exit.INPUT, "--control needs --mqtt (the broker's control topic) or "
+                                                       "--opcua"),
+        ("simulate", plant, "--opcua", "--opcua-operator", "teacher:pw"):
+            (Exit.INPUT, "--opcua-operator needs --opcua and --control"),
+        ("simulate", plant, "--opcua", "--control", "--opcua-operator", "teacher"):
+            (Exit.INPUT, "--opcua-operator expects USER:PASSWORD, got 'teacher'"),
+        ("simulate", plant, "--opcua", "--control", "--opcua-user", "t:a", "--opcua-operator", "t:b"):
+            (Exit.INPUT, "user t is given twice with different passwords"),
+        ("demo", "--opcua-operator", "teacher:pw", "--out", str(tmp_path / "demo")):
+            (Exit.INPUT, "--opcua-operator needs --control"),
+        ("inject", "WH-C01", "breakdown"): (Exit.INPUT, "give one of --mqtt URL"),
+        ("inject", "--opcua", "http://127.0.0.1:4840", "WH-C01", "breakdown"):
+            (Exit.INPUT, "--opcua expects opc.tcp://[user:password@]host[:port][/path]"),
+        ("inject", "--opcua", "opc.tcp://127.0.0.1:4840"): (Exit.INPUT, "missing target, kind"),
+        ("inject", "--opcua", f"opc.tcp://t:s3cret-pw@127.0.0.1:{free_port()}", "WH-C01", "breakdown",
+         "--timeout", "2"): (Exit.FAILED, "cannot connect to opc.tcp://***@127.0.0.1:"),
     }
     for args, (code, says) in expected.items():
         got, err = run(capsys, *args)
