@@ -158,8 +158,8 @@ def test_a_bad_event_is_refused_with_the_reason() -> None:
     plant, answers = asyncio.run(main())
     assert answers == [
         [0, "event.kind: unknown event kind 'brekdown' (did you mean 'breakdown'?); expected one of: breakdown, "
-            "micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, sensor_fault, clock_skew, "
-            "network_outage, degradation, maintenance, change"],
+            "micro_stop_storm, changeover, speed_loss, quality_drift, material_shortage, operator_absence, "
+            "sensor_fault, clock_skew, network_outage, degradation, maintenance, change"],
         [0, "event.rate: expected a number, got 'abc'"],
         [0, "Parameters: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); "
             'expected an object such as {"duration": "30m"}'],
