@@ -17,6 +17,7 @@ import yaml
 from shopfloor import EVENT_KINDS, EventKind, MqttSettings
 from shopfloor import telemetry as contract
 from shopfloor._publisher import mqtt_client, tls_context
+from shopfloor._scenario import at_an_instant_text
 
 from . import _inject_opcua as opcua
 from . import _logs
@@ -78,10 +79,10 @@ def kinds_text() -> str:
     """The kinds a live event may have, with their parameters (``sfsim inject --list``)."""
     lines = []
     for kind, spec in EVENT_KINDS.items():
-        if kind is EventKind.CHANGE:
-            continue  # applies from the start of a run only
         lines.append(f"{kind.value}  ({' or '.join(level.value for level in spec.levels)}): {spec.help}")
         lines += [f"    {name}{'' if p.required else ' (optional)'}: {p.help}" for name, p in spec.params.items()]
+        if kind is EventKind.CHANGE:
+            lines.append(f"    live, set may hold {at_an_instant_text()}, e.g. 'set={{mtbf: 20m}}'")
     return "\n".join(lines)
 
 

@@ -95,6 +95,13 @@ def _fields(value: object) -> dict[str, Any]:
     return value
 
 
+def _cycle_time(value: object) -> float | dict[str, float]:
+    """A cycle time for every product the machine makes (a duration), or per product (a mapping)."""
+    if isinstance(value, dict):
+        return {str(product): _positive_duration(seconds) for product, seconds in value.items()}
+    return _positive_duration(value)
+
+
 def _offset(value: object) -> float:
     seconds = parse_duration(value)
     if seconds == 0:
@@ -183,7 +190,8 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
     EventKind.MAINTENANCE: KindSpec((Level.MACHINE,), {"duration": _DURATION},
                                     "maintenance (planned down time): it ends a degradation under way"),
     EventKind.CHANGE: KindSpec((Level.MACHINE,), {"set": Param(_fields, True, "machine fields and their new values")},
-                               "what-if: machine fields as a plant file writes them, from the start of the run"),
+                               "what-if: machine fields as a plant file writes them, from the start of the run (at: "
+                               "0), or at an instant those that act while it runs"),
 }
 
 #: the machine fields a ``change`` may set: the plant file's name → (the model's attribute, converter)
@@ -203,7 +211,25 @@ CHANGEABLE: Mapping[str, tuple[str, Callable[[object], Any]]] = {
     "rework_rate": ("rework_rate", _fraction),
     "setup_time": ("setup_s", _non_negative_duration),
     "buffer": ("buffer", _positive_int),
+    "cycle_time": ("cycle_time_s", _cycle_time),
 }
+
+#: the model's attributes a ``change`` may set at an instant of a run (or live): those that act while it runs; the
+#: register's fields and the buffers are the plant's from the start
+AT_AN_INSTANT = frozenset({"speed_loss", "mtbf_s", "mttr_s", "micro_stops_per_hour", "micro_stop_s", "scrap_rate",
+                           "rework_rate", "setup_s", "cycle_time_s"})
+
+
+def from_the_start_only(fields: Mapping[str, Any]) -> list[str]:
+    """The fields of a change's ``set`` (the model's attributes) that apply from the start of a run only, by their
+    names in a plant file."""
+    names = {attribute: name for name, (attribute, _) in CHANGEABLE.items()}
+    return [names.get(attribute, attribute) for attribute in fields if attribute not in AT_AN_INSTANT]
+
+
+def at_an_instant_text() -> str:
+    """The plant-file names of the fields a change may set at an instant, for messages."""
+    return ", ".join(name for name, (attribute, _) in CHANGEABLE.items() if attribute in AT_AN_INSTANT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,11 +376,13 @@ def _check_kind(c: _Checker, kind: EventKind, params: dict[str, Any], path: str,
     if kind is EventKind.QUALITY_DRIFT and "scrap_rate" not in params and "rework_rate" not in params:
         c.error(path, "a quality_drift needs scrap_rate, rework_rate or both")
     if kind is EventKind.CHANGE:
-        if at_s != 0.0:
-            c.error(_join(path, "at"), "a change applies from the start of the run (at: 0)")
         changes = params.get("set")
         if isinstance(changes, dict):
-            params["set"] = _changes(c, changes, _join(path, "set"))
+            params["set"] = fields = _changes(c, changes, _join(path, "set"))
+            if at_s != 0.0:
+                for name in from_the_start_only(fields):
+                    c.error(_join(_join(path, "set"), name), f"applies from the start of the run (at: 0) only; at an "
+                                                      f"instant a change may set {at_an_instant_text()}")
 
 
 def _changes(c: _Checker, raw: dict[str, Any], path: str) -> dict[str, Any]:
@@ -414,13 +442,36 @@ def parse_event(data: object, plant: Plant, *, source: str = "<event>") -> Event
     return event
 
 
+def from_the_start(event: Event) -> bool:
+    """A ``change`` the run starts with (the others apply at their instant)."""
+    return event.kind is EventKind.CHANGE and event.at_s == 0.0
+
+
+def changed(machine: Machine, fields: Mapping[str, Any]) -> tuple[Machine, list[tuple[str, str]]]:
+    """``machine`` with a change's fields set, and the plant-file rules it then breaks as (field, message)."""
+    fields = dict(fields)
+    cycle = fields.get("cycle_time_s")
+    problems = []
+    if isinstance(cycle, float):
+        fields["cycle_time_s"] = dict.fromkeys(machine.cycle_time_s, cycle)
+    elif isinstance(cycle, dict):
+        unknown = sorted(set(cycle) - set(machine.cycle_time_s))
+        if unknown:
+            problems.append(("cycle_time", f"{machine.id} makes no product {', '.join(map(repr, unknown))} (it makes "
+                                           f"{', '.join(machine.cycle_time_s)})"))
+        fields["cycle_time_s"] = {**machine.cycle_time_s, **{p: s for p, s in cycle.items() if p not in unknown}}
+    m = dataclasses.replace(machine, **fields)
+    return m, problems + machine_problems(m)
+
+
 def with_changes(plant: Plant, events: tuple[Event, ...]) -> Plant:
-    """The plant with every ``change`` event's fields set (what-if: the run then starts from that plant).
+    """The plant with the fields of every ``change`` from the start set (what-if: the run then starts from that
+    plant).
 
     ``ScenarioError`` if a changed machine breaks a plant file's rule (a networked machine must be digital, …)."""
     changes: dict[str, tuple[Event, dict[str, Any]]] = {}
     for event in events:
-        if event.kind is EventKind.CHANGE:
+        if from_the_start(event):
             fields = changes.setdefault(event.path, (event, {}))[1]
             fields.update(event.params["set"])
     if not changes:
@@ -431,8 +482,8 @@ def with_changes(plant: Plant, events: tuple[Event, ...]) -> Plant:
         if at.path not in changes:
             return at.machine
         event, fields = changes[at.path]
-        m = dataclasses.replace(at.machine, **fields)
-        issues.extend(event.problem(f"{field}: {message}") for field, message in machine_problems(m))
+        m, problems = changed(at.machine, fields)
+        issues.extend(event.problem(f"{field}: {message}") for field, message in problems)
         return m
 
     sites = []

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import simpy
 
-from shopfloor import REASONS, FailureDistribution, MachineAt, RepairDistribution, StopReason
+from shopfloor import REASONS, FailureDistribution, Machine, MachineAt, RepairDistribution, StopReason
 
 from . import _random as rnd
 from ._buffer import Buffer
@@ -76,6 +76,10 @@ class MachineSim:
         if m.micro_stops_per_hour > 0:
             self._micro_gap = rnd.exponential(seed, key, rnd.Purpose.MICRO_STOP_GAP, 3600.0 / m.micro_stops_per_hour)
         self._micro_len = rnd.exponential(seed, key, rnd.Purpose.MICRO_STOP_LENGTH, m.micro_stop_s)
+        self._seed = seed
+        #: each draw of these streams × its factor: a change at an instant rescales them (the draws stay the same,
+        #: so a changed mean moves every later failure, repair or stop in proportion)
+        self._scale = {"failure": 1.0, "repair": 1.0, "micro_gap": 1.0, "micro_len": 1.0}
         # operating time left until the next failure / micro-stop
         self._to_failure = self._failure.next() if self._failure else _NEVER
         self._to_micro = self._micro_gap.next() if self._micro_gap else _NEVER
@@ -168,6 +172,46 @@ class MachineSim:
             self._record(int(clock.reason))
         else:
             self._record(self.holds[-1] if self.holds else self.activity)
+
+    def change(self, spec: Machine) -> None:
+        """From now on the machine runs as ``spec`` says (a scenario's change at an instant): its failures, repairs,
+        micro-stops, set-up, speed, quality shares and cycle times. A failure or micro-stop clock under way keeps
+        its progress, in proportion to the new mean."""
+        old = self.at.machine
+        self.at = self.at._replace(machine=spec)
+        key = self.path
+        if spec.mtbf_s != old.mtbf_s:
+            if spec.mtbf_s is None:
+                self._failure, self._to_failure = None, _NEVER
+            elif self._failure is None or old.mtbf_s is None:
+                self._failure = (rnd.weibull(self._seed, key, rnd.Purpose.FAILURE, spec.mtbf_s, spec.failure_shape)
+                                 if spec.failure_distribution is FailureDistribution.WEIBULL
+                                 else rnd.exponential(self._seed, key, rnd.Purpose.FAILURE, spec.mtbf_s))
+                self._scale["failure"] = 1.0
+                self._to_failure = self._failure.next()
+            else:
+                ratio = spec.mtbf_s / old.mtbf_s
+                self._scale["failure"] *= ratio
+                self._to_failure *= ratio
+        if spec.micro_stops_per_hour != old.micro_stops_per_hour:
+            if spec.micro_stops_per_hour == 0:
+                self._micro_gap, self._to_micro = None, _NEVER
+            elif self._micro_gap is None or old.micro_stops_per_hour == 0:
+                self._micro_gap = rnd.exponential(self._seed, key, rnd.Purpose.MICRO_STOP_GAP,
+                                                  3600.0 / spec.micro_stops_per_hour)
+                self._scale["micro_gap"] = 1.0
+                self._to_micro = self._micro_gap.next()
+            else:
+                ratio = old.micro_stops_per_hour / spec.micro_stops_per_hour
+                self._scale["micro_gap"] *= ratio
+                self._to_micro *= ratio
+        self._scale["repair"] *= spec.mttr_s / old.mttr_s
+        self._scale["micro_len"] *= spec.micro_stop_s / old.micro_stop_s
+        self.speed *= (1.0 + spec.speed_loss) / (1.0 + old.speed_loss)
+        if (spec.scrap_rate, spec.rework_rate) != (old.scrap_rate, old.rework_rate):
+            self.set_quality(spec.scrap_rate, spec.rework_rate)
+        self.setup_s = spec.setup_s
+        self.ideal_s = dict(spec.cycle_time_s)
 
     def state_at(self, t: float) -> StateAt:
         """The reason code in force at ``t`` (sim s; the last change at that instant stands) and the product."""
@@ -336,9 +380,9 @@ class MachineSim:
                 self._to_micro -= step
             if stop == BREAKDOWN:
                 self.fail_t.append(env.now)
-                yield from self._work(self._repair.next(), BREAKDOWN, False)
-                self._to_failure = self._failure.next()  # type: ignore[union-attr]
+                yield from self._work(self._repair.next() * self._scale["repair"], BREAKDOWN, False)
+                self._to_failure = self._failure.next() * self._scale["failure"] if self._failure else _NEVER
             elif stop == MICRO_STOP:
                 self.micro_t.append(env.now)
-                yield from self._work(self._micro_len.next(), MICRO_STOP, False)
-                self._to_micro = self._micro_gap.next()  # type: ignore[union-attr]
+                yield from self._work(self._micro_len.next() * self._scale["micro_len"], MICRO_STOP, False)
+                self._to_micro = self._micro_gap.next() * self._scale["micro_gap"] if self._micro_gap else _NEVER

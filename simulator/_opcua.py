@@ -26,7 +26,7 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, EventKind, PowerClass, StopReason
+from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, PowerClass, StopReason
 from shopfloor._asyncua_seam import MethodRights, offered_policies_only, serve_republish_per_spec, undelivered
 from shopfloor.lifecycle import Service
 
@@ -98,7 +98,7 @@ def _argument(name: str, vtype: ua.VariantType, description: str) -> ua.Argument
 _STRING, _UINT32 = ua.VariantType.String, ua.VariantType.UInt32
 INJECT_FAULT_INPUTS = (
     _argument("Kind", _STRING, "the event kind, as a scenario file writes it: "
-              f"{', '.join(k.value for k in EVENT_KINDS if k is not EventKind.CHANGE)} (docs/scenarios.md); each "
+              f"{', '.join(k.value for k in EVENT_KINDS)} (docs/scenarios.md); each "
               "acts on a machine, a line or a site"),
     _argument("Parameters", _STRING, 'the event\'s parameters as a JSON object, as a scenario file writes them, '
               'e.g. {"duration": "30m"}; empty: none'),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from shopfloor import Control, Issue, StopReason
-from shopfloor._scenario import Event, EventKind, ScenarioError
+from shopfloor._scenario import Event, EventKind, ScenarioError, changed, from_the_start
 
 from . import _random as rnd
 from ._machine import MachineSim
@@ -111,7 +111,7 @@ class Injector:
         if issues:
             raise ScenarioError(issues)
 
-    def _signal_problem(self, event: Event) -> str:
+    def _signal_problem(self, event: Event, *, live: bool = False) -> str:
         if event.kind is EventKind.NETWORK_OUTAGE:
             return "" if self._targets(event) or not self.owns_path(event.path) else \
                 f"target: {event.target} has no networked machine"
@@ -123,6 +123,10 @@ class Injector:
                 return (f"target: {event.target} is not a manual station (its control is "
                         f"{machine.at.machine.control.value}): an operator absence stops manual stations")
             return f"target: {event.target} has no manual station (control: manual)"
+        if event.kind is EventKind.CHANGE and (live or not from_the_start(event)):
+            at = self._machines.get(event.path)
+            problems = changed(at.at.machine, event.params["set"])[1] if at is not None else []
+            return "; ".join(f"set.{field}: {message}" for field, message in problems)
         if event.kind is not EventKind.SENSOR_FAULT:
             return ""
         machine = self._machines.get(event.path)
@@ -131,14 +135,15 @@ class Injector:
             return ""
         return f"signal: {event.target} has no signal '{name}' (it has {', '.join(signal_names(machine))})"
 
-    def schedule(self, event: Event) -> int:
-        """Start ``event``'s process (a ``change`` was applied to the plant before the run: recorded only); its
-        number. ``ScenarioError`` for a sensor fault of a signal its machine does not have."""
-        problem = self._signal_problem(event)
+    def schedule(self, event: Event, *, live: bool = False) -> int:
+        """Start ``event``'s process (a ``change`` from the start, not ``live``, was applied to the plant before the
+        run: recorded only); its number. ``ScenarioError`` for a sensor fault of a signal its machine does not
+        have, a change its machine cannot take."""
+        problem = self._signal_problem(event, live=live)
         if problem:
             raise ScenarioError([event.problem(problem)])
         self._count += 1
-        if event.kind is EventKind.CHANGE:
+        if from_the_start(event) and not live:
             self.applied.append(Injected(event, self._count, 0.0))
         elif self.owns(event):  # not a machine or line of another shard
             self.sim.env.process(self._run(event, self._count))
@@ -184,6 +189,9 @@ class Injector:
             yield env.timeout(delay)
         record = Injected(event, number, float(env.now))
         self.applied.append(record)
+        if event.kind is EventKind.CHANGE:  # at an instant, for good: nothing to undo, never under way
+            self._targets(event)[0].change(changed(self._targets(event)[0].at.machine, event.params["set"])[0])
+            return
         process = env.active_process
         assert process is not None
         self._active[number] = (process, record)

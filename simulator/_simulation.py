@@ -13,7 +13,7 @@ from typing import Any
 import simpy
 
 from shopfloor import Line, MachineAt, Plant
-from shopfloor._scenario import Event, EventKind, with_changes
+from shopfloor._scenario import Event, EventKind, at_an_instant_text, from_the_start_only, with_changes
 
 from ._buffer import Buffer
 from ._clock import SiteClock
@@ -189,11 +189,14 @@ class Simulation:
                     await result
 
     def inject(self, event: Event) -> int:
-        """Apply ``event`` now (its ``at`` is ignored; a ``change`` cannot be applied while running); its number in
-        the truth's ``injected``."""
+        """Apply ``event`` now (its ``at`` is ignored; a ``change`` only of fields that act while the plant runs);
+        its number in the truth's ``injected``."""
         if event.kind is EventKind.CHANGE:
-            raise ValueError("a change applies from the start of a run; live, inject a fault instead")
-        number = self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None))
+            fixed = from_the_start_only(event.params["set"])
+            if fixed:
+                raise ValueError(f"set.{fixed[0]}: applies from the start of a run only; live, a change may set "
+                                 f"{at_an_instant_text()}")
+        number = self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None), live=True)
         while self.env.peek() <= self.env.now:  # it begins now, before anyone samples the plant
             self.env.step()
         return number

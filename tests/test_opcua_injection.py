@@ -145,7 +145,7 @@ def test_a_bad_event_is_refused_with_the_reason() -> None:
                 await inject_fault(teacher, LATHE, "breakdown", '["10m"]'),
                 await inject_fault(teacher, LATHE, "breakdown", '{"duration": "10m", "target": "WH-M01"}'),
                 await inject_fault(teacher, LINE, "breakdown", '{"duration": "10m"}'),
-                await inject_fault(teacher, LATHE, "change", '{"set": {"mttr": "10m"}}'),
+                await inject_fault(teacher, LATHE, "change", '{"set": {"control": "manual"}}'),
                 await inject_fault(teacher, LATHE, "breakdown", ""),
             ]
             # a Kind that is no String: the call itself is bad (Part 4), not the event
@@ -167,7 +167,8 @@ def test_a_bad_event_is_refused_with_the_reason() -> None:
         [0, "Parameters: target is not a parameter: it is the node the method belongs to"],
         [0, "event.target: no machine 'wuhan-edz/brake-disc' in plant wuhan-auto-parts ('wuhan-edz/brake-disc' is "
             "a line; this kind acts on a machine)"],
-        [0, "a change applies from the start of a run; live, inject a fault instead"],
+        [0, "set.control: applies from the start of a run only; live, a change may set speed_loss, mtbf, mttr, "
+            "micro_stops_per_hour, micro_stop, scrap_rate, rework_rate, setup_time, cycle_time"],
         [0, "event.duration: missing required field"],
     ], answers
     assert plant.sim.truth()["injected"] == []

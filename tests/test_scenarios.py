@@ -160,6 +160,36 @@ def test_a_change_makes_the_plant_that_runs_and_is_in_the_truth() -> None:
 # ---------------------------------------------------------------- what a user sees for a bad scenario
 
 
+def test_a_change_at_an_instant_acts_from_then_on() -> None:
+    # M1 makes a part a minute; from 10:00 its cycle is 90 s: 120 parts before, and 19,770 s of working time after
+    # make 219 more (the part under way at 10:00 keeps its 60 s)
+    m = machine(run("  - {at: 2h, kind: change, target: M1, set: {cycle_time: 90s}}"))
+    assert m["PQ"] == 120 + 219 and m["APT_s"] == WORKING_S
+    assert m["effectiveness"] == pytest.approx((120 * 60 + 219 * 90) / WORKING_S)  # ideal time counts 90 s too
+    truth = run("  - {at: 4h, kind: change, target: M1, set: {scrap_rate: 0.5}}")
+    hours = next(x for x in truth["machines"] if x["path"] == M1)["windows"]["hour"]
+    assert [h["SQ"] for h in hours[:4]] == [0, 0, 0, 0]  # 08:00–12:00: as before
+    after = hours[4:]
+    scrap, made = sum(h["SQ"] for h in after), sum(h["PQ"] for h in after)
+    assert abs(scrap / made - 0.5) < 4 * math.sqrt(0.25 / made)
+    (entry,) = truth["injected"]
+    assert (entry["kind"], entry["params"], entry["end_ms"]) == ("change", {"set": {"scrap_rate": 0.5}}, None)
+
+
+def test_a_change_at_an_instant_sets_only_what_acts_while_the_plant_runs() -> None:
+    assert problems("id: late\nevents:\n  - {at: 1h, kind: change, target: M1, set: {control: manual, mtbf: 2h}}"
+                    ) == ["class.yaml:3: events[0].set.control: applies from the start of the run (at: 0) only; at an "
+                          "instant a change may set speed_loss, mtbf, mttr, micro_stops_per_hour, micro_stop, "
+                          "scrap_rate, rework_rate, setup_time, cycle_time"]
+    sim = Simulation(plant, seed=1)
+    sim.run(3600)
+    number = sim.inject(parse_event({"kind": "change", "target": "M1", "set": {"mtbf": "20m", "mttr": "5m"}}, plant))
+    sim.run(3 * 3600)
+    m1 = next(m for m in sim.machines if m.path == M1)
+    assert m1.fail_t and min(m1.fail_t) >= 3600  # never failed before the change, did after it
+    assert sim.truth()["injected"][0]["id"] == number
+
+
 def problems(text: str) -> list[str]:
     with pytest.raises(ScenarioError) as e:
         parse_scenario(text, plant, source="class.yaml")
@@ -294,7 +324,9 @@ def test_control_commands_and_their_results_follow_the_contracts_schema() -> Non
                             (b'{"event": {}}', 'expected {"id": "<text>", "event": {kind, target, …}}'),
                             (json.dumps({"id": "c2", "event": {"kind": "change", "target": "M1",
                                                                "set": {"control": "cnc"}}}).encode(),
-                             "a change applies from the start of a run; live, inject a fault instead")):
+                             "set.control: applies from the start of a run only; live, a change may set speed_loss, "
+                             "mtbf, mttr, micro_stops_per_hour, micro_stop, scrap_rate, rework_rate, setup_time, "
+                             "cycle_time")):
         refused = control.answer(payload)
         assert refused is not None and refused["accepted"] is False and refused["reason"].startswith(reason), refused
         valid("control_result", refused)
