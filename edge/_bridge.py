@@ -99,10 +99,10 @@ class MachineBridge:
         self.reason: int | None = None
         self.state_ts = 0
         self.product = ""
+        #: the counters as the server last gave them: kept across a new session (the server still holds them, and
+        #: one that did not change is not notified again), forgotten when the source is subscribed anew (then it
+        #: sends every value)
         self.counts: dict[Field, float] = {}
-        #: the counters across a lost link: the server still holds them, and one that did not change meanwhile is
-        #: not notified again (a new subscription, by contrast, is sent every value)
-        self._held: dict[Field, float] = {}
         self.mapped: frozenset[Field] = frozenset()
         self.ideal_s = 0.0
         self.signals: dict[str, float] = {}
@@ -118,7 +118,7 @@ class MachineBridge:
         self.signals = {k: v for k, v in self.signals.items() if k in nameplate.get("signals", ())}
         self.fresh = True
         self.resumed = True
-        self._held = {}
+        self.counts.clear()
         if not self.product:
             self.product = next(iter(nameplate.get("ideal_cycle_s") or {"": 0}))
 
@@ -138,7 +138,6 @@ class MachineBridge:
         self.detach()
         self.fresh = True
         self.resumed = True
-        self._held = dict(self.counts)
 
     def apply(self, changes: list[tuple[Point, Any, int]]) -> None:
         """Value changes of one publish response, in order: (point, value, source ts ms)."""
@@ -173,7 +172,7 @@ class MachineBridge:
             except (ValueError, TypeError, ArithmeticError) as e:
                 self.bad(point, str(e))
             last_of_instant = k + 1 == len(counts) or counts[k + 1][0] != ts
-            if last_of_instant and self._counters_known():
+            if last_of_instant and Field.TOTAL in self.counts:
                 self._counters(ts)
         if signals_ts:
             payload = contract.signals(ts_ms=signals_ts, seq=self._next(), values=self.signals)
@@ -199,15 +198,12 @@ class MachineBridge:
             log.info("%s: its source is back: a new session (what it did meanwhile was not seen)", self.path)
         self.started = True
         self._new_session()
-        self.counts.update(self._held)
-        self._held = {}
         self._birth()
 
     def _new_session(self) -> None:
         """Seq 0 under a new session id; its first values say where the machine stands, the state in force too."""
         self.outbox.session_ms = max(now_ms(), self.outbox.session_ms + 1)  # a new id even within a millisecond
         self.seq = 0
-        self.counts.clear()
         self.ideal_s = 0.0
         self.reason = None
 
@@ -255,11 +251,6 @@ class MachineBridge:
             cycle = (self.nameplate or {}).get("ideal_cycle_s", {}).get(self.product, 0.0)
             self.ideal_s += max(0.0, x - self.counts[Field.TOTAL]) * cycle
         self.counts[f] = x
-
-    def _counters_known(self) -> bool:
-        """Every counter the machine has is known in this session: a counters message never says 0 for one whose
-        value it has not seen."""
-        return Field.TOTAL in self.counts and all(f in self.counts for f in self.mapped if f in COUNTER_FIELDS)
 
     def _counters(self, ts: int) -> None:
         c = self.counts

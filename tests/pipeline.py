@@ -131,8 +131,9 @@ Chaos = Callable[[Simulation, list[Collector], list[CollectorProcess]], Awaitabl
 def run_pipeline(broker: Mosquitto, influx: InfluxDB, tmp_path: Path, *, span_s: float, wall_s: float,
                  configs: list[CollectorConfig] | None = None, processes: Sequence[CollectorProcess] = (),
                  chaos: Chaos | None = None, recorder: Recorder | None = None, seed: int = 7,
-                 events: Sequence[Event] = ()) -> Run:
-    plant = load_plant(PLANT)
+                 events: Sequence[Event] = (), plant: Plant | None = None) -> Run:
+    """``plant``: the Hangzhou example unless given."""
+    plant = plant if plant is not None else load_plant(PLANT)
 
     async def main() -> Run:
         sim = Simulation(plant, seed=seed, events=events)
