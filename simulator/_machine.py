@@ -62,6 +62,8 @@ class MachineSim:
         self._quality = rnd.uniform(seed, key, rnd.Purpose.QUALITY)
         self._scrap_below = m.scrap_rate
         self._rework_below = m.scrap_rate + m.rework_rate
+        #: a quality drift's ramp under way: (start s, end s, scrap from, to, rework from, to), None when none
+        self._ramp: tuple[float, float, float, float, float, float] | None = None
         self._failure: rnd.Stream | None = None
         if m.mtbf_s is not None:
             if m.failure_distribution is FailureDistribution.WEIBULL:
@@ -223,17 +225,37 @@ class MachineSim:
     @property
     def scrap_share(self) -> float:
         """The share of parts scrapped now."""
+        if self._ramp is not None:
+            self._ramp_to_now()
         return self._scrap_below
 
     @property
     def rework_share(self) -> float:
         """The share of parts reworked now."""
+        if self._ramp is not None:
+            self._ramp_to_now()
         return self._rework_below - self._scrap_below
 
-    def set_quality(self, scrap: float, rework: float) -> None:
-        """Scrap and rework shares from now on (each part's draw stays the same: only the thresholds move)."""
+    def set_quality(self, scrap: float, rework: float, *, over_s: float = 0.0) -> None:
+        """Scrap and rework shares from now on, or reached linearly ``over_s`` from now (each part's draw stays the
+        same: only the thresholds move)."""
+        if over_s > 0:
+            now = self.env.now
+            self._ramp = (now, now + over_s, self.scrap_share, scrap, self.rework_share, rework)
+            return
+        self._ramp = None
         self._scrap_below = scrap
         self._rework_below = scrap + rework
+
+    def _ramp_to_now(self) -> None:
+        # evaluated when a part is judged, not stepped by events: a ramp costs the simulation nothing
+        assert self._ramp is not None
+        t0, t1, s0, s1, r0, r1 = self._ramp
+        f = min(1.0, (self.env.now - t0) / (t1 - t0))
+        scrap, rework = s0 + (s1 - s0) * f, r0 + (r1 - r0) * f
+        self._scrap_below, self._rework_below = scrap, scrap + rework
+        if f >= 1.0:
+            self._ramp = None
 
     def hold(self, reason: int) -> None:
         """Stop the machine for ``reason`` at once, whatever it is doing, until ``release(reason)``: a cycle, a
@@ -322,6 +344,8 @@ class MachineSim:
             self.last_cycle_s = duration
             self.ideal_done_s += ideal
             u = quality()
+            if self._ramp is not None:
+                self._ramp_to_now()
             self.total += 1
             done_t.append(env.now)
             done_ideal.append(ideal)

@@ -26,11 +26,9 @@ from ._signals import SensorFault, signal_names, wear_out_of_band
 if TYPE_CHECKING:
     from ._simulation import Simulation
 
-#: a quality drift's ramp moves in steps of this (or fewer, shorter steps for a short ramp)
-RAMP_STEP_S = 60.0
-#: a degradation's wear moves in steps of this
+#: a degradation's wear moves in steps of this (or at least ``_MIN_WEAR_STEPS`` shorter ones)
 WEAR_STEP_S = 60.0
-_MIN_RAMP_STEPS = 10
+_MIN_WEAR_STEPS = 10
 
 
 @dataclasses.dataclass(slots=True)
@@ -260,19 +258,12 @@ class Injector:
 
     def _drift(self, m: MachineSim, event: Event, duration: float | None,
                undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
-        env = self.sim.env
         scrap0, rework0 = m.scrap_share, m.rework_share
         undo.append(lambda: m.set_quality(scrap0, rework0))
         scrap1 = float(event.params.get("scrap_rate", scrap0))
         rework1 = float(event.params.get("rework_rate", rework0))
-        ramp = float(event.params.get("ramp", 0.0))
-        steps = max(_MIN_RAMP_STEPS, round(ramp / RAMP_STEP_S)) if ramp > 0 else 1
-        for k in range(1, steps + 1):
-            if ramp > 0:
-                yield env.timeout(ramp / steps)
-            f = k / steps
-            m.set_quality(scrap0 + (scrap1 - scrap0) * f, rework0 + (rework1 - rework0) * f)
-        yield self._lasting(None if duration is None else duration - ramp)
+        m.set_quality(scrap1, rework1, over_s=float(event.params.get("ramp", 0.0)))
+        yield self._lasting(duration)
 
     def _storm(self, m: MachineSim, event: Event, number: int,
                undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
@@ -317,7 +308,7 @@ class Injector:
         undo.append(as_new)
         if storm > 0:
             env.process(self._worn_stops(m, record, storm, number))
-        step = min(WEAR_STEP_S, span / _MIN_RAMP_STEPS)
+        step = min(WEAR_STEP_S, span / _MIN_WEAR_STEPS)
         while (elapsed := env.now - onset) < span - 1e-9:
             yield env.timeout(min(step, span - elapsed))
             m.wear = min(1.0, ((env.now - onset) / span) ** 2)
