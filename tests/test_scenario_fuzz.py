@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,6 +59,7 @@ def test_the_base_is_a_valid_scenario_that_runs() -> None:
     assert len(sim.truth()["injected"]) == len(BASE["events"])
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), junk), min_size=1, max_size=3))
 def test_mutated_scenarios_run_or_are_refused_with_where_and_why(mutations: list[tuple[tuple[Any, ...], Any]]) -> None:
