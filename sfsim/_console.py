@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from typing import Any
+
+import yaml
 
 from shopfloor import Issue
 from shopfloor.checks import Check
@@ -26,6 +29,15 @@ def print_checks(checks: Iterable[Check]) -> Exit:
         print(_logs.scrub(str(check)))
         failed = failed or not check.ok
     return Exit.FAILED if failed else Exit.OK
+
+
+def yaml_value(text: str) -> Any:
+    """A command line's VALUE as a plant or scenario file would read it (``30``, ``true``, ``{mtbf: 20m}``), and
+    as the text it is when that is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def percent(x: float | None) -> str:

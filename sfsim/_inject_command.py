@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import yaml
 
 from shopfloor import EVENT_KINDS, EventKind, MqttSettings
 from shopfloor import telemetry as contract
@@ -21,6 +20,7 @@ from shopfloor._scenario import at_an_instant_text
 
 from . import _inject_opcua as opcua
 from . import _logs
+from ._console import yaml_value
 from ._exit import Exit
 
 
@@ -100,10 +100,7 @@ def event_of(args: argparse.Namespace) -> dict[str, Any]:
         name, equals, value = item.partition("=")
         if not equals or not name:
             raise ValueError(f"{item!r}: expected NAME=VALUE, e.g. rate=30")
-        try:
-            event[name] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            event[name] = value
+        event[name] = yaml_value(value)
     return event
 
 

@@ -16,6 +16,8 @@ from collector import Rate, indicators, register
 from shopfloor import NC_CONTROLS, Control, Event, Industry, Plant, parse_event
 from simulator import Simulation
 
+from ._console import yaml_value
+
 #: what an upgrade to NC sets: the industry's numerical control, and digital (an NC machine keeps data)
 UPGRADE_CONTROL = {Industry.DISCRETE: Control.CNC, Industry.PROCESS: Control.DCS}
 
@@ -79,19 +81,13 @@ def run_figures(plant: Plant, events: Sequence[Event], *, seed: int, duration_s:
 
 def set_events(plant: Plant, settings: Sequence[str]) -> list[Event]:
     """``MACHINE.FIELD=VALUE`` settings as ``change`` events (``ScenarioError`` naming the setting)."""
-    import yaml
-
     events = []
     for text in settings:
         where, equals, value = text.partition("=")
         machine, dot, field = where.rpartition(".")
         if not equals or not dot or not machine or not field:
             raise ValueError(f"--set {text!r}: expected MACHINE.FIELD=VALUE, e.g. WH-L01.control=cnc")
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            parsed = value
-        events.append(parse_event({"kind": "change", "target": machine, "set": {field: parsed}}, plant,
+        events.append(parse_event({"kind": "change", "target": machine, "set": {field: yaml_value(value)}}, plant,
                                   source=f"--set {text}"))
     return events
 

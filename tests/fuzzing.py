@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -23,3 +25,17 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for i, v in enumerate(node):
             out += paths(v, (*prefix, i))
     return out
+
+
+def mutated(document: Any, mutations: Iterable[tuple[tuple[Any, ...], Any]]) -> Any:
+    """A copy of ``document`` with the value at each path replaced (a path an earlier mutation replaced is skipped)."""
+    data = copy.deepcopy(document)
+    for path, value in mutations:
+        node = data
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    return data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import yaml
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from shopfloor import PlantError, build_plant, parse_plant
 
 from .conftest import EXAMPLES
-from .fuzzing import junk, paths
+from .fuzzing import junk, mutated, paths
 
 BASE = yaml.safe_load((EXAMPLES / "wuhan-machining.yaml").read_text(encoding="utf-8"))
 
@@ -22,15 +21,7 @@ PATHS = paths(BASE)[1:]
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), junk), min_size=1, max_size=4))
 def test_mutated_plants_are_accepted_or_reported(mutations: list[tuple[tuple[Any, ...], Any]]) -> None:
-    data = copy.deepcopy(BASE)
-    for path, value in mutations:
-        node = data
-        try:
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = value
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation replaced this branch
+    data = mutated(BASE, mutations)
     try:
         build_plant(data, source="fuzz.yaml")
     except PlantError as e:

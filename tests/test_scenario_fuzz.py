@@ -8,7 +8,6 @@ gets an answer the contract's schema admits.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -24,7 +23,7 @@ from shopfloor.telemetry import json_schema
 from simulator import MqttControl, Simulation
 
 from .conftest import EXAMPLES
-from .fuzzing import junk, paths
+from .fuzzing import junk, mutated, paths
 
 PLANT = load_plant(EXAMPLES / "wuhan-machining.yaml")
 SHIPPED = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((EXAMPLES / "scenarios").glob("*.yaml"))]
@@ -63,15 +62,7 @@ def test_the_base_is_a_valid_scenario_that_runs() -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), junk), min_size=1, max_size=3))
 def test_mutated_scenarios_run_or_are_refused_with_where_and_why(mutations: list[tuple[tuple[Any, ...], Any]]) -> None:
-    data = copy.deepcopy(BASE)
-    for path, value in mutations:
-        node: Any = data
-        try:
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = value
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation replaced this branch
+    data = mutated(BASE, mutations)
     try:
         scenario = parse_scenario(yaml.safe_dump(data, allow_unicode=True), PLANT, source="fuzz.yaml")
         sim = Simulation(PLANT, seed=1, events=scenario.events)
