@@ -10,6 +10,7 @@ runs exactly as without the scenario, unless its line's flow reaches it).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,11 @@ class Injector:
         self._wearing: dict[str, Injected] = {}
         #: the events under way, by number: their process (a clear interrupts it) and record
         self._active: dict[int, tuple[simpy.Process, Injected]] = {}
+        #: the events still to start, by their start (sim s) and number, and the process that starts them
+        self._waiting: list[tuple[float, int, Event]] = []
+        self._starter: simpy.Process | None = None
+        #: when that process wakes next (None: not waiting)
+        self._wakes_at: float | None = None
 
     def start_s(self, event: Event) -> float:
         """The event's start in sim seconds."""
@@ -144,8 +150,35 @@ class Injector:
         if from_the_start(event) and not live:
             self.applied.append(Injected(event, self._count, 0.0))
         elif self.owns(event):  # not a machine or line of another shard
-            self.sim.env.process(self._run(event, self._count))
+            start = self.start_s(event)
+            if start <= self.sim.env.now:
+                self.sim.env.process(self._run(event, self._count))
+            else:
+                heapq.heappush(self._waiting, (start, self._count, event))
+                if self._starter is None:
+                    self._starter = self.sim.env.process(self._start_in_turn())
+                elif self._wakes_at is not None and start < self._wakes_at:
+                    self._starter.interrupt("sooner")
         return self._count
+
+    def _start_in_turn(self) -> Generator[simpy.Event, Any, None]:
+        """Start each event at its instant: one process waits for them all (a process per event, each waiting from
+        the start, would crowd SimPy's queue with thousands of timeouts and slow every step of the run)."""
+        env = self.sim.env
+        while self._waiting:
+            start = self._waiting[0][0]
+            if start > env.now:
+                self._wakes_at = start
+                try:
+                    yield env.timeout(start - env.now)
+                except simpy.Interrupt:
+                    continue  # an event that starts sooner was scheduled
+                finally:
+                    self._wakes_at = None
+            while self._waiting and self._waiting[0][0] <= env.now:
+                _, number, event = heapq.heappop(self._waiting)
+                env.process(self._run(event, number))
+        self._starter = None
 
     def owns_path(self, path: str) -> bool:
         """Does this run (shard) have a machine at or under ``path``?"""
@@ -182,9 +215,6 @@ class Injector:
 
     def _run(self, event: Event, number: int) -> Generator[simpy.Event, Any, None]:
         env = self.sim.env
-        delay = self.start_s(event) - env.now
-        if delay > 0:
-            yield env.timeout(delay)
         record = Injected(event, number, float(env.now))
         self.applied.append(record)
         if event.kind is EventKind.CHANGE:  # at an instant, for good: nothing to undo, never under way
