@@ -102,7 +102,7 @@ class Injector:
         issues: list[Issue] = []
         calendar = self.sim.plant.sites[0].calendar
         for event in events:
-            problem = self._signal_problem(event)
+            problem = self._problem(event)
             if problem:
                 issues.append(event.problem(problem))
             start = self.start_s(event)
@@ -115,7 +115,8 @@ class Injector:
         if issues:
             raise ScenarioError(issues)
 
-    def _signal_problem(self, event: Event, *, live: bool = False) -> str:
+    def _problem(self, event: Event, *, live: bool = False) -> str:
+        """What keeps ``event`` from applying to this run's machines, found once they are built ("" when nothing)."""
         if event.kind is EventKind.NETWORK_OUTAGE:
             return "" if self._targets(event) or not self.owns_path(event.path) else \
                 f"target: {event.target} has no networked machine"
@@ -143,7 +144,7 @@ class Injector:
         """Start ``event``'s process (a ``change`` from the start, not ``live``, was applied to the plant before the
         run: recorded only); its number. ``ScenarioError`` for a sensor fault of a signal its machine does not
         have, a change its machine cannot take."""
-        problem = self._signal_problem(event, live=live)
+        problem = self._problem(event, live=live)
         if problem:
             raise ScenarioError([event.problem(problem)])
         self._count += 1
@@ -218,7 +219,8 @@ class Injector:
         record = Injected(event, number, float(env.now))
         self.applied.append(record)
         if event.kind is EventKind.CHANGE:  # at an instant, for good: nothing to undo, never under way
-            self._targets(event)[0].change(changed(self._targets(event)[0].at.machine, event.params["set"])[0])
+            m = self._targets(event)[0]
+            m.change(changed(m.at.machine, event.params["set"])[0])
             return
         process = env.active_process
         assert process is not None
