@@ -144,7 +144,8 @@ def _simulate(args: argparse.Namespace) -> int:
     start = args.start or (_start("now") if serving else None)
     duration: float | None = args.duration or (None if serving else 8 * 3600.0)
     try:
-        sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard, events=events)
+        sim = Simulation(plant, seed=args.seed, start=start, shard=args.shard, events=events,
+                         opcua_per=args.opcua_per)
         sim.injector.check(events, duration)
     except ScenarioError as e:
         print_issues(e.issues)

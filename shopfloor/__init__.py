@@ -27,7 +27,16 @@ from ._model import (
     Site,
 )
 from ._mqtt_settings import MqttSettings, MqttVersion
-from ._scenario import EVENT_KINDS, Event, EventKind, Scenario, ScenarioError, load_scenario, parse_event
+from ._scenario import (
+    EVENT_KINDS,
+    Event,
+    EventKind,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    opcua_server,
+    parse_event,
+)
 from ._states import (
     REASONS,
     MachineryItemState,
@@ -92,6 +101,7 @@ __all__ = [
     "load_plant",
     "load_scenario",
     "machine_topic",
+    "opcua_server",
     "parse_duration",
     "parse_event",
     "parse_plant",

@@ -35,6 +35,11 @@ Servers (the simulator's):
   ``matches(uri, mode)``, and on each server connection starting with a ``SecurityPolicyNone()`` of its own.
   Drop it when asyncua refuses such a channel itself: ``test_asyncua_itself_still_opens_a_channel_with_a_policy_
   it_does_not_offer`` fails on that day.
+- **A server's network away** (a scenario's network outage of an OPC UA server): asyncua stops a server
+  only whole. ``unplug`` stops its ``Server.bserver`` (a ``BinaryServer``: the listening socket, and every
+  connection, through ``iserver.asyncio_transports``), while the internal server, its address space and its
+  sessions' state go on; ``plug`` listens again with a new ``BinaryServer(iserver, host, port, limits)`` given
+  the server's ``_policies``, as ``Server.start`` makes it (``_get_bind_socket_info``).
 - **Undelivered notifications**: asyncua does not say whether its subscriptions still hold
   notifications for clients; ``undelivered`` reads it, so a server that stops at the end of a run
   can first let its subscribers take the last values.
@@ -66,6 +71,7 @@ from asyncua.common.connection import SecureConnection
 from asyncua.common.subscription import Subscription
 from asyncua.common.utils import Buffer, ServiceError
 from asyncua.crypto.permission_rules import PermissionRuleset, SimpleRoleRuleset, User
+from asyncua.server.binary_server_asyncio import BinaryServer
 from asyncua.ua.ua_binary import struct_from_binary, struct_to_binary
 
 from ._seam_check import Requirement, Seam, mentions, method
@@ -105,6 +111,22 @@ def undelivered(server: Server) -> list[float]:
             for sub in server.iserver.subscription_service.subscriptions.values()
             if sub.pub_request_callback is not None  # a client's, not the server's own
             and (sub._triggered_datachanges or sub._triggered_events or sub._not_acknowledged_results)]
+
+
+async def unplug(server: Server) -> None:
+    """Close a started server's endpoint and every connection to it, as if its network were away: it refuses
+    connections until ``plug``; its address space goes on being written."""
+    assert server.bserver is not None, "unplug a started server"
+    await server.bserver.stop()
+
+
+async def plug(server: Server) -> None:
+    """Listen again on an ``unplug``ged server's endpoint (clients make new sessions)."""
+    host, port = server._get_bind_socket_info()
+    bserver = BinaryServer(server.iserver, host, port, server.limits)
+    bserver.set_policies(server._policies)
+    await bserver.start()
+    server.bserver = bserver
 
 
 _CALL_REQUEST = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
@@ -290,6 +312,16 @@ SEAM = Seam("asyncua", "shopfloor/_asyncua_seam.py", (
         mentions("asyncua.common.connection:SecureConnection.select_policy", "policy.matches(uri, mode)"),
         mentions("asyncua.server.uaprocessor:UaProcessor.__init__",
                  "SecureConnection(SecurityPolicyNone(), self._limits)"))),
+    Requirement("Server.start makes Server.bserver = BinaryServer(iserver, host, port, limits) with _policies", _all(
+        method("asyncua.server.binary_server_asyncio:BinaryServer", "__init__", "internal_server", "hostname", "port",
+               "limits"),
+        mentions("asyncua.server.server:Server.start", "ipaddress, port = self._get_bind_socket_info()"),
+        mentions("asyncua.server.server:Server.start",
+                 "self.bserver = BinaryServer(self.iserver, ipaddress, port, self.limits)"),
+        mentions("asyncua.server.server:Server.start", "self.bserver.set_policies(self._policies)"))),
+    Requirement("BinaryServer.stop closes the listening socket and iserver.asyncio_transports", _all(
+        mentions("asyncua.server.binary_server_asyncio:BinaryServer.stop", "self.iserver.asyncio_transports"),
+        mentions("asyncua.server.binary_server_asyncio:BinaryServer.stop", "self._server.close"))),
     Requirement("Client._subscriptions", _a_client_has_subscriptions),
     Requirement("Client._stale_watchdog_loop reads _subscriptions",
                 mentions("asyncua:Client._stale_watchdog_loop", "self._subscriptions")),

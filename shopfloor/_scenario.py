@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._durations import parse_duration
 from ._kinds import Control, Protocol
@@ -176,8 +176,9 @@ EVENT_KINDS: Mapping[EventKind, KindSpec] = {
         "the machine's own clock is off: the timestamps it sends move, what it does does not"),
     EventKind.NETWORK_OUTAGE: KindSpec(
         (Level.MACHINE, Level.LINE, Level.SITE), {"duration": _DURATION},
-        "the network of a machine, a line or a site goes away and comes back: MQTT machines' sessions are cut "
-        "(their wills say offline) and their outboxes keep what the contract keeps; the machines run on"),
+        "the network of a machine, a line or a site, or an OPC UA server (target opcua:NAME), goes away and comes "
+        "back: MQTT machines' sessions are cut (their wills say offline) and their outboxes keep what the contract "
+        "keeps; a server's clients lose their sessions; the machines run on"),
     EventKind.DEGRADATION: KindSpec(
         (Level.MACHINE,),
         {"failure_after": Param(_positive_duration, True, "from the onset to the breakdown it ends in"),
@@ -248,6 +249,9 @@ class Event:
     params: Mapping[str, Any]
     #: where it was written: the file, its line and the path in the document (``events[2]``)
     origin: tuple[str, int | None, str]
+    #: a network outage of an OPC UA server (target ``opcua:NAME``): its name, the site's id or, with a server per
+    #: line, ``site-line``; the path is then the site's or the line's. None: the target's own network
+    server: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -284,6 +288,24 @@ class _Targets:
             for area in site.areas:
                 for line in area.lines:
                     self.lines.setdefault(line.id, []).append((site, area.id, line))
+
+    def server(self, name: str) -> tuple[str, Level, Site]:
+        """(path, level, site) of the machines of OPC UA server ``name``: a site's (a server per site) or a line's
+        (``site-line``, a server per line); ``ValueError`` naming the servers there may be."""
+        e = self.plant.enterprise.id
+        if name in self.sites:
+            return f"{e}/{name}", Level.SITE, self.sites[name]
+        for site in self.plant.sites:
+            for area in site.areas:
+                for line in area.lines:
+                    if name == f"{site.id}-{line.id}":
+                        return f"{e}/{site.id}/{area.id}/{line.id}", Level.LINE, site
+        names = [f"opcua:{site.id}" for site in self.plant.sites]
+        lines = [f"opcua:{site.id}-{line.id}" for site in self.plant.sites for area in site.areas
+                 for line in area.lines]
+        raise ValueError(f"no OPC UA server '{name}' in plant {e}: a server per site is named by the site "
+                         f"({', '.join(names)}), a server per line by site-line ({', '.join(lines[:3])}"
+                         f"{', …' if len(lines) > 3 else ''})")
 
     def resolve(self, target: str, levels: tuple[Level, ...]) -> tuple[str, Level, Site]:
         """(path, level, site) of ``target``; ``ValueError`` saying what it could be instead."""
@@ -339,6 +361,14 @@ def _at(value: object, timezone: dt.tzinfo) -> tuple[float | None, float | None]
 
 
 _EVENT_FIELDS = ("at", "kind", "target")
+#: a target that names an OPC UA server: ``opcua:NAME``
+OPCUA_SERVER = "opcua:"
+
+
+def opcua_server(at: MachineAt, per: Literal["site", "line"]) -> str:
+    """The name of the simulator's OPC UA server that serves the machine at ``at``, with a server per site or per
+    line: what its endpoint ends in, and what a scenario's ``opcua:NAME`` names."""
+    return at.site.id if per == "site" else f"{at.site.id}-{at.line.id}"
 
 
 def _event(c: _Checker, raw: object, path: str, targets: _Targets) -> Event | None:
@@ -351,9 +381,12 @@ def _event(c: _Checker, raw: object, path: str, targets: _Targets) -> Event | No
     c.mapping(raw, path, (*_EVENT_FIELDS, *(spec.params if spec else ())) if spec else (*raw.keys(),))
     target = c.field(raw, "target", path, _text, fallback="")
     resolved = None
+    server = target.removeprefix(OPCUA_SERVER) if target.startswith(OPCUA_SERVER) else None
     if spec is not None and target:
         try:
-            resolved = targets.resolve(target, spec.levels)
+            if server is not None and kind is not EventKind.NETWORK_OUTAGE:
+                raise ValueError(f"'{target}' is an OPC UA server; only a network_outage acts on one")
+            resolved = targets.server(server) if server is not None else targets.resolve(target, spec.levels)
         except ValueError as e:
             c.error(_join(path, "target"), str(e))
     tz = resolved[2].calendar.tz if resolved else targets.plant.sites[0].calendar.tz
@@ -368,7 +401,7 @@ def _event(c: _Checker, raw: object, path: str, targets: _Targets) -> Event | No
     if len(c.issues) > before or kind is None or resolved is None:
         return None
     return Event(kind=kind, target=target, path=resolved[0], level=resolved[1], at_s=at_s, at_epoch=at_epoch,
-                 params=params, origin=(c.source, c.lines.get(path), path))
+                 params=params, origin=(c.source, c.lines.get(path), path), server=server)
 
 
 def _check_kind(c: _Checker, kind: EventKind, params: dict[str, Any], path: str, at_s: float | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Generator, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import simpy
 
@@ -18,6 +18,9 @@ from shopfloor import REASONS, FailureDistribution, Machine, MachineAt, RepairDi
 from . import _random as rnd
 from ._buffer import Buffer
 from ._clock import SiteClock
+
+if TYPE_CHECKING:
+    from ._signals import SensorFault  # the signals read the machine: no import at run time
 
 PRODUCING = int(StopReason.PRODUCING)
 SETUP = int(StopReason.SETUP)
@@ -96,10 +99,12 @@ class MachineSim:
         self.activity = STARVED
         #: injected stops in force (a scenario's breakdown, changeover, shortage …): the newest is the reason shown
         self.holds: list[int] = []
-        #: succeeds when the last hold is lifted (a new one each time a hold begins)
-        self._released = env.event()
-        #: the process is in a timeout a hold must cut short (not waiting for a part, room or the calendar)
-        self._timed = False
+        #: succeeds when the last hold is lifted (made when the process first waits for it)
+        self._released: simpy.Event | None = None
+        #: seconds held (one hold or more in force) before the hold period under way, and when that began: a hold
+        #: does not interrupt a cycle or a stop under way; the process, woken when it planned, adds the time held
+        self._held_s = 0.0
+        self._held_from = 0.0
         #: cycle times multiplied by this (a speed loss)
         self.speed = 1.0
         #: 0 (as new) to 1 (about to fail): a degradation's; the signals of a worn machine drift (``_signals``)
@@ -108,10 +113,13 @@ class MachineSim:
         self.network_down = 0
         #: when its network last went away or came back (sim s)
         self.network_changed_s = 0.0
+        #: outages under way of the OPC UA server that serves it (a network_outage of ``opcua:NAME``): the server's
+        #: endpoint is away, the machine and the server run on
+        self.server_down = 0
         #: what its own clock is off by (a scenario's clock_skew): the timestamps it sends, not when things happen
         self.clock_skew_ms = 0
         #: failed sensors by signal name (``_signals.SensorFault``): what the machine reports, not what it does
-        self.sensor_faults: dict[str, Any] = {}
+        self.sensor_faults: dict[str, SensorFault] = {}
         #: effective reason code (StopReason value) and since when (sim s)
         self.reason = -1
         self.since = 0.0
@@ -261,19 +269,23 @@ class MachineSim:
         """Stop the machine for ``reason`` at once, whatever it is doing, until ``release(reason)``: a cycle, a
         set-up or a repair under way pauses and goes on afterwards; the failure and micro-stop clocks stand still."""
         if not self.holds:
-            self._released = self.env.event()
+            self._held_from = self.env.now
         self.holds.append(reason)
         self.refresh()
-        if self._timed:
-            self._timed = False
-            self._process.interrupt()
 
     def release(self, reason: int) -> None:
         """Lift a hold begun with ``hold(reason)``."""
         self.holds.remove(reason)
         self.refresh()
         if not self.holds:
-            self._released.succeed()
+            self._held_s += self.env.now - self._held_from
+            if self._released is not None:
+                self._released.succeed()
+                self._released = None
+
+    def _held_since(self, held_s: float) -> float:
+        """Seconds held since the held total was ``held_s``."""
+        return self._held_s - held_s + (self.env.now - self._held_from if self.holds else 0.0)
 
     def energy_kwh(self) -> float:
         """Cumulative energy up to now."""
@@ -324,21 +336,19 @@ class MachineSim:
                 and duration < self._to_micro
                 and env.now + duration < clock.next_change
             ):
-                # the common case, kept lean: nothing but a hold interrupts this cycle
+                # the common case, kept lean: nothing but a hold lengthens this cycle
                 if self.activity != PRODUCING:
                     self._set_activity(PRODUCING)
-                began = env.now
-                self._timed = True
-                try:
-                    yield timeout(duration)
-                    self._timed = False
+                held_s = self._held_s
+                yield timeout(duration)
+                if held_s == self._held_s and not self.holds:
                     self._to_failure -= duration
                     self._to_micro -= duration
-                except simpy.Interrupt:  # a hold: the rest of the cycle after it
-                    spent = env.now - began
-                    self._to_failure -= spent
-                    self._to_micro -= spent
-                    yield from self._work(duration - spent, PRODUCING, True)
+                else:  # held meanwhile: the cycle goes on for as long as it was held
+                    held = self._held_since(held_s)
+                    self._to_failure -= duration - held
+                    self._to_micro -= duration - held
+                    yield from self._work(held, PRODUCING, True)
             else:
                 yield from self._work(duration, PRODUCING, True)
             self.last_cycle_s = duration
@@ -378,6 +388,8 @@ class MachineSim:
                 continue
             if self.holds:
                 self._set_activity(reason)  # what it goes on with once released
+                if self._released is None:
+                    self._released = env.event()
                 yield self._released
                 continue
             self._set_activity(reason)
@@ -391,13 +403,10 @@ class MachineSim:
             until_calendar = clock.next_change - env.now
             if until_calendar < step:
                 step, stop = max(until_calendar, 0.0), -1
-            began = env.now
-            self._timed = True
-            try:
-                yield env.timeout(step)
-                self._timed = False
-            except simpy.Interrupt:  # a hold: the planned stop did not come; the rest waits for the release
-                step, stop = env.now - began, -1
+            held_s = self._held_s
+            yield env.timeout(step)
+            if held_s != self._held_s or self.holds:  # held meanwhile: the planned stop has not come yet
+                step, stop = step - self._held_since(held_s), -1
             remaining -= step
             if operating:
                 self._to_failure -= step

@@ -26,8 +26,15 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, PowerClass, StopReason
-from shopfloor._asyncua_seam import MethodRights, offered_policies_only, serve_republish_per_spec, undelivered
+from shopfloor import CONTROL_NAMES, EVENT_KINDS, KINDS, REASONS, PowerClass, StopReason, opcua_server
+from shopfloor._asyncua_seam import (
+    MethodRights,
+    offered_policies_only,
+    plug,
+    serve_republish_per_spec,
+    undelivered,
+    unplug,
+)
 from shopfloor.lifecycle import Service
 
 from . import _commands as commands
@@ -218,6 +225,8 @@ class MachineServer:
         self._now = dt.datetime.now(dt.UTC)
         #: listening (between the end of ``start`` and ``stop``)
         self.serving = False
+        #: its network away (a scenario's outage of this server): it refuses connections, and serves on inside
+        self.unplugged = False
 
     async def start(self, snapshot: Sequence[MachineUpdate] | Callable[[], Sequence[MachineUpdate]] = ()) -> None:
         """Build the address space, write ``snapshot`` (a restart's current values), then serve. A function is
@@ -448,6 +457,7 @@ class MachineServer:
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
+        await self._network()
         for update in updates:
             nodes = self.nodes.get(update.machine.path)
             states = None if nodes is None else await self._link(update, nodes)
@@ -472,6 +482,25 @@ class MachineServer:
                             float(value), ua.VariantType.Double, update.signals_ts_ms, self._now, SENSOR_FAILURE))
                     else:
                         await self._sample(nid, float(value), ua.VariantType.Double, update.signals_ts_ms)
+
+    async def _network(self) -> None:
+        """Away while an outage of this server lasts (the injector cuts off all of a server's machines at once):
+        its clients lose their connections, and new ones are refused, while it goes on reading its machines. Back,
+        it listens again; a client's new session reads the state in force, stamped with the instant it began, and
+        the cumulative counters."""
+        if not self.serving:
+            return
+        away = self.machines[0].server_down > 0
+        if away == self.unplugged:
+            return
+        if away:
+            await unplug(self.server)
+            log.info("OPC UA server %s: its network is away (a scenario's network_outage): clients are cut off",
+                     self.name)
+        else:
+            await plug(self.server)
+            log.info("OPC UA server %s: its network is back at %s", self.name, self.endpoint)
+        self.unplugged = away
 
     async def _sample(self, nid: ua.NodeId, value: float, vtype: ua.VariantType, ts_ms: int) -> None:
         # OPC UA notifies changes only; skipping equal values halves the writes of an idle plant
@@ -512,8 +541,7 @@ class OpcUaServers(Service):
         super().__init__(f"OPC UA servers from port {settings.port}")
         groups: dict[str, list[MachineSim]] = {}
         for m in machines:
-            key = m.at.site.id if settings.per == "site" else f"{m.at.site.id}-{m.at.line.id}"
-            groups.setdefault(key, []).append(m)
+            groups.setdefault(opcua_server(m.at, settings.per), []).append(m)
         self.servers = [
             MachineServer(name, f"opc.tcp://{settings.host}:{settings.port + i}/sfsim/{name}", group, settings,
                           control)

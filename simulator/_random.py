@@ -5,12 +5,17 @@ and a stable hash of its ISA-95 path, so adding or removing a machine changes
 no other machine's numbers. Within a machine each purpose (cycle times,
 quality, failures, …) has its own stream, so raising a scrap rate leaves the
 breakdown times alone: a what-if compares like with like.
+
+A scenario event's draws (a storm's micro-stops) are streams of their own too, but short ones, hundreds
+in a run: they come from Python's generator, made in microseconds, where a numpy generator made while
+the plant runs costs a hundred or more (measured: most of a micro-stop storm's cost).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Callable
 from enum import IntEnum
 from itertools import chain, count
@@ -40,15 +45,17 @@ def stable_key(text: str) -> tuple[int, ...]:
 
 
 class Stream:
-    """Buffered draws from one numpy generator (numpy per-scalar calls are slow).
-
-    ``stream.next()`` returns the next draw; it is a C-level iterator step.
-    """
+    """Draws one at a time: ``stream.next()`` returns the next one."""
 
     __slots__ = ("next",)
 
-    def __init__(self, fill: Callable[[int], list[float]]) -> None:
-        self.next: Callable[[], float] = chain.from_iterable(fill(_BLOCK) for _ in count()).__next__
+    def __init__(self, draw: Callable[[], float]) -> None:
+        self.next = draw
+
+
+def _blocks(fill: Callable[[int], list[float]]) -> Stream:
+    """Buffered draws from a numpy generator (numpy per-scalar calls are slow): each is a C-level iterator step."""
+    return Stream(chain.from_iterable(fill(_BLOCK) for _ in count()).__next__)
 
 
 def generator(seed: int, key: str, purpose: Purpose) -> np.random.Generator:
@@ -58,25 +65,41 @@ def generator(seed: int, key: str, purpose: Purpose) -> np.random.Generator:
 
 def uniform(seed: int, key: str, purpose: Purpose) -> Stream:
     gen = generator(seed, key, purpose)
-    return Stream(lambda n: gen.random(n).tolist())
+    return _blocks(lambda n: gen.random(n).tolist())
 
 
 def exponential(seed: int, key: str, purpose: Purpose, mean: float) -> Stream:
     gen = generator(seed, key, purpose)
-    return Stream(lambda n: (gen.standard_exponential(n) * mean).tolist())
+    return _blocks(lambda n: (gen.standard_exponential(n) * mean).tolist())
+
+
+def _short(seed: int, key: str, purpose: Purpose) -> random.Random:
+    # seeded by an int, random() gives the same sequence on every Python version (the random module's promise)
+    return random.Random(int.from_bytes(hashlib.sha256(f"{seed}/{key}/{int(purpose)}".encode()).digest()[:16]))
+
+
+def short_uniform(seed: int, key: str, purpose: Purpose) -> Stream:
+    """A short stream of uniform draws in [0, 1) (a scenario event's)."""
+    return Stream(_short(seed, key, purpose).random)
+
+
+def short_exponential(seed: int, key: str, purpose: Purpose, mean: float) -> Stream:
+    """A short stream of exponential draws of mean ``mean`` (a scenario event's)."""
+    u = _short(seed, key, purpose).random
+    return Stream(lambda: -math.log(1.0 - u()) * mean)
 
 
 def weibull(seed: int, key: str, purpose: Purpose, mean: float, shape: float) -> Stream:
     scale = mean / math.gamma(1 + 1 / shape)
     gen = generator(seed, key, purpose)
-    return Stream(lambda n: (gen.weibull(shape, n) * scale).tolist())
+    return _blocks(lambda n: (gen.weibull(shape, n) * scale).tolist())
 
 
 def lognormal(seed: int, key: str, purpose: Purpose, mean: float, cv: float) -> Stream:
     """Lognormal with the given mean and coefficient of variation (cv 0 → constant)."""
     if cv == 0:
-        return Stream(lambda n: [mean] * n)
+        return Stream(lambda: mean)
     sigma = math.sqrt(math.log1p(cv * cv))
     mu = math.log(mean) - sigma * sigma / 2
     gen = generator(seed, key, purpose)
-    return Stream(lambda n: gen.lognormal(mu, sigma, n).tolist())
+    return _blocks(lambda n: gen.lognormal(mu, sigma, n).tolist())

@@ -1,7 +1,7 @@
 """A scenario's events applied to a running plant, and the truth of what was applied.
 
-Each event is a SimPy process of its own: it waits for its start, acts on its machine or line
-(a hold that stops it, a speed or quality factor), and undoes what it did at its end. Nothing
+Each event acts on its machine or line at its start (a hold that stops it, a speed or quality
+factor) and undoes what it did at its end. Nothing
 here draws from a machine's random streams — a storm's micro-stops have a stream of their own —
 so a scenario changes only what it touches (common random numbers: a machine no event targets
 runs exactly as without the scenario, unless its line's flow reaches it).
@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from shopfloor import Control, Issue, StopReason
+from shopfloor import Control, Issue, Protocol, StopReason, opcua_server
 from shopfloor._scenario import Event, EventKind, ScenarioError, changed, from_the_start
 
 from . import _random as rnd
@@ -61,6 +61,8 @@ class Injected:
             entry |= {"out_of_band_ms": ms(self.out_of_band_s), "failure_ms": ms(self.failure_s)}
         if self.event.kind is EventKind.NETWORK_OUTAGE:
             entry["machines"] = self.cut_off
+            if self.event.server is not None:
+                entry["server"] = self.event.server
         if self.event.kind is EventKind.OPERATOR_ABSENCE:
             entry["machines"] = self.stopped
         return entry
@@ -74,7 +76,12 @@ def _plain(value: Any) -> Any:
 
 
 class Injector:
-    """Applies events to ``sim``: scripted ones (``schedule`` before the run) and live ones (``schedule`` at now)."""
+    """Applies events to ``sim``: scripted ones (``schedule`` before the run) and live ones (``schedule`` at now).
+
+    No event has a SimPy process: each step of one (its start, its end, a storm's next stop, a wear step) is the
+    callback of a timeout. A process per event would cost SimPy several events each, and the collector of cycles
+    a walk over the whole plant now and then (measured: most of the scenario cost, docs/simulator.md).
+    """
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -84,12 +91,12 @@ class Injector:
         self._count = 0
         #: the degradation under way on each machine (a maintenance ends it)
         self._wearing: dict[str, Injected] = {}
-        #: the events under way, by number: their process (a clear interrupts it) and record
-        self._active: dict[int, tuple[simpy.Process, Injected]] = {}
-        #: the events still to start, by their start (sim s) and number, and the process that starts them
+        #: the events under way, by number: their record and what undoes them, newest first (its end or a clear)
+        self._active: dict[int, tuple[Injected, list[Callable[[], None]]]] = {}
+        #: the events still to start, by their start (sim s) and number: one timeout at a time waits for the first
+        #: (a timeout per event from the start would crowd SimPy's queue and make every step of the run dearer)
         self._waiting: list[tuple[float, int, Event]] = []
-        self._starter: simpy.Process | None = None
-        #: when that process wakes next (None: not waiting)
+        #: when that timeout fires (None: none waiting)
         self._wakes_at: float | None = None
 
     def start_s(self, event: Event) -> float:
@@ -118,8 +125,16 @@ class Injector:
     def _problem(self, event: Event, *, live: bool = False) -> str:
         """What keeps ``event`` from applying to this run's machines, found once they are built ("" when nothing)."""
         if event.kind is EventKind.NETWORK_OUTAGE:
-            return "" if self._targets(event) or not self.owns_path(event.path) else \
-                f"target: {event.target} has no networked machine"
+            if self._targets(event) or not self.owns_path(event.path):
+                return ""
+            if event.server is None:
+                return f"target: {event.target} has no networked machine"
+            served = sorted({opcua_server(m.at, self.sim.opcua_per) for m in self.sim.machines
+                             if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA})
+            if event.level.value != self.sim.opcua_per:
+                return (f"target: this run has a server per {self.sim.opcua_per}, not {event.target} "
+                        f"({', '.join(f'opcua:{name}' for name in served) or 'none'})")
+            return f"target: {event.target} serves no networked machine (OPC UA) in this run"
         if event.kind is EventKind.OPERATOR_ABSENCE:
             if self._targets(event) or not self.owns_path(event.path):
                 return ""
@@ -141,9 +156,10 @@ class Injector:
         return f"signal: {event.target} has no signal '{name}' (it has {', '.join(signal_names(machine))})"
 
     def schedule(self, event: Event, *, live: bool = False) -> int:
-        """Start ``event``'s process (a ``change`` from the start, not ``live``, was applied to the plant before the
-        run: recorded only); its number. ``ScenarioError`` for a sensor fault of a signal its machine does not
-        have, a change its machine cannot take."""
+        """Schedule ``event`` (a ``change`` from the start, not ``live``, was applied to the plant before the run:
+        recorded only); its number. It starts at its instant, or (``live``, or due) within the current one, after
+        what SimPy has already scheduled for it. ``ScenarioError`` for a sensor fault of a signal its machine does
+        not have, a change its machine cannot take."""
         problem = self._problem(event, live=live)
         if problem:
             raise ScenarioError([event.problem(problem)])
@@ -151,35 +167,28 @@ class Injector:
         if from_the_start(event) and not live:
             self.applied.append(Injected(event, self._count, 0.0))
         elif self.owns(event):  # not a machine or line of another shard
-            start = self.start_s(event)
-            if start <= self.sim.env.now:
-                self.sim.env.process(self._run(event, self._count))
-            else:
-                heapq.heappush(self._waiting, (start, self._count, event))
-                if self._starter is None:
-                    self._starter = self.sim.env.process(self._start_in_turn())
-                elif self._wakes_at is not None and start < self._wakes_at:
-                    self._starter.interrupt("sooner")
+            heapq.heappush(self._waiting, (max(self.start_s(event), self.sim.env.now), self._count, event))
+            self._wake()
         return self._count
 
-    def _start_in_turn(self) -> Generator[simpy.Event, Any, None]:
-        """Start each event at its instant: one process waits for them all (a process per event, each waiting from
-        the start, would crowd SimPy's queue with thousands of timeouts and slow every step of the run)."""
-        env = self.sim.env
-        while self._waiting:
-            start = self._waiting[0][0]
-            if start > env.now:
-                self._wakes_at = start
-                try:
-                    yield env.timeout(start - env.now)
-                except simpy.Interrupt:
-                    continue  # an event that starts sooner was scheduled
-                finally:
-                    self._wakes_at = None
-            while self._waiting and self._waiting[0][0] <= env.now:
-                _, number, event = heapq.heappop(self._waiting)
-                env.process(self._run(event, number))
-        self._starter = None
+    def _after(self, delay: float, then: Callable[[simpy.Event], None]) -> None:
+        """Call ``then`` ``delay`` seconds from now."""
+        self.sim.env.timeout(max(0.0, delay)).callbacks.append(then)
+
+    def _wake(self) -> None:
+        """Wait for the first event to start, unless already waiting for it or for an earlier one."""
+        if self._waiting and (self._wakes_at is None or self._waiting[0][0] < self._wakes_at):
+            self._wakes_at = self._waiting[0][0]
+            self._after(self._wakes_at - self.sim.env.now, self._start_due)
+
+    def _start_due(self, fired: simpy.Event) -> None:
+        now = self.sim.env.now
+        if self._wakes_at is not None and self._wakes_at <= now:
+            self._wakes_at = None  # else this timeout was outrun by a sooner event's, and one for later is waiting
+        while self._waiting and self._waiting[0][0] <= now:
+            _, number, event = heapq.heappop(self._waiting)
+            self._begin(event, number)
+        self._wake()
 
     def owns_path(self, path: str) -> bool:
         """Does this run (shard) have a machine at or under ``path``?"""
@@ -190,6 +199,9 @@ class Injector:
         return event.kind is EventKind.CHANGE or bool(self._targets(event))
 
     def _targets(self, event: Event) -> list[MachineSim]:
+        if event.kind is EventKind.NETWORK_OUTAGE and event.server is not None:  # the machines that server serves
+            return [m for m in self.sim.machines if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA
+                    and opcua_server(m.at, self.sim.opcua_per) == event.server]
         if event.kind is EventKind.NETWORK_OUTAGE:  # every networked machine at or under the target
             return [m for m in self.sim.machines
                     if m.at.machine.networked and (m.path == event.path or m.path.startswith(event.path + "/"))]
@@ -205,121 +217,130 @@ class Injector:
     def clear(self, number: int) -> None:
         """End event ``number`` now, as if its time were up (``ValueError`` if it is not under way): what it held
         is released, what it changed goes back; a degradation ends without its failure."""
-        under_way = self._active.get(number)
-        if under_way is None:
+        if number not in self._active:
             raise ValueError(f"event {number} is not under way" if 0 < number <= self._count else f"no event {number}")
-        under_way[0].interrupt("cleared")
+        self._end(number)
 
-    def _lasting(self, duration: float | None) -> simpy.Event:
-        """Its time (None: until the end of the run, or until cleared)."""
-        return self.sim.env.event() if duration is None else self.sim.env.timeout(max(0.0, duration))
+    def _end(self, number: int) -> None:
+        """Undo what event ``number`` did, newest first, and note its end (nothing if it has ended already)."""
+        under_way = self._active.pop(number, None)
+        if under_way is None:
+            return
+        record, undo = under_way
+        for step in reversed(undo):
+            step()
+        record.end_s = float(self.sim.env.now)
 
-    def _run(self, event: Event, number: int) -> Generator[simpy.Event, Any, None]:
+    def _end_after(self, duration: float | None, number: int) -> None:
+        """Its end ``duration`` from now (None: at the end of the run, or when cleared)."""
+        if duration is not None:
+            self._after(duration, lambda _: self._end(number))
+
+    def _begin(self, event: Event, number: int) -> None:
         env = self.sim.env
         record = Injected(event, number, float(env.now))
         self.applied.append(record)
-        if event.kind is EventKind.CHANGE:  # at an instant, for good: nothing to undo, never under way
-            m = self._targets(event)[0]
-            m.change(changed(m.at.machine, event.params["set"])[0])
-            return
-        process = env.active_process
-        assert process is not None
-        self._active[number] = (process, record)
         targets = self._targets(event)
         m = targets[0]
-        duration = event.duration_s
-        kind = event.kind
+        if event.kind is EventKind.CHANGE:  # at an instant, for good: nothing to undo, never under way
+            m.change(changed(m.at.machine, event.params["set"])[0])
+            return
         #: what to undo at the end, newest first (a clear runs it too)
         undo: list[Callable[[], None]] = []
-        try:
-            if kind in _HELD or kind is EventKind.MAINTENANCE:
-                if kind is EventKind.MAINTENANCE and m.path in self._wearing:
-                    self.clear(self._wearing[m.path].number)  # restored: the wear ends with no failure
-                reason = _HELD.get(kind, int(StopReason.PLANNED_MAINTENANCE))
-                if kind is EventKind.BREAKDOWN:
-                    m.fail_t.append(env.now)  # a failure like any other (MTBF, the failure count)
-                m.hold(reason)
-                undo.append(lambda: m.release(reason))
-                yield self._lasting(duration)
-            elif kind is EventKind.SPEED_LOSS:
-                factor = float(event.params["factor"])
-                m.speed *= factor
-                undo.append(lambda: setattr(m, "speed", m.speed / factor))
-                yield self._lasting(duration)
-            elif kind is EventKind.QUALITY_DRIFT:
-                yield from self._drift(m, event, duration, undo)
-            elif kind is EventKind.MICRO_STOP_STORM:
-                yield from self._storm(m, event, number, undo)
-            elif kind is EventKind.DEGRADATION:
-                yield from self._degrade(m, record, number, undo)
-            elif kind is EventKind.SENSOR_FAULT:
-                name, p = str(event.params["signal"]), event.params
-                m.sensor_faults[name] = SensorFault(str(p["mode"]), float(env.now), float(p.get("factor", 5.0)),
-                                                    float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
-                                                    next_spike_s=float(env.now))
-                undo.append(lambda: m.sensor_faults.pop(name, None) and None)
-                yield self._lasting(duration)
-            elif kind is EventKind.NETWORK_OUTAGE:
-                for cut in targets:
-                    cut.network_down += 1
-                    cut.network_changed_s = float(env.now)
-                    undo.append(_reconnects(cut))
-                    # what the contract keeps: an MQTT machine's outbox; an OPC UA machine's new session after it
-                    # (its cumulative counters come back, as counts across unknown time)
-                    record.cut_off[cut.path] = (
-                        {"kept": ["state", "counters"], "lost": ["signals"]} if cut.at.machine.protocol.value == "mqtt"
-                        else {"kept": [], "lost": ["state", "counters", "signals"]})
-                yield self._lasting(duration)
-            elif kind is EventKind.OPERATOR_ABSENCE:
-                for waiting in targets:
-                    waiting.hold(int(StopReason.NO_OPERATOR))
-                    undo.append(_released(waiting, int(StopReason.NO_OPERATOR)))
-                    record.stopped.append(waiting.path)
-                yield self._lasting(duration)
-            elif kind is EventKind.CLOCK_SKEW:
-                offset = round(float(event.params["offset"]) * 1000)
-                m.clock_skew_ms += offset
-                undo.append(lambda: setattr(m, "clock_skew_ms", m.clock_skew_ms - offset))
-                yield self._lasting(duration)
-        except simpy.Interrupt:
-            pass  # cleared
-        for step in reversed(undo):
-            step()
-        self._active.pop(number, None)
-        record.end_s = float(env.now)
+        self._active[number] = (record, undo)
+        duration = event.duration_s
+        kind = event.kind
+        if kind in _HELD or kind is EventKind.MAINTENANCE:
+            reason = _HELD.get(kind, int(StopReason.PLANNED_MAINTENANCE))
+            if kind is EventKind.BREAKDOWN:
+                m.fail_t.append(env.now)  # a failure like any other (MTBF, the failure count)
+            m.hold(reason)
+            undo.append(_released(m, reason))
+            if kind is EventKind.MAINTENANCE and m.path in self._wearing:
+                self._end(self._wearing[m.path].number)  # restored: the wear ends with no failure
+        elif kind is EventKind.SPEED_LOSS:
+            factor = float(event.params["factor"])
+            m.speed *= factor
+            undo.append(lambda: setattr(m, "speed", m.speed / factor))
+        elif kind is EventKind.QUALITY_DRIFT:
+            scrap0, rework0 = m.scrap_share, m.rework_share
+            undo.append(lambda: m.set_quality(scrap0, rework0))
+            scrap1 = float(event.params.get("scrap_rate", scrap0))
+            m.set_quality(scrap1, float(event.params.get("rework_rate", rework0)),
+                          over_s=float(event.params.get("ramp", 0.0)))
+        elif kind is EventKind.MICRO_STOP_STORM:
+            self._storm(m, record, undo)
+        elif kind is EventKind.DEGRADATION:
+            self._degrade(m, record, undo)
+            return  # it ends with its repair, or when a maintenance or a clear ends it
+        elif kind is EventKind.SENSOR_FAULT:
+            name, p = str(event.params["signal"]), event.params
+            m.sensor_faults[name] = SensorFault(str(p["mode"]), float(env.now), float(p.get("factor", 5.0)),
+                                                float(p.get("every", 60.0)), float(p.get("rate", 0.1)),
+                                                next_spike_s=float(env.now))
+            undo.append(_mended(m, name))
+        elif kind is EventKind.NETWORK_OUTAGE and event.server is not None:
+            for served in targets:
+                served.server_down += 1
+                undo.append(_server_back(served))
+                # its clients lose their sessions; new ones after it read the state in force and the cumulative
+                # counters (counts across unknown time)
+                record.cut_off[served.path] = {"kept": [], "lost": ["state", "counters", "signals"]}
+        elif kind is EventKind.NETWORK_OUTAGE:
+            for cut in targets:
+                cut.network_down += 1
+                cut.network_changed_s = float(env.now)
+                undo.append(_reconnects(cut))
+                # what the contract keeps: an MQTT machine's outbox; an OPC UA machine's new session after it
+                # (its cumulative counters come back, as counts across unknown time)
+                record.cut_off[cut.path] = (
+                    {"kept": ["state", "counters"], "lost": ["signals"]} if cut.at.machine.protocol.value == "mqtt"
+                    else {"kept": [], "lost": ["state", "counters", "signals"]})
+        elif kind is EventKind.OPERATOR_ABSENCE:
+            for waiting in targets:
+                waiting.hold(int(StopReason.NO_OPERATOR))
+                undo.append(_released(waiting, int(StopReason.NO_OPERATOR)))
+                record.stopped.append(waiting.path)
+        elif kind is EventKind.CLOCK_SKEW:
+            offset = round(float(event.params["offset"]) * 1000)
+            m.clock_skew_ms += offset
+            undo.append(lambda: setattr(m, "clock_skew_ms", m.clock_skew_ms - offset))
+        self._end_after(duration, number)
 
-    def _drift(self, m: MachineSim, event: Event, duration: float | None,
-               undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
-        scrap0, rework0 = m.scrap_share, m.rework_share
-        undo.append(lambda: m.set_quality(scrap0, rework0))
-        scrap1 = float(event.params.get("scrap_rate", scrap0))
-        rework1 = float(event.params.get("rework_rate", rework0))
-        m.set_quality(scrap1, rework1, over_s=float(event.params.get("ramp", 0.0)))
-        yield self._lasting(duration)
-
-    def _storm(self, m: MachineSim, event: Event, number: int,
-               undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
-        env = self.sim.env
+    def _storm(self, m: MachineSim, record: Injected, undo: list[Callable[[], None]]) -> None:
+        """Micro-stops at ``rate`` an hour while the machine produces, from the event's own stream, until its end."""
+        env, event = self.sim.env, record.event
         end = env.now + float(event.duration_s or 0.0)
         rate = float(event.params["rate"])
         stop = float(event.params.get("stop", m.at.machine.micro_stop_s))
-        gaps = rnd.exponential(self.sim.seed, f"{m.path}/scenario/{number}", rnd.Purpose.SCENARIO, 3600.0 / rate)
-        while True:
-            gap = gaps.next()
-            if env.now + gap >= end:
-                yield env.timeout(end - env.now)
-                return
-            yield env.timeout(gap)
-            if m.reason != int(StopReason.PRODUCING):
-                continue  # a micro-stop interrupts production: a machine waiting or down has none
-            m.micro_t.append(env.now)
-            m.hold(int(StopReason.MICRO_STOP))
-            undo.append(lambda: m.release(int(StopReason.MICRO_STOP)))
-            yield env.timeout(min(stop, end - env.now))
-            undo.pop()()
+        gaps = rnd.short_exponential(self.sim.seed, f"{m.path}/scenario/{record.number}", rnd.Purpose.SCENARIO,
+                               3600.0 / rate)
+        micro_stop = int(StopReason.MICRO_STOP)
 
-    def _degrade(self, m: MachineSim, record: Injected, number: int,
-                 undo: list[Callable[[], None]]) -> Generator[simpy.Event, Any, None]:
+        def wait(_: simpy.Event | None = None) -> None:
+            gap = gaps.next()
+            if env.now + gap < end:
+                self._after(gap, stops)
+
+        def stops(_: simpy.Event) -> None:
+            if record.end_s is not None:
+                return
+            if m.reason != int(StopReason.PRODUCING):  # a micro-stop interrupts production: not a machine waiting
+                wait()
+                return
+            m.micro_t.append(env.now)
+            m.hold(micro_stop)
+            undo.append(_released(m, micro_stop))
+            self._after(min(stop, end - env.now), goes_on)
+
+        def goes_on(_: simpy.Event) -> None:
+            if record.end_s is None:  # else its end released it
+                undo.pop()()
+                wait()
+
+        wait()
+
+    def _degrade(self, m: MachineSim, record: Injected, undo: list[Callable[[], None]]) -> None:
         """Wear growing as the square of the time since the onset (wear accelerates): the signals drift
         (``_signals.WEAR_GAIN``), scrap climbs to ``scrap_rate`` and extra micro-stops to ``micro_stops_per_hour``,
         and at ``failure_after`` the machine breaks down for ``repair``; repaired, it is as new."""
@@ -331,46 +352,61 @@ class Injector:
         band = wear_out_of_band(m)
         record.out_of_band_s = None if band is None else onset + span * math.sqrt(band)
         self._wearing[m.path] = record
+        step = min(WEAR_STEP_S, span / _MIN_WEAR_STEPS)
 
         def as_new() -> None:
             self._wearing.pop(m.path, None)
             m.wear = 0.0
             m.set_quality(scrap0, rework0)
 
+        def wears(_: simpy.Event) -> None:
+            if record.end_s is None:
+                m.wear = min(1.0, ((env.now - onset) / span) ** 2)
+                m.set_quality(scrap0 + (scrap1 - scrap0) * m.wear, rework0)
+                goes_on()
+
+        def goes_on() -> None:
+            elapsed = env.now - onset
+            if elapsed < span - 1e-9:
+                self._after(min(step, span - elapsed), wears)
+                return
+            as_new()
+            record.failure_s = float(env.now)
+            m.fail_t.append(env.now)
+            m.hold(int(StopReason.BREAKDOWN))
+            undo.append(_released(m, int(StopReason.BREAKDOWN)))
+            self._end_after(float(event.params.get("repair", m.at.machine.mttr_s)), record.number)
+
         undo.append(as_new)
         if storm > 0:
-            env.process(self._worn_stops(m, record, storm, number))
-        step = min(WEAR_STEP_S, span / _MIN_WEAR_STEPS)
-        while (elapsed := env.now - onset) < span - 1e-9:
-            yield env.timeout(min(step, span - elapsed))
-            m.wear = min(1.0, ((env.now - onset) / span) ** 2)
-            m.set_quality(scrap0 + (scrap1 - scrap0) * m.wear, rework0)
-        as_new()
-        record.failure_s = float(env.now)
-        m.fail_t.append(env.now)
-        m.hold(int(StopReason.BREAKDOWN))
-        undo.append(lambda: m.release(int(StopReason.BREAKDOWN)))
-        yield env.timeout(float(event.params.get("repair", m.at.machine.mttr_s)))
+            self._worn_stops(m, record, storm)
+        goes_on()
 
-    def _worn_stops(self, m: MachineSim, record: Injected, rate: float,
-                    number: int) -> Generator[simpy.Event, Any, None]:
+    def _worn_stops(self, m: MachineSim, record: Injected, rate: float) -> None:
         """Micro-stops at ``rate`` × wear an hour while producing (thinning: candidates at ``rate``, each kept
-        with probability wear), from the event's own streams."""
+        with probability wear), from the event's own streams, until it fails or ends."""
         env = self.sim.env
-        key = f"{m.path}/scenario/{number}"
-        gaps = rnd.exponential(self.sim.seed, key, rnd.Purpose.SCENARIO, 3600.0 / rate)
-        keep = rnd.uniform(self.sim.seed, key, rnd.Purpose.SCENARIO_KEEP)
+        key = f"{m.path}/scenario/{record.number}"
+        gaps = rnd.short_exponential(self.sim.seed, key, rnd.Purpose.SCENARIO, 3600.0 / rate)
+        keep = rnd.short_uniform(self.sim.seed, key, rnd.Purpose.SCENARIO_KEEP)
         stop = m.at.machine.micro_stop_s
-        while True:
-            yield env.timeout(gaps.next())
+        micro_stop = int(StopReason.MICRO_STOP)
+
+        def candidate(_: simpy.Event) -> None:
             if record.end_s is not None or record.failure_s is not None:
                 return
             if keep.next() >= m.wear or m.reason != int(StopReason.PRODUCING):
-                continue
+                self._after(gaps.next(), candidate)
+                return
             m.micro_t.append(env.now)
-            m.hold(int(StopReason.MICRO_STOP))
-            yield env.timeout(stop)
-            m.release(int(StopReason.MICRO_STOP))
+            m.hold(micro_stop)
+            self._after(stop, goes_on)
+
+        def goes_on(_: simpy.Event) -> None:
+            m.release(micro_stop)  # a worn stop outlasts the wear's end: it is the machine's, not the event's
+            self._after(gaps.next(), candidate)
+
+        self._after(gaps.next(), candidate)
 
     def truth(self) -> list[dict[str, Any]]:
         """Every event applied so far, in the order it started."""
@@ -380,6 +416,20 @@ class Injector:
 def _released(m: MachineSim, reason: int) -> Callable[[], None]:
     """The end of ``m``'s hold for ``reason``."""
     return lambda: m.release(reason)
+
+
+def _mended(m: MachineSim, signal: str) -> Callable[[], None]:
+    """The end of ``m``'s sensor fault of ``signal``."""
+    def mended() -> None:
+        m.sensor_faults.pop(signal, None)
+    return mended
+
+
+def _server_back(m: MachineSim) -> Callable[[], None]:
+    """The end of one outage of the OPC UA server serving ``m``."""
+    def back() -> None:
+        m.server_down -= 1
+    return back
 
 
 def _reconnects(m: MachineSim) -> Callable[[], None]:

@@ -8,7 +8,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import simpy
 
@@ -59,13 +59,15 @@ class Simulation:
     """
 
     def __init__(self, plant: Plant, *, seed: int = 1, start: dt.datetime | None = None,
-                 shard: tuple[int, int] = (0, 1), events: Sequence[Event] = ()) -> None:
+                 shard: tuple[int, int] = (0, 1), events: Sequence[Event] = (),
+                 opcua_per: Literal["site", "line"] = "site") -> None:
         """``shard=(k, n)`` builds only every n-th line, from the k-th: n processes share a plant.
 
         Each machine draws from its own random streams, so a machine's run in
         a shard is exactly its run in the whole plant. ``events``: a scenario's (``shopfloor.load_scenario``);
         its changes make the plant that runs, the others are scheduled (``ScenarioError`` for one that starts
-        before ``start``); more can be injected while it runs (``inject``).
+        before ``start``); more can be injected while it runs (``inject``). ``opcua_per``: its OPC UA servers
+        serve a site or a line each (``OpcUaSettings.per``), which an outage of server ``opcua:NAME`` cuts off.
         """
         plant = with_changes(plant, tuple(events))
         k, n = shard
@@ -74,6 +76,7 @@ class Simulation:
         self.plant = plant
         self.seed = seed
         self.shard = shard
+        self.opcua_per = opcua_per
         start = start or default_start(plant)
         if start.tzinfo is None:
             start = start.replace(tzinfo=plant.sites[0].calendar.tz)

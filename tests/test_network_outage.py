@@ -11,15 +11,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from asyncua import Client
 
 from edge import EdgeGateway
-from shopfloor import MqttSettings, load_plant
+from shopfloor import MqttSettings, ScenarioError, load_plant
 from shopfloor._scenario import parse_scenario
 from simulator import LiveRun, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
 
 from .pipeline import edge_config
 from .recording import Recorder, wait_until
-from .servers import Mosquitto, free_port
+from .servers import Mosquitto, free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +109,93 @@ def test_an_opcua_machine_its_server_cannot_reach_goes_offline_and_comes_back_in
     others = [m for m in machines if m is not lathe]
     for m in others:  # the server's other machines were not cut off
         assert len({s["session"] for s in recorder.of("status")[m.path]}) == 1, m.path
+
+
+def test_an_opcua_server_whose_network_goes_away_refuses_clients_and_its_machines_come_back_in_new_sessions(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    # the whole server goes away (target opcua:NAME): its clients lose their connections and a new one is refused,
+    # while it goes on reading its machines; back, the gateway finds it alone and begins a new session per machine.
+    # A server per line: the brake-disc line's (WH-C01, WH-M01) goes, the gearbox line's (WH-M02) stays
+    events = parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: 'opcua:wuhan-edz-brake-disc',"
+                            " duration: 1h}", WUHAN).events
+    sim = Simulation(WUHAN, seed=3, events=events, opcua_per="line")
+    machines = [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol.value == "opcua"]
+    cut = [m for m in machines if m.at.line.id == "brake-disc"]
+    assert {m.at.machine.id for m in cut} == {"WH-C01", "WH-M01"}
+    recorder = Recorder(mosquitto)
+    refused: list[str] = []
+
+    async def main() -> EdgeGateway:
+        recording = asyncio.create_task(recorder.run())
+        await recorder.ready.wait()
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_ports(2), per="line"))
+        away = next(s for s in servers.servers if s.name == "wuhan-edz-brake-disc")
+        async with LiveRun(sim, [(servers, machines)], sample_period_s=0.05) as live, \
+                EdgeGateway(edge_config(mosquitto, servers.endpoints, tmp_path / "edge")) as gateway:
+            await gateway.wait_ready(20)
+            run = asyncio.create_task(live.run(3 * 3600, speed=900))
+            await wait_until(lambda: away.unplugged, 20)
+            try:  # a client we did not write finds nothing listening
+                async with Client(away.endpoint, timeout=2):
+                    pass
+            except (OSError, TimeoutError) as e:
+                refused.append(type(e).__name__)
+            await run
+            await live.publish(sample=True)
+            await wait_until(lambda: all(recorder.of("counters")[m.path][-1]["total"] == m.total for m in machines), 15)
+        recording.cancel()
+        return gateway
+
+    gateway = asyncio.run(main())
+    assert refused, "the server took a connection while its network was away"
+    losses = {s.url.rsplit("/", 1)[-1]: s.losses for s in gateway.sources}
+    assert losses["wuhan-edz-brake-disc"] >= 1
+    t0 = round(sim.start_epoch * 1000)
+    start, end = t0 + 3_600_000, t0 + 7_200_000
+    changed = 0  # state changes while away, of which at most the last of each machine was heard
+    for m in cut:
+        statuses = [(s["status"], s["session"]) for s in recorder.of("status")[m.path]]
+        assert [status for status, _ in statuses][:3] == ["online", "offline", "online"], (m.path, statuses)
+        assert len({session for status, session in statuses if status == "online"}) == 2, m.path
+        # nothing was heard while it was away; what it did then is in no message but the state still in force
+        # when the new session read it
+        logged = [(round((sim.start_epoch + t) * 1000), int(r)) for t, r in zip(m.log_t, m.log_r, strict=True)]
+        sessions = recorder.by_session(m.path)
+        assert len(sessions) == 2, m.path
+        for by_seq in sessions.values():
+            assert sorted(by_seq) == list(range(len(by_seq))), f"{m.path}: seq gap"
+        heard = [(p["ts"], p["reason_code"]) for by_seq in sessions.values() for _, p in sorted(by_seq.items())
+                 if "reason_code" in p]
+        assert set(heard) <= set(logged) and heard == sorted(heard), m.path
+        changed += len([ts for ts, _ in logged if start < ts < end])
+        assert len([ts for ts, _ in heard if start < ts < end]) <= 1, m.path
+        counters = recorder.of("counters")[m.path]
+        assert not [c["ts"] for c in counters if start + 60_000 < c["ts"] < end]
+        assert {k: counters[-1][k] for k in ("total", "good", "scrap", "rework")} == {
+            "total": m.total, "good": m.good, "scrap": m.scrap, "rework": m.rework}
+    assert changed > 2
+    (gearbox,) = [m for m in machines if m not in cut]
+    assert len({s["session"] for s in recorder.of("status")[gearbox.path]}) == 1  # its server stayed
+    (entry,) = sim.truth()["injected"]
+    assert entry["server"] == "wuhan-edz-brake-disc" and entry["level"] == "line"
+    assert entry["machines"] == {m.path: {"kept": [], "lost": ["state", "counters", "signals"]} for m in cut}
+    assert (entry["start_ms"], entry["end_ms"]) == (start, end)
+
+
+def test_an_outage_of_an_opcua_server_the_run_does_not_have_is_refused_with_the_servers_it_has() -> None:
+    events = parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: 'opcua:wuhan-edz-gearbox',"
+                            " duration: 1h}", WUHAN).events
+    with pytest.raises(ScenarioError) as e:
+        Simulation(WUHAN, seed=3, events=events)  # a server per site
+    assert str(e.value).endswith("events[0]: target: this run has a server per site, not opcua:wuhan-edz-gearbox "
+                                 "(opcua:wuhan-edz)")
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: breakdown, target: 'opcua:wuhan-edz', duration: 1h}",
+                       WUHAN)
+    assert "events[0].target: 'opcua:wuhan-edz' is an OPC UA server; only a network_outage acts on one" in str(e.value)
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario("id: cut\nevents:\n  - {at: 1h, kind: network_outage, target: 'opcua:wuhan', duration: 1h}",
+                       WUHAN)
+    assert ("events[0].target: no OPC UA server 'wuhan' in plant wuhan-auto-parts: a server per site is named by the "
+            "site (opcua:wuhan-edz), a server per line by site-line (opcua:wuhan-edz-brake-disc, "
+            "opcua:wuhan-edz-gearbox, opcua:wuhan-edz-axle-weld)") in str(e.value)
