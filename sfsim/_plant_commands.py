@@ -25,11 +25,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
     imp = ledger_commands.add_parser(
         "import",
-        help="turn a CSV equipment ledger into a plant file",
-        description="Turn a CSV equipment ledger (设备台账, Chinese or English headers, UTF-8, UTF-16 or GB18030) "
-        "into a plant model YAML file. Column set: docs/plant-file.md.",
+        help="turn an equipment ledger (.xlsx or CSV) into a plant file",
+        description="Turn an equipment ledger (设备台账: an Excel workbook, .xlsx, or CSV in UTF-8, UTF-16 or "
+        "GB18030; Chinese or English headers, title rows above them) into a plant model YAML file. Column set: "
+        "docs/plant-file.md.",
     )
-    imp.add_argument("ledger", metavar="LEDGER.csv")
+    imp.add_argument("ledger", metavar="LEDGER.xlsx|LEDGER.csv")
+    imp.add_argument("--sheet", metavar="NAME", help="the workbook's sheet to read (default: the first)")
     imp.add_argument("--out", required=True, metavar="PLANT.yaml", help="plant file to write")
     imp.add_argument("--enterprise-id", default="enterprise", help="enterprise id (default: enterprise)")
     imp.add_argument("--enterprise-name", help="enterprise name")
@@ -67,6 +69,7 @@ def _ledger_import(args: argparse.Namespace) -> int:
             enterprise_id=args.enterprise_id,
             enterprise_name=args.enterprise_name,
             default_cycle_time=args.cycle_time,
+            sheet=args.sheet,
         )
     except PlantError as e:
         print_issues(e.issues)

@@ -1,16 +1,15 @@
-"""Import an equipment ledger (设备台账) from CSV into plant-file data.
+"""Import an equipment ledger (设备台账) from an Excel workbook or CSV into plant-file data.
 
-Headers may be English or Chinese (see ``COLUMNS`` and docs/plant-file.md);
-values such as 是/否, 数控, 贴片机 are understood. Every machine of the ledger
-becomes part of the asset register, including equipment that sends no
-telemetry, so it counts in the denominators of the digitization indicators.
+Headers may be English or Chinese (see ``COLUMNS`` and docs/plant-file.md), below title rows;
+values such as 是/否, 数控, 贴片机 are understood. Every machine of the ledger becomes part of
+the asset register, including equipment that sends no telemetry, so it counts in the
+denominators of the digitization indicators. A problem names the cell (``L17``) and the
+ledger's own header text.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 from ._durations import parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
 from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
+from ._sheet import Sheet, SheetError, cell_name, read_sheet
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +57,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("rated_power_kw", "额定功率kW", ("额定功率", "额定功率(kW)", "power_kw"), False, "power when executing"),
 )
 
+def _header_key(text: str) -> str:
+    """A header as compared: case, spaces and full-width brackets do not matter (额定功率（kW） = 额定功率(kW))."""
+    return re.sub(r"\s+", "", text).lower().replace("（", "(").replace("）", ")")
+
+
 _BY_HEADER: dict[str, Column] = {}
 for _c in COLUMNS:
     for _h in (_c.key, _c.zh, *_c.aliases):
-        _BY_HEADER[_h.strip().lower()] = _c
+        _BY_HEADER[_header_key(_h)] = _c
+_BY_KEY = {c.key: c for c in COLUMNS}
+
+#: how far down a header row is looked for (title rows, a date, a blank row above it)
+HEADER_SEARCH_ROWS = 20
 
 _YES = {"是", "y", "yes", "true", "1", "√", "✓", "有"}
 _NO = {"否", "n", "no", "false", "0", "×", "✗", "无", ""}
@@ -104,29 +113,48 @@ class LedgerImport:
     ignored_columns: tuple[str, ...]
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")  # Excel's "Unicode text" export
-    for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GB18030/GBK
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnicodeError("not UTF-8, UTF-16 or GB18030 text")
+class _Cells:
+    """The problems found, each naming where: a cell by its name and the ledger's header text, or a row."""
 
-
-class _Rows:
     def __init__(self, source: str) -> None:
         self.source = source
         self.issues: list[Issue] = []
+        #: header text per column index, as the ledger writes it
+        self.headers: dict[int, str] = {}
+        self.index: dict[str, int] = {}
 
     def error(self, row: int, column: Column | None, message: str) -> None:
-        where = f"{column.zh} ({column.key})" if column else ""
-        self.issues.append(Issue(self.source, row, where, message))
+        """A problem in ``column``'s cell of ``row`` (None: of the row)."""
+        if column is None:
+            self.issues.append(Issue(self.source, row, "", message))
+            return
+        if column.key in self.index:
+            i = self.index[column.key]
+            self.issues.append(Issue(self.source, None, f"{cell_name(row, i)} ({self.headers[i]})", message))
+        else:  # a column the ledger lacks
+            self.issues.append(Issue(self.source, row, f"{column.zh} ({column.key})", message))
 
 
-def _word(value: str, words: Mapping[str, Any], what: str, rows: _Rows, row: int, column: Column) -> Any:
+def _find_header(sheet: Sheet) -> tuple[int, tuple[str, ...]] | str:
+    """The header row (its number and cells): of the first rows, the one naming most ledger columns; or what to
+    tell the user when none names two."""
+    best: tuple[int, int, tuple[str, ...]] | None = None
+    for number, cells in sheet.rows[:HEADER_SEARCH_ROWS]:
+        named = len({_BY_HEADER[k].key for c in cells if (k := _header_key(c)) in _BY_HEADER})
+        if best is None or named > best[0]:
+            best = (named, number, cells)
+    if best is not None and best[0] >= 2:
+        return best[1], best[2]
+    hint = ""
+    if sheet.rows:
+        number, cells = sheet.rows[0]
+        text = " | ".join(c for c in cells if c)
+        hint = f"; row {number} reads {text[:60]!r}{'…' if len(text) > 60 else ''}"
+    return (f"no header row in the first {HEADER_SEARCH_ROWS} rows: a header names the columns, such as 设备编号, "
+            f"设备名称, 设备类别, 产线 (docs/plant-file.md, \"Columns\"){hint}")
+
+
+def _word(value: str, words: Mapping[str, Any], what: str, rows: _Cells, row: int, column: Column) -> Any:
     key = value.strip().lower()
     if key in words:
         return words[key]
@@ -137,7 +165,7 @@ def _word(value: str, words: Mapping[str, Any], what: str, rows: _Rows, row: int
     return None
 
 
-def _flag(value: str, rows: _Rows, row: int, column: Column) -> bool | None:
+def _flag(value: str, rows: _Cells, row: int, column: Column) -> bool | None:
     key = value.strip().lower()
     if key in _YES:
         return True
@@ -153,97 +181,105 @@ def ledger_to_plant_data(
     enterprise_id: str,
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
+    sheet: str | None = None,
 ) -> LedgerData:
-    """Plant-file data from a ledger, with the CSV row of each part of it.
+    """Plant-file data from a ledger (an .xlsx workbook's first sheet or ``sheet``, or CSV), with the sheet's row
+    of each part of it.
 
     Raises ``PlantError`` listing every bad row and cell.
     """
     source = str(path)
-    rows = _Rows(source)
+    rows = _Cells(source)
     try:
-        text = _read_text(Path(path))
+        sheet_ = read_sheet(path, sheet=sheet)
     except OSError as e:
-        raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror}")]) from None
-    except UnicodeError as e:
+        raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror or e}")]) from None
+    except SheetError as e:
         raise PlantError([Issue(source, None, "", str(e))]) from None
-    first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if "\t" in first_line and "," not in first_line else ",")
-    header = next(reader, None)
-    if not header:
-        raise PlantError([Issue(source, 1, "", "the ledger is empty; the first row must name the columns")])
+    if not sheet_.rows:
+        raise PlantError([Issue(source, None, "", "the ledger is empty: a header row names the columns, then a row "
+                                                  "per piece of equipment")])
+    found = _find_header(sheet_)
+    if isinstance(found, str):
+        raise PlantError([Issue(source, None, "", found)])
+    header_row, header = found
     columns: list[Column | None] = []
     ignored: list[str] = []
-    for cell in header:
-        col = _BY_HEADER.get(cell.strip().lower())
+    for i, cell in enumerate(header):
+        col = _BY_HEADER.get(_header_key(cell))
         if col is None:
             # ledgers carry much more (备注, 购置日期 …): kept out of the plant, and said so
-            if cell.strip():
-                ignored.append(cell.strip())
-        elif col in columns:
-            rows.error(1, col, f"column given twice (as {cell.strip()!r} too)")
+            if cell:
+                ignored.append(cell)
+        elif col.key in rows.index:
+            first = rows.index[col.key]
+            rows.issues.append(Issue(source, None, f"{cell_name(header_row, i)} ({cell})",
+                                     f"the column {col.zh} ({col.key}) a second time: it is "
+                                     f"{cell_name(header_row, first)} ({rows.headers[first]}) already"))
             col = None
+        else:
+            rows.index[col.key], rows.headers[i] = i, cell
         columns.append(col)
-    present = {c.key for c in columns if c}
     for col in COLUMNS:
-        if col.required and col.key not in present:
-            rows.error(1, col, "missing required column")
-    if "cycle_time" not in present and default_cycle_time is None:
-        rows.error(1, _BY_HEADER["cycle_time"], "missing column; add it or pass a default cycle time")
+        if col.required and col.key not in rows.index:
+            rows.error(header_row, col, f"no such column in header row {header_row}; it is required")
+    if "cycle_time" not in rows.index and default_cycle_time is None:
+        rows.error(header_row, _BY_KEY["cycle_time"], "no such column; add it or pass a default cycle time")
     if rows.issues:
         raise PlantError(rows.issues)
 
     sites: dict[str, dict[str, Any]] = {}
     lines_of_doc: dict[str, int] = {}
-    for row_no, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
+    for row_no, cells in sheet_.rows:
+        if row_no <= header_row:
             continue
-        rec = {col.key: cells[i].strip() if i < len(cells) else "" for i, col in enumerate(columns) if col}
+        rec = {col.key: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col}
         for col in COLUMNS:
             if col.required and not rec.get(col.key):
                 rows.error(row_no, col, "empty cell in a required column")
         for key in ("site", "area", "line", "id"):
             value = rec.get(key, "")
             if value and not ID_PATTERN.fullmatch(value):
-                rows.error(row_no, _BY_HEADER[key], f"must be {ID_RULE}, got {value!r}")
+                rows.error(row_no, _BY_KEY[key], f"must be {ID_RULE}, got {value!r}")
         machine: dict[str, Any] = {"id": rec.get("id", "")}
         name = {k: rec[f"name_{k}"] for k in ("zh", "en") if rec.get(f"name_{k}")}
         if name:
             machine["name"] = name
         if rec.get("kind"):
-            machine["kind"] = _word(rec["kind"], _KIND_WORDS, "kind", rows, row_no, _BY_HEADER["kind"])
+            machine["kind"] = _word(rec["kind"], _KIND_WORDS, "kind", rows, row_no, _BY_KEY["kind"])
         if rec.get("control"):
-            control = _word(rec["control"], _CONTROL_WORDS, "control", rows, row_no, _BY_HEADER["control"])
+            control = _word(rec["control"], _CONTROL_WORDS, "control", rows, row_no, _BY_KEY["control"])
             machine["control"] = control.value if control else None
         for key in ("key_process", "digital", "networked"):
             if key in rec and rec[key].strip():
-                machine[key] = _flag(rec[key], rows, row_no, _BY_HEADER[key])
+                machine[key] = _flag(rec[key], rows, row_no, _BY_KEY[key])
         if rec.get("protocol"):
-            proto = _word(rec["protocol"], _PROTOCOL_WORDS, "protocol", rows, row_no, _BY_HEADER["protocol"])
+            proto = _word(rec["protocol"], _PROTOCOL_WORDS, "protocol", rows, row_no, _BY_KEY["protocol"])
             machine["protocol"] = proto.value if proto else None
         for key in ("process", "manufacturer", "model", "serial"):
             if rec.get(key):
                 machine[key] = rec[key]
         cycle = rec.get("cycle_time") or default_cycle_time
         if not cycle:
-            rows.error(row_no, _BY_HEADER["cycle_time"], "empty; give the ideal cycle time or a default")
+            rows.error(row_no, _BY_KEY["cycle_time"], "empty; give the ideal cycle time or a default")
         else:
             try:
                 parse_duration(cycle)
                 machine["cycle_time"] = cycle
             except ValueError as e:
-                rows.error(row_no, _BY_HEADER["cycle_time"], str(e))
+                rows.error(row_no, _BY_KEY["cycle_time"], str(e))
         if rec.get("rated_power_kw"):
             try:
                 machine["power_kw"] = {"executing": float(rec["rated_power_kw"])}
             except ValueError:
-                rows.error(row_no, _BY_HEADER["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
+                rows.error(row_no, _BY_KEY["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
 
         site_id = rec.get("site", "")
         site = sites.setdefault(site_id, {"id": site_id, "_lines": {}, "_areas": {}})
         if rec.get("site_name"):
             site["name"] = rec["site_name"]
         if rec.get("industry"):
-            industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_HEADER["industry"])
+            industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_KEY["industry"])
             site["industry"] = industry.value if industry else None
         area_id = rec.get("area") or "main"
         if rec.get("area_name"):
@@ -252,7 +288,7 @@ def ledger_to_plant_data(
             rec.get("line", ""), {"id": rec.get("line", ""), "area": area_id, "machines": []}
         )
         if line["area"] != area_id:
-            rows.error(row_no, _BY_HEADER["area"], f"line {line['id']!r} is in area {line['area']!r} on an earlier "
+            rows.error(row_no, _BY_KEY["area"], f"line {line['id']!r} is in area {line['area']!r} on an earlier "
                        f"row, not {area_id!r}")
         if rec.get("line_name"):
             line["name"] = rec["line_name"]
@@ -281,7 +317,7 @@ def ledger_to_plant_data(
         site["lines"] = lines
         data_sites.append(site)
     if not data_sites:
-        raise PlantError([Issue(source, 2, "", "the ledger has a header but no equipment rows")])
+        raise PlantError([Issue(source, header_row, "", "the ledger has a header but no equipment rows below it")])
     return LedgerData({"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc, tuple(ignored))
 
 
@@ -291,13 +327,15 @@ def import_ledger(
     enterprise_id: str,
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
+    sheet: str | None = None,
 ) -> LedgerImport:
     """The plant-file YAML for a ledger, validated like any plant file.
 
     Problems found while validating the result carry the CSV row they came from.
     """
     data = ledger_to_plant_data(
-        path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time
+        path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time,
+        sheet=sheet,
     )
     plant = build_plant(data.plant, source=str(path), lines=data.rows)
     header = (

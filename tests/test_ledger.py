@@ -57,7 +57,7 @@ def test_english_headers_and_gb18030_encoding(tmp_path: Path) -> None:
                                                                     {"part": 45.0})
 
 
-def test_bad_rows_are_reported_with_row_and_column(tmp_path: Path) -> None:
+def test_bad_cells_are_named_as_the_spreadsheet_names_them_with_the_ledgers_own_header(tmp_path: Path) -> None:
     ledger = tmp_path / "bad.csv"
     ledger.write_text(
         "厂区,产线,设备编号,设备类型,控制方式,关键工序,节拍\n"
@@ -69,11 +69,11 @@ def test_bad_rows_are_reported_with_row_and_column(tmp_path: Path) -> None:
     with pytest.raises(PlantError) as caught:
         import_ledger(ledger, enterprise_id="e")
     assert [str(i) for i in caught.value.issues] == [
-        f"{ledger}:2: 控制方式 (control): unknown control '半自动'; expected one of: cnc, dcs, manual, nc, plc, "
+        f"{ledger}: E2 (控制方式): unknown control '半自动'; expected one of: cnc, dcs, manual, nc, plc, "
         "robot_controller",
-        f"{ledger}:3: 设备编号 (id): empty cell in a required column",
-        f"{ledger}:3: 关键工序 (key_process): expected yes or no (是/否), got '也许'",
-        f"{ledger}:4: 节拍 (cycle_time): expected a duration such as 45, 45s, 30m, 1h30m, 8h or 7d "
+        f"{ledger}: C3 (设备编号): empty cell in a required column",
+        f"{ledger}: F3 (关键工序): expected yes or no (是/否), got '也许'",
+        f"{ledger}: G4 (节拍): expected a duration such as 45, 45s, 30m, 1h30m, 8h or 7d "
         "(a bare number is seconds), got '一分钟'",
     ]
 
@@ -84,9 +84,9 @@ def test_missing_and_repeated_columns(tmp_path: Path) -> None:
     with pytest.raises(PlantError) as caught:
         import_ledger(ledger, enterprise_id="e")
     assert [str(i) for i in caught.value.issues] == [
-        f"{ledger}:1: 设备类型 (kind): column given twice (as 'type' too)",
-        f"{ledger}:1: 设备编号 (id): missing required column",
-        f"{ledger}:1: 节拍 (cycle_time): missing column; add it or pass a default cycle time",
+        f"{ledger}: D1 (type): the column 设备类型 (kind) a second time: it is C1 (kind) already",
+        f"{ledger}:1: 设备编号 (id): no such column in header row 1; it is required",
+        f"{ledger}:1: 节拍 (cycle_time): no such column; add it or pass a default cycle time",
     ]
 
 
@@ -116,11 +116,12 @@ def test_a_line_stays_in_one_area_and_undecodable_files_are_named(tmp_path: Path
     with pytest.raises(PlantError) as caught:
         import_ledger(ledger, enterprise_id="e")
     assert [str(i) for i in caught.value.issues] == [
-        f"{ledger}:3: 车间 (area): line 'L' is in area 'a1' on an earlier row, not 'a2'"
+        f"{ledger}: C3 (车间): line 'L' is in area 'a1' on an earlier row, not 'a2'"
     ]
     binary = tmp_path / "binary.csv"
     binary.write_bytes(bytes(range(128, 256)) * 4)
-    with pytest.raises(PlantError, match="not UTF-8, UTF-16 or GB18030 text"):
+    with pytest.raises(PlantError, match=r"not text in any encoding read here \(UTF-16 \(with its byte-order mark\), "
+                                         r"UTF-8 and GB18030 \(GBK, GB2312\)\): save it as .xlsx, or as CSV UTF-8"):
         import_ledger(binary, enterprise_id="e")
 
 
@@ -151,3 +152,70 @@ def test_cli_writes_a_plant_file_that_validates(tmp_path: Path) -> None:
     validate = subprocess.run([sys.executable, "-m", "sfsim", "validate", str(out)], capture_output=True, text=True,
                               check=False)
     assert validate.returncode == 0 and "ok (1 site(s), 2 line(s), 4 machine(s))" in validate.stdout
+
+
+def _workbook(path: Path, rows: list[list[object]], *, merged: tuple[str, ...] = (), title: str = "设备台账") -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    for cells in merged:
+        sheet.merge_cells(cells)
+    book.save(path)
+
+
+def test_an_excel_workbook_with_a_title_row_and_merged_header_cells_is_read(tmp_path: Path) -> None:
+    ledger = tmp_path / "设备台账.xlsx"
+    _workbook(ledger, [
+        ["武汉某厂设备台账（2026年11月）"],  # a title over the table, merged across it
+        [None],
+        ["厂区", "产线", "设备信息", None, "节拍", "额定功率（kW）", "是否联网"],
+        [None, None, "设备编号", "设备类型", None, None, None],  # two header rows: merged vertically and across
+        ["wh", "L1", "C-001", "数控车床", 60, 11.0, "是"],
+        ["wh", "L1", "C-002", "普通车床", 75.5, None, "否"],
+    ], merged=("A1:G1", "A3:A4", "B3:B4", "C3:D3", "E3:E4", "F3:F4", "G3:G4"))
+    result = import_ledger(ledger, enterprise_id="e")
+    first, second = (m.machine for m in parse_plant(result.yaml).machines())
+    assert (first.id, first.kind, first.cycle_time_s, first.power_kw.executing, first.networked) == (
+        "C-001", "cnc_lathe", {"part": 60.0}, 11.0, True)
+    assert (second.id, second.kind, second.cycle_time_s, second.networked) == (
+        "C-002", "conventional_lathe", {"part": 75.5}, False)
+    assert result.ignored_columns == ()  # the group title "设备信息" is above the header row it heads
+
+
+def test_a_bad_cell_of_a_workbook_is_named_by_its_cell_and_the_sheet_is_chosen(tmp_path: Path) -> None:
+    ledger = tmp_path / "设备台账.xlsx"
+    _workbook(ledger, [["台账"], ["设备编号", "厂区", "产线", "设备类型", "节拍", "是否联网"],
+                       ["M1", "s", "L", "冲压机", "60s", "已联网"]], title="在用设备")
+    with pytest.raises(PlantError) as caught:
+        import_ledger(ledger, enterprise_id="e", sheet="在用设备")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{ledger}: F3 (是否联网): expected yes or no (是/否), got '已联网'"]
+    with pytest.raises(PlantError) as caught:
+        import_ledger(ledger, enterprise_id="e", sheet="报废设备")
+    assert [str(i) for i in caught.value.issues] == [f"{ledger}: no sheet '报废设备' (the workbook has '在用设备')"]
+
+
+def test_a_ledger_without_a_header_row_says_what_a_header_is_and_what_it_found(tmp_path: Path) -> None:
+    ledger = tmp_path / "notes.csv"
+    ledger.write_text("这是备忘录,不是台账\n第二行,也不是\n", encoding="utf-8")
+    with pytest.raises(PlantError) as caught:
+        import_ledger(ledger, enterprise_id="e")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{ledger}: no header row in the first 20 rows: a header names the columns, such as 设备编号, 设备名称, "
+        "设备类别, 产线 (docs/plant-file.md, \"Columns\"); row 1 reads '这是备忘录 | 不是台账'"]
+    old = tmp_path / "old.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(PlantError) as caught:
+        import_ledger(old, enterprise_id="e")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{old}: an Excel 97-2003 workbook (.xls) is not read: save it as .xlsx, or as CSV UTF-8"]
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(PlantError) as caught:
+        import_ledger(broken, enterprise_id="e")
+    assert str(caught.value.issues[0]).startswith(f"{broken}: not an Excel workbook we can read (")
