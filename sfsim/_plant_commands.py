@@ -35,6 +35,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("--out", required=True, metavar="PLANT.yaml", help="plant file to write")
     imp.add_argument("--enterprise-id", default="enterprise", help="enterprise id (default: enterprise)")
     imp.add_argument("--enterprise-name", help="enterprise name")
+    imp.add_argument("--site-id", default="site",
+                     help="the site of rows with no 厂区 cell, or of a ledger with no such column (default: site)")
+    imp.add_argument("--site-name", help="that site's name")
     imp.add_argument(
         "--cycle-time", metavar="DURATION", help="ideal cycle time for rows that give none (e.g. 60s)"
     )
@@ -70,6 +73,8 @@ def _ledger_import(args: argparse.Namespace) -> int:
             enterprise_name=args.enterprise_name,
             default_cycle_time=args.cycle_time,
             sheet=args.sheet,
+            site_id=args.site_id,
+            site_name=args.site_name,
         )
     except PlantError as e:
         print_issues(e.issues)
@@ -81,6 +86,8 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print(f"{out}: cannot write: {e.strerror or e}", file=sys.stderr)
         return Exit.INPUT
     print(f"{out}: {result.machines} machine(s) written from {args.ledger}")
+    for column, ids in result.made_ids.items():
+        print(f"{args.ledger}: ids made from {column} names: " + ", ".join(f"{n} → {i}" for n, i in ids.items()))
     if result.ignored_columns:
         print(f"{args.ledger}: columns not used: {', '.join(result.ignored_columns)}", file=sys.stderr)
     return Exit.OK

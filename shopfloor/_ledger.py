@@ -33,12 +33,12 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("site", "厂区", ("工厂", "基地", "site_id"), True, "site id (ISA-95 site)"),
+    Column("site", "厂区", ("工厂", "基地", "site_id"), False, "site id or name (ISA-95 site); default --site-id"),
     Column("site_name", "厂区名称", ("工厂名称",), False, "site name"),
     Column("industry", "行业类型", ("industry_type",), False, "discrete (离散) or process (流程)"),
-    Column("area", "车间", ("area_id",), False, "area id (ISA-95 area); default main"),
+    Column("area", "车间", ("area_id", "使用部门"), False, "area id or name (ISA-95 area); default main"),
     Column("area_name", "车间名称", (), False, "area name"),
-    Column("line", "产线", ("生产线", "line_id"), True, "line id; rows of a line are in flow order"),
+    Column("line", "产线", ("生产线", "line_id"), True, "line id or name; rows of a line are in flow order"),
     Column("line_name", "产线名称", ("生产线名称",), False, "line name"),
     Column("id", "设备编号", ("machine_id", "asset_id", "资产编号"), True, "machine id"),
     Column("name_zh", "设备名称", ("name", "中文名称"), False, "Chinese name"),
@@ -71,6 +71,32 @@ _BY_KEY = {c.key: c for c in COLUMNS}
 #: how far down a header row is looked for (title rows, a date, a blank row above it)
 HEADER_SEARCH_ROWS = 20
 
+
+class _Ids:
+    """Ids made from names that are not ids (制动盘线 → zhi-dong-pan-xian): the name's pinyin, a syllable or a run of
+    letters and digits between hyphens, lower case, at most 64 characters. The same name always gets the same id;
+    another name with the same pinyin gets ``-2``, ``-3`` …"""
+
+    def __init__(self) -> None:
+        #: name → id, in the order first met
+        self.made: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def of(self, name: str) -> str:
+        if name in self.made:
+            return self.made[name]
+        from pypinyin import lazy_pinyin  # only for a ledger with Chinese names
+
+        words = [w for part in lazy_pinyin(name) for w in re.split(r"[^a-z0-9]+", part.lower()) if w]
+        base = "-".join(words)[:60].strip("-") or "x"
+        made, n = base, 1
+        while made in self._taken:
+            n += 1
+            made = f"{base}-{n}"
+        self._taken.add(made)
+        self.made[name] = made
+        return made
+
 _YES = {"是", "y", "yes", "true", "1", "√", "✓", "有"}
 _NO = {"否", "n", "no", "false", "0", "×", "✗", "无", ""}
 _CONTROL_WORDS = {
@@ -97,10 +123,12 @@ _KIND_WORDS = {
 class LedgerData:
     #: plant-file data, as ``build_plant`` takes it
     plant: dict[str, Any]
-    #: document path → CSV row, for messages
+    #: document path → the sheet's row, for messages
     rows: dict[str, int]
     #: headers that are not ledger columns, left out of the plant
     ignored_columns: tuple[str, ...]
+    #: ids made from names, by header (厂区, 车间, 产线): name → id
+    made_ids: dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +139,8 @@ class LedgerImport:
     yaml: str
     machines: int
     ignored_columns: tuple[str, ...]
+    #: ids made from names, by header (厂区, 车间, 产线): name → id
+    made_ids: dict[str, dict[str, str]]
 
 
 class _Cells:
@@ -182,6 +212,8 @@ def ledger_to_plant_data(
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
     sheet: str | None = None,
+    site_id: str = "site",
+    site_name: str | None = None,
 ) -> LedgerData:
     """Plant-file data from a ledger (an .xlsx workbook's first sheet or ``sheet``, or CSV), with the sheet's row
     of each part of it.
@@ -230,6 +262,7 @@ def ledger_to_plant_data(
 
     sites: dict[str, dict[str, Any]] = {}
     lines_of_doc: dict[str, int] = {}
+    made = {key: _Ids() for key in ("site", "area", "line")}
     for row_no, cells in sheet_.rows:
         if row_no <= header_row:
             continue
@@ -237,10 +270,13 @@ def ledger_to_plant_data(
         for col in COLUMNS:
             if col.required and not rec.get(col.key):
                 rows.error(row_no, col, "empty cell in a required column")
-        for key in ("site", "area", "line", "id"):
+        for key in ("site", "area", "line"):
             value = rec.get(key, "")
-            if value and not ID_PATTERN.fullmatch(value):
-                rows.error(row_no, _BY_KEY[key], f"must be {ID_RULE}, got {value!r}")
+            if value and not ID_PATTERN.fullmatch(value):  # a name (制动盘线): it keeps it, with an id made from it
+                rec[f"{key}_name"] = rec.get(f"{key}_name") or value
+                rec[key] = made[key].of(value)
+        if rec.get("id") and not ID_PATTERN.fullmatch(rec["id"]):
+            rows.error(row_no, _BY_KEY["id"], f"must be {ID_RULE}, got {rec['id']!r}")
         machine: dict[str, Any] = {"id": rec.get("id", "")}
         name = {k: rec[f"name_{k}"] for k in ("zh", "en") if rec.get(f"name_{k}")}
         if name:
@@ -274,10 +310,12 @@ def ledger_to_plant_data(
             except ValueError:
                 rows.error(row_no, _BY_KEY["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
 
-        site_id = rec.get("site", "")
-        site = sites.setdefault(site_id, {"id": site_id, "_lines": {}, "_areas": {}})
+        site_of_row = rec.get("site") or site_id
+        site = sites.setdefault(site_of_row, {"id": site_of_row, "_lines": {}, "_areas": {}})
         if rec.get("site_name"):
             site["name"] = rec["site_name"]
+        elif site_name and site_of_row == site_id:
+            site.setdefault("name", site_name)
         if rec.get("industry"):
             industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_KEY["industry"])
             site["industry"] = industry.value if industry else None
@@ -292,7 +330,7 @@ def ledger_to_plant_data(
                        f"row, not {area_id!r}")
         if rec.get("line_name"):
             line["name"] = rec["line_name"]
-        site_index = list(sites).index(site_id)
+        site_index = list(sites).index(site_of_row)
         line_index = list(site["_lines"]).index(line["id"])
         lines_of_doc[f"sites[{site_index}].lines[{line_index}].machines[{len(line['machines'])}]"] = row_no
         lines_of_doc.setdefault(f"sites[{site_index}].lines[{line_index}]", row_no)
@@ -318,7 +356,9 @@ def ledger_to_plant_data(
         data_sites.append(site)
     if not data_sites:
         raise PlantError([Issue(source, header_row, "", "the ledger has a header but no equipment rows below it")])
-    return LedgerData({"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc, tuple(ignored))
+    made_ids = {_BY_KEY[key].zh: ids.made for key, ids in made.items() if ids.made}
+    return LedgerData({"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc, tuple(ignored),
+                      made_ids)
 
 
 def import_ledger(
@@ -328,6 +368,8 @@ def import_ledger(
     enterprise_name: str | None = None,
     default_cycle_time: str | None = None,
     sheet: str | None = None,
+    site_id: str = "site",
+    site_name: str | None = None,
 ) -> LedgerImport:
     """The plant-file YAML for a ledger, validated like any plant file.
 
@@ -335,7 +377,7 @@ def import_ledger(
     """
     data = ledger_to_plant_data(
         path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time,
-        sheet=sheet,
+        sheet=sheet, site_id=site_id, site_name=site_name,
     )
     plant = build_plant(data.plant, source=str(path), lines=data.rows)
     header = (
@@ -344,8 +386,12 @@ def import_ledger(
     )
     if data.ignored_columns:
         header += f"# Ledger columns not used: {', '.join(data.ignored_columns)}\n"
+    for column, ids in data.made_ids.items():
+        header += f"# Ids made from the ledger's {column} names (the name stays as name): " + \
+            ", ".join(f"{name} → {made}" for name, made in ids.items()) + "\n"
     return LedgerImport(
         yaml=header + yaml.safe_dump(data.plant, allow_unicode=True, sort_keys=False, width=120),
         machines=sum(1 for _ in plant.machines()),
         ignored_columns=data.ignored_columns,
+        made_ids=data.made_ids,
     )

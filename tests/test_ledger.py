@@ -219,3 +219,27 @@ def test_a_ledger_without_a_header_row_says_what_a_header_is_and_what_it_found(t
     with pytest.raises(PlantError) as caught:
         import_ledger(broken, enterprise_id="e")
     assert str(caught.value.issues[0]).startswith(f"{broken}: not an Excel workbook we can read (")
+
+
+def test_chinese_line_and_area_names_get_ids_made_from_their_pinyin_and_keep_their_names(tmp_path: Path) -> None:
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text(
+        "设备编号,使用部门,产线,设备类型,节拍\n"
+        "C-01,机加工车间,制动盘线,数控车床,60s\n"
+        "C-02,机加工车间,1号线,数控车床,60s\n"
+        "C-03,机加工车间,制动盘线,数控车床,60s\n"
+        "C-04,机加工车间,治动盘线,数控车床,60s\n",  # another name, the same pinyin
+        encoding="utf-8")
+    result = import_ledger(ledger, enterprise_id="e", site_id="xy", site_name="襄阳工厂")
+    assert result.made_ids == {
+        "车间": {"机加工车间": "ji-jia-gong-che-jian"},
+        "产线": {"制动盘线": "zhi-dong-pan-xian", "1号线": "1-hao-xian", "治动盘线": "zhi-dong-pan-xian-2"}}
+    assert ("# Ids made from the ledger's 产线 names (the name stays as name): 制动盘线 → zhi-dong-pan-xian, "
+            "1号线 → 1-hao-xian, 治动盘线 → zhi-dong-pan-xian-2") in result.yaml
+    (site,) = parse_plant(result.yaml).sites
+    assert (site.id, site.name.zh) == ("xy", "襄阳工厂")
+    (area,) = site.areas
+    assert (area.id, area.name.zh) == ("ji-jia-gong-che-jian", "机加工车间")
+    assert [(ln.id, ln.name.zh, [m.id for m in ln.machines]) for ln in area.lines] == [
+        ("zhi-dong-pan-xian", "制动盘线", ["C-01", "C-03"]), ("1-hao-xian", "1号线", ["C-02"]),
+        ("zhi-dong-pan-xian-2", "治动盘线", ["C-04"])]
