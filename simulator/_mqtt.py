@@ -182,6 +182,8 @@ class MqttMachines(Service):
             session, down = self.sessions[path], box.machine.network_down > 0
             if down and session.reachable.is_set():
                 session.cut()
+                # away from now on, not from when its session task sees the cut: no signal of the outage is taken
+                box.disconnected()
             elif not down and not session.reachable.is_set():
                 session.restore()
         for update in updates:

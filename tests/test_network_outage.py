@@ -199,3 +199,24 @@ def test_an_outage_of_an_opcua_server_the_run_does_not_have_is_refused_with_the_
     assert ("events[0].target: no OPC UA server 'wuhan' in plant wuhan-auto-parts: a server per site is named by the "
             "site (opcua:wuhan-edz), a server per line by site-line (opcua:wuhan-edz-brake-disc, "
             "opcua:wuhan-edz-gearbox, opcua:wuhan-edz-axle-weld)") in str(e.value)
+
+
+def test_a_machine_cut_off_takes_no_signal_from_the_instant_of_the_cut(mosquitto: Mosquitto) -> None:
+    # its session task sees the cut a moment later (later still on a loaded machine): signals sampled in between
+    # are of the outage, and must not be sent when the session is back
+    sim = Simulation(WUHAN, seed=3)
+    press = next(m for m in sim.machines if m.at.machine.id == "WH-P01")
+
+    async def main() -> list[str]:
+        adapter = MqttMachines([press], MqttSettings.from_url(mosquitto.url), 0.05)
+        async with LiveRun(sim, [(adapter, [press])], sample_period_s=0.05) as live:
+            await adapter.wait_ready(10)
+            outbox = adapter.outboxes[press.path]
+            press.network_down += 1  # as an outage does, between two steps
+            await live.publish(sample=True)  # no await between the cut and the sample: the session cannot see it
+            queued = [m.kind.value for m in outbox.queue if m.encoded is None]
+            press.network_down -= 1
+            return queued
+
+    queued = asyncio.run(main())
+    assert "signals" not in queued and "counters" in queued
