@@ -85,7 +85,12 @@ def _ledger_import(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"{out}: cannot write: {e.strerror or e}", file=sys.stderr)
         return Exit.INPUT
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{out}: {result.machines} machine(s) written from {args.ledger}")
+    if result.foreign_protocols:
+        print(f"{args.ledger}: protocols sfsim does not speak, networked and simulated over MQTT: " +
+              ", ".join(f"{name} ({n} machine(s))" for name, n in result.foreign_protocols.items()))
     for column, ids in result.made_ids.items():
         print(f"{args.ledger}: ids made from {column} names: " + ", ".join(f"{n} → {i}" for n, i in ids.items()))
     if result.ignored_columns:

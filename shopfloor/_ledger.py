@@ -9,6 +9,7 @@ ledger's own header text.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import yaml
 
 from ._durations import parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
+from ._ledger_words import AUXILIARY, CONTROL_BY_TEXT, KIND_BY_CATEGORY, KIND_BY_NAME, PROTOCOL_BY_TEXT, first
 from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
 from ._sheet import Sheet, SheetError, cell_name, read_sheet
 
@@ -43,12 +45,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("id", "设备编号", ("machine_id", "asset_id", "资产编号"), True, "machine id"),
     Column("name_zh", "设备名称", ("name", "中文名称"), False, "Chinese name"),
     Column("name_en", "英文名称", (), False, "English name"),
-    Column("kind", "设备类型", ("type", "设备类别"), True, "equipment kind (id or Chinese name)"),
-    Column("control", "控制方式", ("控制类型",), False, "manual, nc, cnc, robot_controller, plc, dcs"),
+    Column("kind", "设备类型", ("type",), False, "equipment kind (id or Chinese name); else from 设备名称 or 设备类别"),
+    Column("category", "设备类别", ("设备分类", "类别", "category"), False,
+           "equipment category (金属切削机床, 锻压设备 …), for the kind where 设备名称 does not decide"),
+    Column("control", "控制方式", ("控制类型", "数控系统", "控制系统"), False,
+           "manual, nc, cnc, robot_controller, plc, dcs, or a controller (FANUC 0i-TF, 华中8型, 西门子 S7-1200 …)"),
+    Column("nc", "是否数控", ("数控设备",), False, "numerically controlled: yes/no (checked against 控制方式)"),
     Column("key_process", "关键工序", ("是否关键工序",), False, "key-process equipment: yes/no (是/否)"),
     Column("digital", "数字化", ("是否数字化", "数字化设备"), False, "digital equipment: yes/no"),
     Column("networked", "联网", ("是否联网", "联网设备"), False, "networked: yes/no"),
-    Column("protocol", "通信协议", ("协议",), False, "opcua, mqtt or none"),
+    Column("protocol", "通信协议", ("协议",), False,
+           "opcua, mqtt or none, or another (Modbus TCP, Profinet …: networked, simulated over MQTT)"),
     Column("process", "工序", ("工序名称",), False, "process step (free text)"),
     Column("manufacturer", "制造商", ("生产厂家", "厂家"), False, "manufacturer"),
     Column("model", "型号", ("规格型号",), False, "model"),
@@ -129,6 +136,10 @@ class LedgerData:
     ignored_columns: tuple[str, ...]
     #: ids made from names, by header (厂区, 车间, 产线): name → id
     made_ids: dict[str, dict[str, str]]
+    #: what was read, but may not be what the ledger meant (a contradiction, a row left out)
+    warnings: tuple[Issue, ...] = ()
+    #: protocols the ledger declares that sfsim does not speak, and how many machines each (simulated over MQTT)
+    foreign_protocols: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,10 @@ class LedgerImport:
     ignored_columns: tuple[str, ...]
     #: ids made from names, by header (厂区, 车间, 产线): name → id
     made_ids: dict[str, dict[str, str]]
+    #: what was read, but may not be what the ledger meant (a contradiction, a row left out)
+    warnings: tuple[Issue, ...] = ()
+    #: protocols the ledger declares that sfsim does not speak, and how many machines each (simulated over MQTT)
+    foreign_protocols: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class _Cells:
@@ -149,20 +164,29 @@ class _Cells:
     def __init__(self, source: str) -> None:
         self.source = source
         self.issues: list[Issue] = []
+        self.warnings: list[Issue] = []
         #: header text per column index, as the ledger writes it
         self.headers: dict[int, str] = {}
         self.index: dict[str, int] = {}
 
     def error(self, row: int, column: Column | None, message: str) -> None:
         """A problem in ``column``'s cell of ``row`` (None: of the row)."""
+        self.issues.append(self.at(row, column, message))
+
+    def warn(self, row: int, column: Column | None, message: str) -> None:
+        self.warnings.append(self.at(row, column, message))
+
+    def cell(self, row: int, column: Column) -> str:
+        """The cell's name and the ledger's header: ``F3 (是否联网)``."""
+        i = self.index[column.key]
+        return f"{cell_name(row, i)} ({self.headers[i]})"
+
+    def at(self, row: int, column: Column | None, message: str) -> Issue:
         if column is None:
-            self.issues.append(Issue(self.source, row, "", message))
-            return
+            return Issue(self.source, row, "", message)
         if column.key in self.index:
-            i = self.index[column.key]
-            self.issues.append(Issue(self.source, None, f"{cell_name(row, i)} ({self.headers[i]})", message))
-        else:  # a column the ledger lacks
-            self.issues.append(Issue(self.source, row, f"{column.zh} ({column.key})", message))
+            return Issue(self.source, None, self.cell(row, column), message)
+        return Issue(self.source, row, f"{column.zh} ({column.key})", message)  # a column the ledger lacks
 
 
 def _find_header(sheet: Sheet) -> tuple[int, tuple[str, ...]] | str:
@@ -193,6 +217,57 @@ def _word(value: str, words: Mapping[str, Any], what: str, rows: _Cells, row: in
     choices = sorted({str(v) for v in words.values()})
     rows.error(row, column, f"unknown {what} {value.strip()!r}; expected one of: {', '.join(choices)}")
     return None
+
+
+def _kind(rec: Mapping[str, str], rows: _Cells, row: int) -> str | None:
+    """The row's kind: 设备类型 as written, else what 设备名称 says, else what 设备类别 says (``AUXILIARY`` for
+    equipment outside the lines); None after an error."""
+    if rec.get("kind"):
+        if rec["kind"].strip().lower() in _KIND_WORDS or rec["kind"].strip() in _KIND_WORDS:
+            return str(_word(rec["kind"], _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"]))
+        found = first(KIND_BY_NAME, rec["kind"])
+        if found is None:
+            _word(rec["kind"], _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"])  # the error, with the kinds
+        return found
+    found = first(KIND_BY_NAME, rec.get("name_zh", "")) or first(KIND_BY_CATEGORY, rec.get("category", ""))
+    if found is None:
+        said = [f"{rows.cell(row, _BY_KEY[k])} {rec[k]!r}" for k in ("name_zh", "category") if rec.get(k)]
+        rows.error(row, None, "no equipment kind: " + (f"neither {' nor '.join(said)} names one we know; " if said
+                                                        else "") +
+                   "give 设备类型 (a kind: docs/plant-file.md, \"Equipment kinds\")")
+    return found
+
+
+def _control(rec: Mapping[str, str], rows: _Cells, row: int) -> Control | None:
+    """控制方式 as written (a word, or a controller's name), checked against 是否数控; None: the kind's default."""
+    text = rec.get("control", "").strip()
+    control: Control | None = None
+    if text:
+        control = _CONTROL_WORDS.get(text.lower()) or _CONTROL_WORDS.get(text)
+        if control is None:
+            found = first(CONTROL_BY_TEXT, text)
+            if found is None:
+                _word(text, _CONTROL_WORDS, "control", rows, row, _BY_KEY["control"])  # the error, with the words
+                return None
+            control = Control(found)
+    if not rec.get("nc", "").strip():
+        return control
+    nc = _flag(rec["nc"], rows, row, _BY_KEY["nc"])
+    if nc is None or control is None:
+        return control if nc is None else (Control.CNC if nc else None)
+    if nc != (control in (Control.NC, Control.CNC)):
+        rows.warn(row, _BY_KEY["nc"], f"says {'是' if nc else '否'}, but {rows.cell(row, _BY_KEY['control'])} "
+                                      f"{text!r} is {control.value}: {control.value} is used")
+    return control
+
+
+def _protocol(text: str, rows: _Cells, row: int) -> Protocol | None:
+    """通信协议 as written: ours, or another (served over MQTT in a simulation); None after an error."""
+    found = _PROTOCOL_WORDS.get(text.strip().lower()) or first(PROTOCOL_BY_TEXT, text.strip())
+    if found is None:
+        _word(text, _PROTOCOL_WORDS, "protocol", rows, row, _BY_KEY["protocol"])
+        return None
+    return Protocol(found)
 
 
 def _flag(value: str, rows: _Cells, row: int, column: Column) -> bool | None:
@@ -263,10 +338,17 @@ def ledger_to_plant_data(
     sites: dict[str, dict[str, Any]] = {}
     lines_of_doc: dict[str, int] = {}
     made = {key: _Ids() for key in ("site", "area", "line")}
+    foreign: dict[str, int] = {}
     for row_no, cells in sheet_.rows:
         if row_no <= header_row:
             continue
         rec = {col.key: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col}
+        kind = _kind(rec, rows, row_no)
+        if kind == AUXILIARY:  # before the line is asked for: such equipment often has none
+            what = rec.get("name_zh") or rec.get("category") or rec.get("kind")
+            rows.warn(row_no, None, f"{rec.get('id', '')} ({what}) left out: auxiliary equipment (动力、起重、运输) is "
+                                    "not production equipment, outside the indicators' denominators")
+            continue
         for col in COLUMNS:
             if col.required and not rec.get(col.key):
                 rows.error(row_no, col, "empty cell in a required column")
@@ -281,17 +363,22 @@ def ledger_to_plant_data(
         name = {k: rec[f"name_{k}"] for k in ("zh", "en") if rec.get(f"name_{k}")}
         if name:
             machine["name"] = name
-        if rec.get("kind"):
-            machine["kind"] = _word(rec["kind"], _KIND_WORDS, "kind", rows, row_no, _BY_KEY["kind"])
-        if rec.get("control"):
-            control = _word(rec["control"], _CONTROL_WORDS, "control", rows, row_no, _BY_KEY["control"])
-            machine["control"] = control.value if control else None
+        if kind:
+            machine["kind"] = kind
+        control = _control(rec, rows, row_no)
+        if control is not None:
+            machine["control"] = control.value
         for key in ("key_process", "digital", "networked"):
             if key in rec and rec[key].strip():
                 machine[key] = _flag(rec[key], rows, row_no, _BY_KEY[key])
         if rec.get("protocol"):
-            proto = _word(rec["protocol"], _PROTOCOL_WORDS, "protocol", rows, row_no, _BY_KEY["protocol"])
-            machine["protocol"] = proto.value if proto else None
+            proto = _protocol(rec["protocol"], rows, row_no)
+            if proto is not None:
+                machine["protocol"] = proto.value
+                if proto is not Protocol.NONE and rec["protocol"].strip().lower() not in _PROTOCOL_WORDS:
+                    foreign[rec["protocol"]] = foreign.get(rec["protocol"], 0) + 1
+                    if "networked" not in machine:  # a protocol is a connection: 联网 unless the ledger says not
+                        machine["networked"] = True
         for key in ("process", "manufacturer", "model", "serial"):
             if rec.get(key):
                 machine[key] = rec[key]
@@ -358,7 +445,7 @@ def ledger_to_plant_data(
         raise PlantError([Issue(source, header_row, "", "the ledger has a header but no equipment rows below it")])
     made_ids = {_BY_KEY[key].zh: ids.made for key, ids in made.items() if ids.made}
     return LedgerData({"version": 1, "enterprise": enterprise, "sites": data_sites}, lines_of_doc, tuple(ignored),
-                      made_ids)
+                      made_ids, tuple(rows.warnings), foreign)
 
 
 def import_ledger(
@@ -386,6 +473,9 @@ def import_ledger(
     )
     if data.ignored_columns:
         header += f"# Ledger columns not used: {', '.join(data.ignored_columns)}\n"
+    if data.foreign_protocols:
+        header += ("# Protocols sfsim does not speak, networked and simulated over MQTT: " +
+                   ", ".join(f"{name} ({n})" for name, n in data.foreign_protocols.items()) + "\n")
     for column, ids in data.made_ids.items():
         header += f"# Ids made from the ledger's {column} names (the name stays as name): " + \
             ", ".join(f"{name} → {made}" for name, made in ids.items()) + "\n"
@@ -394,4 +484,6 @@ def import_ledger(
         machines=sum(1 for _ in plant.machines()),
         ignored_columns=data.ignored_columns,
         made_ids=data.made_ids,
+        warnings=data.warnings,
+        foreign_protocols=data.foreign_protocols,
     )

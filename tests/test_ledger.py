@@ -243,3 +243,99 @@ def test_chinese_line_and_area_names_get_ids_made_from_their_pinyin_and_keep_the
     assert [(ln.id, ln.name.zh, [m.id for m in ln.machines]) for ln in area.lines] == [
         ("zhi-dong-pan-xian", "制动盘线", ["C-01", "C-03"]), ("1-hao-xian", "1号线", ["C-02"]),
         ("zhi-dong-pan-xian-2", "治动盘线", ["C-04"])]
+
+
+# A ledger as an equipment department keeps it: a title row, the columns it has (not ours), categories, controllers
+# by their model, protocols sfsim does not speak, and two pieces of auxiliary equipment with no line
+LEDGER_TITLE = "武汉某汽车零部件有限公司 设备台账（2026年11月）"
+LEDGER_HEADER = ["序号", "设备编号", "设备名称", "规格型号", "生产厂家", "设备类别", "使用部门", "产线",
+                 "是否关键工序", "是否数控", "控制方式", "是否联网", "通信协议", "额定功率(kW)", "启用日期",
+                 "资产原值(万元)", "设备状态", "备注"]
+M, W, K = "机加工车间", "焊装车间", "金属切削机床"  # workshops, the category of machine tools
+B, G, H, Y, N = "制动盘线", "齿轮箱线", "焊装线", "是", "否"  # lines; yes, no
+LEDGER_ROWS = [  # id, name, model, maker, category, department, line, key, nc, control, networked, protocol, kW
+    ("ZD-01", "数控车床", "CKA6150", "大连机床", K, M, B, Y, Y, "FANUC 0i-TF", Y, "OPC UA", 11),
+    ("ZD-02", "数控车床", "CK6140", "沈阳机床", K, M, B, Y, Y, "华中8型", Y, "Modbus TCP", 7.5),
+    ("ZD-03", "立式加工中心", "VMC850", "海天精工", K, M, B, Y, Y, "SIEMENS 828D", Y, "Profinet",
+     15),
+    ("ZD-04", "普通车床", "CA6140", "沈阳机床", K, M, B, Y, N, "手动", N, "", 7.5),
+    ("ZD-05", "摇臂钻床", "Z3050", "中捷", K, M, B, N, N, "手动", N, "", 4),
+    ("ZD-06", "数控车床", "CKA6150", "大连机床", K, M, B, Y, Y, "广州数控 GSK 980TDc", N, "", 11),
+    ("ZD-07", "动平衡机", "YYQ-50", "上海剑平", "检测设备", M, B, Y, N, "三菱 FX3U", Y, "Modbus RTU", 3),
+    ("ZD-08", "三坐标测量机", "Global S", "海克斯康", "检测设备", M, B, Y, Y, "计算机数控", N, "", 2),
+    ("ZD-09", "清洗机", "QX-200", "苏州清洗", "清洗设备", M, B, N, N, "西门子 S7-1200", N, "", 9),
+    ("ZD-10", "包装机", "BZ-30", "温州包装", "包装设备", M, B, N, N, "欧姆龙 CP1H", N, "", 3),
+    ("CL-01", "数控滚齿机", "YKS3120", "重庆机床", K, M, G, Y, Y, "FANUC 0i-MF", N, "", 18),
+    ("CL-02", "数控磨床", "MK1320", "上海机床", K, M, G, Y, Y, "SIEMENS 840D", Y, "OPC UA", 12),
+    ("CL-03", "卧式加工中心", "HMC630", "北京精雕", K, M, G, Y, Y, "三菱 M80", Y, "MTConnect", 22),
+    ("CL-04", "普通铣床", "X6132", "北京一机", K, M, G, Y, N, "手工", N, "", 7.5),
+    ("CL-05", "数控车床", "CK6150", "宝鸡机床", K, M, G, Y, Y, "KND 1000Ti", Y, "FOCAS", 11),
+    ("CL-06", "热处理炉", "RJ-75", "江苏炉业", "炉窑", M, G, Y, N, "PLC", N, "", 75),
+    ("CL-07", "清洗机", "QX-300", "苏州清洗", "清洗设备", M, G, N, N, "PLC", N, "", 9),
+    ("CL-08", "装配台", "ZP-1", "自制", "装配设备", M, G, N, N, "人工", N, "", 0.5),
+    ("CL-09", "拧紧机", "NJ-600", "博世", "装配设备", M, G, Y, N, "汇川 H3U", Y, "EtherNet/IP", 2),
+    ("CL-10", "检测台", "JC-1", "自制", "检测设备", M, G, N, N, "人工", N, "", 0.5),
+    ("HZ-01", "焊接机器人", "M-20iA", "发那科", "工业机器人", W, H, Y, N, "FANUC R-30iB", Y, "MQTT", 12),
+    ("HZ-02", "焊接机器人", "KR 16", "库卡", "工业机器人", W, H, Y, N, "KUKA KRC4", Y, "Profinet", 12),
+    ("HZ-03", "点焊机", "DN-100", "上海通用", "焊接设备", W, H, Y, N, "手动", N, "", 100),
+    ("HZ-04", "开式压力机", "J23-63", "扬力", "锻压设备", W, H, Y, N, "三菱 FX3U", N, "", 5.5),
+    ("HZ-05", "开式压力机", "J23-40", "扬力", "锻压设备", W, H, Y, N, "手动", N, "", 4),
+    ("HZ-06", "折弯机", "WC67K", "亚威", "锻压设备", W, H, Y, Y, "数控", N, "", 7.5),
+    ("HZ-07", "剪板机", "QC12Y", "亚威", "锻压设备", W, H, N, N, "手动", N, "", 7.5),
+    ("HZ-08", "装配线工位", "ZP-2", "自制", "装配设备", W, H, N, N, "人工", N, "", 0.5),
+    ("HZ-09", "包装机", "BZ-30", "温州包装", "包装设备", W, H, N, N, "台达 DVP", N, "", 3),
+    ("HZ-10", "数控车床", "CK6136", "沈阳机床", K, W, H, Y, N, "FANUC 0i-TF", Y, "OPC UA", 7.5),
+    ("DL-01", "空压机", "GA37", "阿特拉斯", "动力设备", "动力车间", "", N, N, "PLC", Y, "Modbus TCP", 37),
+    ("QZ-01", "行车", "LD10t", "河南卫华", "起重设备", "动力车间", "", N, N, "手动", N, "", 13),
+]
+
+
+def _ledger_rows() -> list[list[object]]:
+    import datetime as dt
+
+    return [[n, *row[:-1], row[-1], dt.datetime(2015 + n % 10, 3, 1), 10.0 * n, "在用", ""]
+            for n, row in enumerate(LEDGER_ROWS, start=1)]
+
+
+@pytest.mark.parametrize("form", ["xlsx", "gb18030"])
+def test_a_ledger_as_enterprises_keep_it_imports_with_no_mapping_file_and_gives_the_hand_computed_rates(
+        tmp_path: Path, form: str) -> None:
+    from collector._digitization import indicators, register
+
+    rows = [[LEDGER_TITLE], LEDGER_HEADER, *_ledger_rows()]
+    if form == "xlsx":
+        ledger = tmp_path / "设备台账.xlsx"
+        _workbook(ledger, rows, merged=("A1:R1",))
+    else:
+        ledger = tmp_path / "设备台账.csv"
+        ledger.write_bytes("\n".join(",".join("" if c is None else str(c).split(" 00:00")[0] for c in row)
+                                     for row in rows).encode("gb18030"))
+    result = import_ledger(ledger, enterprise_id="whap", site_id="wh", default_cycle_time="60s")
+    assert [str(w) for w in result.warnings] == [
+        f"{ledger}: J32 (是否数控): says 否, but K32 (控制方式) 'FANUC 0i-TF' is cnc: cnc is used",
+        f"{ledger}:33: DL-01 (空压机) left out: auxiliary equipment (动力、起重、运输) is not production equipment, "
+        "outside the indicators' denominators",
+        f"{ledger}:34: QZ-01 (行车) left out: auxiliary equipment (动力、起重、运输) is not production equipment, "
+        "outside the indicators' denominators"]
+    assert result.ignored_columns == ("序号", "启用日期", "资产原值(万元)", "设备状态", "备注")
+    assert result.foreign_protocols == {"Modbus TCP": 1, "Profinet": 2, "Modbus RTU": 1, "MTConnect": 1, "FOCAS": 1,
+                                        "EtherNet/IP": 1}
+    plant = parse_plant(result.yaml)
+    machines = {at.machine.id: at.machine for at in plant.machines()}
+    assert len(machines) == 30
+    assert [(ln.id, ln.name.zh) for a in plant.sites[0].areas for ln in a.lines] == [
+        ("zhi-dong-pan-xian", "制动盘线"), ("chi-lun-xiang-xian", "齿轮箱线"), ("han-zhuang-xian", "焊装线")]
+    assert {k: machines[k].kind for k in ("ZD-03", "ZD-05", "ZD-07", "ZD-09", "CL-06", "CL-09", "HZ-01", "HZ-03",
+                                          "HZ-06")} == {
+        "ZD-03": "cnc_machining_center", "ZD-05": "conventional_mill", "ZD-07": "manual_inspection",
+        "ZD-09": "other", "CL-06": "furnace", "CL-09": "manual_assembly", "HZ-01": "robot_welding",
+        "HZ-03": "manual_welding", "HZ-06": "press"}
+    assert {k: machines[k].control.value for k in ("ZD-02", "ZD-06", "ZD-07", "CL-03", "HZ-01", "HZ-06")} == {
+        "ZD-02": "cnc", "ZD-06": "cnc", "ZD-07": "plc", "CL-03": "cnc", "HZ-01": "robot_controller", "HZ-06": "nc"}
+    assert (machines["ZD-02"].networked, machines["ZD-02"].protocol) == (True, Protocol.MQTT)  # Modbus TCP
+    rates = indicators(register(plant))
+    # by hand: 21 key-process machines (7 a line); NC (CNC, NC, robot controllers): 5 + 4 + 4 = 13
+    assert (rates.nc_rate.numerator, rates.nc_rate.denominator) == (13, 21)
+    # digital: all but the 9 manual ones of 30; networked as the ledger says: 4 + 4 + 3
+    assert (rates.digitization.numerator, rates.digitization.denominator) == (21, 30)
+    assert (rates.networking_declared.numerator, rates.networking_declared.denominator) == (11, 30)
