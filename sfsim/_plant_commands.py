@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from shopfloor import PlantError, import_ledger, load_plant
+from shopfloor._ledger import write_template
 
 from ._console import print_issues
 from ._exit import Exit
@@ -43,6 +44,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     imp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     imp.set_defaults(run=_ledger_import)
+    template = ledger_commands.add_parser(
+        "template",
+        help="write a blank equipment ledger with every column",
+        description="Write a blank equipment ledger (设备台账) with every column sfsim ledger import reads, headed "
+        "in 中文: an .xlsx workbook (with a sheet of notes in 中文 and English) or a CSV file.",
+    )
+    template.add_argument("--out", required=True, metavar="FILE.xlsx|FILE.csv", help="the file to write")
+    template.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    template.set_defaults(run=_ledger_template)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -95,4 +105,21 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print(f"{args.ledger}: ids made from {column} names: " + ", ".join(f"{n} → {i}" for n, i in ids.items()))
     if result.ignored_columns:
         print(f"{args.ledger}: columns not used: {', '.join(result.ignored_columns)}", file=sys.stderr)
+    return Exit.OK
+
+
+def _ledger_template(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
+        return Exit.INPUT
+    try:
+        write_template(out)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return Exit.INPUT
+    except OSError as e:
+        print(f"{out}: cannot write: {e.strerror or e}", file=sys.stderr)
+        return Exit.INPUT
+    print(f"{out}: a blank ledger; fill a row per piece of equipment, then: sfsim ledger import {out} --out PLANT.yaml")
     return Exit.OK

@@ -22,7 +22,7 @@ from ._durations import parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
 from ._ledger_words import AUXILIARY, CONTROL_BY_TEXT, KIND_BY_CATEGORY, KIND_BY_NAME, PROTOCOL_BY_TEXT, first
 from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
-from ._sheet import Sheet, SheetError, cell_name, read_sheet
+from ._sheet import Sheet, SheetError, cell_name, column_letters, read_sheet
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,3 +487,41 @@ def import_ledger(
         warnings=data.warnings,
         foreign_protocols=data.foreign_protocols,
     )
+
+
+TEMPLATE_TITLE = "设备台账 / Equipment ledger (sfsim ledger import; docs/plant-file.md)"
+
+
+def write_template(path: str | Path) -> None:
+    """A blank ledger with every column, headed in 中文 as ``sfsim ledger import`` reads it: an .xlsx workbook (a
+    title row, the header, a sheet of notes: each column's key, meaning and whether it is required), or a CSV file
+    (the header alone, UTF-8 with a byte-order mark, as Excel opens it). ``ValueError`` for another suffix."""
+    path = Path(path)
+    headers = [c.zh for c in COLUMNS]
+    if path.suffix.lower() == ".csv":
+        path.write_text(",".join(headers) + "\r\n", encoding="utf-8-sig")
+        return
+    if path.suffix.lower() != ".xlsx":
+        raise ValueError(f"{path}: a template is .xlsx or .csv, not {path.suffix or 'a file without a suffix'}")
+    import openpyxl
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "设备台账"
+    sheet.append([TEMPLATE_TITLE])
+    sheet.append(headers)
+    for i, column in enumerate(COLUMNS, start=1):
+        cell = sheet.cell(row=2, column=i)
+        cell.font = Font(bold=True)
+        cell.comment = Comment(f"{column.key}: {column.meaning}{' (required)' if column.required else ''}", "sfsim")
+        sheet.column_dimensions[column_letters(i - 1)].width = max(10, 2 * len(column.zh) + 4)
+    sheet.freeze_panes = "A3"
+    notes = book.create_sheet("说明 Notes")
+    notes.append(["中文", "key", "required 必填", "meaning 含义", "also read as 别名"])
+    for column in COLUMNS:
+        notes.append([column.zh, column.key, "是 yes" if column.required else "", column.meaning,
+                      ", ".join(column.aliases)])
+    book.save(path)

@@ -339,3 +339,33 @@ def test_a_ledger_as_enterprises_keep_it_imports_with_no_mapping_file_and_gives_
     # digital: all but the 9 manual ones of 30; networked as the ledger says: 4 + 4 + 3
     assert (rates.digitization.numerator, rates.digitization.denominator) == (21, 30)
     assert (rates.networking_declared.numerator, rates.networking_declared.denominator) == (11, 30)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_the_template_is_a_ledger_the_import_reads_once_filled(tmp_path: Path, suffix: str) -> None:
+    from shopfloor import LEDGER_COLUMNS
+    from shopfloor._ledger import write_template
+    from shopfloor._sheet import read_sheet
+
+    template = tmp_path / f"台账模板{suffix}"
+    write_template(template)
+    rows = read_sheet(template).rows
+    header = rows[-1][1]
+    assert list(header) == [c.zh for c in LEDGER_COLUMNS]
+    with pytest.raises(PlantError, match="the ledger has a header but no equipment rows below it"):
+        import_ledger(template, enterprise_id="e")
+    filled = {"设备编号": "M1", "产线": "一号线", "设备名称": "数控车床", "节拍": "60"}
+    if suffix == ".csv":
+        text = template.read_text(encoding="utf-8-sig")
+        template.write_text(text + ",".join(filled.get(h, "") for h in header) + "\r\n", encoding="utf-8-sig")
+    else:
+        import openpyxl
+
+        book = openpyxl.load_workbook(template)
+        book["设备台账"].append([filled.get(h) for h in header])
+        assert [c.value for c in book["说明 Notes"]["B"]][1:4] == [c.key for c in LEDGER_COLUMNS[:3]]
+        book.save(template)
+    (machine,) = (m.machine for m in parse_plant(import_ledger(template, enterprise_id="e").yaml).machines())
+    assert (machine.id, machine.kind) == ("M1", "cnc_lathe")
+    with pytest.raises(ValueError, match=r"a template is .xlsx or .csv, not .ods"):
+        write_template(tmp_path / "t.ods")
