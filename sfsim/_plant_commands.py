@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shopfloor import PlantError, import_ledger, load_plant
+from shopfloor import LedgerOptions, PlantError, import_ledger, load_plant
 from shopfloor._ledger import write_template
 
 from ._console import print_issues
@@ -77,15 +77,9 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
         return Exit.INPUT
     try:
-        result = import_ledger(
-            args.ledger,
-            enterprise_id=args.enterprise_id,
-            enterprise_name=args.enterprise_name,
-            default_cycle_time=args.cycle_time,
-            sheet=args.sheet,
-            site_id=args.site_id,
-            site_name=args.site_name,
-        )
+        result = import_ledger(args.ledger, LedgerOptions(
+            enterprise_id=args.enterprise_id, enterprise_name=args.enterprise_name, site_id=args.site_id,
+            site_name=args.site_name, default_cycle_time=args.cycle_time, sheet=args.sheet))
     except PlantError as e:
         print_issues(e.issues)
         print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)

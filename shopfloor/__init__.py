@@ -9,7 +9,7 @@ from ._calendar import WINDOW_KINDS, Calendar, CalendarInterval, CalendarState, 
 from ._durations import format_duration, parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, NC_CONTROLS, Control, Industry, KindDefaults, Protocol
 from ._ledger import COLUMNS as LEDGER_COLUMNS
-from ._ledger import LedgerImport, import_ledger
+from ._ledger import LedgerImport, LedgerOptions, import_ledger
 from ._loader import Issue, PlantError, build_plant, load_plant, parse_plant
 from ._model import (
     Area,
@@ -70,6 +70,7 @@ __all__ = [
     "Issue",
     "KindDefaults",
     "LedgerImport",
+    "LedgerOptions",
     "Line",
     "Machine",
     "MachineAt",

@@ -280,25 +280,32 @@ def _flag(value: str, rows: _Cells, row: int, column: Column) -> bool | None:
     return None
 
 
-def ledger_to_plant_data(
-    path: str | Path,
-    *,
-    enterprise_id: str,
-    enterprise_name: str | None = None,
-    default_cycle_time: str | None = None,
-    sheet: str | None = None,
-    site_id: str = "site",
-    site_name: str | None = None,
-) -> LedgerData:
-    """Plant-file data from a ledger (an .xlsx workbook's first sheet or ``sheet``, or CSV), with the sheet's row
-    of each part of it.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerOptions:
+    """What a ledger does not say itself (``sfsim ledger import``'s options)."""
+
+    enterprise_id: str = "enterprise"
+    enterprise_name: str | None = None
+    #: the site of rows with no 厂区 cell
+    site_id: str = "site"
+    site_name: str | None = None
+    #: the ideal cycle time of rows with no 节拍 cell
+    default_cycle_time: str | None = None
+    #: the workbook's sheet (None: the first)
+    sheet: str | None = None
+
+
+def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData:
+    """Plant-file data from a ledger (an .xlsx workbook's first sheet or ``options.sheet``, or CSV), with the
+    sheet's row of each part of it.
 
     Raises ``PlantError`` listing every bad row and cell.
     """
+    o = options
     source = str(path)
     rows = _Cells(source)
     try:
-        sheet_ = read_sheet(path, sheet=sheet)
+        sheet_ = read_sheet(path, sheet=o.sheet)
     except OSError as e:
         raise PlantError([Issue(source, None, "", f"cannot read: {e.strerror or e}")]) from None
     except SheetError as e:
@@ -330,7 +337,7 @@ def ledger_to_plant_data(
     for col in COLUMNS:
         if col.required and col.key not in rows.index:
             rows.error(header_row, col, f"no such column in header row {header_row}; it is required")
-    if "cycle_time" not in rows.index and default_cycle_time is None:
+    if "cycle_time" not in rows.index and o.default_cycle_time is None:
         rows.error(header_row, _BY_KEY["cycle_time"], "no such column; add it or pass a default cycle time")
     if rows.issues:
         raise PlantError(rows.issues)
@@ -382,7 +389,7 @@ def ledger_to_plant_data(
         for key in ("process", "manufacturer", "model", "serial"):
             if rec.get(key):
                 machine[key] = rec[key]
-        cycle = rec.get("cycle_time") or default_cycle_time
+        cycle = rec.get("cycle_time") or o.default_cycle_time
         if not cycle:
             rows.error(row_no, _BY_KEY["cycle_time"], "empty; give the ideal cycle time or a default")
         else:
@@ -397,12 +404,12 @@ def ledger_to_plant_data(
             except ValueError:
                 rows.error(row_no, _BY_KEY["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
 
-        site_of_row = rec.get("site") or site_id
+        site_of_row = rec.get("site") or o.site_id
         site = sites.setdefault(site_of_row, {"id": site_of_row, "_lines": {}, "_areas": {}})
         if rec.get("site_name"):
             site["name"] = rec["site_name"]
-        elif site_name and site_of_row == site_id:
-            site.setdefault("name", site_name)
+        elif o.site_name and site_of_row == o.site_id:
+            site.setdefault("name", o.site_name)
         if rec.get("industry"):
             industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_KEY["industry"])
             site["industry"] = industry.value if industry else None
@@ -426,9 +433,9 @@ def ledger_to_plant_data(
     if rows.issues:
         raise PlantError(rows.issues)
 
-    enterprise: dict[str, Any] = {"id": enterprise_id}
-    if enterprise_name:
-        enterprise["name"] = enterprise_name
+    enterprise: dict[str, Any] = {"id": o.enterprise_id}
+    if o.enterprise_name:
+        enterprise["name"] = o.enterprise_name
     data_sites = []
     for site in sites.values():
         # name before machines, so the YAML reads top-down
@@ -448,24 +455,12 @@ def ledger_to_plant_data(
                       made_ids, tuple(rows.warnings), foreign)
 
 
-def import_ledger(
-    path: str | Path,
-    *,
-    enterprise_id: str,
-    enterprise_name: str | None = None,
-    default_cycle_time: str | None = None,
-    sheet: str | None = None,
-    site_id: str = "site",
-    site_name: str | None = None,
-) -> LedgerImport:
+def import_ledger(path: str | Path, options: LedgerOptions = LedgerOptions()) -> LedgerImport:
     """The plant-file YAML for a ledger, validated like any plant file.
 
-    Problems found while validating the result carry the CSV row they came from.
+    Problems found while validating the result carry the sheet's row they came from.
     """
-    data = ledger_to_plant_data(
-        path, enterprise_id=enterprise_id, enterprise_name=enterprise_name, default_cycle_time=default_cycle_time,
-        sheet=sheet, site_id=site_id, site_name=site_name,
-    )
+    data = ledger_to_plant_data(path, options)
     plant = build_plant(data.plant, source=str(path), lines=data.rows)
     header = (
         f"# Plant model imported from the equipment ledger {Path(path).name} by `sfsim ledger import`.\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor import Control, PlantError, Protocol, import_ledger, load_plant, parse_plant
+from shopfloor import Control, LedgerOptions, PlantError, Protocol, import_ledger, load_plant, parse_plant
 
 LEDGER_ZH = """\
 厂区,厂区名称,行业类型,车间,车间名称,产线,产线名称,设备编号,设备名称,设备类型,控制方式,关键工序,数字化,联网,通信协议,制造商,型号,节拍,额定功率kW
@@ -22,7 +22,7 @@ wh,武汉工厂,离散,hz,焊装车间,L2,二号线,A-001,装配工位,人工装
 def test_chinese_ledger_becomes_a_plant_with_every_machine(tmp_path: Path) -> None:
     ledger = tmp_path / "台账.csv"
     ledger.write_text(LEDGER_ZH, encoding="utf-8-sig")  # as spreadsheet programs save it
-    plant = parse_plant(import_ledger(ledger, enterprise_id="whx", enterprise_name="武汉某厂").yaml)
+    plant = parse_plant(import_ledger(ledger, LedgerOptions(enterprise_id="whx", enterprise_name="武汉某厂")).yaml)
     assert plant.enterprise.name.zh == "武汉某厂"
     (site,) = plant.sites
     assert site.name.zh == "武汉工厂" and site.industry.value == "discrete"
@@ -49,7 +49,7 @@ def test_english_headers_and_gb18030_encoding(tmp_path: Path) -> None:
         "s1,L1,M1,cnc_machining_center,yes,no,none\n"
         "s1,L1,M2,包装机,no,Y,mqtt\n".encode("gb18030")
     )
-    plant = parse_plant(import_ledger(ledger, enterprise_id="e", default_cycle_time="45s").yaml)
+    plant = parse_plant(import_ledger(ledger, LedgerOptions(enterprise_id="e", default_cycle_time="45s")).yaml)
     m1, m2 = (m.machine for m in plant.machines())
     assert (m1.kind, m1.key_process, m1.networked, m1.protocol) == ("cnc_machining_center", True, False,
                                                                     Protocol.NONE)
@@ -67,7 +67,7 @@ def test_bad_cells_are_named_as_the_spreadsheet_names_them_with_the_ledgers_own_
         encoding="utf-8",
     )
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}: E2 (控制方式): unknown control '半自动'; expected one of: cnc, dcs, manual, nc, plc, "
         "robot_controller",
@@ -82,7 +82,7 @@ def test_missing_and_repeated_columns(tmp_path: Path) -> None:
     ledger = tmp_path / "cols.csv"
     ledger.write_text("site,line,kind,type\ns,L,press,press\n", encoding="utf-8")
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}: D1 (type): the column 设备类型 (kind) a second time: it is C1 (kind) already",
         f"{ledger}:1: 设备编号 (id): no such column in header row 1; it is required",
@@ -94,7 +94,7 @@ def test_columns_a_ledger_carries_beyond_ours_are_left_out_and_named(tmp_path: P
     ledger = tmp_path / "extra.csv"
     ledger.write_text("设备编号,厂区,产线,设备类型,工序,节拍,备注,购置日期\nM1,s,L,冲压机,冲压成形,60s,旧设备,2015-03-01\n",
                       encoding="utf-8")
-    result = import_ledger(ledger, enterprise_id="e")
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert result.ignored_columns == ("备注", "购置日期") and result.machines == 1
     assert "# Ledger columns not used: 备注, 购置日期" in result.yaml
     (machine,) = (m.machine for m in parse_plant(result.yaml).machines())
@@ -104,7 +104,7 @@ def test_columns_a_ledger_carries_beyond_ours_are_left_out_and_named(tmp_path: P
 def test_excel_unicode_text_export_is_read(tmp_path: Path) -> None:
     ledger = tmp_path / "unicode.txt"
     ledger.write_bytes("设备编号\t厂区\t产线\t设备类型\t节拍\r\nM1\ts\tL\t贴片机\t30s\r\n".encode("utf-16"))
-    result = import_ledger(ledger, enterprise_id="e")
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [m.machine.kind for m in parse_plant(result.yaml).machines()] == ["smt_placement"]
 
 
@@ -114,7 +114,7 @@ def test_a_line_stays_in_one_area_and_undecodable_files_are_named(tmp_path: Path
         "设备编号,厂区,车间,产线,设备类型,节拍\nM1,s,a1,L,press,1m\nM2,s,a2,L,press,1m\n", encoding="utf-8"
     )
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}: C3 (车间): line 'L' is in area 'a1' on an earlier row, not 'a2'"
     ]
@@ -122,14 +122,14 @@ def test_a_line_stays_in_one_area_and_undecodable_files_are_named(tmp_path: Path
     binary.write_bytes(bytes(range(128, 256)) * 4)
     with pytest.raises(PlantError, match=r"not text in any encoding read here \(UTF-16 \(with its byte-order mark\), "
                                          r"UTF-8 and GB18030 \(GBK, GB2312\)\): save it as .xlsx, or as CSV UTF-8"):
-        import_ledger(binary, enterprise_id="e")
+        import_ledger(binary, LedgerOptions(enterprise_id="e"))
 
 
 def test_plant_rules_are_checked_against_ledger_rows(tmp_path: Path) -> None:
     ledger = tmp_path / "dup.csv"
     ledger.write_text("site,line,id,kind,cycle_time\ns,L,M1,press,1m\ns,L,M1,press,1m\n", encoding="utf-8")
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}:3: sites[0].lines[0].machines[1].id: duplicate machine id 'M1' "
         "(first used at sites[0].lines[0].machines[0].id)"
@@ -178,7 +178,7 @@ def test_an_excel_workbook_with_a_title_row_and_merged_header_cells_is_read(tmp_
         ["wh", "L1", "C-001", "数控车床", 60, 11.0, "是"],
         ["wh", "L1", "C-002", "普通车床", 75.5, None, "否"],
     ], merged=("A1:G1", "A3:A4", "B3:B4", "C3:D3", "E3:E4", "F3:F4", "G3:G4"))
-    result = import_ledger(ledger, enterprise_id="e")
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     first, second = (m.machine for m in parse_plant(result.yaml).machines())
     assert (first.id, first.kind, first.cycle_time_s, first.power_kw.executing, first.networked) == (
         "C-001", "cnc_lathe", {"part": 60.0}, 11.0, True)
@@ -192,11 +192,11 @@ def test_a_bad_cell_of_a_workbook_is_named_by_its_cell_and_the_sheet_is_chosen(t
     _workbook(ledger, [["台账"], ["设备编号", "厂区", "产线", "设备类型", "节拍", "是否联网"],
                        ["M1", "s", "L", "冲压机", "60s", "已联网"]], title="在用设备")
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e", sheet="在用设备")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e", sheet="在用设备"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}: F3 (是否联网): expected yes or no (是/否), got '已联网'"]
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e", sheet="报废设备")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e", sheet="报废设备"))
     assert [str(i) for i in caught.value.issues] == [f"{ledger}: no sheet '报废设备' (the workbook has '在用设备')"]
 
 
@@ -204,20 +204,20 @@ def test_a_ledger_without_a_header_row_says_what_a_header_is_and_what_it_found(t
     ledger = tmp_path / "notes.csv"
     ledger.write_text("这是备忘录,不是台账\n第二行,也不是\n", encoding="utf-8")
     with pytest.raises(PlantError) as caught:
-        import_ledger(ledger, enterprise_id="e")
+        import_ledger(ledger, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{ledger}: no header row in the first 20 rows: a header names the columns, such as 设备编号, 设备名称, "
         "设备类别, 产线 (docs/plant-file.md, \"Columns\"); row 1 reads '这是备忘录 | 不是台账'"]
     old = tmp_path / "old.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     with pytest.raises(PlantError) as caught:
-        import_ledger(old, enterprise_id="e")
+        import_ledger(old, LedgerOptions(enterprise_id="e"))
     assert [str(i) for i in caught.value.issues] == [
         f"{old}: an Excel 97-2003 workbook (.xls) is not read: save it as .xlsx, or as CSV UTF-8"]
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(PlantError) as caught:
-        import_ledger(broken, enterprise_id="e")
+        import_ledger(broken, LedgerOptions(enterprise_id="e"))
     assert str(caught.value.issues[0]).startswith(f"{broken}: not an Excel workbook we can read (")
 
 
@@ -230,7 +230,7 @@ def test_chinese_line_and_area_names_get_ids_made_from_their_pinyin_and_keep_the
         "C-03,机加工车间,制动盘线,数控车床,60s\n"
         "C-04,机加工车间,治动盘线,数控车床,60s\n",  # another name, the same pinyin
         encoding="utf-8")
-    result = import_ledger(ledger, enterprise_id="e", site_id="xy", site_name="襄阳工厂")
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="e", site_id="xy", site_name="襄阳工厂"))
     assert result.made_ids == {
         "车间": {"机加工车间": "ji-jia-gong-che-jian"},
         "产线": {"制动盘线": "zhi-dong-pan-xian", "1号线": "1-hao-xian", "治动盘线": "zhi-dong-pan-xian-2"}}
@@ -310,7 +310,7 @@ def test_a_ledger_as_enterprises_keep_it_imports_with_no_mapping_file_and_gives_
         ledger = tmp_path / "设备台账.csv"
         ledger.write_bytes("\n".join(",".join("" if c is None else str(c).split(" 00:00")[0] for c in row)
                                      for row in rows).encode("gb18030"))
-    result = import_ledger(ledger, enterprise_id="whap", site_id="wh", default_cycle_time="60s")
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="whap", site_id="wh", default_cycle_time="60s"))
     assert [str(w) for w in result.warnings] == [
         f"{ledger}: J32 (是否数控): says 否, but K32 (控制方式) 'FANUC 0i-TF' is cnc: cnc is used",
         f"{ledger}:33: DL-01 (空压机) left out: auxiliary equipment (动力、起重、运输) is not production equipment, "
@@ -353,7 +353,7 @@ def test_the_template_is_a_ledger_the_import_reads_once_filled(tmp_path: Path, s
     header = rows[-1][1]
     assert list(header) == [c.zh for c in LEDGER_COLUMNS]
     with pytest.raises(PlantError, match="the ledger has a header but no equipment rows below it"):
-        import_ledger(template, enterprise_id="e")
+        import_ledger(template, LedgerOptions(enterprise_id="e"))
     filled = {"设备编号": "M1", "产线": "一号线", "设备名称": "数控车床", "节拍": "60"}
     if suffix == ".csv":
         text = template.read_text(encoding="utf-8-sig")
@@ -365,7 +365,7 @@ def test_the_template_is_a_ledger_the_import_reads_once_filled(tmp_path: Path, s
         book["设备台账"].append([filled.get(h) for h in header])
         assert [c.value for c in book["说明 Notes"]["B"]][1:4] == [c.key for c in LEDGER_COLUMNS[:3]]
         book.save(template)
-    (machine,) = (m.machine for m in parse_plant(import_ledger(template, enterprise_id="e").yaml).machines())
+    (machine,) = (m.machine for m in parse_plant(import_ledger(template).yaml).machines())
     assert (machine.id, machine.kind) == ("M1", "cnc_lathe")
     with pytest.raises(ValueError, match=r"a template is .xlsx or .csv, not .ods"):
         write_template(tmp_path / "t.ods")

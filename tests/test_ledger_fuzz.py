@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopfloor import PlantError, import_ledger
+from shopfloor import LedgerOptions, PlantError, import_ledger
 
 HEADER = ["设备编号", "厂区", "产线", "设备类型", "控制方式", "是否联网", "通信协议", "节拍", "额定功率(kW)"]
 pytestmark = pytest.mark.slow  # hundreds of workbooks: seconds
@@ -39,7 +39,7 @@ cells = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cc", "
 
 def _imported(path: Path) -> None:
     try:
-        import_ledger(path, enterprise_id="e", default_cycle_time="1m")
+        import_ledger(path, LedgerOptions(enterprise_id="e", default_cycle_time="1m"))
     except PlantError as e:
         assert e.issues and all(str(i).startswith(str(path)) for i in e.issues)
 
