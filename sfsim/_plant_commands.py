@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shopfloor import LedgerOptions, PlantError, import_ledger, load_plant
-from shopfloor._ledger import write_template
+from shopfloor._ledger import load_map, write_template
 
 from ._console import print_issues
 from ._exit import Exit
@@ -33,6 +33,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     imp.add_argument("ledger", metavar="LEDGER.xlsx|LEDGER.csv")
     imp.add_argument("--sheet", metavar="NAME", help="the workbook's sheet to read (default: the first)")
+    imp.add_argument("--map", type=Path, metavar="MAP.yaml",
+                     help="the enterprise's own column names and values (docs/plant-file.md, \"Mapping file\")")
     imp.add_argument("--out", required=True, metavar="PLANT.yaml", help="plant file to write")
     imp.add_argument("--enterprise-id", default="enterprise", help="enterprise id (default: enterprise)")
     imp.add_argument("--enterprise-name", help="enterprise name")
@@ -77,9 +79,10 @@ def _ledger_import(args: argparse.Namespace) -> int:
         print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
         return Exit.INPUT
     try:
+        mapping = load_map(args.map) if args.map else None
         result = import_ledger(args.ledger, LedgerOptions(
             enterprise_id=args.enterprise_id, enterprise_name=args.enterprise_name, site_id=args.site_id,
-            site_name=args.site_name, default_cycle_time=args.cycle_time, sheet=args.sheet))
+            site_name=args.site_name, default_cycle_time=args.cycle_time, sheet=args.sheet, mapping=mapping))
     except PlantError as e:
         print_issues(e.issues)
         print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)

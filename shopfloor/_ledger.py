@@ -20,6 +20,7 @@ import yaml
 
 from ._durations import parse_duration
 from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
+from ._ledger_map import LedgerMap, load_ledger_map
 from ._ledger_words import AUXILIARY, CONTROL_BY_TEXT, KIND_BY_CATEGORY, KIND_BY_NAME, PROTOCOL_BY_TEXT, first
 from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
 from ._sheet import Sheet, SheetError, cell_name, column_letters, read_sheet
@@ -189,12 +190,13 @@ class _Cells:
         return Issue(self.source, row, f"{column.zh} ({column.key})", message)  # a column the ledger lacks
 
 
-def _find_header(sheet: Sheet) -> tuple[int, tuple[str, ...]] | str:
-    """The header row (its number and cells): of the first rows, the one naming most ledger columns; or what to
-    tell the user when none names two."""
+def _find_header(sheet: Sheet, renamed: Mapping[str, str]) -> tuple[int, tuple[str, ...]] | str:
+    """The header row (its number and cells): of the first rows, the one naming most ledger columns (``renamed``:
+    a mapping file's headers, as compared → column key); or what to tell the user when none names two."""
     best: tuple[int, int, tuple[str, ...]] | None = None
     for number, cells in sheet.rows[:HEADER_SEARCH_ROWS]:
-        named = len({_BY_HEADER[k].key for c in cells if (k := _header_key(c)) in _BY_HEADER})
+        named = len({renamed.get(k) or _BY_HEADER[k].key for c in cells
+                     if (k := _header_key(c)) in renamed or k in _BY_HEADER})
         if best is None or named > best[0]:
             best = (named, number, cells)
     if best is not None and best[0] >= 2:
@@ -219,9 +221,16 @@ def _word(value: str, words: Mapping[str, Any], what: str, rows: _Cells, row: in
     return None
 
 
-def _kind(rec: Mapping[str, str], rows: _Cells, row: int) -> str | None:
+def _kind(rec: Mapping[str, str], rows: _Cells, row: int, mapped: Mapping[str, str]) -> str | None:
     """The row's kind: 设备类型 as written, else what 设备名称 says, else what 设备类别 says (``AUXILIARY`` for
-    equipment outside the lines); None after an error."""
+    equipment outside the lines); a mapping file's ``kind`` table (``mapped``) first, for any of the three. None
+    after an error."""
+    for key in ("kind", "name_zh", "category"):
+        if rec.get(key) in mapped:
+            meant = mapped[rec[key]]
+            if meant == AUXILIARY:
+                return AUXILIARY
+            return str(_word(meant, _KIND_WORDS, "kind", rows, row, _BY_KEY[key])) if meant else None
     if rec.get("kind"):
         if rec["kind"].strip().lower() in _KIND_WORDS or rec["kind"].strip() in _KIND_WORDS:
             return str(_word(rec["kind"], _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"]))
@@ -293,6 +302,17 @@ class LedgerOptions:
     default_cycle_time: str | None = None
     #: the workbook's sheet (None: the first)
     sheet: str | None = None
+    #: the enterprise's own column names and values (``load_map``)
+    mapping: LedgerMap | None = None
+
+
+def load_map(path: str | Path) -> LedgerMap:
+    """A mapping file (docs/plant-file.md, "Mapping file"): ``PlantError`` listing every problem with its line."""
+    def column_of(header: str) -> str | None:
+        column = _BY_HEADER.get(_header_key(header))
+        return column.key if column else None
+
+    return load_ledger_map(path, column_of, ", ".join(c.key for c in COLUMNS))
 
 
 def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData:
@@ -313,14 +333,15 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
     if not sheet_.rows:
         raise PlantError([Issue(source, None, "", "the ledger is empty: a header row names the columns, then a row "
                                                   "per piece of equipment")])
-    found = _find_header(sheet_)
+    renamed = {_header_key(h): key for h, key in o.mapping.columns.items()} if o.mapping else {}
+    found = _find_header(sheet_, renamed)
     if isinstance(found, str):
         raise PlantError([Issue(source, None, "", found)])
     header_row, header = found
     columns: list[Column | None] = []
     ignored: list[str] = []
     for i, cell in enumerate(header):
-        col = _BY_HEADER.get(_header_key(cell))
+        col = _BY_KEY[renamed[_header_key(cell)]] if _header_key(cell) in renamed else _BY_HEADER.get(_header_key(cell))
         if col is None:
             # ledgers carry much more (备注, 购置日期 …): kept out of the plant, and said so
             if cell:
@@ -350,7 +371,10 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
         if row_no <= header_row:
             continue
         rec = {col.key: cells[i] if i < len(cells) else "" for i, col in enumerate(columns) if col}
-        kind = _kind(rec, rows, row_no)
+        for key, meanings in (o.mapping.values.items() if o.mapping else ()):
+            if key != "kind" and rec.get(key) in meanings:  # the enterprise's word, as the mapping file says it
+                rec[key] = meanings[rec[key]]
+        kind = _kind(rec, rows, row_no, o.mapping.values.get("kind", {}) if o.mapping else {})
         if kind == AUXILIARY:  # before the line is asked for: such equipment often has none
             what = rec.get("name_zh") or rec.get("category") or rec.get("kind")
             rows.warn(row_no, None, f"{rec.get('id', '')} ({what}) left out: auxiliary equipment (动力、起重、运输) is "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shopfloor import LEDGER_COLUMNS as LEDGER_COLUMNS_
 from shopfloor import Control, LedgerOptions, PlantError, Protocol, import_ledger, load_plant, parse_plant
 
 LEDGER_ZH = """\
@@ -369,3 +370,42 @@ def test_the_template_is_a_ledger_the_import_reads_once_filled(tmp_path: Path, s
     assert (machine.id, machine.kind) == ("M1", "cnc_lathe")
     with pytest.raises(ValueError, match=r"a template is .xlsx or .csv, not .ods"):
         write_template(tmp_path / "t.ods")
+
+
+def test_a_mapping_file_renames_an_enterprises_columns_and_translates_its_values(tmp_path: Path) -> None:
+    from shopfloor._ledger import load_map
+
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("资产编码,所在产线,设备名称,数控系统,联网情况\n"
+                      "A-1,一号线,双柱立车,FANUC系统,已联网\n"
+                      "A-2,一号线,数显车床,数显,未联网\n", encoding="utf-8")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns:\n  资产编码: id\n  所在产线: 产线\n  数控系统: control\n  联网情况: networked\n"
+                       "values:\n  kind:\n    双柱立车: cnc_lathe\n    数显车床: 普通车床\n"
+                       "  control:\n    数显: manual\n  networked:\n    已联网: 是\n    未联网: 否\n", encoding="utf-8")
+    result = import_ledger(ledger, LedgerOptions(mapping=load_map(mapping), default_cycle_time="1m"))
+    first, second = (m.machine for m in parse_plant(result.yaml).machines())
+    # a kind for an enterprise's own equipment names, which stay its names
+    assert (first.id, first.name.zh, first.kind, first.control, first.networked) == (
+        "A-1", "双柱立车", "cnc_lathe", Control.CNC, True)
+    assert (second.id, second.kind, second.control, second.networked) == (
+        "A-2", "conventional_lathe", Control.MANUAL, False)
+
+
+def test_a_mapping_file_is_checked_with_every_problem_on_its_line(tmp_path: Path) -> None:
+    from shopfloor._ledger import load_map
+
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns:\n  资产编码: idd\n  备注: [1]\nvalues:\n  颜色:\n    红: 1\nlines: {}\n",
+                       encoding="utf-8")
+    with pytest.raises(PlantError) as caught:
+        load_map(mapping)
+    columns = ", ".join(c.key for c in LEDGER_COLUMNS_)
+    assert [str(i) for i in caught.value.issues] == [
+        f"{mapping}:2: columns.资产编码: 'idd' is not a ledger column (the columns: {columns})",
+        f"{mapping}:3: columns.备注: expected a text",
+        f"{mapping}:5: values: '颜色' is not a ledger column (the columns: {columns})",
+        f"{mapping}:7: lines: not a part of a mapping file (columns, values)"]
+    mapping.write_text("columns: [\n", encoding="utf-8")
+    with pytest.raises(PlantError, match=r"map.yaml:2: not YAML: "):
+        load_map(mapping)
