@@ -50,7 +50,7 @@ def _indicators(a: Assessment) -> str:
         targets = "<br>".join(
             f'<span class="{"met" if gap >= 0 else "short"}">{escape(t.label_zh)} {escape(t.label_en)}: '
             f'{_pct(t.value)} → {gap * 100:+.1f} pt{"" if t.verified else " *"}</span>' for t, gap in row.gaps
-        ) or '<span class="muted">无国家/城市目标 no national or city target</span>'
+        ) or '<span class="muted">无适用目标 no national target or target of its region</span>'
         out.append(f'<tr><td>{escape(row.zh)}<br><span class="muted">{escape(row.en)}</span></td>'
                    f'<td class="n" data-indicator="{row.key}">{_pct(row.rate.value)}</td>'
                    f'<td class="n">{row.rate.numerator} / {row.rate.denominator}</td><td>{targets}</td></tr>')

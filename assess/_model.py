@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from collector import Basis, Indicators, Kpis, Period, Rate, Target, combine, indicators, kpis, register, targets
+from collector import Basis, Indicators, Kpis, Period, Rate, Target, combine, gaps, indicators, kpis, register
 from shopfloor import Plant
 
 from ._sources import Hour, Source
@@ -108,8 +108,10 @@ class NoData(Exception):
 
 
 def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int | None = None,
-           end_ms: int | None = None, basis: Basis = Basis.EQUIPMENT) -> Assessment:
-    """The site's assessment over [start, end) (default: every stored hour)."""
+           end_ms: int | None = None, basis: Basis = Basis.EQUIPMENT,
+           extra_targets: Sequence[Target] = ()) -> Assessment:
+    """The site's assessment over [start, end) (default: every stored hour), compared with the national targets
+    and its own region's (``extra_targets``: a user's too)."""
     sites = {s.id: s for s in plant.sites}
     if site_id is None:
         if len(sites) != 1:
@@ -135,8 +137,8 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
     rows = []
     for attr, zh, en, indicator in RATES:
         rate: Rate = getattr(rates, attr)
-        found = tuple((t, rate.value - t.value) for t in targets(indicator)) if indicator and rate.value is not None \
-            else ()
+        found = tuple(gaps(rate.value, indicator, site.region, extra=extra_targets)) \
+            if indicator and rate.value is not None else ()
         rows.append(IndicatorRow(attr, zh, en, rate, found))
     equipment = tuple(
         EquipmentRow(at.path, at.machine.name.zh, at.machine.name.en, at.line.id, at.machine.kind, at.machine.process,

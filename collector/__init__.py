@@ -16,7 +16,7 @@ from ._influx import Rejected, Store, StoreConfig, Unavailable, open_store
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._messages import Invalid, Message, decode
 from ._service import Collector, DeadLetters, collector_topic
-from ._targets import Target, gaps, targets
+from ._targets import Target, gaps, load_targets, targets
 from ._timeline import MachineTimeline
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "indicators",
     "kpis",
     "load_collector_config",
+    "load_targets",
     "open_store",
     "register",
     "target_lines",

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
-from shopfloor import Calendar, Plant, Window
+from shopfloor import Calendar, Plant, Region, Window
 from shopfloor.telemetry import CounterSample, MessageKind
 
 from ._alarms import Alarms, MachineStatus, status
@@ -72,6 +72,8 @@ class Engine:
         self.streams = streams if streams is not None else Streams(counts=self.counts)
         self.machines: dict[str, MachineRecord] = {}
         self.calendars: dict[str, Calendar] = {}
+        #: where each site is (its targets are the national ones and its own region's), by site unit
+        self.regions: dict[str, Region | None] = {}
         self.clocks = Clocks()
         self.sites = frozenset(sites) if sites is not None else None
         self.fleet = FleetStep(config) if sites is None else None
@@ -95,6 +97,7 @@ class Engine:
             if self.sites is not None and site not in self.sites:
                 continue
             self.calendars[site] = at.site.calendar
+            self.regions[site] = at.site.region
             m = self.machines.get(at.path)
             if m is None:
                 m = self.machines[at.path] = MachineRecord(Unit(at.path), entries[at.path], at.site.calendar)

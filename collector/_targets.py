@@ -1,12 +1,22 @@
-"""National and city targets for the 两化融合 indicators, and how far a value is from each."""
+"""National, provincial and city targets for the 两化融合 indicators, and how far a value is from each.
+
+A region's targets apply to its own sites only: a site in 湖北省襄阳市 is compared with the
+national targets and those of 湖北省 and of 襄阳市, never with Wuhan's. A user adds a region's
+targets with a file of the same form (``--targets FILE``) without editing the package.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from shopfloor import PlantError, Region, parse_region
+from shopfloor._loader import Issue
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +35,55 @@ class Target:
     source: str
     #: False: not yet checked against the primary text (a report must say so)
     verified: bool
+    #: the province or city it was set for (None: national)
+    region: Region | None = None
+
+    def applies_to(self, region: Region | None) -> bool:
+        """Is a site in ``region`` compared with this target? National ones apply everywhere, a region's only to
+        its own sites (a site whose region is not known: to none)."""
+        return self.region is None or (region is not None and region.within(self.region))
 
 
-def targets(indicator: str | None = None) -> list[Target]:
-    """The targets in ``collector/data/targets.yaml``, for one indicator or all."""
+def _parsed(entries: Any, source: str) -> list[Target]:
+    if not isinstance(entries, list):
+        raise PlantError([Issue(source, None, "", "expected a list of indicators, each with its targets")])
+    out, issues = [], []
+    for i, e in enumerate(entries):
+        for j, t in enumerate(e.get("targets", []) if isinstance(e, dict) else []):
+            try:
+                region = parse_region(str(t["region"])) if t.get("region") else None
+                out.append(Target(str(e["indicator"]), str(t["id"]), str(t["scope"]), str(t["label"]["zh"]),
+                                  str(t["label"]["en"]), int(t["year"]), float(t["value"]), str(t["source"]),
+                                  bool(t.get("verified", False)), region))
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                detail = f"missing {err}" if isinstance(err, KeyError) else str(err)
+                issues.append(Issue(source, None, f"[{i}].targets[{j}]", f"not a target: {detail} (indicator, id, "
+                                                                          "scope, label.zh/en, year, value, source)"))
+    if issues:
+        raise PlantError(issues)
+    return out
+
+
+def load_targets(path: str | Path) -> list[Target]:
+    """A user's targets file, of the form of ``collector/data/targets.yaml`` (``PlantError`` saying what is wrong)."""
+    try:
+        entries = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise PlantError([Issue(str(path), None, "", f"cannot read: {e.strerror or e}")]) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise PlantError([Issue(str(path), None, "", f"not YAML: {e}")]) from None
+    return _parsed(entries, str(path))
+
+
+def targets(indicator: str | None = None, *, extra: Sequence[Target] = ()) -> list[Target]:
+    """The targets in ``collector/data/targets.yaml`` and ``extra`` (a user's, ``load_targets``), for one indicator
+    or all."""
     text = resources.files("collector").joinpath("data/targets.yaml").read_text(encoding="utf-8")
-    entries: list[dict[str, Any]] = yaml.safe_load(text)
-    return [
-        Target(e["indicator"], t["id"], t["scope"], t["label"]["zh"], t["label"]["en"], int(t["year"]),
-               float(t["value"]), str(t["source"]), bool(t["verified"]))
-        for e in entries if indicator is None or e["indicator"] == indicator
-        for t in e["targets"]
-    ]
+    return [t for t in (*_parsed(yaml.safe_load(text), "collector/data/targets.yaml"), *extra)
+            if indicator is None or t.indicator == indicator]
 
 
-def gaps(value: float, indicator: str) -> list[tuple[Target, float]]:
-    """Each target of ``indicator`` with ``value − target`` (negative: short of it)."""
-    return [(t, value - t.value) for t in targets(indicator)]
+def gaps(value: float, indicator: str, region: Region | None, *, extra: Sequence[Target] = ()) -> \
+        list[tuple[Target, float]]:
+    """Each target of ``indicator`` that applies in ``region``, with ``value − target`` (negative: short of it)."""
+    return [(t, value - t.value) for t in targets(indicator, extra=extra) if t.applies_to(region)]

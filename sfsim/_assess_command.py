@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from assess import FileSource, InfluxSource, NoData, Source, assess, render
-from collector import Basis, StoreConfig, Unavailable, open_store
-from shopfloor import load_plant
+from collector import Basis, StoreConfig, Unavailable, load_targets, open_store
+from shopfloor import PlantError, load_plant
 from shopfloor.config import ConfigError, http_url
 
 from . import _logs
@@ -42,6 +42,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--to", dest="end", metavar="ISO", help="period end (default: the end of the last stored hour)")
     p.add_argument("--basis", choices=[b.value for b in Basis], default=Basis.EQUIPMENT.value,
                    help="how 关键工序数控化率 counts (default %(default)s)")
+    p.add_argument("--targets", type=Path, metavar="FILE", action="append", default=[],
+                   help="more targets (a region's), in the form of collector/data/targets.yaml; repeatable")
     p.add_argument("--out", type=Path, default=Path("assessment.html"), help="the report file (default %(default)s)")
     p.set_defaults(run=run)
 
@@ -93,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
         _logs.remember(store)
         source = InfluxSource(open_store(store))
     try:
-        report = assess(plant, args.site, source, start_ms=start_ms, end_ms=end_ms, basis=Basis(args.basis))
+        extra = [t for path in args.targets for t in load_targets(path)]
+    except PlantError as e:
+        print_issues(e.issues)
+        return Exit.INPUT
+    try:
+        report = assess(plant, args.site, source, start_ms=start_ms, end_ms=end_ms, basis=Basis(args.basis),
+                        extra_targets=extra)
     except ValueError as e:  # --site names no site of the plant (or none when it has several), a file's bad line
         print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
         return Exit.INPUT

@@ -41,6 +41,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("--site-id", default="site",
                      help="the site of rows with no 厂区 cell, or of a ledger with no such column (default: site)")
     imp.add_argument("--site-name", help="that site's name")
+    imp.add_argument("--region", help="that site's province and city, e.g. 湖北省襄阳市: its targets are the national "
+                                      "ones and its region's")
     imp.add_argument(
         "--cycle-time", metavar="DURATION", help="ideal cycle time for rows that give none (e.g. 60s)"
     )
@@ -82,7 +84,8 @@ def _ledger_import(args: argparse.Namespace) -> int:
         mapping = load_map(args.map) if args.map else None
         result = import_ledger(args.ledger, LedgerOptions(
             enterprise_id=args.enterprise_id, enterprise_name=args.enterprise_name, site_id=args.site_id,
-            site_name=args.site_name, default_cycle_time=args.cycle_time, sheet=args.sheet, mapping=mapping))
+            site_name=args.site_name, region=args.region, default_cycle_time=args.cycle_time, sheet=args.sheet,
+            mapping=mapping))
     except PlantError as e:
         print_issues(e.issues)
         print(f"{args.ledger}: {len(e.issues)} problem(s); nothing written", file=sys.stderr)

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector import Colour, Engine, Indicators, Rate, Result, gaps
-from shopfloor import REASONS, StopReason
+from shopfloor import REASONS, Region, StopReason
 
 from ._console import percent
 
@@ -65,7 +65,8 @@ def summary(engine: Engine, start_ms: int, end_ms: int, *, truth_oee: Mapping[st
     by_site = {s.unit: s.indicators for s in rates if s.level == "site"}
     for unit, ind in sorted(by_site.items()):
         parts.append(_site_table(unit, ind, grades.get(("site", unit)),
-                                 next((r for r in results if r.level == "site" and r.unit == unit), None)))
+                                 next((r for r in results if r.level == "site" and r.unit == unit), None),
+                                 engine.regions.get(unit)))
     enterprises = [s.indicators for s in rates if s.level == "enterprise"]
     if len(enterprises) > 1:
         from collector import fleet
@@ -100,7 +101,8 @@ def _oee_table(results: Sequence[Result], grades: Mapping[tuple[str, str], tuple
     return table
 
 
-def _site_table(unit: str, ind: Indicators, grade: tuple[float, Colour, int] | None, site: Result | None) -> Table:
+def _site_table(unit: str, ind: Indicators, grade: tuple[float, Colour, int] | None, site: Result | None,
+                region: Region | None) -> Table:
     table = Table(title=f"两化融合 Digitization · {unit}", title_justify="left")
     table.add_column("指标 Indicator")
     table.add_column("申报 Declared", justify="right")
@@ -113,7 +115,7 @@ def _site_table(unit: str, ind: Indicators, grade: tuple[float, Colour, int] | N
             declared = measured = getattr(ind, key)
         gap_text = Text()
         if key == "nc_rate" and declared.value is not None:
-            for k, (target, gap) in enumerate(gaps(declared.value, "nc_rate")):
+            for k, (target, gap) in enumerate(gaps(declared.value, "nc_rate", region)):
                 mark = "" if target.verified else "*"
                 gap_text.append(("\n" if k else "") + f"{target.label_zh}{mark} {percent(target.value)}: ",
                                 style="dim")

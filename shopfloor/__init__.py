@@ -23,8 +23,10 @@ from ._model import (
     Plant,
     PowerDraw,
     Product,
+    Region,
     RepairDistribution,
     Site,
+    parse_region,
 )
 from ._mqtt_settings import MqttSettings, MqttVersion
 from ._scenario import (
@@ -88,6 +90,7 @@ __all__ = [
     "Product",
     "Protocol",
     "ReasonInfo",
+    "Region",
     "RepairDistribution",
     "Scenario",
     "ScenarioError",
@@ -106,6 +109,7 @@ __all__ = [
     "parse_duration",
     "parse_event",
     "parse_plant",
+    "parse_region",
     "parse_topic",
     "subscription",
     "telemetry",

@@ -38,6 +38,7 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("site", "厂区", ("工厂", "基地", "site_id"), False, "site id or name (ISA-95 site); default --site-id"),
     Column("site_name", "厂区名称", ("工厂名称",), False, "site name"),
+    Column("region", "所在地区", ("地区", "所在地", "省市"), False, "the site's province and city (湖北省襄阳市)"),
     Column("industry", "行业类型", ("industry_type",), False, "discrete (离散) or process (流程)"),
     Column("area", "车间", ("area_id", "使用部门"), False, "area id or name (ISA-95 area); default main"),
     Column("area_name", "车间名称", (), False, "area name"),
@@ -298,6 +299,8 @@ class LedgerOptions:
     #: the site of rows with no 厂区 cell
     site_id: str = "site"
     site_name: str | None = None
+    #: where that site is: its province and city (湖北省襄阳市), which decide its targets
+    region: str | None = None
     #: the ideal cycle time of rows with no 节拍 cell
     default_cycle_time: str | None = None
     #: the workbook's sheet (None: the first)
@@ -434,6 +437,10 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
             site["name"] = rec["site_name"]
         elif o.site_name and site_of_row == o.site_id:
             site.setdefault("name", o.site_name)
+        if rec.get("region"):
+            site["region"] = rec["region"]
+        elif o.region and site_of_row == o.site_id:
+            site.setdefault("region", o.region)
         if rec.get("industry"):
             industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_KEY["industry"])
             site["industry"] = industry.value if industry else None

@@ -35,8 +35,10 @@ from ._model import (
     Plant,
     PowerDraw,
     Product,
+    Region,
     RepairDistribution,
     Site,
+    parse_region,
 )
 from .redaction import redact
 
@@ -153,6 +155,16 @@ def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {_show(value)}")
     return value
+
+
+def _region(value: object) -> Region:
+    if isinstance(value, dict):  # {province: 湖北省, city: 襄阳市}
+        unknown = sorted(set(value) - {"province", "city"})
+        if unknown or "province" not in value:
+            raise ValueError(f"expected province and city (湖北省, 襄阳市), got {_show(value)}")
+        text = _text(value["province"]) + (_text(value["city"]) if value.get("city") is not None else "")
+        return parse_region(text)
+    return parse_region(_text(value))
 
 
 def _text(value: object) -> str:
@@ -381,7 +393,7 @@ def _name(c: _Checker, m: Mapping[str, Any], path: str, default: Name) -> Name:
 
 _ENTERPRISE_FIELDS = ("id", "name")
 _SITE_FIELDS = (
-    "id", "name", "industry", "timezone", "calendar", "products", "areas", "lines", "digital_design_tools",
+    "id", "name", "industry", "region", "timezone", "calendar", "products", "areas", "lines", "digital_design_tools",
 )
 _CALENDAR_FIELDS = ("shifts", "non_working_days", "planned_maintenance")
 _SHIFT_FIELDS = ("id", "name", "start", "end", "breaks")
@@ -688,6 +700,7 @@ def _site(c: _Checker, raw: object, path: str, machine_ids: dict[str, str]) -> S
         products=tuple(products.values()),
         areas=areas,
         digital_design_tools=c.field(m, "digital_design_tools", path, _bool, False),
+        region=c.field(m, "region", path, _region, None),
     )
 
 

@@ -6,6 +6,7 @@ the ledger importer; nothing here reads files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -147,6 +148,41 @@ class Product:
     name: Name
 
 
+#: the four municipalities (直辖市): a province and a city at once
+MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
+_REGION = re.compile(r"(?P<province>.+?(?:省|自治区|特别行政区))?(?P<city>.+?(?:市|自治州|地区|盟))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Where a site is: its province (省, 自治区, or a municipality, 直辖市) and city. A site is compared with
+    the national targets and those of its own province and city, never with another region's."""
+
+    province: str
+    city: str | None = None
+
+    def __str__(self) -> str:
+        return self.province if self.city in (None, self.province) else f"{self.province}{self.city}"
+
+    def within(self, other: Region) -> bool:
+        """Is this region ``other`` or inside it (a city of the province ``other``)?"""
+        return self.province == other.province and (other.city is None or self.city == other.city)
+
+
+def parse_region(text: str) -> Region:
+    """``湖北省襄阳市`` → (湖北省, 襄阳市); ``湖北省`` → (湖北省, None); ``上海市`` → (上海市, 上海市). ``ValueError``
+    saying how to write it."""
+    text = re.sub(r"\s+", "", text)
+    if text in MUNICIPALITIES:
+        return Region(text, text)
+    found = _REGION.fullmatch(text)
+    if found is None or not found.group("province"):
+        hint = "; give the province too" if found and found.group("city") else ""
+        raise ValueError(f"expected a province and a city as written in Chinese (湖北省襄阳市, 浙江省杭州市, 湖北省, "
+                         f"上海市), got {text!r}{hint}")
+    return Region(found.group("province"), found.group("city"))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
     """An ISA-95 site (厂区): its industry, shift calendar, products and areas."""
@@ -159,6 +195,8 @@ class Site:
     areas: tuple[Area, ...]
     #: declared: the enterprise uses digital R&D / design tools (数字化研发设计工具)
     digital_design_tools: bool
+    #: where it is (None: not said; then it is compared with the national targets only)
+    region: Region | None = None
 
     def is_nc(self, control: Control) -> bool:
         """Does ``control`` count as numerical control of a key process here?"""

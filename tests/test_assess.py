@@ -53,8 +53,10 @@ def test_the_report_of_the_end_to_end_run_holds_the_truth(filled_influxdb: tuple
     networked = sum(m.at.machine.networked for m in run.sim.machines)
     assert (networked, len(run.sim.machines)) == (11, 14)
     assert f'data-indicator="networking_measured">{11 / 14 * 100:.1f} %</td><td class="n">11 / 14</td>' in html
-    # every target of the NC rate, with its gap: Wuhan 2025 is 90 %, so 80 % is 10 points short
-    assert "武汉 2025年目标 Wuhan 2025: 90.0 % → -10.0 pt" in html
+    # every target of the NC rate that applies to a plant in 浙江省杭州市, with its gap: the national ones (the 14th
+    # Five-Year Plan's 68 %: 12 points above), never Wuhan's
+    assert "十四五 2025年目标 14th Five-Year Plan, 2025: 68.0 % → +12.0 pt" in html
+    assert "Wuhan 2020" not in html and "Wuhan 2025" not in html and "武汉 2025年目标" not in html
     # the evidence: every machine of the register, silent ones too, with whether it was heard
     for m in run.sim.machines:
         row = html[html.index(m.path):].split("</tr>")[0]

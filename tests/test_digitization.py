@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from collector import Basis, Rate, fleet, from_birth, indicators, register
-from shopfloor import load_plant, telemetry
+from shopfloor import PlantError, Region, load_plant, parse_plant, telemetry
 
 from .conftest import EXAMPLES, one_line
 
@@ -71,6 +73,48 @@ def test_targets_and_the_gap_to_each() -> None:
     assert {t.indicator for t in targets()} == {"nc_rate", "digital_design_tools"}
     rate = indicators(register(load_plant(EXAMPLES / "wuhan-machining.yaml"))).nc_rate.value
     assert rate is not None
-    by_label = {t.label_en: gap for t, gap in gaps(rate, "nc_rate")}
+    wuhan_site = load_plant(EXAMPLES / "wuhan-machining.yaml").sites[0]
+    by_label = {t.label_en: gap for t, gap in gaps(rate, "nc_rate", wuhan_site.region)}
     assert by_label["Wuhan 2025"] == pytest.approx(-0.40)  # 50 % against 90 %
     assert by_label["14th Five-Year Plan, 2025"] == pytest.approx(-0.18)
+
+
+def test_a_site_is_compared_with_the_national_targets_and_its_own_regions_only(tmp_path: Path) -> None:
+    from collector import gaps, load_targets
+
+    hangzhou = load_plant(EXAMPLES / "hangzhou-electronics.yaml").sites[0]
+    wuhan = load_plant(EXAMPLES / "wuhan-machining.yaml").sites[0]
+    assert (str(hangzhou.region), str(wuhan.region)) == ("浙江省杭州市", "湖北省武汉市")
+    national = {"mic2025-2020", "mic2025-2025", "fyp14-2025"}
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", hangzhou.region)} == national  # never Wuhan's
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", wuhan.region)} == national | {"wuhan-2020", "wuhan-2025"}
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", Region("湖北省", "襄阳市"))} == national  # Hubei, but not Wuhan
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", None)} == national  # where it is not said: national only
+    # a user's file adds a province's targets, which apply to its cities
+    mine = tmp_path / "targets.yaml"
+    mine.write_text("- indicator: nc_rate\n  targets:\n    - {id: zj-2025, scope: Zhejiang, region: 浙江省, "
+                    "label: {zh: 浙江 2025年目标, en: Zhejiang 2025}, year: 2025, value: 0.7, source: 浙江省规划}\n",
+                    encoding="utf-8")
+    extra = load_targets(mine)
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", hangzhou.region, extra=extra)} == national | {"zj-2025"}
+    assert {t.id for t, _ in gaps(0.5, "nc_rate", wuhan.region, extra=extra)} == national | {"wuhan-2020",
+                                                                                            "wuhan-2025"}
+    mine.write_text("- indicator: nc_rate\n  targets:\n    - {id: x, scope: X, region: Zhejiang}\n",
+                    encoding="utf-8")
+    with pytest.raises(PlantError) as caught:
+        load_targets(mine)
+    assert str(caught.value.issues[0]).startswith(f"{mine}: [0].targets[0]: not a target: expected a province")
+
+
+def test_a_sites_region_is_written_in_chinese_with_its_province() -> None:
+    site = ("sites:\n  - id: s\n    region: {region}\n"
+            "    lines: [{{id: L, machines: [{{id: M, kind: press, cycle_time: 1m}}]}}]\n")
+    plant = parse_plant("enterprise: {id: e}\n" + site.format(region="{province: 湖北省, city: 襄阳市}"))
+    assert plant.sites[0].region == Region("湖北省", "襄阳市")
+    assert parse_plant("enterprise: {id: e}\n" + site.format(region="上海市")).sites[0].region == \
+        Region("上海市", "上海市")
+    with pytest.raises(PlantError) as caught:
+        parse_plant("enterprise: {id: e}\n" + site.format(region="襄阳市"), source="p.yaml")
+    assert [str(i) for i in caught.value.issues] == [
+        "p.yaml:4: sites[0].region: expected a province and a city as written in Chinese (湖北省襄阳市, 浙江省杭州市, "
+        "湖北省, 上海市), got '襄阳市'; give the province too"]

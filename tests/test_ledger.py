@@ -231,14 +231,15 @@ def test_chinese_line_and_area_names_get_ids_made_from_their_pinyin_and_keep_the
         "C-03,机加工车间,制动盘线,数控车床,60s\n"
         "C-04,机加工车间,治动盘线,数控车床,60s\n",  # another name, the same pinyin
         encoding="utf-8")
-    result = import_ledger(ledger, LedgerOptions(enterprise_id="e", site_id="xy", site_name="襄阳工厂"))
+    result = import_ledger(ledger, LedgerOptions(enterprise_id="e", site_id="xy", site_name="襄阳工厂",
+                                                 region="湖北省襄阳市"))
     assert result.made_ids == {
         "车间": {"机加工车间": "ji-jia-gong-che-jian"},
         "产线": {"制动盘线": "zhi-dong-pan-xian", "1号线": "1-hao-xian", "治动盘线": "zhi-dong-pan-xian-2"}}
     assert ("# Ids made from the ledger's 产线 names (the name stays as name): 制动盘线 → zhi-dong-pan-xian, "
             "1号线 → 1-hao-xian, 治动盘线 → zhi-dong-pan-xian-2") in result.yaml
     (site,) = parse_plant(result.yaml).sites
-    assert (site.id, site.name.zh) == ("xy", "襄阳工厂")
+    assert (site.id, site.name.zh, str(site.region)) == ("xy", "襄阳工厂", "湖北省襄阳市")
     (area,) = site.areas
     assert (area.id, area.name.zh) == ("ji-jia-gong-che-jian", "机加工车间")
     assert [(ln.id, ln.name.zh, [m.id for m in ln.machines]) for ln in area.lines] == [
