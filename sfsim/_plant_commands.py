@@ -75,10 +75,17 @@ def _validate(args: argparse.Namespace) -> int:
     return Exit.INPUT if failed else Exit.OK  # a plant file with problems is unusable input, as for every command
 
 
+def _kept(out: Path, force: bool) -> bool:
+    """Is ``out`` there already, and not to be overwritten (said so)?"""
+    if out.exists() and not force:
+        print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
+        return True
+    return False
+
+
 def _ledger_import(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
+    if _kept(out, args.force):
         return Exit.INPUT
     try:
         mapping = load_map(args.map) if args.map else None
@@ -110,8 +117,7 @@ def _ledger_import(args: argparse.Namespace) -> int:
 
 def _ledger_template(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"{out}: already exists; pass --force to overwrite it", file=sys.stderr)
+    if _kept(out, args.force):
         return Exit.INPUT
     try:
         write_template(out)

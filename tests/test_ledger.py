@@ -410,3 +410,17 @@ def test_a_mapping_file_is_checked_with_every_problem_on_its_line(tmp_path: Path
     mapping.write_text("columns: [\n", encoding="utf-8")
     with pytest.raises(PlantError, match=r"map.yaml:2: not YAML: "):
         load_map(mapping)
+
+
+def test_the_template_command_writes_once_and_says_how_to_go_on(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from sfsim import main
+
+    out = tmp_path / "台账.xlsx"
+    assert main(["ledger", "template", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == (f"{out}: a blank ledger; fill a row per piece of equipment, then: "
+                                       f"sfsim ledger import {out} --out PLANT.yaml\n")
+    assert main(["ledger", "template", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"{out}: already exists; pass --force to overwrite it\n"
+    assert main(["ledger", "template", "--out", str(tmp_path / "台账.ods")]) == 2
+    assert "a template is .xlsx or .csv, not .ods" in capsys.readouterr().err
