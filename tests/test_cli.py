@@ -19,7 +19,7 @@ from simulator import TRUTH_FORMAT
 
 from .conftest import EXAMPLES
 from .processes import MACHINES, Subscriber, edge, retained_statuses, serve_wuhan, sfsim, simulate, wait_for
-from .servers import Mosquitto, find_program, free_port
+from .servers import Mosquitto, find_program, free_port, free_ports
 
 
 def test_simulate_prints_a_line_summary_and_writes_the_truth(tmp_path: Path) -> None:
@@ -208,12 +208,13 @@ def test_an_announced_opcua_endpoint_accepts_connections_at_once() -> None:
 
     serve = subprocess.Popen(
         [sys.executable, "-m", "sfsim", "simulate", str(EXAMPLES / "hangzhou-electronics.yaml"), "--opcua",
-         "--opcua-port", str(free_port()), "--opcua-per", "line", "--speed", "60"],
+         "--opcua-port", str(free_ports(3)), "--opcua-per", "line", "--speed", "60"],  # a port per line
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert serve.stderr is not None
-        announced = []
+        announced, said = [], []
         for line in serve.stderr:
+            said.append(line)
             if line.startswith("OPC UA  "):
                 endpoint = line.split()[2]
                 with socket.socket() as s:  # one try, straight after the line: no waiting, no retry
@@ -222,7 +223,7 @@ def test_an_announced_opcua_endpoint_accepts_connections_at_once() -> None:
                 announced.append(endpoint)
                 if len(announced) == 3:  # three lines in the Hangzhou plant
                     break
-        assert len(announced) == 3, announced
+        assert len(announced) == 3, "".join(said)
     finally:
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=30)
