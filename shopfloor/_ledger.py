@@ -233,12 +233,11 @@ def _kind(rec: Mapping[str, str], rows: _Cells, row: int, mapped: Mapping[str, s
                 return AUXILIARY
             return str(_word(meant, _KIND_WORDS, "kind", rows, row, _BY_KEY[key])) if meant else None
     if rec.get("kind"):
-        if rec["kind"].strip().lower() in _KIND_WORDS or rec["kind"].strip() in _KIND_WORDS:
-            return str(_word(rec["kind"], _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"]))
-        found = first(KIND_BY_NAME, rec["kind"])
-        if found is None:
-            _word(rec["kind"], _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"])  # the error, with the kinds
-        return found
+        text = rec["kind"].strip()
+        known = _KIND_WORDS.get(text.lower()) or _KIND_WORDS.get(text) or first(KIND_BY_NAME, text)
+        if known is None:
+            _word(text, _KIND_WORDS, "kind", rows, row, _BY_KEY["kind"])  # the error, with the kinds
+        return known
     found = first(KIND_BY_NAME, rec.get("name_zh", "")) or first(KIND_BY_CATEGORY, rec.get("category", ""))
     if found is None:
         said = [f"{rows.cell(row, _BY_KEY[k])} {rec[k]!r}" for k in ("name_zh", "category") if rec.get(k)]
@@ -344,16 +343,17 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
     columns: list[Column | None] = []
     ignored: list[str] = []
     for i, cell in enumerate(header):
-        col = _BY_KEY[renamed[_header_key(cell)]] if _header_key(cell) in renamed else _BY_HEADER.get(_header_key(cell))
+        key = _header_key(cell)
+        col = _BY_KEY[renamed[key]] if key in renamed else _BY_HEADER.get(key)
         if col is None:
             # ledgers carry much more (备注, 购置日期 …): kept out of the plant, and said so
             if cell:
                 ignored.append(cell)
         elif col.key in rows.index:
-            first = rows.index[col.key]
+            earlier = rows.index[col.key]
             rows.issues.append(Issue(source, None, f"{cell_name(header_row, i)} ({cell})",
                                      f"the column {col.zh} ({col.key}) a second time: it is "
-                                     f"{cell_name(header_row, first)} ({rows.headers[first]}) already"))
+                                     f"{cell_name(header_row, earlier)} ({rows.headers[earlier]}) already"))
             col = None
         else:
             rows.index[col.key], rows.headers[i] = i, cell

@@ -75,3 +75,16 @@ def test_any_bytes_are_accepted_or_reported(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "台账.csv"
     path.write_bytes(",".join(HEADER).encode() + b"\n" + raw)
     _imported(path)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=200))
+def test_any_mapping_file_is_loaded_or_reported(tmp_path: Path, text: str) -> None:
+    from shopfloor._ledger import load_map
+
+    path = tmp_path / "map.yaml"
+    path.write_text("columns:\n  资产编码: id\nvalues:\n  kind:\n" + text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_map(path)
+    except PlantError as e:
+        assert e.issues and all(str(i).startswith(str(path)) for i in e.issues)
