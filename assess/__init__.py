@@ -2,12 +2,14 @@
 
 ``assess`` reads the evidence from a ``Source`` — a collector's InfluxDB (InfluxQL) or the
 line protocol files of the embedded demo — and the asset register from the plant file;
-``render`` writes one self-contained HTML file (inline SVG charts, prints to A4).
+``render`` writes one self-contained HTML file (inline SVG charts, prints to A4); ``write_pdf`` prints it to PDF
+with headless Chromium.
 """
 
 from ._html import render
 from ._model import Assessment, EquipmentRow, IndicatorRow, LineRow, NoData, assess
+from ._pdf import PdfError, write_pdf
 from ._sources import FileSource, Hour, InfluxSource, Source, parse_line
 
 __all__ = ["Assessment", "EquipmentRow", "FileSource", "Hour", "IndicatorRow", "InfluxSource", "LineRow", "NoData",
-           "Source", "assess", "parse_line", "render"]
+           "PdfError", "Source", "assess", "parse_line", "render", "write_pdf"]

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from assess import FileSource, InfluxSource, NoData, Source, assess, render
+from assess import FileSource, InfluxSource, NoData, PdfError, Source, assess, render, write_pdf
 from collector import Basis, StoreConfig, Unavailable, load_targets, open_store
 from shopfloor import PlantError, load_plant
 from shopfloor.config import ConfigError, http_url
@@ -45,6 +45,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--targets", type=Path, metavar="FILE", action="append", default=[],
                    help="more targets (a region's), in the form of collector/data/targets.yaml; repeatable")
     p.add_argument("--out", type=Path, default=Path("assessment.html"), help="the report file (default %(default)s)")
+    p.add_argument("--pdf", type=Path, metavar="FILE",
+                   help="also the report as PDF (A4, page numbers), printed by headless Chromium")
     p.set_defaults(run=run)
 
 
@@ -108,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     except (NoData, OSError, Unavailable) as e:  # nothing stored for the site or period (no *.lp files), no server
         print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
         return Exit.FAILED
+    html = render(report)
     try:
-        args.out.write_text(render(report), encoding="utf-8")
+        args.out.write_text(html, encoding="utf-8")
     except OSError as e:
         print(f"sfsim assess: --out {args.out}: {e.strerror or e}", file=sys.stderr)
         return Exit.INPUT
@@ -118,4 +121,14 @@ def run(args: argparse.Namespace) -> int:
           f"关键工序数控化率 {nc.numerator}/{nc.denominator}, "
           f"设备联网率 measured {report.indicators.networking_measured.numerator}/"
           f"{report.indicators.networking_measured.denominator}")
+    if args.pdf is not None:
+        try:
+            write_pdf(html, args.pdf)
+        except PdfError as e:
+            print(f"sfsim assess: --pdf {args.pdf}: {e}", file=sys.stderr)
+            return Exit.FAILED
+        except OSError as e:
+            print(f"sfsim assess: --pdf {args.pdf}: {e.strerror or e}", file=sys.stderr)
+            return Exit.INPUT
+        print(f"{args.pdf}: the same report as PDF")
     return Exit.OK

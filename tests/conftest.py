@@ -11,7 +11,8 @@ from shopfloor import Plant, parse_plant
 
 # the helper modules' asserts explain their failures as the tests' own do (pytest rewrites only test modules
 # and conftest by itself); before anything imports them
-pytest.register_assert_rewrite("tests.acme", "tests.pipeline", "tests.processes", "tests.recording", "tests.servers")
+pytest.register_assert_rewrite("tests.acme", "tests.pages", "tests.pipeline", "tests.processes", "tests.recording",
+                                "tests.servers")
 
 if TYPE_CHECKING:  # tests.pipeline imports this module
     from .pipeline import Run
