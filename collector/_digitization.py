@@ -4,6 +4,15 @@ The register is every production machine, whether it sends telemetry or not (fro
 plant model, an imported ledger, or births), so silent equipment still counts in the
 denominators. "Networked" is given twice: as declared in the register, and as measured
 — the machines whose telemetry actually arrived in the window.
+
+The register also holds each site's auxiliary pool (``Site.auxiliary``: 空压机, 变压器, 行车,
+叉车 … and equipment on no line), marked ``auxiliary``. The rates count production equipment
+(生产设备: digital, or networked, production equipment ÷ all production equipment, as
+工业和信息化部《中小企业数字化水平评测指标（2022年版）》 uses them). That auxiliary equipment (动力、起重、
+运输) and equipment on no line are not production equipment is our reading, not a quotation: so the
+pool is left out of the denominators unless ``indicators(…, auxiliary=True)`` asks for it, and a
+report can show the rates both ways. It is never key-process equipment, so 关键工序数控化率 is the
+same either way.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ class Equipment:
     process: str
     digital: bool
     networked: bool
+    #: in a site's auxiliary pool (not production equipment, or on no line): outside the production-equipment
+    #: denominators unless asked for, never key-process equipment
+    auxiliary: bool = False
     #: under numerical (discrete) or process (process industry) control
     nc: bool = field(init=False, compare=False)
 
@@ -44,10 +56,14 @@ class Equipment:
 
 
 def register(plant: Plant) -> list[Equipment]:
-    """The asset register of a plant file (or an imported ledger)."""
-    return [Equipment(at.path, at.enterprise.id, at.site.id, at.site.industry, at.machine.control,
-                      at.machine.key_process, at.machine.process, at.machine.digital, at.machine.networked)
-            for at in plant.machines()]
+    """The asset register of a plant file (or an imported ledger): the machines of the lines in file order, then
+    the sites' auxiliary pools (``auxiliary``, never key-process equipment)."""
+    return [*(Equipment(at.path, at.enterprise.id, at.site.id, at.site.industry, at.machine.control,
+                        at.machine.key_process, at.machine.process, at.machine.digital, at.machine.networked)
+              for at in plant.machines()),
+            *(Equipment(at.path, at.enterprise.id, at.site.id, at.site.industry, at.equipment.control, False, "",
+                        at.equipment.digital, at.equipment.networked, auxiliary=True)
+              for at in plant.auxiliary())]
 
 
 def from_birth(birth: Mapping[str, Any]) -> Equipment:
@@ -86,10 +102,17 @@ class Indicators:
 
 
 def indicators(equipment: Sequence[Equipment], seen: Iterable[str] = (),
-               basis: Basis = Basis.EQUIPMENT) -> Indicators:
-    """The rates of one enterprise or site; ``seen`` are the paths whose telemetry arrived in the window."""
+               basis: Basis = Basis.EQUIPMENT, *, auxiliary: bool = False) -> Indicators:
+    """The rates of one enterprise or site; ``seen`` are the paths whose telemetry arrived in the window.
+
+    Production equipment only, as the definitions count it (生产设备, MIIT 《中小企业数字化水平评测指标（2022年版）》):
+    entries marked ``auxiliary`` are left out, unless ``auxiliary`` is true, which counts them too (to show the
+    rates with the pool beside those without). They are never key-process equipment: 关键工序数控化率 does not
+    change."""
     heard = set(seen)
-    key = [e for e in equipment if e.key_process]
+    if not auxiliary:
+        equipment = [e for e in equipment if not e.auxiliary]
+    key = [e for e in equipment if e.key_process and not e.auxiliary]
     if basis is Basis.EQUIPMENT:
         nc = Rate(sum(e.nc for e in key), len(key))
     else:

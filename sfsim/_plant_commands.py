@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shopfloor import LedgerOptions, PlantError, import_ledger, load_plant
-from shopfloor._ledger import load_map, write_template
+from shopfloor._ledger import POOL_MEANS, load_map, write_template
 
 from ._console import print_issues
 from ._exit import Exit
@@ -71,7 +71,9 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         machines = sum(1 for _ in plant.machines())
         lines = sum(len(a.lines) for s in plant.sites for a in s.areas)
-        print(f"{path}: ok ({len(plant.sites)} site(s), {lines} line(s), {machines} machine(s))")
+        pool = sum(1 for _ in plant.auxiliary())
+        print(f"{path}: ok ({len(plant.sites)} site(s), {lines} line(s), {machines} machine(s)"
+              f"{f', {pool} in the auxiliary pool' if pool else ''})")
     return Exit.INPUT if failed else Exit.OK  # a plant file with problems is unusable input, as for every command
 
 
@@ -105,6 +107,9 @@ def _ledger_import(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{out}: {result.machines} machine(s) written from {args.ledger}")
+    if result.auxiliary:
+        print(f"{args.ledger}: in the sites' auxiliary pools (auxiliary equipment, or on no line; {POOL_MEANS}): "
+              f"{', '.join(result.auxiliary)}")
     if result.foreign_protocols:
         print(f"{args.ledger}: protocols sfsim does not speak, networked and simulated over MQTT: " +
               ", ".join(f"{name} ({n} machine(s))" for name, n in result.foreign_protocols.items()))

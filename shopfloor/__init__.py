@@ -13,6 +13,9 @@ from ._ledger import LedgerImport, LedgerOptions, import_ledger
 from ._loader import Issue, PlantError, build_plant, load_plant, parse_plant
 from ._model import (
     Area,
+    AuxiliaryAt,
+    AuxiliaryEquipment,
+    AuxiliaryReason,
     Enterprise,
     FailureDistribution,
     Line,
@@ -60,6 +63,9 @@ __all__ = [
     "REASONS",
     "WINDOW_KINDS",
     "Area",
+    "AuxiliaryAt",
+    "AuxiliaryEquipment",
+    "AuxiliaryReason",
     "Calendar",
     "CalendarInterval",
     "CalendarState",

@@ -3,8 +3,10 @@
 Headers may be English or Chinese (see ``COLUMNS`` and docs/plant-file.md), below title rows;
 values such as 是/否, 数控, 贴片机 are understood. Every machine of the ledger becomes part of
 the asset register, including equipment that sends no telemetry, so it counts in the
-denominators of the digitization indicators. A problem names the cell (``L17``) and the
-ledger's own header text.
+denominators of the digitization indicators. Auxiliary equipment (空压机, 行车 …) and equipment
+on no line go into the site's auxiliary pool: in the register, outside the production-equipment
+denominators unless they include it, never simulated. A problem names the cell (``L17``) and
+the ledger's own header text.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._kinds import CONTROL_NAMES, KINDS, Control, Industry, Protocol
 from ._ledger_map import LedgerMap, load_ledger_map
 from ._ledger_words import AUXILIARY, CONTROL_BY_TEXT, KIND_BY_CATEGORY, KIND_BY_NAME, PROTOCOL_BY_TEXT, first
 from ._loader import ID_PATTERN, ID_RULE, Issue, PlantError, build_plant
+from ._model import AuxiliaryReason
 from ._sheet import Sheet, SheetError, cell_name, column_letters, read_sheet
 
 
@@ -42,7 +45,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("industry", "行业类型", ("industry_type",), False, "discrete (离散) or process (流程)"),
     Column("area", "车间", ("area_id", "使用部门"), False, "area id or name (ISA-95 area); default main"),
     Column("area_name", "车间名称", (), False, "area name"),
-    Column("line", "产线", ("生产线", "line_id"), True, "line id or name; rows of a line are in flow order"),
+    Column("line", "产线", ("生产线", "line_id"), True,
+           "line id or name; rows of a line are in flow order; empty: the site's auxiliary pool"),
     Column("line_name", "产线名称", ("生产线名称",), False, "line name"),
     Column("id", "设备编号", ("machine_id", "asset_id", "资产编号"), True, "machine id"),
     Column("name_zh", "设备名称", ("name", "中文名称"), False, "Chinese name"),
@@ -76,6 +80,10 @@ for _c in COLUMNS:
     for _h in (_c.key, _c.zh, *_c.aliases):
         _BY_HEADER[_header_key(_h)] = _c
 _BY_KEY = {c.key: c for c in COLUMNS}
+
+#: what a row put in a site's auxiliary pool (``Site.auxiliary``) becomes, as its warning says it
+POOL_MEANS = ("in the register, outside the production-equipment denominators unless they include the pool, and not "
+              "simulated")
 
 #: how far down a header row is looked for (title rows, a date, a blank row above it)
 HEADER_SEARCH_ROWS = 20
@@ -138,7 +146,7 @@ class LedgerData:
     ignored_columns: tuple[str, ...]
     #: ids made from names, by header (厂区, 车间, 产线): name → id
     made_ids: dict[str, dict[str, str]]
-    #: what was read, but may not be what the ledger meant (a contradiction, a row left out)
+    #: what was read, but may not be what the ledger meant (a contradiction, a row put in the auxiliary pool)
     warnings: tuple[Issue, ...] = ()
     #: protocols the ledger declares that sfsim does not speak, and how many machines each (simulated over MQTT)
     foreign_protocols: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -146,18 +154,20 @@ class LedgerData:
 
 @dataclass(frozen=True, slots=True)
 class LedgerImport:
-    """What ``import_ledger`` made of a ledger: the plant file's YAML text, its number of machines, and the
-    headers it did not use."""
+    """What ``import_ledger`` made of a ledger: the plant file's YAML text, its number of machines (of the lines),
+    the equipment it put in the auxiliary pools, and the headers it did not use."""
 
     yaml: str
     machines: int
     ignored_columns: tuple[str, ...]
     #: ids made from names, by header (厂区, 车间, 产线): name → id
     made_ids: dict[str, dict[str, str]]
-    #: what was read, but may not be what the ledger meant (a contradiction, a row left out)
+    #: what was read, but may not be what the ledger meant (a contradiction, a row put in the auxiliary pool)
     warnings: tuple[Issue, ...] = ()
     #: protocols the ledger declares that sfsim does not speak, and how many machines each (simulated over MQTT)
     foreign_protocols: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: ids of the equipment put in the sites' auxiliary pools (``Site.auxiliary``), in ledger order
+    auxiliary: tuple[str, ...] = ()
 
 
 class _Cells:
@@ -378,15 +388,13 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
             if key != "kind" and rec.get(key) in meanings:  # the enterprise's word, as the mapping file says it
                 rec[key] = meanings[rec[key]]
         kind = _kind(rec, rows, row_no, o.mapping.values.get("kind", {}) if o.mapping else {})
-        if kind == AUXILIARY:  # before the line is asked for: such equipment often has none
-            what = rec.get("name_zh") or rec.get("category") or rec.get("kind")
-            rows.warn(row_no, None, f"{rec.get('id', '')} ({what}) left out: auxiliary equipment (动力、起重、运输) is "
-                                    "not production equipment, outside the indicators' denominators")
-            continue
+        # equipment outside the lines (auxiliary, which often has no line, or any on no line): the site's pool
+        pool = AuxiliaryReason.NON_PRODUCTION if kind == AUXILIARY else \
+            AuxiliaryReason.NO_LINE if not rec.get("line") else None
         for col in COLUMNS:
-            if col.required and not rec.get(col.key):
+            if col.required and not rec.get(col.key) and not (pool and col.key == "line"):
                 rows.error(row_no, col, "empty cell in a required column")
-        for key in ("site", "area", "line"):
+        for key in ("site", "area") if pool else ("site", "area", "line"):  # the pool has no line
             value = rec.get(key, "")
             if value and not ID_PATTERN.fullmatch(value):  # a name (制动盘线): it keeps it, with an id made from it
                 rec[f"{key}_name"] = rec.get(f"{key}_name") or value
@@ -397,9 +405,18 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
         name = {k: rec[f"name_{k}"] for k in ("zh", "en") if rec.get(f"name_{k}")}
         if name:
             machine["name"] = name
-        if kind:
+        if pool:
+            machine["reason"] = pool.value
+            category = rec.get("category") or (KINDS[kind].zh if kind in KINDS else "")
+            if category:
+                machine["category"] = category
+            if rec.get("area"):
+                machine["area"] = rec["area"]
+        elif kind:
             machine["kind"] = kind
         control = _control(rec, rows, row_no)
+        if control is None and pool and kind in KINDS:
+            control = KINDS[kind].control  # the pool's default is manual, not the kind's
         if control is not None:
             machine["control"] = control.value
         for key in ("key_process", "digital", "networked"):
@@ -407,32 +424,54 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
                 machine[key] = _flag(rec[key], rows, row_no, _BY_KEY[key])
         if rec.get("protocol"):
             proto = _protocol(rec["protocol"], rows, row_no)
-            if proto is not None:
+            if proto is not None and pool:
+                if proto is not Protocol.NONE:  # as declared: the pool is never served
+                    machine["protocol"] = rec["protocol"]
+                    machine.setdefault("networked", True)
+            elif proto is not None:
                 machine["protocol"] = proto.value
                 if proto is not Protocol.NONE and rec["protocol"].strip().lower() not in _PROTOCOL_WORDS:
                     foreign[rec["protocol"]] = foreign.get(rec["protocol"], 0) + 1
                     if "networked" not in machine:  # a protocol is a connection: 联网 unless the ledger says not
                         machine["networked"] = True
-        for key in ("process", "manufacturer", "model", "serial"):
-            if rec.get(key):
-                machine[key] = rec[key]
-        cycle = rec.get("cycle_time") or o.default_cycle_time
-        if not cycle:
-            rows.error(row_no, _BY_KEY["cycle_time"], "empty; give the ideal cycle time or a default")
+        if pool:
+            what = rec.get("name_zh") or rec.get("category") or rec.get("kind")
+            if pool is AuxiliaryReason.NON_PRODUCTION:
+                rows.warn(row_no, None, f"{rec.get('id', '')} ({what}) kept in the site's auxiliary pool: auxiliary "
+                                        f"equipment (动力、起重、运输) is not production equipment; {POOL_MEANS}")
+            else:
+                rows.warn(row_no, _BY_KEY["line"], f"empty: {rec.get('id', '')} ({what}) kept in the site's "
+                                                   f"auxiliary pool, as equipment on no line; {POOL_MEANS} (give it "
+                                                   "a line to count it as production equipment)")
+            if machine.pop("key_process", None):
+                rows.warn(row_no, _BY_KEY["key_process"], f"says 是, but {rec.get('id', '')} is in the site's "
+                                                          "auxiliary pool, never key-process equipment: not counted "
+                                                          "in 关键工序数控化率")
+            for key in ("manufacturer", "model"):
+                if rec.get(key):
+                    machine[key] = rec[key]
         else:
-            try:
-                parse_duration(cycle)
-                machine["cycle_time"] = cycle
-            except ValueError as e:
-                rows.error(row_no, _BY_KEY["cycle_time"], str(e))
-        if rec.get("rated_power_kw"):
-            try:
-                machine["power_kw"] = {"executing": float(rec["rated_power_kw"])}
-            except ValueError:
-                rows.error(row_no, _BY_KEY["rated_power_kw"], f"expected a number, got {rec['rated_power_kw']!r}")
+            for key in ("process", "manufacturer", "model", "serial"):
+                if rec.get(key):
+                    machine[key] = rec[key]
+            cycle = rec.get("cycle_time") or o.default_cycle_time
+            if not cycle:
+                rows.error(row_no, _BY_KEY["cycle_time"], "empty; give the ideal cycle time or a default")
+            else:
+                try:
+                    parse_duration(cycle)
+                    machine["cycle_time"] = cycle
+                except ValueError as e:
+                    rows.error(row_no, _BY_KEY["cycle_time"], str(e))
+            if rec.get("rated_power_kw"):
+                try:
+                    machine["power_kw"] = {"executing": float(rec["rated_power_kw"])}
+                except ValueError:
+                    rows.error(row_no, _BY_KEY["rated_power_kw"],
+                               f"expected a number, got {rec['rated_power_kw']!r}")
 
         site_of_row = rec.get("site") or o.site_id
-        site = sites.setdefault(site_of_row, {"id": site_of_row, "_lines": {}, "_areas": {}})
+        site = sites.setdefault(site_of_row, {"id": site_of_row, "_lines": {}, "_areas": {}, "_auxiliary": []})
         if rec.get("site_name"):
             site["name"] = rec["site_name"]
         elif o.site_name and site_of_row == o.site_id:
@@ -444,9 +483,15 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
         if rec.get("industry"):
             industry = _word(rec["industry"], _INDUSTRY_WORDS, "industry", rows, row_no, _BY_KEY["industry"])
             site["industry"] = industry.value if industry else None
-        area_id = rec.get("area") or "main"
         if rec.get("area_name"):
-            site["_areas"][area_id] = rec["area_name"]
+            site["_areas"][rec.get("area") or "main"] = rec["area_name"]
+        site_index = list(sites).index(site_of_row)
+        lines_of_doc.setdefault(f"sites[{site_index}]", row_no)
+        if pool:
+            lines_of_doc[f"sites[{site_index}].auxiliary[{len(site['_auxiliary'])}]"] = row_no
+            site["_auxiliary"].append(machine)
+            continue
+        area_id = rec.get("area") or "main"
         line = site["_lines"].setdefault(
             rec.get("line", ""), {"id": rec.get("line", ""), "area": area_id, "machines": []}
         )
@@ -455,11 +500,9 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
                        f"row, not {area_id!r}")
         if rec.get("line_name"):
             line["name"] = rec["line_name"]
-        site_index = list(sites).index(site_of_row)
         line_index = list(site["_lines"]).index(line["id"])
         lines_of_doc[f"sites[{site_index}].lines[{line_index}].machines[{len(line['machines'])}]"] = row_no
         lines_of_doc.setdefault(f"sites[{site_index}].lines[{line_index}]", row_no)
-        lines_of_doc.setdefault(f"sites[{site_index}]", row_no)
         line["machines"].append(machine)
     if rows.issues:
         raise PlantError(rows.issues)
@@ -474,10 +517,13 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
             {k: ln[k] for k in ("id", "name", "area", "machines") if k in ln} for ln in site.pop("_lines").values()
         ]
         areas = site.pop("_areas")
+        auxiliary = site.pop("_auxiliary")
         if areas:
-            used = dict.fromkeys(ln["area"] for ln in lines)
+            used = dict.fromkeys([*(ln["area"] for ln in lines), *(a["area"] for a in auxiliary if "area" in a)])
             site["areas"] = [{"id": a, **({"name": areas[a]} if a in areas else {})} for a in used]
         site["lines"] = lines
+        if auxiliary:
+            site["auxiliary"] = auxiliary
         data_sites.append(site)
     if not data_sites:
         raise PlantError([Issue(source, header_row, "", "the ledger has a header but no equipment rows below it")])
@@ -505,6 +551,10 @@ def import_ledger(path: str | Path, options: LedgerOptions = LedgerOptions()) ->
     for column, ids in data.made_ids.items():
         header += f"# Ids made from the ledger's {column} names (the name stays as name): " + \
             ", ".join(f"{name} → {made}" for name, made in ids.items()) + "\n"
+    pool = tuple(at.equipment.id for at in plant.auxiliary())
+    if pool:
+        header += (f"# In the sites' auxiliary pools (auxiliary equipment, or on no line; {POOL_MEANS}): " +
+                   ", ".join(pool) + "\n")
     return LedgerImport(
         yaml=header + yaml.safe_dump(data.plant, allow_unicode=True, sort_keys=False, width=120),
         machines=sum(1 for _ in plant.machines()),
@@ -512,6 +562,7 @@ def import_ledger(path: str | Path, options: LedgerOptions = LedgerOptions()) ->
         made_ids=data.made_ids,
         warnings=data.warnings,
         foreign_protocols=data.foreign_protocols,
+        auxiliary=pool,
     )
 
 

@@ -26,6 +26,8 @@ from ._durations import parse_duration
 from ._kinds import KINDS, Control, Industry, Protocol
 from ._model import (
     Area,
+    AuxiliaryEquipment,
+    AuxiliaryReason,
     Enterprise,
     FailureDistribution,
     Line,
@@ -394,6 +396,7 @@ def _name(c: _Checker, m: Mapping[str, Any], path: str, default: Name) -> Name:
 _ENTERPRISE_FIELDS = ("id", "name")
 _SITE_FIELDS = (
     "id", "name", "industry", "region", "timezone", "calendar", "products", "areas", "lines", "digital_design_tools",
+    "auxiliary",
 )
 _CALENDAR_FIELDS = ("shifts", "non_working_days", "planned_maintenance")
 _SHIFT_FIELDS = ("id", "name", "start", "end", "breaks")
@@ -402,6 +405,9 @@ _MAINTENANCE_FIELDS = ("days", "start", "end")
 _LINE_FIELDS = ("id", "name", "area", "orders", "machines")
 _ORDER_FIELDS = ("product", "quantity")
 _POWER_FIELDS = ("executing", "setup", "idle", "down", "standby")
+_AUXILIARY_FIELDS = (
+    "id", "name", "reason", "category", "area", "control", "digital", "networked", "protocol", "manufacturer", "model",
+)  # fmt: skip
 _MACHINE_FIELDS = (
     "id", "name", "kind", "control", "key_process", "digital", "networked", "protocol", "process",
     "manufacturer", "model", "serial", "cycle_time", "cycle_cv", "speed_loss", "mtbf", "mttr",
@@ -609,17 +615,62 @@ def _machine(c: _Checker, raw: object, path: str, ctx: _LineContext) -> Machine:
     return machine
 
 
+def _connection_problems(protocol: str, networked: bool, digital: bool) -> list[tuple[str, str]]:
+    """(field, what is wrong) for the rules tying protocol, networked and digital (``protocol``: "" or none)."""
+    out = []
+    if protocol not in ("", Protocol.NONE) and not networked:
+        out.append(("protocol", f"protocol '{protocol}' on a machine that is not networked (set networked: true "
+                                f"or protocol: none)"))
+    if networked and not digital:
+        out.append(("networked", "a networked machine must be digital (set digital: true)"))
+    return out
+
+
 def machine_problems(m: Machine) -> list[tuple[str, str]]:
     """(field, what is wrong) for each rule across a machine's fields it breaks (a scenario's ``change`` too)."""
-    out = []
-    if m.protocol is not Protocol.NONE and not m.networked:
-        out.append(("protocol", f"protocol '{m.protocol}' on a machine that is not networked (set networked: true "
-                                f"or protocol: none)"))
-    if m.networked and not m.digital:
-        out.append(("networked", "a networked machine must be digital (set digital: true)"))
+    out = _connection_problems(m.protocol, m.networked, m.digital)
     if m.scrap_rate + m.rework_rate >= 1:
         out.append(("rework_rate", f"scrap_rate + rework_rate must be below 1, got {m.scrap_rate + m.rework_rate:g}"))
     return out
+
+
+def _auxiliary(c: _Checker, raw: object, path: str, machine_ids: dict[str, str],
+               declared_areas: Mapping[str, Name]) -> AuxiliaryEquipment:
+    """One piece of the site's auxiliary pool: what the register says of it (no kind, no cycle time: it is never
+    simulated)."""
+    problems_before = len(c.issues)
+    m = c.mapping(raw, path, _AUXILIARY_FIELDS)
+    aid = c.field(m, "id", path, _id, fallback="?")
+    c.unique(machine_ids, "machine", aid, _join(path, "id"))
+    reason = c.field(m, "reason", path, _enum("reason", AuxiliaryReason), AuxiliaryReason.NON_PRODUCTION)
+    category = c.field(m, "category", path, _text, "")
+    area = c.field(m, "area", path, _id, cast("str | None", None))
+    if area is not None and declared_areas and area not in declared_areas:
+        c.error(_join(path, "area"), f"unknown area '{area}'{_did_you_mean(area, declared_areas)}; "
+                                     f"declared areas: {', '.join(declared_areas)}")
+    control = c.field(m, "control", path, _enum("control", Control), Control.MANUAL)
+    digital = c.field(m, "digital", path, _bool, control is not Control.MANUAL)
+    networked = c.field(m, "networked", path, _bool, digital)
+    protocol = c.field(m, "protocol", path, _text, "")
+    if protocol.lower() == Protocol.NONE:
+        protocol = ""
+    if len(c.issues) == problems_before:
+        for field, message in _connection_problems(protocol, networked, digital):
+            c.error(_join(path, field), message)
+    named = f"{category} {aid}" if category else aid
+    return AuxiliaryEquipment(
+        id=aid,
+        name=_name(c, m, path, Name(zh=named, en=named)),
+        reason=reason,
+        category=category,
+        area=area,
+        control=control,
+        digital=digital,
+        networked=networked,
+        protocol=protocol,
+        manufacturer=c.field(m, "manufacturer", path, _text, ""),
+        model=c.field(m, "model", path, _text, ""),
+    )
 
 
 def _line(
@@ -692,6 +743,10 @@ def _site(c: _Checker, raw: object, path: str, machine_ids: dict[str, str]) -> S
         Area(id=aid, name=declared_areas.get(aid, Name(zh=aid, en=aid)), lines=tuple(lines))
         for aid, lines in by_area.items()
     )
+    auxiliary = tuple(
+        _auxiliary(c, raw_item, _join(_join(path, "auxiliary"), i), machine_ids, declared_areas)
+        for i, raw_item in enumerate(c.sequence(m.get("auxiliary"), _join(path, "auxiliary")))
+    )
     return Site(
         id=sid,
         name=_name(c, m, path, Name(zh=sid, en=sid)),
@@ -701,6 +756,7 @@ def _site(c: _Checker, raw: object, path: str, machine_ids: dict[str, str]) -> S
         areas=areas,
         digital_design_tools=c.field(m, "digital_design_tools", path, _bool, False),
         region=c.field(m, "region", path, _region, None),
+        auxiliary=auxiliary,
     )
 
 

@@ -183,9 +183,40 @@ def parse_region(text: str) -> Region:
     return Region(found.group("province"), found.group("city"))
 
 
+class AuxiliaryReason(StrEnum):
+    """Why a piece of equipment is in a site's auxiliary pool rather than on a line."""
+
+    #: auxiliary equipment (辅助设备: 动力、起重、运输 — 空压机, 变压器, 行车, 叉车 …): not production equipment
+    NON_PRODUCTION = "non_production"
+    #: equipment the asset register places on no production line
+    NO_LINE = "no_line"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuxiliaryEquipment:
+    """Equipment of a site outside its production lines: in the asset register (as declared), but never simulated,
+    sending no telemetry, never key-process equipment, and outside the production-equipment denominators of the
+    两化融合 rates unless they are asked to include it (``collector.indicators(…, auxiliary=True)``)."""
+
+    id: str
+    name: Name
+    reason: AuxiliaryReason
+    #: what it is, as the ledger writes it (设备类别 such as 动力设备, or a kind's name); "" when not said
+    category: str
+    #: the area (车间) it belongs to, an id; None when not said
+    area: str | None
+    control: Control
+    digital: bool
+    networked: bool
+    #: the protocol it is declared to speak, as written (Modbus TCP, OPC UA …); "" for none. Never served.
+    protocol: str
+    manufacturer: str
+    model: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
-    """An ISA-95 site (厂区): its industry, shift calendar, products and areas."""
+    """An ISA-95 site (厂区): its industry, shift calendar, products, areas, and the equipment outside its lines."""
 
     id: str
     name: Name
@@ -197,6 +228,8 @@ class Site:
     digital_design_tools: bool
     #: where it is (None: not said; then it is compared with the national targets only)
     region: Region | None = None
+    #: the auxiliary pool: equipment of the site on no line (``AuxiliaryEquipment``), in file order
+    auxiliary: tuple[AuxiliaryEquipment, ...] = ()
 
     def is_nc(self, control: Control) -> bool:
         """Does ``control`` count as numerical control of a key process here?"""
@@ -226,6 +259,25 @@ class MachineAt(NamedTuple):
         return "/".join((self.enterprise.id, self.site.id, self.area.id, self.line.id, self.machine.id))
 
 
+#: the line segment of a pool item's path: not an id (ids start with a letter or digit), so never a line's
+NO_LINE_SEGMENT = "-"
+
+
+class AuxiliaryAt(NamedTuple):
+    """A piece of a site's auxiliary pool with its place."""
+
+    enterprise: Enterprise
+    site: Site
+    equipment: AuxiliaryEquipment
+
+    @property
+    def path(self) -> str:
+        """``enterprise/site/area/-/id`` (``-`` for a missing area too): the shape of a machine's path, with ``-``,
+        which is never an id, where the line would be."""
+        return "/".join((self.enterprise.id, self.site.id, self.equipment.area or NO_LINE_SEGMENT, NO_LINE_SEGMENT,
+                         self.equipment.id))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plant:
     """An enterprise and its sites, as one plant file describes them."""
@@ -236,9 +288,15 @@ class Plant:
     source: str = ""
 
     def machines(self) -> Iterator[MachineAt]:
-        """Every machine with its place, in file order."""
+        """Every machine of the lines with its place, in file order (the auxiliary pool is not among them)."""
         for site in self.sites:
             for area in site.areas:
                 for line in area.lines:
                     for machine in line.machines:
                         yield MachineAt(self.enterprise, site, area, line, machine)
+
+    def auxiliary(self) -> Iterator[AuxiliaryAt]:
+        """Every site's auxiliary pool, in file order: equipment that is not simulated (not in ``machines()``)."""
+        for site in self.sites:
+            for equipment in site.auxiliary:
+                yield AuxiliaryAt(self.enterprise, site, equipment)

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from shopfloor import LEDGER_COLUMNS as LEDGER_COLUMNS_
-from shopfloor import Control, LedgerOptions, PlantError, Protocol, import_ledger, load_plant, parse_plant
+from shopfloor import (
+    AuxiliaryReason,
+    Control,
+    LedgerOptions,
+    PlantError,
+    Protocol,
+    import_ledger,
+    load_plant,
+    parse_plant,
+)
 
 LEDGER_ZH = """\
 厂区,厂区名称,行业类型,车间,车间名称,产线,产线名称,设备编号,设备名称,设备类型,控制方式,关键工序,数字化,联网,通信协议,制造商,型号,节拍,额定功率kW
@@ -315,10 +324,13 @@ def test_a_ledger_as_enterprises_keep_it_imports_with_no_mapping_file_and_gives_
     result = import_ledger(ledger, LedgerOptions(enterprise_id="whap", site_id="wh", default_cycle_time="60s"))
     assert [str(w) for w in result.warnings] == [
         f"{ledger}: J32 (是否数控): says 否, but K32 (控制方式) 'FANUC 0i-TF' is cnc: cnc is used",
-        f"{ledger}:33: DL-01 (空压机) left out: auxiliary equipment (动力、起重、运输) is not production equipment, "
-        "outside the indicators' denominators",
-        f"{ledger}:34: QZ-01 (行车) left out: auxiliary equipment (动力、起重、运输) is not production equipment, "
-        "outside the indicators' denominators"]
+        f"{ledger}:33: DL-01 (空压机) kept in the site's auxiliary pool: auxiliary equipment (动力、起重、运输) is not "
+        "production equipment; in the register, outside the production-equipment denominators unless they include "
+        "the pool, and not simulated",
+        f"{ledger}:34: QZ-01 (行车) kept in the site's auxiliary pool: auxiliary equipment (动力、起重、运输) is not "
+        "production equipment; in the register, outside the production-equipment denominators unless they include "
+        "the pool, and not simulated"]
+    assert result.auxiliary == ("DL-01", "QZ-01") and result.machines == 30
     assert result.ignored_columns == ("序号", "启用日期", "资产原值(万元)", "设备状态", "备注")
     assert result.foreign_protocols == {"Modbus TCP": 1, "Profinet": 2, "Modbus RTU": 1, "MTConnect": 1, "FOCAS": 1,
                                         "EtherNet/IP": 1}
@@ -335,12 +347,90 @@ def test_a_ledger_as_enterprises_keep_it_imports_with_no_mapping_file_and_gives_
     assert {k: machines[k].control.value for k in ("ZD-02", "ZD-06", "ZD-07", "CL-03", "HZ-01", "HZ-06")} == {
         "ZD-02": "cnc", "ZD-06": "cnc", "ZD-07": "plc", "CL-03": "cnc", "HZ-01": "robot_controller", "HZ-06": "nc"}
     assert (machines["ZD-02"].networked, machines["ZD-02"].protocol) == (True, Protocol.MQTT)  # Modbus TCP
-    rates = indicators(register(plant))
+    # the two pieces of auxiliary equipment with no line: in the site's pool, as the ledger declares them
+    (site,) = plant.sites
+    assert [(a.id, a.name.zh, a.reason, a.category, a.area, a.control, a.digital, a.networked, a.protocol,
+             a.manufacturer, a.model) for a in site.auxiliary] == [
+        ("DL-01", "空压机", AuxiliaryReason.NON_PRODUCTION, "动力设备", "dong-li-che-jian", Control.PLC, True, True,
+         "Modbus TCP", "阿特拉斯", "GA37"),
+        ("QZ-01", "行车", AuxiliaryReason.NON_PRODUCTION, "起重设备", "dong-li-che-jian", Control.MANUAL, False, False,
+         "", "河南卫华", "LD10t")]
+    entries = register(plant)
+    assert [(e.path, e.auxiliary, e.key_process) for e in entries[30:]] == [
+        ("whap/wh/dong-li-che-jian/-/DL-01", True, False), ("whap/wh/dong-li-che-jian/-/QZ-01", True, False)]
+    assert not any(e.auxiliary for e in entries[:30])
+    rates = indicators(entries)
     # by hand: 21 key-process machines (7 a line); NC (CNC, NC, robot controllers): 5 + 4 + 4 = 13
     assert (rates.nc_rate.numerator, rates.nc_rate.denominator) == (13, 21)
     # digital: all but the 9 manual ones of 30; networked as the ledger says: 4 + 4 + 3
     assert (rates.digitization.numerator, rates.digitization.denominator) == (21, 30)
     assert (rates.networking_declared.numerator, rates.networking_declared.denominator) == (11, 30)
+    # the 11 networked machines are all digital (a networked machine must be)
+    assert (rates.digital_networking_declared.numerator, rates.digital_networking_declared.denominator) == (11, 21)
+    with_pool = indicators(entries, auxiliary=True)
+    # with the pool, by hand: DL-01 (控制方式 PLC: digital; 是否联网 是, Modbus TCP) and QZ-01 (手动: not digital;
+    # 是否联网 否) join the 30 machines: digital 21 + 1 = 22 of 30 + 2 = 32; networked 11 + 1 = 12 of 32; networked
+    # digital 12 of 21 + 1 = 22. Neither is key-process equipment (是否关键工序 否, and the pool never is): NC 13/21
+    assert (with_pool.nc_rate.numerator, with_pool.nc_rate.denominator) == (13, 21)
+    assert (with_pool.digitization.numerator, with_pool.digitization.denominator) == (22, 32)
+    assert (with_pool.networking_declared.numerator, with_pool.networking_declared.denominator) == (12, 32)
+    assert (with_pool.digital_networking_declared.numerator,
+            with_pool.digital_networking_declared.denominator) == (12, 22)
+    # the pool sends nothing: with every machine heard, measured networking is 30/30, or 30/32 with the pool
+    heard = [at.path for at in plant.machines()]
+    measured = [indicators(entries, heard, auxiliary=a).networking_measured for a in (False, True)]
+    assert [(r.numerator, r.denominator) for r in measured] == [(30, 30), (30, 32)]
+
+
+POOL = ("in the register, outside the production-equipment denominators unless they include the pool, and not "
+        "simulated")
+
+
+def test_equipment_on_no_line_is_kept_in_the_sites_auxiliary_pool_and_the_import_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sfsim import main
+
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("设备编号,车间,产线,设备名称,设备类别,是否关键工序,控制方式,通信协议,节拍\n"
+                      "M1,jj,L1,数控车床,金属切削机床,是,FANUC 0i-TF,OPC UA,60s\n"
+                      "M2,jj,,数控车床,金属切削机床,是,,,\n"  # a lathe on no line: no cycle time needed
+                      "M3,,,叉车,运输设备,否,手动,,\n", encoding="utf-8")
+    result = import_ledger(ledger)
+    assert [str(w) for w in result.warnings] == [
+        f"{ledger}: C3 (产线): empty: M2 (数控车床) kept in the site's auxiliary pool, as equipment on no line; {POOL} "
+        "(give it a line to count it as production equipment)",
+        f"{ledger}: F3 (是否关键工序): says 是, but M2 is in the site's auxiliary pool, never key-process equipment: "
+        "not counted in 关键工序数控化率",
+        f"{ledger}:4: M3 (叉车) kept in the site's auxiliary pool: auxiliary equipment (动力、起重、运输) is not "
+        f"production equipment; {POOL}"]
+    assert f"# In the sites' auxiliary pools (auxiliary equipment, or on no line; {POOL}): M2, M3\n" in result.yaml
+    plant = parse_plant(result.yaml)
+    assert [at.machine.id for at in plant.machines()] == ["M1"]  # the pool is never simulated
+    # the lathe keeps its kind's control (CNC) and, like a machine, is networked as it is digital
+    assert [(at.path, a.reason, a.category, a.control, a.digital, a.networked) for at in plant.auxiliary()
+            for a in [at.equipment]] == [
+        ("enterprise/site/jj/-/M2", AuxiliaryReason.NO_LINE, "金属切削机床", Control.CNC, True, True),
+        ("enterprise/site/-/-/M3", AuxiliaryReason.NON_PRODUCTION, "运输设备", Control.MANUAL, False, False)]
+
+    out = tmp_path / "plant.yaml"
+    assert main(["ledger", "import", str(ledger), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    assert said.out.splitlines()[:2] == [
+        f"{out}: 1 machine(s) written from {ledger}",
+        f"{ledger}: in the sites' auxiliary pools (auxiliary equipment, or on no line; {POOL}): M2, M3"]
+    assert f"warning: {ledger}:4: M3 (叉车) kept in the site's auxiliary pool" in said.err
+    assert main(["validate", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out}: ok (1 site(s), 1 line(s), 1 machine(s), 2 in the auxiliary pool)\n"
+
+
+def test_an_id_is_unique_across_the_lines_and_the_pool(tmp_path: Path) -> None:
+    ledger = tmp_path / "dup.csv"
+    ledger.write_text("设备编号,产线,设备名称,节拍\nM1,L1,数控车床,60s\nM1,,空压机,\n", encoding="utf-8")
+    with pytest.raises(PlantError) as caught:
+        import_ledger(ledger)
+    assert [str(i) for i in caught.value.issues] == [
+        f"{ledger}:3: sites[0].auxiliary[0].id: duplicate machine id 'M1' (first used at "
+        "sites[0].lines[0].machines[0].id)"]
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])

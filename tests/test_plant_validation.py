@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor import Control, Industry, PlantError, Protocol, load_plant, parse_plant
+from collector import Rate
+from shopfloor import AuxiliaryReason, Control, Industry, PlantError, Protocol, load_plant, parse_plant
 
 GOOD = """\
 enterprise: {id: acme, name: {zh: 艾克米, en: Acme}}
@@ -263,6 +264,79 @@ def test_lines_must_use_declared_areas() -> None:
         "plant.yaml:7: sites[0].lines[0].area: unknown area 'machinning' (did you mean 'machining'?); "
         "declared areas: machining"
     ]
+
+
+POOL = """\
+enterprise: {id: acme}
+sites:
+  - id: s1
+    areas: [{id: machining}, {id: utilities, name: 动力车间}]
+    lines:
+      - id: L1
+        area: machining
+        machines:
+          - {id: M1, kind: cnc_lathe, cycle_time: 60s}
+    auxiliary:
+      - {id: DL-01, name: 空压机, category: 动力设备, area: utilities, control: plc, protocol: Modbus TCP}
+      - {id: QZ-01, name: {zh: 行车, en: overhead crane}, category: 起重设备}
+      - {id: M9, reason: no_line, control: cnc, networked: false, manufacturer: 大连机床, model: CKA6150}
+"""
+
+
+def test_the_auxiliary_pool_is_in_the_register_but_never_on_a_line() -> None:
+    from collector import indicators, register
+
+    plant = parse_plant(POOL, source="plant.yaml")
+    compressor, crane, lathe = plant.sites[0].auxiliary
+    assert (compressor.reason, compressor.name.zh, compressor.area, compressor.control, compressor.digital,
+            compressor.networked, compressor.protocol) == (
+        AuxiliaryReason.NON_PRODUCTION, "空压机", "utilities", Control.PLC, True, True, "Modbus TCP")
+    # the defaults: not production equipment, manual (so neither digital nor networked), no area, no protocol
+    assert (crane.reason, str(crane.name), crane.area, crane.control, crane.digital, crane.networked,
+            crane.protocol) == (AuxiliaryReason.NON_PRODUCTION, "行车 / overhead crane", None, Control.MANUAL, False,
+                                False, "")
+    assert (lathe.reason, lathe.name.zh, lathe.digital, lathe.networked, lathe.manufacturer, lathe.model) == (
+        AuxiliaryReason.NO_LINE, "M9", True, False, "大连机床", "CKA6150")
+    assert [at.machine.id for at in plant.machines()] == ["M1"]
+    assert [at.path for at in plant.auxiliary()] == ["acme/s1/utilities/-/DL-01", "acme/s1/-/-/QZ-01",
+                                                     "acme/s1/-/-/M9"]
+    assert [a.id for a in plant.sites[0].areas] == ["machining"]  # areas are the lines' (the pool's keep their ids)
+    entries = register(plant)
+    assert [(e.auxiliary, e.key_process, e.digital) for e in entries] == [
+        (False, False, True), (True, False, True), (True, False, False), (True, False, True)]
+    # production equipment only (M1), unless the pool is asked for: digital 3 of 4, networked 2 of 4
+    without, with_pool = indicators(entries), indicators(entries, auxiliary=True)
+    assert (without.digitization, without.networking_declared) == (Rate(1, 1), Rate(1, 1))
+    assert (with_pool.digitization, with_pool.networking_declared) == (Rate(3, 4), Rate(2, 4))
+    assert without.nc_rate == with_pool.nc_rate == Rate(0, 0)  # no key process, and the pool is never one
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ("id: A1, reason: spare",
+         "plant.yaml:14: sites[0].auxiliary[3].reason: unknown reason 'spare'; expected one of: non_production, "
+         "no_line"),
+        ("id: A1, area: utilites",
+         "plant.yaml:14: sites[0].auxiliary[3].area: unknown area 'utilites' (did you mean 'utilities'?); declared "
+         "areas: machining, utilities"),
+        ("id: A1, protocol: Profinet, networked: false",
+         "plant.yaml:14: sites[0].auxiliary[3].protocol: protocol 'Profinet' on a machine that is not networked (set "
+         "networked: true or protocol: none)"),
+        ("id: A1, networked: true",
+         "plant.yaml:14: sites[0].auxiliary[3].networked: a networked machine must be digital (set digital: true)"),
+        ("id: M1",
+         "plant.yaml:14: sites[0].auxiliary[3].id: duplicate machine id 'M1' (first used at "
+         "sites[0].lines[0].machines[0].id)"),
+        ("id: A1, cycle_time: 60s",
+         "plant.yaml:14: sites[0].auxiliary[3].cycle_time: unknown field 'cycle_time'"),
+        ("id: A1, control: pcl",
+         "plant.yaml:14: sites[0].auxiliary[3].control: unknown control 'pcl' (did you mean 'plc'?); expected one "
+         "of: manual, nc, cnc, robot_controller, plc, dcs"),
+    ],
+)
+def test_each_auxiliary_pool_problem_has_its_exact_message(fields: str, expected: str) -> None:
+    assert problems(POOL + f"      - {{{fields}}}\n") == [expected]
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
