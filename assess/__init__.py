@@ -7,9 +7,9 @@ with headless Chromium.
 """
 
 from ._html import render
-from ._model import Assessment, EquipmentRow, IndicatorRow, LineRow, NoData, assess
+from ._model import Assessment, EquipmentRow, IndicatorRow, LineEffect, LineRow, NoData, ReportMeta, Simulate, assess
 from ._pdf import PdfError, write_pdf
 from ._sources import FileSource, Hour, InfluxSource, Source, parse_line
 
-__all__ = ["Assessment", "EquipmentRow", "FileSource", "Hour", "IndicatorRow", "InfluxSource", "LineRow", "NoData",
-           "PdfError", "Source", "assess", "parse_line", "render", "write_pdf"]
+__all__ = ["Assessment", "EquipmentRow", "FileSource", "Hour", "IndicatorRow", "InfluxSource", "LineEffect", "LineRow",
+           "NoData", "PdfError", "ReportMeta", "Simulate", "Source", "assess", "parse_line", "render", "write_pdf"]

@@ -1,5 +1,7 @@
 """The assessment as one self-contained HTML file: no script, no external file, charts as inline
-SVG, a print stylesheet for A4 (print to PDF from any browser)."""
+SVG, a print stylesheet for A4 with a cover, page numbers and a signature block (``--pdf`` prints it).
+
+No figure is left bare: every "—" is a ``_blank`` with its reason (``data-reason``), in both languages."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from html import escape
 
 from collector import Colour, by_thresholds
 
-from ._model import Assessment, LineRow, hours_of
+from ._model import Assessment, EquipmentRow, LineRow, Reason, hours_of
 
 _GRADE_FILL = {Colour.GREEN: "#2e9d4a", Colour.BLUE: "#2f6fd1", Colour.YELLOW: "#e0b400", Colour.ORANGE: "#f08c00",
                Colour.RED: "#d93025"}
@@ -15,45 +17,99 @@ _LOSS_COLOURS = {"breakdowns_s": ("设备故障", "breakdowns", "#d93025"), "set
                  "minor_stops_s": ("短暂停机/待料", "minor stops, idling", "#f08c00"),
                  "reduced_speed_s": ("速度损失", "reduced speed", "#e0b400"), "scrap_s": ("废品", "scrap", "#8e44ad"),
                  "rework_s": ("返工", "rework", "#a0522d"), "valuable_s": ("有效时间", "valuable", "#2e9d4a")}
+#: what each origin of a figure is called
+ORIGIN = {"declared": ("申报", "declared (register)"), "measured": ("实测", "measured"),
+          "simulated": ("仿真", "simulated"), "mixed": ("部分实测、部分仿真", "partly measured, partly simulated"),
+          "none": ("无数据", "no telemetry")}
 
 _CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:2em auto;max-width:60em;
-color:#222;line-height:1.45}
+body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",sans-serif;margin:2em auto;
+max-width:60em;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #2f6fd1;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f0f3f8}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .met{background:#e3f4e6}.short{background:#fde4e1}.muted{color:#777}.chip{display:inline-block;padding:0 .5em;
-border-radius:.3em;color:#fff}
+border-radius:.3em;color:#fff}.blank small{color:#777}
 .meta td{border:none;padding:.1em .8em .1em 0}svg{max-width:100%;height:auto}
+.cover{min-height:80vh;display:flex;flex-direction:column;justify-content:center}.cover h1{font-size:2em}
+.origin{font-size:1.2em;font-weight:bold;padding:.4em .8em;border:2px solid #2f6fd1;display:inline-block}
+.sign td{height:3.2em;width:25%}
 @media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}table,svg{break-inside:avoid}
-@page{size:A4;margin:15mm}}
+.cover{break-after:page;min-height:240mm}.sign{break-inside:avoid}
+@page{size:A4;margin:15mm 15mm 18mm;@bottom-center{content:counter(page) " / " counter(pages);font-size:9pt;
+color:#555}}@page:first{@bottom-center{content:none}}}
 """
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:.1f} %"
+def _blank(reason: Reason) -> str:
+    """A figure that cannot be given: the dash and why."""
+    return (f'<span class="blank" data-reason="{escape(reason.en)}">—<br><small>{escape(reason.zh)} '
+            f"{escape(reason.en)}</small></span>")
 
 
-def _num(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None else f"{x:,.{digits}f}"
+def _pct(x: float | None, reason: Reason) -> str:
+    return _blank(reason) if x is None else f"{x * 100:.1f} %"
+
+
+def _num(x: float | None, reason: Reason, digits: int = 1) -> str:
+    return _blank(reason) if x is None else f"{x:,.{digits}f}"
 
 
 def _yes(flag: bool) -> str:
     return "是 yes" if flag else "否 no"
 
 
+def _origin(origin: str | None) -> str:
+    zh, en = ORIGIN[origin or "none"]
+    return f"{zh} {en}"
+
+
+_NO_DENOMINATOR = Reason("登记册中无此类设备（分母为 0）", "no such equipment in the register (denominator 0)")
+_NO_FAILURES = Reason("本期间无故障", "no failures in the period")
+_NO_GOOD = Reason("无良品", "no good parts")
+_NO_CONSTRAINT_GOOD = Reason("瓶颈工位良品数未知", "the constraint's good parts are not known")
+
+
+def _provenance(a: Assessment) -> str:
+    p = a.provenance
+    period = f"{escape(a.local(a.start_ms))} – {escape(a.local(a.end_ms))} ({escape(a.timezone)})"
+    asked = ""
+    if a.requested:
+        asked = (f"<tr><td>所请求期间 Period asked for</td><td>{escape(a.local(a.requested[0]))} – "
+                 f"{escape(a.local(a.requested[1]))}; the figures cover the data within it</td></tr>")
+    zh, en = ORIGIN[p.origin]
+    note = {"simulated": "本报告的实测类数据来自仿真，不是企业设备的实测证据 The telemetry of this report comes from a "
+                         "simulation: it is no evidence of the enterprise's own machines.",
+            "measured": "遥测数据来自设备本身（经边缘网关或 MQTT） The telemetry comes from the machines themselves "
+                        "(through the edge gateway or MQTT).",
+            "mixed": "部分设备为仿真数据，见设备表 Some machines' data is simulated: see the equipment table.",
+            "none": "本期间未收到遥测 No telemetry was received in the period."}[p.origin]
+    return "".join([
+        f'<p><span class="origin" data-origin="{p.origin}">数据性质 Data: {zh} {en}</span></p><p>{note}</p>',
+        '<table class="meta">',
+        f"<tr><td>数据来源 Source</td><td>{escape(p.source)}</td></tr>",
+        f"<tr><td>期间 Period</td><td data-period>{period}</td></tr>", asked,
+        f"<tr><td>设备 Machines heard / registered</td><td>{p.heard} / {p.machines} (申报联网 declared networked: "
+        f"{p.networked_heard} / {p.networked} heard)</td></tr>",
+        f"<tr><td>小时 Hours with data</td><td>{p.hours_with_data} / {p.planned_hours} hours with planned busy "
+        "time had a known state</td></tr>",
+        "<tr><td>各数字的性质 Each figure</td><td>申报 declared: from the register (plant file); 实测 measured or "
+        "仿真 simulated: from telemetry, as its birth says</td></tr></table>"])
+
+
 def _indicators(a: Assessment) -> str:
-    out = ["<table><tr><th>指标 Indicator</th><th>值 Value</th><th>依据 Evidence</th>"
+    out = ["<table><tr><th>指标 Indicator</th><th>值 Value</th><th>依据 Evidence</th><th>性质 Origin</th>"
            "<th>目标与差距 Targets and gaps</th></tr>"]
     for row in a.rows:
         targets = "<br>".join(
             f'<span class="{"met" if gap >= 0 else "short"}">{escape(t.label_zh)} {escape(t.label_en)}: '
-            f'{_pct(t.value)} → {gap * 100:+.1f} pt{"" if t.verified else " *"}</span>' for t, gap in row.gaps
+            f'{t.value * 100:.1f} % → {gap * 100:+.1f} pt{"" if t.verified else " *"}</span>' for t, gap in row.gaps
         ) or '<span class="muted">无适用目标 no national target or target of its region</span>'
         out.append(f'<tr><td>{escape(row.zh)}<br><span class="muted">{escape(row.en)}</span></td>'
-                   f'<td class="n" data-indicator="{row.key}">{_pct(row.rate.value)}</td>'
-                   f'<td class="n">{row.rate.numerator} / {row.rate.denominator}</td><td>{targets}</td></tr>')
+                   f'<td class="n" data-indicator="{row.key}">{_pct(row.rate.value, _NO_DENOMINATOR)}</td>'
+                   f'<td class="n">{row.rate.numerator} / {row.rate.denominator}</td>'
+                   f'<td data-origin="{row.origin}">{_origin(row.origin)}</td><td>{targets}</td></tr>')
     out.append("</table>")
     if any(not t.verified for row in a.rows for t, _ in row.gaps):
         out.append('<p class="muted">* 该目标值尚未与原文核对 this target figure is not yet verified against the '
@@ -61,16 +117,21 @@ def _indicators(a: Assessment) -> str:
     return "".join(out)
 
 
+def _process(e: EquipmentRow) -> str:
+    kind = f"{escape(e.kind.zh)} {escape(e.kind.en)}" if e.kind.zh != e.kind.en else escape(e.kind.zh)
+    return kind if e.process is None else f'{escape(e.process)}<br><span class="muted">{kind}</span>'
+
+
 def _equipment(a: Assessment) -> str:
     out = ["<table><tr><th>设备 Equipment</th><th>产线 Line</th><th>工序 Process</th><th>关键工序 Key process</th>"
            "<th>控制 Control</th><th>数控 NC</th><th>数字化 Digital</th><th>联网（申报）Networked, declared</th>"
-           "<th>联网（实测）Heard in period</th></tr>"]
+           "<th>数据 Data</th><th>联网（实测）Heard in period</th></tr>"]
     for e in a.equipment:
         heard = f'<td class="{"met" if e.heard else "short" if e.networked else "muted"}">{_yes(e.heard)}</td>'
-        out.append(f"<tr><td>{escape(e.name_zh)} {escape(e.name_en)}<br><span class=\"muted\">{escape(e.path)}"
-                   f"</span></td><td>{escape(e.line)}</td><td>{escape(e.process)}</td><td>{_yes(e.key_process)}</td>"
+        out.append(f'<tr><td>{escape(str(e.name))}<br><span class="muted">{escape(e.path)}</span></td>'
+                   f"<td>{escape(str(e.line))}</td><td>{_process(e)}</td><td>{_yes(e.key_process)}</td>"
                    f"<td>{escape(e.control)}</td><td>{_yes(e.nc)}</td><td>{_yes(e.digital)}</td>"
-                   f"<td>{_yes(e.networked)}</td>{heard}</tr>")
+                   f"<td>{_yes(e.networked)}</td><td>{_origin(e.origin if e.heard else None)}</td>{heard}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -83,14 +144,14 @@ def _oee_bars(lines: tuple[LineRow, ...]) -> str:
     colours = (("availability", "可用率 A", "#2f6fd1"), ("effectiveness", "性能 P", "#e0b400"),
                ("quality", "质量 Q", "#8e44ad"), ("oee", "OEE", "#2e9d4a"))
     for line in lines:
-        rows.append(f'<text x="0" y="{y + 2 * bar_h}" font-size="13">{escape(line.name_zh)} {escape(line.name_en)}'
+        rows.append(f'<text x="0" y="{y + 2 * bar_h}" font-size="13">{escape(str(line.name))}'
                     "</text>")
         for key, label, colour in colours:
             value = getattr(line.kpis, key)
             w = 0 if value is None else max(0.0, min(value, 1.2)) * width
             rows.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}"/>'
-                        f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">{label} {_pct(value)}'
-                        "</text>")
+                        f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">{label} '
+                        f'{"无数据 no data" if value is None else f"{value * 100:.1f} %"}</text>')
             y += bar_h
         y += gap
     axis = (f'<line x1="{left}" y1="10" x2="{left}" y2="{y}" stroke="#999"/>'
@@ -107,7 +168,7 @@ def _loss_bars(lines: tuple[LineRow, ...]) -> str:
     y = 10
     for line in lines:
         pbt = line.period.pbt_s
-        rows.append(f'<text x="0" y="{y + 15}" font-size="13">{escape(line.name_zh)} {escape(line.name_en)}</text>')
+        rows.append(f'<text x="0" y="{y + 15}" font-size="13">{escape(str(line.name))}</text>')
         x = float(left)
         for key, (_, _, colour) in _LOSS_COLOURS.items():
             share = max(getattr(line.kpis.losses, key), 0.0) / pbt if pbt else 0.0
@@ -148,7 +209,7 @@ def _hourly(a: Assessment) -> str:
         colour = palette[k % len(palette)]
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
                      f'<text x="{left + width + 6}" y="{top + 12 + 14 * k}" font-size="11" fill="{colour}">'
-                     f"{escape(line.name_zh)} {escape(line.name_en)}</text>")
+                     f"{escape(str(line.name))}</text>")
     for s in hours[:: max(1, len(hours) // 8)]:
         parts.append(f'<text x="{x(s) - 14:.0f}" y="{top + height + 14}" font-size="10">'
                      f'{escape(a.local(s, "%H:%M"))}</text>')
@@ -164,19 +225,149 @@ def _lines_table(a: Assessment) -> str:
            "<th>能耗 kWh</th><th>单件能耗 kWh/good</th></tr>"]
     for line in a.lines:
         k, p = line.kpis, line.period
+        head = (f'<tr data-line="{escape(line.path)}"><td>{escape(str(line.name))}</td>'
+                f"<td>{escape(str(line.constraint_name))}<br><span class=\"muted\">{escape(line.constraint)}"
+                "</span></td>")
+        if line.blank is not None:
+            output = (f"末工位 {escape(str(line.last_station))} 良品 {line.last_output}（替代，非瓶颈产量） last "
+                      f"station's good parts instead: {line.last_output}" if line.last_output is not None else
+                      f"末工位 {escape(str(line.last_station))} 亦无数据 the last station sent nothing either")
+            out.append(f'{head}<td colspan="5" data-oee>{_blank(line.blank)}<br>无五色评级 no grade: its inputs are '
+                       f'missing</td><td colspan="4" data-output>{output}</td>'
+                       f'<td class="n">{line.energy_kwh:,.1f}</td><td class="n">{_blank(_NO_CONSTRAINT_GOOD)}</td>'
+                       "</tr>")
+            continue
         colour = colours.get(line.path)
         chip = (f'<span class="chip" style="background:{_GRADE_FILL[colour]}">{colour.zh} {colour.value}</span>'
-                if colour else "—")
-        out.append(f'<tr data-line="{escape(line.path)}"><td>{escape(line.name_zh)} {escape(line.name_en)}</td>'
-                   f"<td>{escape(line.constraint)}</td><td class=\"n\">{_pct(k.availability)}</td>"
-                   f'<td class="n">{_pct(k.effectiveness)}</td><td class="n">{_pct(k.quality)}</td>'
-                   f'<td class="n" data-oee>{_pct(k.oee)}</td><td>{chip}</td><td class="n">{p.pq}</td>'
-                   f'<td class="n">{p.gq}</td><td class="n">{_num(k.mtbf_s and k.mtbf_s / 60)} min</td>'
-                   f'<td class="n">{_num(k.mttr_s and k.mttr_s / 60)} min</td>'
-                   f'<td class="n">{_num(line.energy_kwh)}</td>'
-                   f'<td class="n">{_num(line.kwh_per_good, 3)}</td></tr>')
+                if colour else _blank(Reason("无 OEE", "no OEE")))
+        out.append(f"{head}<td class=\"n\">{_pct(k.availability, _NO_TIME)}</td>"
+                   f'<td class="n">{_pct(k.effectiveness, _NO_TIME)}</td><td class="n">{_pct(k.quality, _NO_PARTS)}'
+                   f'</td><td class="n" data-oee>{_pct(k.oee, _NO_TIME)}</td><td>{chip}</td><td class="n">{p.pq}</td>'
+                   f'<td class="n">{p.gq}</td><td class="n">{_minutes(k.mtbf_s)}</td>'
+                   f'<td class="n">{_minutes(k.mttr_s)}</td>'
+                   f'<td class="n">{line.energy_kwh:,.1f}</td>'
+                   f'<td class="n">{_num(line.kwh_per_good, _NO_GOOD, 3)}</td></tr>')
     out.append("</table>")
+    if any(line.blank for line in a.lines):
+        out.append('<p class="muted">产线 OEE 是其瓶颈工位的 OEE；瓶颈不发送数据时无法测得，'
+                   "表中给出末工位的良品数作为参考。 "
+                   "A line's OEE is its constraint station's: where the constraint sends nothing it cannot be "
+                   "measured, and the last station's good parts are shown instead, labelled.</p>")
     return "".join(out)
+
+
+def _minutes(seconds: float | None) -> str:
+    return _blank(_NO_FAILURES) if seconds is None else f"{seconds / 60:,.1f} min"
+
+
+_NO_TIME = Reason("无计划生产时间", "no planned busy time")
+_NO_PARTS = Reason("未生产", "nothing produced")
+
+
+def _findings(a: Assessment) -> str:
+    if not a.findings:
+        return "<p>未发现问题 No findings.</p>"
+    out = ["<table><tr><th>#</th><th>发现 Finding</th><th>影响 Effect</th><th>证据 Evidence</th></tr>"]
+    for n, f in enumerate(a.findings, 1):
+        evidence = "<br>".join(escape(e) for e in f.evidence)
+        out.append(f"<tr data-finding><td>{n}</td><td>{escape(f.zh)}<br><span class=\"muted\">{escape(f.en)}</span>"
+                   f'</td><td class="n">{f.points:.1f} pt</td><td>{evidence}</td></tr>')
+    out.append("</table><p class=\"muted\">按其所影响指标的百分点排序（损失：OEE 百分点；登记册：比率百分点） "
+               "Ranked by the points of the figure they cost (losses: OEE points; register findings: rate points).</p>")
+    return "".join(out)
+
+
+def _recommendations(a: Assessment) -> str:
+    if a.basis.value != "equipment":
+        return ("<p>建议按设备口径计算；本报告为工序口径。 Recommendations are computed on the equipment basis; this "
+                "report counts by process.</p>")
+    if not a.recommendations:
+        return "<p>关键工序数控化率已达到所有适用目标 The key-process NC rate meets every applicable target.</p>"
+    out = []
+    for r in a.recommendations:
+        t = r.target
+        names = "、".join(f"{m.name.zh} ({m.path.rsplit('/', 1)[-1]})" for m in r.machines)
+        gap = (r.after.value or 0.0) - t.value
+        status = (f"达到 meets {escape(t.label_zh)} {escape(t.label_en)} ({t.value * 100:.1f} %)" if gap >= 0 - 1e-12
+                  else f"{escape(t.label_zh)} {escape(t.label_en)} {t.value * 100:.1f} %: still {gap * 100:+.1f} pt")
+        before, after = r.before.value or 0.0, r.after.value or 0.0
+        text = (f"将 {escape(names)} 升级为数控 upgrading {len(r.machines)} machine(s) to NC lifts 关键工序数控化率 "
+                f"from {before * 100:.1f} % to {after * 100:.1f} % ({r.before.numerator}/{r.before.denominator} → "
+                f"{r.after.numerator}/{r.after.denominator}): {status}")
+        if r.effect is None:
+            sim = ""
+        else:
+            sim = "<br>".join(
+                f"{escape(str(e.name))}: OEE {_pct(e.oee_before, _NO_TIME)} → {_pct(e.oee_after, _NO_TIME)}, "
+                f"output {e.output_before} → {e.output_after}" for e in r.effect)
+            sim = ('<br><span class="muted">仿真效果 simulated effect (what-if: the plant run as it is and upgraded, '
+                   "with the same random streams; a change of control changes no simulated time):</span><br>"
+                   f"{sim}")
+        out.append(f'<li data-recommendation="{escape(t.id)}" data-machines="'
+                   f'{escape(" ".join(m.path for m in r.machines))}">{text}{sim}</li>')
+    return "<ol>" + "".join(out) + "</ol>"
+
+
+def _benchmarks(a: Assessment) -> str:
+    out = ["<h3>全国实际水平 Observed national figures</h3><table><tr><th>指标 Indicator</th><th>本企业 This site</th>"
+           "<th>对标 Benchmark</th><th>差距 Gap</th><th>来源 Source</th></tr>"]
+    for row in a.rows:
+        for b, gap in row.benchmarks:
+            out.append(f"<tr><td>{escape(row.zh)}</td><td class=\"n\">{_pct(row.rate.value, _NO_DENOMINATOR)}</td>"
+                       f"<td>{escape(b.population_zh)} {escape(b.population_en)}, {escape(b.as_of)}: "
+                       f'{b.value * 100:.1f} %</td><td class="n {"met" if gap >= 0 else "short"}">{gap * 100:+.1f} pt'
+                       f'</td><td>{escape(b.source)}{"" if b.verified else " *"}</td></tr>')
+    out.append("</table>")
+    out.append("<h3>本库其他企业 Among the enterprises of this store</h3>")
+    if not a.ranking:
+        out.append("<p>库中无其他企业 No other enterprise is stored in this source.</p>")
+    for r in a.ranking:
+        above = "" if r.above_share is None else f", higher than {r.above_share * 100:.0f} % of the others"
+        mine = ' class="met"'
+        rows = "".join(f'<tr{mine if e == a.enterprise_id else ""}><td>{n}</td><td>{escape(e)}</td>'
+                       f'<td class="n">{_pct(v, _NO_DENOMINATOR)}</td></tr>' for n, (e, v) in enumerate(r.table, 1))
+        out.append(f'<p data-rank="{r.rank}/{r.of}">{escape(r.zh)} {escape(r.en)}: 第 {r.rank} 名 rank {r.rank} of '
+                   f"{r.of}{above}</p><table><tr><th>#</th><th>企业 Enterprise</th><th>值 Value</th></tr>{rows}"
+                   "</table>")
+    out.append("<h3>本企业以往各期 The site's earlier periods</h3>")
+    if not a.earlier:
+        out.append("<p>库中无更早的同长度期间数据 No earlier period of the same length is stored.</p>")
+    else:
+        heads = "".join(f"<th>{escape(str(line.name))} OEE</th>" for line in a.lines)
+        out.append(f"<table><tr><th>期间 Period</th><th>设备联网率（实测）networking, measured</th>{heads}</tr>")
+        current = [("本期 this period", a.rows[3].rate, [(line.path, line.kpis.oee) for line in a.lines])]
+        earlier = [(f"{a.local(e.start_ms)} – {a.local(e.end_ms)}", e.networking_measured, list(e.lines))
+                   for e in a.earlier]
+        for label, rate, oees in current + earlier:
+            cells = "".join(f'<td class="n">{_pct(v, _NO_TIME)}</td>' for _, v in oees)
+            out.append(f'<tr data-earlier><td>{escape(label)}</td><td class="n">{_pct(rate.value, _NO_DENOMINATOR)} '
+                       f"({rate.numerator}/{rate.denominator})</td>{cells}</tr>")
+        out.append("</table>")
+    return "".join(out)
+
+
+def _cover(a: Assessment) -> str:
+    m = a.meta
+    region = str(a.region) if a.region else "未申报 not declared"
+    rows = [("报告编号 Report number", a.number), ("企业 Enterprise", str(a.enterprise)),
+            ("工厂 Site", f"{a.site_name} ({a.site})"), ("所在地区 Region", region),
+            ("期间 Period", f"{a.local(a.start_ms)} – {a.local(a.end_ms)} ({a.timezone})"),
+            ("评估人 Assessor", m.assessor or "（未填写 not given）"),
+            ("评估机构 Organisation", m.organisation or "（未填写 not given）"),
+            ("报告日期 Date", m.date or a.generated.split(" ")[0])]
+    table = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    zh, en = ORIGIN[a.provenance.origin]
+    return (f'<section class="cover"><h1>两化融合 自评估·自诊断·自对标报告</h1><p>Digital transformation '
+            f"self-assessment, diagnosis and benchmarking</p><h2>{escape(str(a.enterprise))}</h2>"
+            f'<table class="meta">{table}</table><p><span class="origin">数据性质 Data: {zh} {en}</span></p>'
+            "</section>")
+
+
+def _signature(a: Assessment) -> str:
+    return ('<table class="sign"><tr><th>评估人 Assessor</th><th>日期 Date</th><th>企业负责人 For the enterprise</th>'
+            f"<th>日期、盖章 Date, seal</th></tr><tr><td>{escape(a.meta.assessor or '')}</td><td></td><td></td>"
+            "<td></td></tr></table><p class=\"muted\">企业确认上述登记册（设备台账）信息属实。 The enterprise confirms "
+            "that the register (asset ledger) above is true.</p>")
 
 
 _METHOD = """
@@ -206,26 +397,24 @@ Targets (collector/data/targets.yaml): 《中国制造2025》; 《"十四五"信
 
 
 def render(a: Assessment) -> str:
-    """The report: 自评估 (indicators), 自诊断 (evidence, OEE and losses), 自对标 (targets and gaps)."""
-    period = f"{a.local(a.start_ms)} — {a.local(a.end_ms)} ({escape(a.timezone)})"
+    """The report: cover, provenance, 自评估 (indicators), evidence, 自诊断 (OEE, losses, findings),
+    recommendations, 自对标 (benchmarks), energy, method notes and the signature block."""
     body = [
-        f"<h1>两化融合 自评估·自诊断·自对标报告<br><small>Digital transformation self-assessment: "
-        f"{escape(a.enterprise_zh)} {escape(a.site_zh)}</small></h1>",
-        '<table class="meta">',
-        f"<tr><td>企业 Enterprise</td><td>{escape(a.enterprise_zh)} / {escape(a.enterprise_en)}</td></tr>",
-        f"<tr><td>工厂 Site</td><td>{escape(a.site_zh)} / {escape(a.site_en)} ({escape(a.site)})</td></tr>",
-        f"<tr><td>期间 Period</td><td>{period}</td></tr>",
-        f"<tr><td>数据来源 Data</td><td>{escape(a.source)}</td></tr>",
-        f"<tr><td>生成 Generated</td><td>{escape(a.generated)}</td></tr></table>",
-        "<h2>一、自评估与自对标 Indicators against targets</h2>", _indicators(a),
-        "<h2>二、依据 Evidence: the asset register and what was heard</h2>", _equipment(a),
-        "<h2>三、自诊断 OEE and losses (ISO 22400-2)</h2>", _lines_table(a), _oee_bars(a.lines),
+        _cover(a),
+        "<h2>一、数据来源与完整性 Where the figures come from</h2>", _provenance(a),
+        "<h2>二、自评估 Indicators against targets</h2>", _indicators(a),
+        "<h2>三、依据 Evidence: the asset register and what was heard</h2>", _equipment(a),
+        "<h2>四、自诊断 Diagnosis: OEE and losses (ISO 22400-2)</h2>", _lines_table(a), _oee_bars(a.lines),
         "<h3>每小时 OEE per hour</h3>", _hourly(a),
         "<h3>六大损失 Six big losses, share of planned busy time</h3>", _loss_bars(a.lines),
-        "<h2>四、能耗 Energy</h2>",
-        f"<p>合计 Total {_num(sum(line.energy_kwh for line in a.lines))} kWh; per line in the table above.</p>",
-        "<h2>五、方法说明 Method notes and sources</h2>", _METHOD.format(basis=escape(a.basis.value)),
+        "<h3>诊断发现 Findings</h3>", _findings(a),
+        "<h2>五、改进建议 Recommendations</h2>", _recommendations(a),
+        "<h2>六、自对标 Benchmarking</h2>", _benchmarks(a),
+        "<h2>七、能耗 Energy</h2>",
+        f"<p>合计 Total {sum(line.energy_kwh for line in a.lines):,.1f} kWh; per line in the table above.</p>",
+        "<h2>八、方法说明 Method notes and sources</h2>", _METHOD.format(basis=escape(a.basis.value)),
+        "<h2>九、签字 Sign-off</h2>", _signature(a),
     ]
     return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
-            f"<title>两化融合评估 {escape(a.site)} {escape(a.local(a.start_ms, '%Y-%m-%d'))}</title>"
+            f"<title>两化融合评估 {escape(a.number)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")

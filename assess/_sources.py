@@ -1,7 +1,7 @@
 """Where the report's evidence comes from: InfluxDB (InfluxQL) or the demo's line protocol files.
 
-Both answer the same two questions about one site and period: the stored hourly KPI
-periods of its lines and machines, and which machines sent telemetry.
+Both answer the same questions about one site and period: the stored hourly KPI periods of
+its lines and machines, which machines sent telemetry, and when its telemetry began and ended.
 """
 
 from __future__ import annotations
@@ -13,13 +13,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from collector import Period, Store
+from collector import Equipment, Period, Store, from_birth
 from collector._influx import influxql_string
 from collector._units import PATH_TAGS, Unit
 
 _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
 _INTS = {"pq", "gq", "sq", "rq", "failures"}
 _TELEMETRY = ("state", "counters", "signals")
+#: the birth's register fields (tags and fields both) a register entry is made of
+_BIRTH_TAGS = ("kind", "control", "key_process")
+_BIRTH_FIELDS = ("digital", "networked", "industry", "process", "origin")
+_HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +44,21 @@ class Source(Protocol):
     name: str
 
     def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
-        """Line and machine hour windows of ``site`` (``enterprise/site``) starting in [start, end)."""
+        """Line and machine hour windows of ``site`` (``enterprise/site``) that overlap [start, end)."""
         ...
 
     def heard(self, site: str, start_ms: int, end_ms: int) -> set[str]:
         """Paths of the machines of ``site`` that sent telemetry in [start, end)."""
         ...
 
-    def span(self, site: str) -> tuple[int, int] | None:
-        """The first hour window's start and the last one's end, if any are stored."""
+    def span(self, site: str, start_ms: int | None = None, end_ms: int | None = None) -> tuple[int, int] | None:
+        """[first, last] instants of the telemetry of ``site`` in [start, end) (None: unbounded), if it sent
+        any. The hour windows are no measure of the period: they are whole clock hours, and a run seldom begins
+        or ends on one."""
+        ...
+
+    def births(self) -> dict[str, dict[str, Any]]:
+        """Every machine's last stored birth in the store, by path: its register fields and ``origin``."""
         ...
 
 
@@ -60,6 +70,30 @@ def _period(values: dict[str, Any]) -> Period:
 
 def _path(tags: dict[str, str]) -> str:
     return "/".join(tags[k] for k in PATH_TAGS if tags.get(k))
+
+
+def origins(births: dict[str, dict[str, Any]], site: str) -> dict[str, str]:
+    """``simulated`` or ``measured`` by path for the machines of ``site`` (``enterprise/site``) with a birth."""
+    return {path: str(b.get("origin") or "measured") for path, b in births.items() if path.startswith(site + "/")}
+
+
+def registers(births: dict[str, dict[str, Any]]) -> dict[str, list[Equipment]]:
+    """The register entries the births in a store declare, by enterprise id (the store's other enterprises, for
+    ranking)."""
+    out: dict[str, list[Equipment]] = {}
+    for path, b in births.items():
+        parts = path.split("/")
+        if len(parts) != 5:
+            continue
+        try:
+            entry = from_birth({"machine": dict(zip(("enterprise", "site", "area", "line", "id"), parts, strict=True)),
+                                "industry": b["industry"], "control": b["control"],
+                                "key_process": str(b["key_process"]).lower() == "true", "process": b["process"],
+                                "digital": b["digital"], "networked": b["networked"]})
+        except (KeyError, ValueError):
+            continue  # a birth stored by an older collector, without the register fields
+        out.setdefault(parts[0], []).append(entry)
+    return out
 
 
 def _site_where(site: str) -> str:
@@ -75,10 +109,10 @@ class InfluxSource:
         self.name = store.config.target
 
     def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
-        """Line and machine hour windows of ``site`` starting in [start, end), from the ``kpi`` measurement."""
+        """Line and machine hour windows of ``site`` that overlap [start, end), from the ``kpi`` measurement."""
         columns = ", ".join(f'"{k}"' for k in _PERIOD_FIELDS)
         query = (f'SELECT {columns} FROM "kpi" WHERE "window" = \'hour\' AND "level" =~ /^(line|machine)$/ AND '
-                 f'{_site_where(site)} AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY *')
+                 f'{_site_where(site)} AND time > {start_ms - _HOUR_MS}ms AND time < {end_ms}ms GROUP BY *')
         out = []
         for s in self.store.query(query):
             tags = s.get("tags", {})
@@ -93,14 +127,28 @@ class InfluxSource:
                  f'time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {", ".join(PATH_TAGS)}')
         return {_path(s.get("tags", {})) for s in self.store.query(query) if any(v[1] for v in s["values"])}
 
-    def span(self, site: str) -> tuple[int, int] | None:
-        """The first line hour window's start and the last one's end; None when none is stored."""
-        where = f'"window" = \'hour\' AND "level" = \'line\' AND {_site_where(site)}'
-        first = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time ASC LIMIT 1')
-        last = self.store.query(f'SELECT "end_ms" FROM "kpi" WHERE {where} ORDER BY time DESC LIMIT 1')
-        if not first or not last:
-            return None
-        return int(first[0]["values"][0][0]), int(last[0]["values"][0][1])
+    def span(self, site: str, start_ms: int | None = None, end_ms: int | None = None) -> tuple[int, int] | None:
+        """[first, last] instants of the site's state, counters and signals points in [start, end)."""
+        where = _site_where(site) + ("" if start_ms is None else f" AND time >= {start_ms}ms") + (
+            "" if end_ms is None else f" AND time < {end_ms}ms")
+        instants = [int(v[0]) for q in ("FIRST", "LAST")
+                    for s in self.store.query(f'SELECT {q}("seq") FROM {", ".join(_TELEMETRY)} WHERE {where}')
+                    for v in s["values"]]
+        return (min(instants), max(instants)) if instants else None
+
+    def births(self) -> dict[str, dict[str, Any]]:
+        """Every machine's last stored birth, by path."""
+        columns = ", ".join(f'"{k}"' for k in _BIRTH_FIELDS)
+        last: dict[str, tuple[int, dict[str, Any]]] = {}
+        # a series per tag set: a machine whose kind or control changed has several, the newest birth wins
+        for s in self.store.query(f'SELECT {columns} FROM "birth" GROUP BY * ORDER BY time DESC LIMIT 1'):
+            tags = s.get("tags", {})
+            row = dict(zip(s["columns"], s["values"][0], strict=True))
+            path = _path(tags)
+            if int(row["time"]) >= last.get(path, (-1, {}))[0]:
+                last[path] = (int(row["time"]), {k: row.get(k) for k in _BIRTH_FIELDS}
+                              | {k: tags.get(k) for k in _BIRTH_TAGS})
+        return {path: b for path, (_, b) in last.items()}
 
 
 # ---------------------------------------------------------------- line protocol files
@@ -174,7 +222,7 @@ class FileSource:
             for path in files:
                 text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
                 for line in text.splitlines():
-                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", *_TELEMETRY):
+                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", "birth", *_TELEMETRY):
                         points.append(parse_line(line))
             self._points = points
         return iter(self._points)
@@ -188,10 +236,10 @@ class FileSource:
                 yield m, tags, values, ts
 
     def hours(self, site: str, start_ms: int, end_ms: int) -> list[Hour]:
-        """Line and machine hour windows of ``site`` starting in [start, end); a point written again (a window
+        """Line and machine hour windows of ``site`` that overlap [start, end); a point written again (a window
         computed again) takes its new fields over the old."""
         latest: dict[tuple[str, str, int], dict[str, Any]] = {}  # a point written again overwrites itself
-        for _, tags, values, ts in self._site_points(site, start_ms, end_ms, ("kpi",)):
+        for _, tags, values, ts in self._site_points(site, start_ms - _HOUR_MS + 1, end_ms, ("kpi",)):
             if tags.get("window") == "hour" and tags.get("level") in ("line", "machine"):
                 key = (tags["level"], _path(tags), ts // 1000)
                 latest[key] = latest.get(key, {}) | values
@@ -201,9 +249,17 @@ class FileSource:
         """Paths of the machines of ``site`` with a state, counters or signals point in [start, end)."""
         return {_path(tags) for _, tags, _, _ in self._site_points(site, start_ms, end_ms, _TELEMETRY)}
 
-    def span(self, site: str) -> tuple[int, int] | None:
-        """The first line hour window's start and the last one's end; None when none is stored."""
-        hours = [h for h in self.hours(site, 0, 2**62 // 1000) if h.level == "line"]
-        if not hours:
-            return None
-        return min(h.start_ms for h in hours), max(h.start_ms for h in hours) + 3_600_000
+    def span(self, site: str, start_ms: int | None = None, end_ms: int | None = None) -> tuple[int, int] | None:
+        """[first, last] instants of the site's state, counters and signals points in [start, end)."""
+        instants = [ts // 1000 for _, _, _, ts in self._site_points(
+            site, 0 if start_ms is None else start_ms, 2**62 // 1000 if end_ms is None else end_ms, _TELEMETRY)]
+        return (min(instants), max(instants)) if instants else None
+
+    def births(self) -> dict[str, dict[str, Any]]:
+        """Every machine's last birth in the files, by path."""
+        last: dict[str, tuple[int, dict[str, Any]]] = {}
+        for m, tags, values, ts in self._read():
+            path = _path(tags)
+            if m == "birth" and ts >= last.get(path, (-1, {}))[0]:
+                last[path] = (ts, {k: values.get(k) for k in _BIRTH_FIELDS} | {k: tags.get(k) for k in _BIRTH_TAGS})
+        return {path: b for path, (_, b) in last.items()}

@@ -16,13 +16,15 @@ from ._influx import Rejected, Store, StoreConfig, Unavailable, open_store
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._messages import Invalid, Message, decode
 from ._service import Collector, DeadLetters, collector_topic
-from ._targets import Target, gaps, load_targets, targets
+from ._targets import Benchmark, Target, benchmarks, gaps, load_targets, targets
 from ._timeline import MachineTimeline
+from ._upgrades import fewest_upgrades
 
 __all__ = [
     "COLOURS",
     "DEFAULT_THRESHOLDS",
     "Basis",
+    "Benchmark",
     "Collector",
     "CollectorConfig",
     "Colour",
@@ -47,6 +49,7 @@ __all__ = [
     "StoreConfig",
     "Target",
     "Unavailable",
+    "benchmarks",
     "by_rank",
     "by_thresholds",
     "check_connections",
@@ -54,6 +57,7 @@ __all__ = [
     "collector_topic",
     "combine",
     "decode",
+    "fewest_upgrades",
     "fleet",
     "from_birth",
     "gaps",

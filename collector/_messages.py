@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from shopfloor import REASONS, Control, Industry, Protocol
-from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, TopicParts, parse_topic
+from shopfloor.telemetry import LEVEL, CounterSample, MessageKind, Origin, TopicParts, parse_topic
 
 #: 64 KiB: a birth with a few hundred signals fits; anything bigger is not telemetry
 DEFAULT_MAX_PAYLOAD = 65_536
@@ -205,6 +205,8 @@ def _check_birth(b: dict[str, Any], parts: TopicParts) -> None:
         raise Invalid(f"'kind' must be an equipment kind id (letters, digits, '_', '-'), got {_show(b.get('kind'))}")
     for key in ("key_process", "digital", "networked"):
         _flag(b, key)
+    if "origin" in b and b["origin"] not in {o.value for o in Origin}:
+        raise Invalid(f"'origin' must be one of {', '.join(o.value for o in Origin)}, got {_show(b['origin'])}")
     for key, values in (("control", Control), ("industry", Industry), ("protocol", Protocol)):
         if b.get(key) not in {v.value for v in values}:
             raise Invalid(f"{key!r} must be one of {', '.join(v.value for v in values)}, got {_show(b.get(key))}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopfloor import REASONS, StopReason
-from shopfloor.telemetry import MessageKind
+from shopfloor.telemetry import MessageKind, Origin
 
 from ._messages import Message
 from ._units import PATH_TAGS, Unit
@@ -149,6 +149,8 @@ def _birth(tags: dict[str, str], b: Mapping[str, Any]) -> str:
         "ideal_cycle_s": json.dumps(b["ideal_cycle_s"], ensure_ascii=False, sort_keys=True),
         "signals": ",".join(str(s) for s in signals), "sample_period_ms": b["sample_period_ms"],
         "session": b["session"], "seq": b["seq"],
+        # what a birth that does not say means (docs/telemetry.md), written out for the report to read
+        "origin": str(b.get("origin", Origin.MEASURED.value)),
     }
     fields |= {f"power_{cls}_kw": float(power[cls]) for cls in ("executing", "setup", "idle", "down", "standby")}
     ts = b["ts"]

@@ -83,6 +83,29 @@ def targets(indicator: str | None = None, *, extra: Sequence[Target] = ()) -> li
             if indicator is None or t.indicator == indicator]
 
 
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """What enterprises observed in a population reached (``data/benchmarks.yaml``): an indicator's value (0 to
+    1) at a date, with its source."""
+
+    indicator: str
+    value: float
+    #: the day the figure describes (ISO date)
+    as_of: str
+    population_zh: str
+    population_en: str
+    source: str
+    verified: bool
+
+
+def benchmarks(indicator: str | None = None) -> list[Benchmark]:
+    """The observed figures of ``collector/data/benchmarks.yaml``, for one indicator or all."""
+    text = resources.files("collector").joinpath("data/benchmarks.yaml").read_text(encoding="utf-8")
+    return [Benchmark(str(e["indicator"]), float(e["value"]), str(e["as_of"]), str(e["population"]["zh"]),
+                      str(e["population"]["en"]), str(e["source"]), bool(e.get("verified", False)))
+            for e in yaml.safe_load(text) if indicator is None or e["indicator"] == indicator]
+
+
 def gaps(value: float, indicator: str, region: Region | None, *, extra: Sequence[Target] = ()) -> \
         list[tuple[Target, float]]:
     """Each target of ``indicator`` that applies in ``region``, with ``value − target`` (negative: short of it)."""

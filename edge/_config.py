@@ -233,7 +233,8 @@ def _node_map(c: cfg.EnvChecker, e: Mapping[str, Any], path: str, base: Path,
         at = found
         points = _points(c, m, mp, at.path)
         signals = [p.name for p in points if p.field is Field.SIGNAL]
-        nameplate = contract.nameplate(at, signals=signals, sample_period_ms=round(publishing_s * 1000))
+        nameplate = contract.nameplate(at, signals=signals, sample_period_ms=round(publishing_s * 1000),
+                                       origin=contract.Origin.MEASURED)  # a foreign server: the machine itself
         out.append(MappedMachine(path=at.path, nameplate=nameplate, points=tuple(points)))
     return tuple(out)
 

@@ -19,6 +19,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from shopfloor import KINDS, PowerClass
+from shopfloor.telemetry import Origin
 
 from ._bridge import Field, Point
 from ._config import MappedMachine
@@ -175,6 +176,8 @@ def nameplate(names: Sequence[str], ident: Mapping[str, Any], signals: Sequence[
         "power_kw": {c.value: _number(ident.get(f"RatedPowerKW_{c.value}")) or 0.0 for c in PowerClass},
         "signals": list(signals),
         "sample_period_ms": sample_period_ms,
+        # only a server that says its machine is simulated (ours do) serves a simulation
+        "origin": (Origin.SIMULATED if ident.get("Origin") == Origin.SIMULATED.value else Origin.MEASURED).value,
     }
 
 

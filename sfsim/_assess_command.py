@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from assess import FileSource, InfluxSource, NoData, PdfError, Source, assess, render, write_pdf
+from assess import (
+    FileSource,
+    InfluxSource,
+    LineEffect,
+    NoData,
+    PdfError,
+    ReportMeta,
+    Simulate,
+    Source,
+    assess,
+    render,
+    write_pdf,
+)
 from collector import Basis, StoreConfig, Unavailable, load_targets, open_store
-from shopfloor import PlantError, load_plant
+from shopfloor import Plant, PlantError, load_plant
 from shopfloor.config import ConfigError, http_url
 
 from . import _logs
 from ._console import print_issues
 from ._exit import Exit
+from ._whatif import Figures, run_figures, upgrade_events
+
+#: the seed of the what-if runs behind a recommendation's simulated effect
+SEED = 1
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,9 +63,35 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--targets", type=Path, metavar="FILE", action="append", default=[],
                    help="more targets (a region's), in the form of collector/data/targets.yaml; repeatable")
     p.add_argument("--out", type=Path, default=Path("assessment.html"), help="the report file (default %(default)s)")
+    p.add_argument("--report-number", metavar="TEXT", help="the report's number (default: site and first day)")
+    p.add_argument("--assessor", metavar="NAME", help="who assessed (cover and signature block)")
+    p.add_argument("--organisation", metavar="NAME", help="the assessor's organisation")
+    p.add_argument("--report-date", metavar="DATE", help="the report's date (default: today)")
+    p.add_argument("--simulate-hours", type=float, default=8.0, metavar="H",
+                   help="hours the plant is simulated to show a recommendation's effect on OEE and output "
+                   "(default %(default)s; 0: not simulated)")
     p.add_argument("--pdf", type=Path, metavar="FILE",
                    help="also the report as PDF (A4, page numbers), printed by headless Chromium")
     p.set_defaults(run=run)
+
+
+def _simulator(plant: Plant, hours: float) -> Simulate | None:
+    """The what-if of an upgrade: the plant run as it is and upgraded, with the same random streams."""
+    if hours <= 0:
+        return None
+
+    @functools.cache
+    def as_it_is() -> Figures:
+        return run_figures(plant, [], seed=SEED, duration_s=hours * 3600)
+
+    def simulate(paths: Sequence[str]) -> tuple[LineEffect, ...]:
+        before = as_it_is()
+        after = run_figures(plant, upgrade_events(plant, paths), seed=SEED, duration_s=hours * 3600)
+        names = {f"{at.enterprise.id}/{at.site.id}/{at.area.id}/{at.line.id}": at.line.name for at in plant.machines()}
+        changed = {at.path.rsplit("/", 1)[0] for at in plant.machines() if at.path in paths}
+        return tuple(LineEffect(names[b.path], b.oee, a.oee, b.output, a.output)
+                     for b, a in zip(before.lines, after.lines, strict=True) if b.path in changed)
+    return simulate
 
 
 def _ms(text: str | None, what: str) -> int | None:
@@ -102,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
         print_issues(e.issues)
         return Exit.INPUT
     try:
+        meta = ReportMeta(args.report_number, args.assessor, args.organisation, args.report_date)
         report = assess(plant, args.site, source, start_ms=start_ms, end_ms=end_ms, basis=Basis(args.basis),
-                        extra_targets=extra)
+                        extra_targets=extra, meta=meta, simulate=_simulator(plant, args.simulate_hours))
     except ValueError as e:  # --site names no site of the plant (or none when it has several), a file's bad line
         print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
         return Exit.INPUT
@@ -117,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"sfsim assess: --out {args.out}: {e.strerror or e}", file=sys.stderr)
         return Exit.INPUT
     nc = report.indicators.nc_rate
-    print(f"{args.out}: {report.site}, {report.local(report.start_ms)} — {report.local(report.end_ms)}; "
+    print(f"{args.out}: {report.site}, {report.local(report.start_ms)} – {report.local(report.end_ms)} "
+          f"({report.provenance.origin}); "
           f"关键工序数控化率 {nc.numerator}/{nc.denominator}, "
           f"设备联网率 measured {report.indicators.networking_measured.numerator}/"
           f"{report.indicators.networking_measured.denominator}")

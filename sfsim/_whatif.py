@@ -7,12 +7,11 @@ machines whose upgrade to numerical control lifts a site's 关键工序数控化
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector import Rate, indicators, register
+from collector import Rate, fewest_upgrades, indicators, register
 from shopfloor import NC_CONTROLS, Control, Event, Industry, Plant, parse_event
 from simulator import Simulation
 
@@ -95,19 +94,10 @@ def set_events(plant: Plant, settings: Sequence[str]) -> list[Event]:
 def upgrade_to(plant: Plant, target: float) -> dict[str, list[str]]:
     """Per site below ``target``: the fewest key-process machines (paths) whose upgrade to NC reaches it.
 
-    The rule when several sets are as small: machines in the plant file's order (sites, lines, stations in flow
-    order) — an upgrade of control changes no simulated time, so no set does better for OEE than another."""
-    out: dict[str, list[str]] = {}
+    The rule when several sets are as small: ``collector.fewest_upgrades``'s."""
     equipment = register(plant)
-    for site in plant.sites:
-        key = [e for e in equipment if e.site == site.id and e.key_process]
-        nc = sum(e.nc for e in key)
-        need = math.ceil(round(target * len(key), 9)) - nc
-        if need <= 0:
-            continue
-        candidates = [e.path for e in key if not e.nc]
-        out[site.id] = candidates[:need]  # all of them if even that falls short
-    return out
+    found = {site.id: fewest_upgrades([e for e in equipment if e.site == site.id], target) for site in plant.sites}
+    return {site: paths for site, paths in found.items() if paths}
 
 
 def upgrade_events(plant: Plant, paths: Sequence[str]) -> list[Event]:

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "CounterSample",
     "MessageKind",
+    "Origin",
     "TopicParts",
     "birth",
     "check_prefix",
@@ -56,6 +57,14 @@ class MessageKind(StrEnum):
     STATE = "state"
     COUNTERS = "counters"
     SIGNALS = "signals"
+
+
+class Origin(StrEnum):
+    """Where a machine's telemetry comes from (``origin`` of its birth): a simulation of the machine, or the
+    machine itself. A birth that does not say is the machine's own: only a simulator claims to be one."""
+
+    SIMULATED = "simulated"
+    MEASURED = "measured"
 
 
 def check_prefix(prefix: str) -> str:
@@ -133,8 +142,9 @@ def parse_topic(topic: str) -> TopicParts:
 # ---------------------------------------------------------------- payloads
 
 
-def nameplate(at: MachineAt, *, signals: Sequence[str], sample_period_ms: int) -> dict[str, Any]:
-    """A machine's ``birth`` without its ts, seq and session: what the asset register says about it."""
+def nameplate(at: MachineAt, *, signals: Sequence[str], sample_period_ms: int, origin: Origin) -> dict[str, Any]:
+    """A machine's ``birth`` without its ts, seq and session: what the asset register says about it, and
+    whether a simulation or the machine itself speaks (``origin``)."""
     m = at.machine
     kind = KINDS[m.kind]
     return {
@@ -168,6 +178,7 @@ def nameplate(at: MachineAt, *, signals: Sequence[str], sample_period_ms: int) -
         },
         "signals": list(signals),
         "sample_period_ms": sample_period_ms,
+        "origin": origin.value,
     }
 
 

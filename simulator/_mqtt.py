@@ -106,7 +106,8 @@ class MemoryOutbox:
         m = self.machine
         if self._birth_seq is None:
             self._birth_seq = self._next_seq()
-        nameplate = contract.nameplate(m.at, signals=signal_names(m), sample_period_ms=self.sample_period_ms)
+        nameplate = contract.nameplate(m.at, signals=signal_names(m), sample_period_ms=self.sample_period_ms,
+                                       origin=contract.Origin.SIMULATED)
         birth = contract.birth(nameplate, ts_ms=now_ms(), seq=self._birth_seq, session_ms=self.session_ms)
         return [Outgoing(MessageKind.BIRTH, contract.encode(birth), retain=True), self._status(True)]
 

@@ -36,6 +36,7 @@ from shopfloor._asyncua_seam import (
     unplug,
 )
 from shopfloor.lifecycle import Service
+from shopfloor.telemetry import Origin
 
 from . import _commands as commands
 from ._commands import MAX_COMMAND_BYTES, Refused
@@ -317,6 +318,7 @@ class MachineServer:
             ("Process", spec.process),
             ("Protocol", spec.protocol.value),
             ("Industry", m.at.site.industry.value),
+            ("Origin", Origin.SIMULATED.value),  # a gateway tells its consumers this machine is a simulation
         ):
             await var(ident, name, value, ua.VariantType.String)
         for name, flag in (("KeyProcess", spec.key_process), ("Digital", spec.digital),

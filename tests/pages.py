@@ -14,7 +14,7 @@ import pytest
 
 
 def png_size_and_colours(path: Path) -> tuple[int, int, int]:
-    """Width, height and the number of distinct colours of the first rows of an RGB(A) PNG (no imaging library)."""
+    """Width, height and the number of distinct colours of an RGB(A) PNG, every third row (no imaging library)."""
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", b""
@@ -30,9 +30,9 @@ def png_size_and_colours(path: Path) -> tuple[int, int, int]:
     channels = {2: 3, 6: 4}[colour_type]
     raw = zlib.decompress(idat)
     stride = width * channels + 1
-    # filter bytes differ per row; distinct byte values across the first rows say "not blank" well enough
-    sample = {raw[k:k + channels] for r in range(min(height, 400)) for k in range(r * stride + 1, (r + 1) * stride,
-                                                                                  channels * 7)}
+    # filter bytes differ per row; distinct byte values across the rows say "not blank" well enough
+    sample = {raw[k:k + channels] for r in range(0, height, 3) for k in range(r * stride + 1, (r + 1) * stride,
+                                                                              channels * 7)}
     assert depth == 8
     return width, height, len(sample)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -18,6 +18,7 @@ from collector import indicators, register
 from collector._points import line
 from sfsim import main
 
+from .pages import png_size_and_colours
 from .pipeline import PLANT, Run
 from .servers import InfluxDB
 
@@ -46,6 +47,17 @@ def test_the_report_of_the_end_to_end_run_holds_the_truth(filled_influxdb: tuple
     out = tmp_path / "report.html"
     assert main(["assess", str(PLANT), "--influx", influx.url, "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
+    # the period is the run's: 08:30 to 16:30, not the clock hours its windows cover (08:00 to 17:00)
+    zone = ZoneInfo(run.plant.sites[0].calendar.timezone)
+    start = dt.datetime.fromtimestamp(run.sim.start_epoch, zone)
+    end = dt.datetime.fromtimestamp(run.sim.start_epoch + 8 * 3600, zone)
+    assert f"{start:%H:%M}" == "08:30"
+    assert f"<td data-period>{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} (Asia/Shanghai)</td>" in html
+    # where the figures come from: a simulation, told apart from the register's declared figures
+    assert '<span class="origin" data-origin="simulated">数据性质 Data: 仿真 simulated</span>' in html
+    assert re.search(r'data-indicator="nc_rate">.*?data-origin="declared"', html)
+    assert re.search(r'data-indicator="networking_measured">.*?data-origin="simulated"', html)
+    assert "Machines heard / registered</td><td>11 / 14 (申报联网 declared networked: 11 / 11 heard)" in html
     # the rates: the plant file's register, networking measured from what the collector stored
     expected = indicators(register(run.plant))
     assert (expected.nc_rate.numerator, expected.nc_rate.denominator) == (8, 10)
@@ -61,45 +73,37 @@ def test_the_report_of_the_end_to_end_run_holds_the_truth(filled_influxdb: tuple
     for m in run.sim.machines:
         row = html[html.index(m.path):].split("</tr>")[0]
         assert text_of(row).split()[-1] == ("yes" if m.at.machine.networked else "no"), m.path
-    # line OEE over the run equals the ground truth's (a constraint that sends nothing leaves no OEE)
+    # line OEE over the run equals the ground truth's; a constraint that sends nothing leaves no OEE and no grade,
+    # and says so, with the last station's output offered instead (the truth's line output)
     truth = run.sim.truth()
+    by_path = {m.path: m for m in run.sim.machines}
+    blanks = 0
     for t in truth["lines"]:
         row = html[html.index(f'data-line="{t["path"]}"'):].split("</tr>")[0]
-        shown = re.search(r"data-oee>([^<]+)<", row)
-        assert shown is not None
-        if t["oee"] is None or shown.group(1) == "—":
+        constraint = by_path[f'{t["path"]}/{t["constraint"]}'].at.machine
+        if constraint.networked:
+            shown = re.search(r"data-oee>([\d.]+) %<", row)
+            assert shown is not None, row
+            assert float(shown.group(1)) == pytest.approx(t["oee"] * 100, abs=0.5), t["path"]
             continue
-        assert float(shown.group(1).rstrip(" %")) == pytest.approx(t["oee"] * 100, abs=0.5), t["path"]
-    assert any(re.search(r"data-oee>\d", html[html.index(f'data-line="{t["path"]}"'):]) for t in truth["lines"])
+        blanks += 1
+        assert (f'data-reason="its constraint station, {constraint.name}, is not networked: it sends no telemetry"'
+                in row), row
+        assert "无五色评级 no grade: its inputs are missing" in row and "chip" not in row
+        last = by_path[f'{t["path"]}/{t["machines"][-1]}'].at.machine
+        if last.networked:
+            assert f"last station's good parts instead: {t['output']}<" in row
+    assert blanks and blanks < len(truth["lines"])
+    # every blank of the page says why
+    assert html.count("—") == html.count('<span class="blank" data-reason="'), re.findall(r".{80}—.{40}", html)
+    # names once each, the process in words, never a kind id
+    assert not re.search(r"<td>(\S+) \1</td>", html)
+    assert ">cnc_lathe<" not in html and ">smt_placement<" not in html
     for chart in ("oee-chart", "hourly-chart", "loss-chart"):
         assert f'<svg class="chart" id="{chart}"' in html
     # self-contained: nothing to fetch, nothing to run
     assert not re.search(r"<script|<link|<img|\bsrc=|url\(|@import", html)
     screenshot(out, tmp_path)
-
-
-def png_size_and_colours(path: Path) -> tuple[int, int, int]:
-    """Width, height and the number of distinct colours of the first rows of an RGB(A) PNG (no imaging library)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = chunk
-        elif kind == b"IDAT":
-            idat += chunk
-        pos += 12 + length
-    width, height, depth, colour_type = struct.unpack(">IIBB", header[:10])
-    channels = {2: 3, 6: 4}[colour_type]
-    raw = zlib.decompress(idat)
-    stride = width * channels + 1
-    # filter bytes differ per row; distinct byte values across the first rows say "not blank" well enough
-    sample = {raw[k:k + channels] for r in range(min(height, 400)) for k in range(r * stride + 1, (r + 1) * stride,
-                                                                                  channels * 7)}
-    assert depth == 8
-    return width, height, len(sample)
 
 
 def screenshot(report: Path, tmp_path: Path) -> None:

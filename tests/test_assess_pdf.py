@@ -121,10 +121,20 @@ def test_the_report_of_the_end_to_end_run_prints_to_pdf(filled_influxdb: tuple[I
     assert out.is_file()  # the HTML is written as ever
     said = capsys.readouterr().out
     assert said.startswith(f"{out}: ") and f"\n{pdf}: the same report as PDF\n" in said, said
-    assert pdf_pages(pdf) >= 1
-    width, height, colours = png_size_and_colours(pdf_page_png(pdf, 1, tmp_path))
-    assert (width, height) == (414, 585)  # A4 at 50 dpi, as the print stylesheet says
-    assert colours > 20, "the first page is blank"  # text, tables and coloured cells
+    pages = pdf_pages(pdf)
+    assert pages >= 4  # the cover, then provenance, indicators, evidence, diagnosis … on pages of their own
+    for page in range(1, pages + 1):
+        width, height, colours = png_size_and_colours(pdf_page_png(pdf, page, tmp_path))
+        assert (width, height) == (414, 585)  # A4 at 50 dpi, as the print stylesheet says
+        assert colours > 20, f"page {page} of {pages} is blank"  # text, tables and coloured cells
+    # the cover holds the report's particulars and nothing else, and has no page number
+    cover = pdf_text(pdf, 1)
+    assert "两化融合 自评估·自诊断·自对标报告" in cover and "hangzhou-electronics-hz-binjiang-20260105" in cover
+    assert "一、数据来源与完整性" not in cover and f"1 / {pages}" not in cover.replace("/", " / ").replace("  ", " ")
+    # every other page is numbered "N / pages"; the sign-off block ends the report
+    for page in range(2, pages + 1):
+        assert re.search(rf"\b{page}\s*/\s*{pages}\b", pdf_text(pdf, page)), page
+    assert "九、签字 Sign-off" in pdf_text(pdf, pages) or "九、签字 Sign-off" in pdf_text(pdf, pages - 1)
     # the Chinese is text in the PDF (a CJK font is embedded), not boxes
     assert "关键工序数控化率" in pdf_text(pdf)
 

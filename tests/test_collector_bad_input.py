@@ -30,7 +30,8 @@ TOPIC = f"sfsim/v1/{PATH}"
 def _birth() -> str:
     plant = load_plant(EXAMPLES / "wuhan-machining.yaml")
     at = next(plant.machines())
-    nameplate = contract.nameplate(at, signals=["spindle_speed_rpm"], sample_period_ms=1000)
+    nameplate = contract.nameplate(at, signals=["spindle_speed_rpm"], sample_period_ms=1000,
+                                   origin=contract.Origin.SIMULATED)
     nameplate["machine"] = dict(zip(("enterprise", "site", "area", "line", "id"), PATH.split("/"), strict=True))
     return json.dumps(contract.birth(nameplate, ts_ms=1_767_571_200_000, seq=0, session_ms=1_767_571_200_000))
 

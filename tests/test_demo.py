@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from collector import gaps
 from sfsim import main
+from sfsim._whatif import upgrade_to
+from shopfloor import load_plant
 
 from .servers import InfluxDB, Mosquitto
 
@@ -82,7 +85,19 @@ def test_the_demo_needs_no_server_and_its_files_import_into_influxdb(tmp_path: P
     for line, (measured, _) in rows.items():
         shown = re.search(rf'data-line="[^"]*/{line}".*?data-oee>([^<]+)<', files_report)
         assert shown is not None and shown.group(1) == measured, line  # the summary's (= the truth's) OEE
-    strip = re.compile(r"<tr><td>(数据来源 Data|生成 Generated)</td>.*?</tr>")
+    # the demo's data is a simulation's, and the report says so first
+    assert '<span class="origin" data-origin="simulated">数据性质 Data: 仿真 simulated</span>' in files_report
+    # recommendations: for each target of 湖北省武汉市 and the nation the NC rate (4/8) falls short of, the what-if's
+    # smallest upgrade set (Made in China 2025 64 % and the 14th FYP 68 %: 2 machines, 6/8; Wuhan 2020 80 %: 3,
+    # 7/8; Wuhan 2025 90 %: 4, 8/8); the 2020 national target of 50 % is met
+    wuhan = load_plant(plant)
+    shown = dict(re.findall(r'data-recommendation="([^"]+)" data-machines="([^"]*)"', files_report))
+    expected = {t.id: " ".join(upgrade_to(wuhan, t.value)["wuhan-edz"]) for t, gap in
+                gaps(0.5, "nc_rate", wuhan.sites[0].region) if gap < 0}
+    assert shown == expected and set(expected) == {"mic2025-2025", "fyp14-2025", "wuhan-2020", "wuhan-2025"}
+    assert [len(v.split()) for v in expected.values()] == [2, 2, 3, 4]
+    assert "from 50.0 % to 100.0 % (4/8 → 8/8): 达到 meets 武汉 2025年目标 Wuhan 2025 (90.0 %)" in files_report
+    strip = re.compile(r"<tr><td>数据来源 Source</td>.*?</tr>")
     assert strip.sub("", files_report) == strip.sub("", influx_report)
 
 

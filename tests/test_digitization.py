@@ -59,8 +59,8 @@ def test_a_fleet_is_the_mean_of_its_enterprises_and_also_pooled() -> None:
 def test_a_birth_carries_the_register_entry() -> None:
     plant = load_plant(EXAMPLES / "ezhou-process.yaml")
     for at, entry in zip(plant.machines(), register(plant), strict=True):
-        birth = telemetry.birth(telemetry.nameplate(at, signals=[], sample_period_ms=1000), ts_ms=1, seq=0,
-                                session_ms=1)
+        plate = telemetry.nameplate(at, signals=[], sample_period_ms=1000, origin=telemetry.Origin.SIMULATED)
+        birth = telemetry.birth(plate, ts_ms=1, seq=0, session_ms=1)
         assert from_birth(birth) == entry
 
 

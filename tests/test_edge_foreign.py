@@ -189,6 +189,7 @@ def test_a_foreign_server_is_bridged_through_a_node_map(mosquitto: Mosquitto, tm
     assert birth["name"] == {"zh": "冲床一号", "en": "press 1"} and birth["control"] == "plc"
     assert birth["key_process"] is True and birth["signals"] == ["die_temp_c", "tonnage_kn"]
     assert birth["ideal_cycle_s"] == {"P1": 12.0, "P2": 15.0}
+    assert birth["origin"] == "measured"  # a vendor's server serves the machine itself, not a simulation of it
     # the restart: offline, then a new session — the gateway lost sight of the machine (docs/telemetry.md)
     statuses = [s["status"] for s in recorder.of("status")[PRESS1]]
     assert statuses[:3] == ["online", "offline", "online"]

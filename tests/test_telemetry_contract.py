@@ -42,7 +42,7 @@ def test_topics_outside_the_contract_say_why(topic: str, message: str) -> None:
 
 def test_every_builder_output_validates_and_every_reason_is_in_the_schema() -> None:
     at = next(iter(load_plant(EXAMPLES / "hangzhou-electronics.yaml").machines()))
-    plate = telemetry.nameplate(at, signals=["a_c"], sample_period_ms=1000)
+    plate = telemetry.nameplate(at, signals=["a_c"], sample_period_ms=1000, origin=telemetry.Origin.SIMULATED)
     valid(MessageKind.BIRTH, telemetry.birth(plate, ts_ms=1, seq=0, session_ms=1))
     valid("health", telemetry.health(ts_ms=1, gateway="edge-1", status="online", started_ms=1,
                                      counts={"received": 3}, endpoints={"opc.tcp://h:4840": "connected"}))
