@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from collector import Colour, by_thresholds
+from collector import Colour, Rate, by_thresholds
 
 from ._model import Assessment, EquipmentRow, LineRow, Reason, hours_of
 
@@ -108,13 +108,37 @@ def _indicators(a: Assessment) -> str:
         ) or '<span class="muted">无适用目标 no national target or target of its region</span>'
         out.append(f'<tr><td>{escape(row.zh)}<br><span class="muted">{escape(row.en)}</span></td>'
                    f'<td class="n" data-indicator="{row.key}">{_pct(row.rate.value, _NO_DENOMINATOR)}</td>'
-                   f'<td class="n">{row.rate.numerator} / {row.rate.denominator}</td>'
+                   f'<td class="n">{row.rate.numerator} / {row.rate.denominator}{_pooled(row.with_auxiliary)}</td>'
                    f'<td data-origin="{row.origin}">{_origin(row.origin)}</td><td>{targets}</td></tr>')
     out.append("</table>")
     if any(not t.verified for row in a.rows for t, _ in row.gaps):
         out.append('<p class="muted">* 该目标值尚未与原文核对 this target figure is not yet verified against the '
                    "primary text (collector/data/targets.yaml).</p>")
     return "".join(out)
+
+
+def _pooled(rate: Rate | None) -> str:
+    if rate is None:
+        return ""
+    return (f'<br><span class="muted" data-with-auxiliary>含辅助设备 with auxiliary equipment: '
+            f"{_pct(rate.value, _NO_DENOMINATOR)} ({rate.numerator} / {rate.denominator})</span>")
+
+
+def _auxiliary(a: Assessment) -> str:
+    if not a.auxiliary:
+        return ""
+    reasons = {"non_production": "辅助设备 auxiliary, not production equipment",
+               "no_line": "台账未列入产线 on no production line in the ledger"}
+    rows = "".join(f'<tr data-auxiliary><td>{escape(str(x.equipment.name))}<br><span class="muted">{escape(x.path)}'
+                   f"</span></td><td>{escape(x.equipment.category)}</td><td>{reasons[x.equipment.reason.value]}</td>"
+                   f"<td>{escape(x.equipment.control.value)}</td><td>{_yes(x.equipment.digital)}</td>"
+                   f"<td>{_yes(x.equipment.networked)}</td></tr>" for x in a.auxiliary)
+    return ("<h3>辅助设备 The site's auxiliary pool</h3><p>在登记册中，不计入生产设备的分母（口径见方法说明）；"
+            "上表各比率下注明计入后的数值。 In the register, out of the production-equipment denominators (see the "
+            "method notes); each rate above shows its value with them counted where it differs.</p><table><tr>"
+            "<th>设备 Equipment</th><th>类别 Category</th><th>原因 Why in the pool</th><th>控制 Control</th>"
+            "<th>数字化 Digital</th>"
+            f"<th>联网（申报）Networked, declared</th></tr>{rows}</table>")
 
 
 def _process(e: EquipmentRow) -> str:
@@ -380,7 +404,10 @@ enterprises' rates (《中国制造2025》 table note: 规模以上工业企业�
 <li><b>生产设备数字化率</b> = digital production equipment ÷ all production equipment; <b>设备联网率</b> = networked
 production equipment ÷ all production equipment (工业和信息化部《中小企业数字化水平评测指标（2022年版）》);
 <b>数字化生产设备联网率</b> = networked digital equipment ÷ digital equipment (两化融合 usage, unverified). The register
-is the plant file (asset ledger): equipment that sends nothing still counts in every denominator. <i>Declared</i>
+is the plant file (asset ledger): equipment that sends nothing still counts in every denominator. The site's auxiliary
+pool (辅助设备: 动力、起重、运输 equipment, and equipment the ledger puts on no line) is in the register but not in the
+production-equipment denominators: our reading of 生产设备, unverified (docs/kpi.md); each rate shows its value with the
+pool counted where it differs. <i>Declared</i>
 networking is the register's; <i>measured</i> networking counts the machines whose telemetry (state, counters or
 signals) reached the collector in the period.</li>
 <li><b>OEE</b> (ISO 22400-2:2014): availability = APT ÷ PBT (planned busy time from the shift calendar, never from the
@@ -403,7 +430,7 @@ def render(a: Assessment) -> str:
         _cover(a),
         "<h2>一、数据来源与完整性 Where the figures come from</h2>", _provenance(a),
         "<h2>二、自评估 Indicators against targets</h2>", _indicators(a),
-        "<h2>三、依据 Evidence: the asset register and what was heard</h2>", _equipment(a),
+        "<h2>三、依据 Evidence: the asset register and what was heard</h2>", _equipment(a), _auxiliary(a),
         "<h2>四、自诊断 Diagnosis: OEE and losses (ISO 22400-2)</h2>", _lines_table(a), _oee_bars(a.lines),
         "<h3>每小时 OEE per hour</h3>", _hourly(a),
         "<h3>六大损失 Six big losses, share of planned busy time</h3>", _loss_bars(a.lines),

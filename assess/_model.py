@@ -26,7 +26,7 @@ from collector import (
     kpis,
     register,
 )
-from shopfloor import KINDS, MachineAt, Name, Plant, Region, Site
+from shopfloor import KINDS, AuxiliaryAt, MachineAt, Name, Plant, Region, Site
 
 from ._sources import Hour, Source, origins, registers
 
@@ -84,6 +84,8 @@ class IndicatorRow:
     gaps: tuple[tuple[Target, float], ...]
     #: each observed national figure with value − figure
     benchmarks: tuple[tuple[Benchmark, float], ...] = ()
+    #: the rate with the site's auxiliary pool counted too (None: the site has none, or it changes nothing)
+    with_auxiliary: Rate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,8 @@ class Assessment:
     indicators: Indicators
     rows: tuple[IndicatorRow, ...]
     equipment: tuple[EquipmentRow, ...]
+    #: the site's auxiliary pool: in the register, out of the production denominators
+    auxiliary: tuple[AuxiliaryAt, ...]
     lines: tuple[LineRow, ...]
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...]
@@ -316,6 +320,7 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
     at_site = [at for at in plant.machines() if at.site.id == site.id]
     entries = [e for e in register(plant) if e.site == site.id]
     rates = indicators(entries, heard, basis)
+    pooled = indicators(entries, heard, basis, auxiliary=True)
     telemetry_origin = _origin({origin_of.get(p, "measured") for p in heard})
     rows = []
     for attr, zh, en, indicator in RATES:
@@ -324,8 +329,9 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
             if indicator and rate.value is not None else ()
         observed = tuple((b, rate.value - b.value) for b in benchmarks(indicator)) \
             if indicator and rate.value is not None else ()
+        with_pool: Rate = getattr(pooled, attr)
         rows.append(IndicatorRow(attr, zh, en, rate, telemetry_origin if attr.endswith("measured") else "declared",
-                                 found, observed))
+                                 found, observed, None if with_pool == rate else with_pool))
     line_names = {at.line.id: at.line.name for at in at_site}
     equipment = tuple(
         EquipmentRow(at.path, at.machine.name, line_names[at.line.id], kind_name(at.machine.kind),
@@ -340,7 +346,7 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
         None if start_ms is None and end_ms is None else (start if start_ms is None else start_ms,
                                                           end if end_ms is None else end_ms),
         _provenance(source.name, telemetry_origin, at_site, heard, hours, first, last),
-        basis, rates, tuple(rows), equipment, lines,
+        basis, rates, tuple(rows), equipment, tuple(a for a in plant.auxiliary() if a.site.id == site.id), lines,
         _findings(rows, equipment, lines, site.region, extra_targets),
         recommendations, _ranking(plant, births, basis),
         tuple(_earlier(source, key, site, start_ms if start_ms is not None else start,

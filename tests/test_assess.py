@@ -122,3 +122,25 @@ def screenshot(report: Path, tmp_path: Path) -> None:
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", report.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
     assert "关键工序数控化率" in dom and 'id="oee-chart"' in dom
+
+
+@pytest.mark.integration
+def test_a_period_asked_for_is_compared_with_the_one_before_it(filled_influxdb: tuple[InfluxDB, Run], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    influx, run = filled_influxdb
+    out = tmp_path / "report.html"
+    # the run is 08:30 – 16:30 on 2026-01-05 (+08:00): the afternoon, and before it the five hours up to noon
+    assert main(["assess", str(PLANT), "--influx", influx.url, "--from", "2026-01-05T12:00+08:00",
+                 "--to", "2026-01-05T17:00+08:00", "--out", str(out), "--simulate-hours", "0"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<td data-period>2026-01-05 12:00 – 2026-01-05 16:30 (Asia/Shanghai)</td>" in html
+    assert "Period asked for</td><td>2026-01-05 12:00 – 2026-01-05 17:00;" in html
+    earlier = re.findall(r"<tr data-earlier><td>([^<]+)</td>", html)
+    assert earlier == ["本期 this period", "2026-01-05 07:00 – 2026-01-05 12:00"]
+    # the hour windows are the figures: a period that cuts one is refused, with the whole hour to give instead
+    capsys.readouterr()
+    assert main(["assess", str(PLANT), "--influx", influx.url, "--from", "2026-01-05T12:30+08:00",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "sfsim assess: --from 2026-01-05 12:30:00+0800: the report adds up the collector's hour windows; give a "
+        "whole hour of the site's clock, e.g. 2026-01-05T12:00+0800\n")
