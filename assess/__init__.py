@@ -6,10 +6,12 @@ line protocol files of the embedded demo — and the asset register from the pla
 with headless Chromium.
 """
 
-from ._html import render
+from ._html import render, render_summary
 from ._model import Assessment, EquipmentRow, IndicatorRow, LineEffect, LineRow, NoData, ReportMeta, Simulate, assess
 from ._pdf import PdfError, write_pdf
 from ._sources import FileSource, Hour, InfluxSource, Source, parse_line
+from ._summary import Summary, summarise
 
 __all__ = ["Assessment", "EquipmentRow", "FileSource", "Hour", "IndicatorRow", "InfluxSource", "LineEffect", "LineRow",
-           "NoData", "PdfError", "ReportMeta", "Simulate", "Source", "assess", "parse_line", "render", "write_pdf"]
+           "NoData", "PdfError", "ReportMeta", "Simulate", "Source", "Summary", "assess", "parse_line", "render",
+           "render_summary", "summarise", "write_pdf"]

@@ -5,11 +5,15 @@ No figure is left bare: every "—" is a ``_blank`` with its reason (``data-reas
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from html import escape
+from zoneinfo import ZoneInfo
 
 from collector import Colour, Rate, by_thresholds
 
 from ._model import Assessment, EquipmentRow, LineRow, Reason, hours_of
+from ._summary import SUMMARY_RATES, Summary
 
 _GRADE_FILL = {Colour.GREEN: "#2e9d4a", Colour.BLUE: "#2f6fd1", Colour.YELLOW: "#e0b400", Colour.ORANGE: "#f08c00",
                Colour.RED: "#d93025"}
@@ -370,6 +374,48 @@ def _benchmarks(a: Assessment) -> str:
     return "".join(out)
 
 
+def _energy(a: Assessment) -> str:
+    """Energy per line and the green indicators of the site's region, by proxy: kWh per good part, and its change
+    against the earlier period, beside what the plan set for energy per value added."""
+    before = dict(a.earlier[0].energy_per_good) if a.earlier else {}
+    rows = []
+    for line in a.lines:
+        now, then = line.kwh_per_good, before.get(line.path)
+        change = (f'{(now / then - 1) * 100:+.1f} %' if now is not None and then else
+                  _blank(Reason("无可比的前期数据", "no earlier period to compare with")))
+        rows.append(f'<tr data-energy="{escape(line.path)}"><td>{escape(str(line.name))}</td><td class="n">'
+                    f"{line.energy_kwh:,.1f}</td><td class=\"n\">"
+                    f"{_num(now, _NO_CONSTRAINT_GOOD if line.blank else _NO_GOOD, 3)}</td>"
+                    f'<td class="n">{_num(then, _NO_EARLIER, 3)}</td>'
+                    f'<td class="n">{change}</td></tr>')
+    out = [f"<p>合计 Total {sum(line.energy_kwh for line in a.lines):,.1f} kWh.</p><table><tr><th>产线 Line</th>"
+           "<th>能耗 kWh</th><th>单件能耗 kWh/good</th><th>前期 earlier period</th><th>变化 Change</th></tr>",
+           *rows, "</table>"]
+    out.append("<h3>绿色指标（代理） Green indicators, by proxy</h3>")
+    if not a.green:
+        out.append("<p>所在地区无绿色指标目标数据 No green target of the site's region is on file "
+                   "(collector/data/green.yaml).</p>")
+        return "".join(out)
+    items = "".join(f'<tr data-green="{escape(t.id)}"><td>{escape(t.indicator_zh)}<br><span class="muted">'
+                    f"{escape(t.indicator_en)}</span></td><td>{escape(t.target_zh)}<br><span class=\"muted\">"
+                    f"{escape(t.target_en)}</span></td><td>{escape(t.source)}</td></tr>" for t in a.green)
+    out.append("<p>代理指标：规划的指标按工业增加值计（能耗、用水量），本工厂只能给出每件良品的电耗及其与前期相比的变化，"
+               "不能与规划值直接比较；登记册无产值、未计量用水。 Proxies: the plan's figures are per value added "
+               "(energy, water); the plant gives electricity per good part and its change against the earlier "
+               "period, which is no measure of the plan's figure itself. The register holds no output value and no "
+               "water is metered.</p><table><tr><th>规划指标 The plan's indicator</th><th>目标 Target</th>"
+               f"<th>来源 Source</th></tr>{items}</table>")
+    return "".join(out)
+
+
+_NO_EARLIER = Reason("无前期数据", "no earlier period stored")
+_NO_REGION = Reason("未申报所在地区", "no region declared")
+_SUMMARY_NOTE = """<p class="muted">五色图：按关键工序数控化率排名五等分（绿、蓝、黄、橙、红）。 The five colours are
+fifths of the ranking by key-process NC rate (green, blue, yellow, orange, red), after the Ezhou 五色图 practice.
+A region's rate is the unweighted mean of its enterprises' rates (《中国制造2025》); the pooled rate weighs every
+machine alike and is shown beside it.</p>"""
+
+
 def _cover(a: Assessment) -> str:
     m = a.meta
     region = str(a.region) if a.region else "未申报 not declared"
@@ -437,11 +483,46 @@ def render(a: Assessment) -> str:
         "<h3>诊断发现 Findings</h3>", _findings(a),
         "<h2>五、改进建议 Recommendations</h2>", _recommendations(a),
         "<h2>六、自对标 Benchmarking</h2>", _benchmarks(a),
-        "<h2>七、能耗 Energy</h2>",
-        f"<p>合计 Total {sum(line.energy_kwh for line in a.lines):,.1f} kWh; per line in the table above.</p>",
+        "<h2>七、能耗与绿色指标 Energy and the green indicators</h2>", _energy(a),
         "<h2>八、方法说明 Method notes and sources</h2>", _METHOD.format(basis=escape(a.basis.value)),
         "<h2>九、签字 Sign-off</h2>", _signature(a),
     ]
     return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
             f"<title>两化融合评估 {escape(a.number)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def render_summary(s: Summary, reports: Mapping[str, str]) -> str:
+    """The summary page: each enterprise (linked to its report, ``reports``: site → file name), the fleet's rates
+    two ways, the 五色图 of the enterprises by NC rate and their ranking."""
+    def when(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, ZoneInfo(s.timezone)).strftime("%Y-%m-%d %H:%M")
+
+    heads = "".join(f"<th>{escape(zh)}<br><span class=\"muted\">{escape(en)}</span></th>"
+                    for _, zh, en in SUMMARY_RATES)
+    rows = []
+    for e in s.enterprises:
+        chip = (f'<span class="chip" style="background:{_GRADE_FILL[e.colour]}">{e.colour.zh} {e.colour.value}</span>'
+                if e.colour else _blank(Reason("无关键工序，不评级", "no key process: not graded")))
+        links = "<br>".join(f'<a href="{escape(reports[site])}">{escape(site)}</a>' for site in e.sites)
+        cells = "".join(f'<td class="n">{_pct(r.value, _NO_DENOMINATOR)} ({r.numerator}/{r.denominator})</td>'
+                        for r in e.rates)
+        region = escape(", ".join(e.regions)) or _blank(_NO_REGION)
+        rows.append(f'<tr data-enterprise="{escape(e.id)}"><td class="n">{e.rank}</td><td>{escape(str(e.name))}<br>'
+                    f'<span class="muted">{links}</span></td><td>{region}</td>{cells}'
+                    f"<td>{chip}</td><td>{_origin(e.origin)}</td></tr>")
+    mean = "".join(f'<td class="n" data-fleet-mean>{_pct(f.mean_of_enterprises, _NO_DENOMINATOR)}</td>'
+                   for f in s.fleet)
+    pooled = "".join(f'<td class="n" data-fleet-pooled>{_pct(f.equipment_weighted, _NO_DENOMINATOR)}</td>'
+                     for f in s.fleet)
+    body = (f"<h1>两化融合 评估汇总 Summary of the enterprises assessed</h1><p>期间 Period "
+            f"{escape(when(s.start_ms))} – {escape(when(s.end_ms))} ({escape(s.timezone)}); {len(s.enterprises)} "
+            "家企业 enterprises.</p>"
+            f"<table><tr><th>名次 Rank</th><th>企业 Enterprise</th><th>地区 Region</th>{heads}<th>五色 Grade</th>"
+            f"<th>数据 Data</th></tr>{''.join(rows)}"
+            f'<tr><td></td><td colspan="2">企业平均 Mean of the enterprises\' rates (the definition of a region\'s '
+            f"rate)</td>{mean}<td></td><td></td></tr>"
+            f'<tr><td></td><td colspan="2">设备合计 All equipment pooled (for comparison)</td>{pooled}<td></td>'
+            f"<td></td></tr></table>{_SUMMARY_NOTE}")
+    return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>两化融合 评估汇总</title>'
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")

@@ -13,6 +13,7 @@ from collector import (
     Basis,
     Benchmark,
     Equipment,
+    GreenTarget,
     Indicators,
     Kpis,
     Period,
@@ -22,13 +23,14 @@ from collector import (
     combine,
     fewest_upgrades,
     gaps,
+    green_targets,
     indicators,
     kpis,
     register,
 )
 from shopfloor import KINDS, AuxiliaryAt, MachineAt, Name, Plant, Region, Site
 
-from ._sources import Hour, Source, origins, registers
+from ._sources import Hour, Source, of_site
 
 HOUR_MS = 3_600_000
 #: how many earlier periods of the same length the report compares with, at most
@@ -215,6 +217,8 @@ class Earlier:
     networking_measured: Rate
     #: (line path, OEE)
     lines: tuple[tuple[str, float | None], ...]
+    #: (line path, kWh of all its machines per good part of its constraint; None without good parts)
+    energy_per_good: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +249,8 @@ class Assessment:
     recommendations: tuple[Recommendation, ...]
     ranking: tuple[Ranked, ...]
     earlier: tuple[Earlier, ...]
+    #: the green targets of the site's region (the report gives proxies of them)
+    green: tuple[GreenTarget, ...]
     meta: ReportMeta
     generated: str
 
@@ -292,10 +298,12 @@ def _site_of(plant: Plant, site_id: str | None) -> Site:
 
 def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int | None = None,
            end_ms: int | None = None, basis: Basis = Basis.EQUIPMENT, extra_targets: Sequence[Target] = (),
-           meta: ReportMeta = ReportMeta(), simulate: Simulate | None = None) -> Assessment:
+           meta: ReportMeta = ReportMeta(), simulate: Simulate | None = None,
+           peers: Mapping[str, Mapping[str, Rate]] | None = None) -> Assessment:
     """The site's assessment over [start, end) (default: the span of its telemetry), compared with the national
     targets and its own region's (``extra_targets``: a user's too); ``simulate`` gives the simulated effect of
-    each recommended upgrade."""
+    each recommended upgrade; ``peers`` are the rates of enterprises assessed with it (from their plant files),
+    which stand before what the store holds of them."""
     site = _site_of(plant, site_id)
     zone = site.calendar.timezone
     key = f"{plant.enterprise.id}/{site.id}"
@@ -315,8 +323,7 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
         raise NoData(f"{source.name}: no hourly KPIs of {key} between {first} and {last}: has its collector "
                      "computed them?")
     heard = source.heard(key, start, end)
-    births = source.births()
-    origin_of = origins(births, key)
+    origin_of = of_site(source.origins(), key)
     at_site = [at for at in plant.machines() if at.site.id == site.id]
     entries = [e for e in register(plant) if e.site == site.id]
     rates = indicators(entries, heard, basis)
@@ -341,18 +348,18 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
         for at in at_site)
     lines = tuple(_lines(plant, site, key, hours, heard, origin_of))
     recommendations = tuple(_recommendations(rows[0], entries, equipment, basis, simulate))
+    # the period asked for, where it is not the data's own: its length is what earlier periods are as long as
+    asked = (start if start_ms is None else start_ms, end if end_ms is None else end_ms)
+    generated = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
     return Assessment(
         plant.enterprise.name, plant.enterprise.id, key, site.name, site.region, zone, start, end,
-        None if start_ms is None and end_ms is None else (start if start_ms is None else start_ms,
-                                                          end if end_ms is None else end_ms),
+        None if start_ms is None and end_ms is None else asked,
         _provenance(source.name, telemetry_origin, at_site, heard, hours, first, last),
         basis, rates, tuple(rows), equipment, tuple(a for a in plant.auxiliary() if a.site.id == site.id), lines,
-        _findings(rows, equipment, lines, site.region, extra_targets),
-        recommendations, _ranking(plant, births, basis),
-        tuple(_earlier(source, key, site, start_ms if start_ms is not None else start,
-                       (end_ms if end_ms is not None else end) - (start_ms if start_ms is not None else start),
-                       entries, basis)),
-        meta, dt.datetime.now(dt.UTC).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"))
+        _findings(rows, equipment, lines), recommendations,
+        _ranking(plant, source.enterprise_rates(basis.value) | dict(peers or {}), basis),
+        tuple(_earlier(source, key, site, asked[0], asked[1] - asked[0], entries, basis)),
+        tuple(green_targets(site.region)), meta, generated)
 
 
 def _origin(found: set[str]) -> str:
@@ -415,8 +422,8 @@ def _why_blank(constraint: Name, networked: bool, heard: bool, period: Period) -
     return Reason("本期间未生产", "nothing was produced in the period")
 
 
-def _findings(rows: Sequence[IndicatorRow], equipment: Sequence[EquipmentRow], lines: Sequence[LineRow],
-              region: Region | None, extra: Sequence[Target]) -> tuple[Finding, ...]:
+def _findings(rows: Sequence[IndicatorRow], equipment: Sequence[EquipmentRow],
+              lines: Sequence[LineRow]) -> tuple[Finding, ...]:
     """自诊断: the six big losses by line, the key-process equipment that keeps the NC rate below its targets,
     digital key equipment that is not networked, and declared-networked equipment that sent nothing — ranked by
     the points of their figure they cost."""
@@ -474,17 +481,18 @@ def _recommendations(nc: IndicatorRow, entries: Sequence[Equipment], equipment: 
     return out
 
 
-def _ranking(plant: Plant, births: dict[str, dict[str, object]], basis: Basis) -> tuple[Ranked, ...]:
-    """The enterprise among the store's enterprises (its own figures from its plant file, theirs from births)."""
-    others = {e: r for e, r in registers(births).items() if e != plant.enterprise.id}
+def _ranking(plant: Plant, stored: Mapping[str, Mapping[str, Rate]], basis: Basis) -> tuple[Ranked, ...]:
+    """The enterprise among the store's enterprises: its own rates from its plant file, theirs as their collectors
+    stored them (``stored``: enterprise id → rates)."""
+    others = {e: rates for e, rates in stored.items() if e != plant.enterprise.id}
     if not others:
         return ()
-    own = register(plant)
+    own = indicators(register(plant), (), basis)
     out = []
     for attr, zh, en in (("nc_rate", "关键工序数控化率", "key-process NC rate"),
                          ("digitization", "生产设备数字化率", "production equipment digitization rate")):
-        values = {plant.enterprise.id: getattr(indicators(own, (), basis), attr).value}
-        values |= {e: getattr(indicators(r, (), basis), attr).value for e, r in others.items()}
+        values = {plant.enterprise.id: getattr(own, attr).value}
+        values |= {e: rates[attr].value if attr in rates else None for e, rates in others.items()}
         table = tuple(sorted(values.items(), key=lambda kv: (kv[1] is None, -(kv[1] or 0.0), kv[0])))
         mine = values[plant.enterprise.id]
         rank = 1 + sum(1 for v in values.values() if v is not None and mine is not None and v > mine)
@@ -506,13 +514,15 @@ def _earlier(source: Source, key: str, site: Site, start: int, length: int, entr
             break
         hours = source.hours(key, span[0], span[1] + 1)
         rates = indicators(entries, source.heard(key, a, b), basis)
-        lines = []
+        lines, energy = [], []
         for area in site.areas:
             for line in area.lines:
                 path = f"{key}/{area.id}/{line.id}"
-                lines.append((path, kpis(combine(h.period for h in hours
-                                                 if h.level == "line" and h.unit == path)).oee))
-        out.append(Earlier(a, b, rates.networking_measured, tuple(lines)))
+                period = combine(h.period for h in hours if h.level == "line" and h.unit == path)
+                kwh = sum(h.period.energy_kwh for h in hours if h.level == "machine" and h.unit.startswith(path + "/"))
+                lines.append((path, kpis(period).oee))
+                energy.append((path, kwh / period.gq if period.gq else None))
+        out.append(Earlier(a, b, rates.networking_measured, tuple(lines), tuple(energy)))
     return out
 
 

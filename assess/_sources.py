@@ -13,17 +13,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from collector import Equipment, Period, Store, from_birth
+from collector import Period, Rate, Store
+from collector._encode import RATES
 from collector._influx import influxql_string
 from collector._units import PATH_TAGS, Unit
 
 _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
 _INTS = {"pq", "gq", "sq", "rq", "failures"}
 _TELEMETRY = ("state", "counters", "signals")
-#: the birth's register fields (tags and fields both) a register entry is made of
-_BIRTH_TAGS = ("kind", "control", "key_process")
-_BIRTH_FIELDS = ("digital", "networked", "industry", "process", "origin")
 _HOUR_MS = 3_600_000
+#: the count that says how full a stored register is: all its production equipment
+_FULLEST = "digitization_den"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +57,15 @@ class Source(Protocol):
         or ends on one."""
         ...
 
-    def births(self) -> dict[str, dict[str, Any]]:
-        """Every machine's last stored birth in the store, by path: its register fields and ``origin``."""
+    def origins(self) -> dict[str, str]:
+        """``simulated`` or ``measured`` by path, from each machine's last stored birth."""
+        ...
+
+    def enterprise_rates(self, basis: str) -> dict[str, dict[str, Rate]]:
+        """Each enterprise's 两化融合 rates as stored (``digitization``, level enterprise, counted on ``basis``), by
+        enterprise id: from the fullest register the store has of it (the most equipment counted). A collector
+        given the enterprise's plant file counts its silent equipment too; one that learnt the enterprise from
+        births alone (a collector of another enterprise sharing the store) does not."""
         ...
 
 
@@ -72,28 +79,14 @@ def _path(tags: dict[str, str]) -> str:
     return "/".join(tags[k] for k in PATH_TAGS if tags.get(k))
 
 
-def origins(births: dict[str, dict[str, Any]], site: str) -> dict[str, str]:
-    """``simulated`` or ``measured`` by path for the machines of ``site`` (``enterprise/site``) with a birth."""
-    return {path: str(b.get("origin") or "measured") for path, b in births.items() if path.startswith(site + "/")}
+def of_site(origins: dict[str, str], site: str) -> dict[str, str]:
+    """The origins of the machines of ``site`` (``enterprise/site``)."""
+    return {path: origin for path, origin in origins.items() if path.startswith(site + "/")}
 
 
-def registers(births: dict[str, dict[str, Any]]) -> dict[str, list[Equipment]]:
-    """The register entries the births in a store declare, by enterprise id (the store's other enterprises, for
-    ranking)."""
-    out: dict[str, list[Equipment]] = {}
-    for path, b in births.items():
-        parts = path.split("/")
-        if len(parts) != 5:
-            continue
-        try:
-            entry = from_birth({"machine": dict(zip(("enterprise", "site", "area", "line", "id"), parts, strict=True)),
-                                "industry": b["industry"], "control": b["control"],
-                                "key_process": str(b["key_process"]).lower() == "true", "process": b["process"],
-                                "digital": b["digital"], "networked": b["networked"]})
-        except (KeyError, ValueError):
-            continue  # a birth stored by an older collector, without the register fields
-        out.setdefault(parts[0], []).append(entry)
-    return out
+def _rates(values: dict[str, Any]) -> dict[str, Rate]:
+    return {name: Rate(int(values[f"{name}_num"]), int(values[f"{name}_den"])) for name in RATES
+            if values.get(f"{name}_num") is not None and values.get(f"{name}_den") is not None}
 
 
 def _site_where(site: str) -> str:
@@ -136,19 +129,26 @@ class InfluxSource:
                     for v in s["values"]]
         return (min(instants), max(instants)) if instants else None
 
-    def births(self) -> dict[str, dict[str, Any]]:
-        """Every machine's last stored birth, by path."""
-        columns = ", ".join(f'"{k}"' for k in _BIRTH_FIELDS)
-        last: dict[str, tuple[int, dict[str, Any]]] = {}
+    def origins(self) -> dict[str, str]:
+        """``simulated`` or ``measured`` by path, from each machine's last stored birth."""
+        last: dict[str, tuple[int, str]] = {}
         # a series per tag set: a machine whose kind or control changed has several, the newest birth wins
-        for s in self.store.query(f'SELECT {columns} FROM "birth" GROUP BY * ORDER BY time DESC LIMIT 1'):
-            tags = s.get("tags", {})
-            row = dict(zip(s["columns"], s["values"][0], strict=True))
-            path = _path(tags)
-            if int(row["time"]) >= last.get(path, (-1, {}))[0]:
-                last[path] = (int(row["time"]), {k: row.get(k) for k in _BIRTH_FIELDS}
-                              | {k: tags.get(k) for k in _BIRTH_TAGS})
-        return {path: b for path, (_, b) in last.items()}
+        for s in self.store.query('SELECT "origin" FROM "birth" GROUP BY * ORDER BY time DESC LIMIT 1'):
+            time, origin = s["values"][0]
+            path = _path(s.get("tags", {}))
+            if int(time) >= last.get(path, (-1, ""))[0]:
+                last[path] = (int(time), str(origin or "measured"))
+        return {path: origin for path, (_, origin) in last.items()}
+
+    def enterprise_rates(self, basis: str) -> dict[str, dict[str, Rate]]:
+        """Each enterprise's rates on ``basis`` from its fullest stored register, by enterprise id."""
+        # a selector (max) returns the other fields of the point it selects
+        others = ", ".join(f'"{name}_{part}"' for name in RATES for part in ("num", "den")
+                           if f"{name}_{part}" != _FULLEST)
+        query = (f'SELECT max("{_FULLEST}") AS "{_FULLEST}", {others} FROM "digitization" WHERE "level" = '
+                 f'\'enterprise\' AND "basis" = {influxql_string(basis)} GROUP BY "enterprise"')
+        return {s["tags"]["enterprise"]: _rates(dict(zip(s["columns"], s["values"][0], strict=True)))
+                for s in self.store.query(query) if s.get("tags", {}).get("enterprise") and s["values"]}
 
 
 # ---------------------------------------------------------------- line protocol files
@@ -222,7 +222,8 @@ class FileSource:
             for path in files:
                 text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
                 for line in text.splitlines():
-                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", "birth", *_TELEMETRY):
+                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", "birth", "digitization",
+                                                                                          *_TELEMETRY):
                         points.append(parse_line(line))
             self._points = points
         return iter(self._points)
@@ -255,11 +256,21 @@ class FileSource:
             site, 0 if start_ms is None else start_ms, 2**62 // 1000 if end_ms is None else end_ms, _TELEMETRY)]
         return (min(instants), max(instants)) if instants else None
 
-    def births(self) -> dict[str, dict[str, Any]]:
-        """Every machine's last birth in the files, by path."""
-        last: dict[str, tuple[int, dict[str, Any]]] = {}
+    def origins(self) -> dict[str, str]:
+        """``simulated`` or ``measured`` by path, from each machine's last birth in the files."""
+        last: dict[str, tuple[int, str]] = {}
         for m, tags, values, ts in self._read():
             path = _path(tags)
-            if m == "birth" and ts >= last.get(path, (-1, {}))[0]:
-                last[path] = (ts, {k: values.get(k) for k in _BIRTH_FIELDS} | {k: tags.get(k) for k in _BIRTH_TAGS})
-        return {path: b for path, (_, b) in last.items()}
+            if m == "birth" and ts >= last.get(path, (-1, ""))[0]:
+                last[path] = (ts, str(values.get("origin") or "measured"))
+        return {path: origin for path, (_, origin) in last.items()}
+
+    def enterprise_rates(self, basis: str) -> dict[str, dict[str, Rate]]:
+        """Each enterprise's rates on ``basis`` from its fullest register in the files, by enterprise id."""
+        fullest: dict[str, dict[str, Any]] = {}
+        for m, tags, values, _ in self._read():
+            if m == "digitization" and tags.get("level") == "enterprise" and tags.get("basis") == basis:
+                enterprise = tags.get("enterprise", "")
+                if values.get(_FULLEST, -1) > fullest.get(enterprise, {}).get(_FULLEST, -1):
+                    fullest[enterprise] = values
+        return {e: _rates(values) for e, values in fullest.items() if e}

@@ -16,7 +16,7 @@ from ._influx import Rejected, Store, StoreConfig, Unavailable, open_store
 from ._kpi import Kpis, Losses, Period, combine, kpis
 from ._messages import Invalid, Message, decode
 from ._service import Collector, DeadLetters, collector_topic
-from ._targets import Benchmark, Target, benchmarks, gaps, load_targets, targets
+from ._targets import Benchmark, GreenTarget, Target, benchmarks, gaps, green_targets, load_targets, targets
 from ._timeline import MachineTimeline
 from ._upgrades import fewest_upgrades
 
@@ -34,6 +34,7 @@ __all__ = [
     "Equipment",
     "FleetRate",
     "GradingConfig",
+    "GreenTarget",
     "Indicators",
     "Invalid",
     "KpiConfig",
@@ -61,6 +62,7 @@ __all__ = [
     "fleet",
     "from_birth",
     "gaps",
+    "green_targets",
     "indicators",
     "kpis",
     "load_collector_config",

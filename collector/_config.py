@@ -124,12 +124,18 @@ class CollectorConfig:
     kpi: KpiConfig = field(default_factory=KpiConfig)
     health_interval_s: float = 10.0
     shutdown_timeout_s: float = 10.0
+    #: take in only the sites of the plant files, nothing else the broker or the store holds (the demo's: a run is
+    #: about its plant alone; a collector that learnt another enterprise from its births alone would store that
+    #: enterprise's rates without its silent equipment, over its own collector's)
+    plant_sites_only: bool = False
     source: str = ""
 
     @property
     def sites(self) -> list[str] | None:
         """The sites this collector owns (None: the whole fleet)."""
-        return None if self.partition.whole else owned(self.kpi.plants, self.partition)
+        if self.partition.whole and not self.plant_sites_only:
+            return None
+        return owned(self.kpi.plants, self.partition)
 
     @property
     def topics(self) -> list[str]:
@@ -139,9 +145,10 @@ class CollectorConfig:
     @property
     def subscription(self) -> str:
         """What the collector subscribes to, as its start-up line says it."""
-        if self.partition.whole:
-            return f"subscribes to every machine ({self.topics[0]})"
         sites = self.sites or []
+        if self.partition.whole:
+            return (f"subscribes to the {len(sites)} site(s) of its plant files ({', '.join(sites)})"
+                    if self.plant_sites_only else f"subscribes to every machine ({self.topics[0]})")
         return (f"partition {self.partition}: subscribes to {len(sites)} site(s) of the register "
                 f"({', '.join(sites) or 'none'})" + ("; adds up the fleet" if self.partition.adds_up_the_fleet
                                                      and self.kpi.enabled else ""))

@@ -63,9 +63,10 @@ class Engine:
     ``tick`` it for the results due, as line protocol."""
 
     def __init__(self, config: KpiConfig, counts: Counter[str] | None = None, streams: Streams | None = None,
-                 *, sites: Collection[str] | None = None) -> None:
+                 *, sites: Collection[str] | None = None, adds_up: bool | None = None) -> None:
         """``sites``: the engine's partition of the fleet (the plant files' other sites are left to theirs, and the
-        partitions' fleet step adds them up from the store); None: every site, added up here (``FleetStep``)."""
+        partitions' fleet step adds them up from the store); None: every site. ``adds_up``: the engine adds up
+        its sites as the fleet here (``FleetStep``; default: when it has every site)."""
         self.config = config
         self.counts: Counter[str] = counts if counts is not None else Counter()
         #: what the engine is fed has been admitted by these (the caller admits, the engine reads what is unknown)
@@ -76,7 +77,7 @@ class Engine:
         self.regions: dict[str, Region | None] = {}
         self.clocks = Clocks()
         self.sites = frozenset(sites) if sites is not None else None
-        self.fleet = FleetStep(config) if sites is None else None
+        self.fleet = FleetStep(config) if (sites is None if adds_up is None else adds_up) else None
         self.alarms = Alarms()
         self.latest: dict[tuple[str, str, str], Result] = {}
         self._changes = Changes()

@@ -286,7 +286,7 @@ class Collector(Service):
         self.fleet: FleetStep | None = None
         if config.kpi.enabled:
             whole = config.partition.whole
-            self.engine = Engine(config.kpi, self.counts, self.streams, sites=config.sites)
+            self.engine = Engine(config.kpi, self.counts, self.streams, sites=config.sites, adds_up=whole)
             if not whole and config.partition.adds_up_the_fleet:
                 self.fleet = FleetStep(config.kpi)
         #: what reads the admitted stream beside storage, in order

@@ -106,6 +106,36 @@ def benchmarks(indicator: str | None = None) -> list[Benchmark]:
             for e in yaml.safe_load(text) if indicator is None or e["indicator"] == indicator]
 
 
+@dataclass(frozen=True, slots=True)
+class GreenTarget:
+    """A region's green target (``data/green.yaml``): the change of energy or water per value added it set, as a
+    fraction over ``years`` (−0.04 over 1: 4 % a year), with its source. Plants give proxies of it only."""
+
+    id: str
+    region: Region
+    indicator_zh: str
+    indicator_en: str
+    target_zh: str
+    target_en: str
+    change: float
+    years: int
+    source: str
+
+    @property
+    def energy(self) -> bool:
+        """Is it about energy (else water)?"""
+        return "能耗" in self.indicator_zh
+
+
+def green_targets(region: Region | None) -> list[GreenTarget]:
+    """The green targets of ``collector/data/green.yaml`` that apply to a site in ``region``."""
+    text = resources.files("collector").joinpath("data/green.yaml").read_text(encoding="utf-8")
+    out = [GreenTarget(str(e["id"]), parse_region(str(e["region"])), str(e["indicator"]["zh"]),
+                       str(e["indicator"]["en"]), str(e["target"]["zh"]), str(e["target"]["en"]), float(e["change"]),
+                       int(e["years"]), str(e["source"])) for e in yaml.safe_load(text)]
+    return [t for t in out if region is not None and region.within(t.region)]
+
+
 def gaps(value: float, indicator: str, region: Region | None, *, extra: Sequence[Target] = ()) -> \
         list[tuple[Target, float]]:
     """Each target of ``indicator`` that applies in ``region``, with ``value − target`` (negative: short of it)."""

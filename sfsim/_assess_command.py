@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assess import (
+    Assessment,
     FileSource,
     InfluxSource,
     LineEffect,
@@ -21,9 +23,11 @@ from assess import (
     Source,
     assess,
     render,
+    render_summary,
+    summarise,
     write_pdf,
 )
-from collector import Basis, StoreConfig, Unavailable, load_targets, open_store
+from collector import Basis, Rate, StoreConfig, Unavailable, indicators, load_targets, open_store, register
 from shopfloor import Plant, PlantError, load_plant
 from shopfloor.config import ConfigError, http_url
 
@@ -43,8 +47,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "national and city targets with their evidence (which key-process machines are NC, which equipment was "
         "heard), line OEE and the six big losses, energy, and the method notes. The register comes from the "
         "plant file; the evidence from the collector's InfluxDB (--influx) or the demo's files (--data).")
-    p.add_argument("plant", metavar="PLANT", help="the plant file (the asset register)")
-    p.add_argument("--site", help="site id (default: the plant's only site)")
+    p.add_argument("plant", metavar="PLANT", nargs="+",
+                   help="the plant file (the asset register); several: one report per site and a summary")
+    p.add_argument("--site", help="site id (default: every site, one report each)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--influx", metavar="URL", help="the collector's InfluxDB, e.g. http://localhost:8086")
     source.add_argument("--data", metavar="DIR", type=Path,
@@ -62,7 +67,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help="how 关键工序数控化率 counts (default %(default)s)")
     p.add_argument("--targets", type=Path, metavar="FILE", action="append", default=[],
                    help="more targets (a region's), in the form of collector/data/targets.yaml; repeatable")
-    p.add_argument("--out", type=Path, default=Path("assessment.html"), help="the report file (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("assessment.html"),
+                   help="the report file (default %(default)s); for several sites a folder (assessment.html: "
+                   "assessment/) with a report per site and summary.html")
     p.add_argument("--report-number", metavar="TEXT", help="the report's number (default: site and first day)")
     p.add_argument("--assessor", metavar="NAME", help="who assessed (cover and signature block)")
     p.add_argument("--organisation", metavar="NAME", help="the assessor's organisation")
@@ -71,7 +78,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help="hours the plant is simulated to show a recommendation's effect on OEE and output "
                    "(default %(default)s; 0: not simulated)")
     p.add_argument("--pdf", type=Path, metavar="FILE",
-                   help="also the report as PDF (A4, page numbers), printed by headless Chromium")
+                   help="also the report as PDF (A4, page numbers), printed by headless Chromium; for several "
+                   "sites a folder, as --out")
     p.set_defaults(run=run)
 
 
@@ -113,11 +121,49 @@ def _store(args: argparse.Namespace) -> StoreConfig:
                        username=args.influx_username, password=args.influx_password, create_database=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def _write(html: str, out: Path, pdf: Path | None, what: str) -> int | None:
+    """The report as HTML at ``out`` and, with ``pdf``, as PDF; an exit code when that fails."""
     try:
-        plant = load_plant(args.plant)
-    except ConfigError as e:
-        print_issues(e.issues)
+        out.write_text(html, encoding="utf-8")
+    except OSError as e:
+        print(f"sfsim assess: --out {out}: {e.strerror or e}", file=sys.stderr)
+        return Exit.INPUT
+    print(f"{out}: {what}")
+    if pdf is None:
+        return None
+    try:
+        write_pdf(html, pdf)
+    except PdfError as e:
+        print(f"sfsim assess: --pdf {pdf}: {e}", file=sys.stderr)
+        return Exit.FAILED
+    except OSError as e:
+        print(f"sfsim assess: --pdf {pdf}: {e.strerror or e}", file=sys.stderr)
+        return Exit.INPUT
+    print(f"{pdf}: the same report as PDF")
+    return None
+
+
+def rates_of(plant: Plant, basis: Basis) -> dict[str, Rate]:
+    """An enterprise's declared rates from its plant file, by attribute."""
+    rates = indicators(register(plant), (), basis)
+    return {attr: getattr(rates, attr) for attr in ("nc_rate", "digitization")}
+
+
+def _folder(path: Path) -> Path:
+    """Where the reports of several sites go: ``--out`` as a folder (``assessment.html`` → ``assessment/``)."""
+    return path.with_suffix("") if path.suffix.lower() in (".html", ".htm", ".pdf") else path
+
+
+def run(args: argparse.Namespace) -> int:
+    plants = []
+    for name in args.plant:
+        try:
+            plants.append(load_plant(name))
+        except ConfigError as e:
+            print_issues(e.issues)
+            return Exit.INPUT
+    if args.site is not None and len(plants) > 1:
+        print("sfsim assess: --site names a site of one plant: give one PLANT with it", file=sys.stderr)
         return Exit.INPUT
     try:
         start_ms, end_ms = _ms(args.start, "--from"), _ms(args.end, "--to")
@@ -145,36 +191,56 @@ def run(args: argparse.Namespace) -> int:
     except PlantError as e:
         print_issues(e.issues)
         return Exit.INPUT
-    try:
-        meta = ReportMeta(args.report_number, args.assessor, args.organisation, args.report_date)
-        report = assess(plant, args.site, source, start_ms=start_ms, end_ms=end_ms, basis=Basis(args.basis),
-                        extra_targets=extra, meta=meta, simulate=_simulator(plant, args.simulate_hours))
-    except ValueError as e:  # --site names no site of the plant (or none when it has several), a file's bad line
-        print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
-        return Exit.INPUT
-    except (NoData, OSError, Unavailable) as e:  # nothing stored for the site or period (no *.lp files), no server
-        print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
-        return Exit.FAILED
-    html = render(report)
-    try:
-        args.out.write_text(html, encoding="utf-8")
-    except OSError as e:
-        print(f"sfsim assess: --out {args.out}: {e.strerror or e}", file=sys.stderr)
-        return Exit.INPUT
-    nc = report.indicators.nc_rate
-    print(f"{args.out}: {report.site}, {report.local(report.start_ms)} – {report.local(report.end_ms)} "
-          f"({report.provenance.origin}); "
-          f"关键工序数控化率 {nc.numerator}/{nc.denominator}, "
-          f"设备联网率 measured {report.indicators.networking_measured.numerator}/"
-          f"{report.indicators.networking_measured.denominator}")
-    if args.pdf is not None:
+    # one report per site: the one named, or every site of every plant
+    wanted = [(plant, site) for plant in plants for site in ([args.site] if args.site else [s.id for s in plant.sites])]
+    meta = ReportMeta(args.report_number, args.assessor, args.organisation, args.report_date)
+    basis = Basis(args.basis)
+    # the enterprises assessed together are ranked by their plant files, not by what the store learnt of them
+    peers = {p.enterprise.id: rates_of(p, basis) for p in plants}
+    reports = []
+    for plant, site in wanted:
         try:
-            write_pdf(html, args.pdf)
-        except PdfError as e:
-            print(f"sfsim assess: --pdf {args.pdf}: {e}", file=sys.stderr)
-            return Exit.FAILED
-        except OSError as e:
-            print(f"sfsim assess: --pdf {args.pdf}: {e.strerror or e}", file=sys.stderr)
+            reports.append(assess(plant, site, source, start_ms=start_ms, end_ms=end_ms, basis=basis,
+                                  extra_targets=extra, meta=meta if len(wanted) == 1 else
+                                  dataclasses.replace(meta, number=None),
+                                  simulate=_simulator(plant, args.simulate_hours), peers=peers))
+        except ValueError as e:  # --site names no site of the plant, --from cuts an hour, a file's bad line
+            print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
             return Exit.INPUT
-        print(f"{args.pdf}: the same report as PDF")
-    return Exit.OK
+        except NoData as e:  # nothing stored for the site or period: in a batch, the other sites still are
+            print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
+            if len(wanted) == 1:
+                return Exit.FAILED
+        except (OSError, Unavailable) as e:  # no *.lp files, no server
+            print(_logs.scrub(f"sfsim assess: {e}"), file=sys.stderr)
+            return Exit.FAILED
+    if not reports:
+        return Exit.FAILED
+    if len(wanted) == 1:
+        (report,) = reports
+        return _write(render(report), args.out, args.pdf, _said(report)) or Exit.OK
+    folder, pdfs = _folder(args.out), None if args.pdf is None else _folder(args.pdf)
+    for path in (folder, pdfs):
+        if path is not None:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                print(f"sfsim assess: {path}: {e.strerror or e}", file=sys.stderr)
+                return Exit.INPUT
+    files = {r.site: f"{r.site.replace('/', '--')}.html" for r in reports}
+    for r in reports:
+        failed = _write(render(r), folder / files[r.site],
+                        None if pdfs is None else pdfs / files[r.site].replace(".html", ".pdf"), _said(r))
+        if failed:
+            return failed
+    summary = summarise(reports)
+    return _write(render_summary(summary, files), folder / "summary.html", None if pdfs is None else
+                  pdfs / "summary.pdf", f"the summary of {len(summary.enterprises)} enterprises, "
+                  f"{len(reports)} sites") or (Exit.FAILED if len(reports) < len(wanted) else Exit.OK)
+
+
+def _said(report: Assessment) -> str:
+    nc, measured = report.indicators.nc_rate, report.indicators.networking_measured
+    return (f"{report.site}, {report.local(report.start_ms)} – {report.local(report.end_ms)} "
+            f"({report.provenance.origin}); 关键工序数控化率 {nc.numerator}/{nc.denominator}, "
+            f"设备联网率 measured {measured.numerator}/{measured.denominator}")

@@ -198,7 +198,8 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
             ack_after_store=real_broker is not None,
             spool_dir=out / "collector-spool",
             dead_letter_file=out / "dead-letters.jsonl", dead_letter_topic=False, batch_max_delay_s=0.1,
-            kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0))
+            kpi=KpiConfig(plants=(plant,), interval_s=1.0, rolling_s=3600.0), health_interval_s=5.0,
+            plant_sites_only=True))
         await stack.enter_async_context(collector)
         # subscribed before anything is published
         await _ready(collector, f"the collector is not subscribed to {mqtt.url}")

@@ -127,7 +127,7 @@ def screenshot(report: Path, tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_a_period_asked_for_is_compared_with_the_one_before_it(filled_influxdb: tuple[InfluxDB, Run], tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    influx, run = filled_influxdb
+    influx, _ = filled_influxdb
     out = tmp_path / "report.html"
     # the run is 08:30 – 16:30 on 2026-01-05 (+08:00): the afternoon, and before it the five hours up to noon
     assert main(["assess", str(PLANT), "--influx", influx.url, "--from", "2026-01-05T12:00+08:00",
@@ -137,6 +137,11 @@ def test_a_period_asked_for_is_compared_with_the_one_before_it(filled_influxdb: 
     assert "Period asked for</td><td>2026-01-05 12:00 – 2026-01-05 17:00;" in html
     earlier = re.findall(r"<tr data-earlier><td>([^<]+)</td>", html)
     assert earlier == ["本期 this period", "2026-01-05 07:00 – 2026-01-05 12:00"]
+    # energy per good part against the earlier period: a proxy of Hangzhou's green targets, labelled as one
+    change = re.search(r'data-energy="[^"]*/smt-1">(?:<td[^>]*>[^<]*</td>){4}<td class="n">([+-]\d+\.\d) %</td>', html)
+    assert change is not None
+    assert 'data-green="hangzhou-2020-energy"' in html and 'data-green="hangzhou-2020-water"' in html
+    assert "wuhan-energy" not in html and "Proxies: the plan's figures are per value added" in html
     # the hour windows are the figures: a period that cuts one is refused, with the whole hour to give instead
     capsys.readouterr()
     assert main(["assess", str(PLANT), "--influx", influx.url, "--from", "2026-01-05T12:30+08:00",
