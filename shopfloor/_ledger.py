@@ -257,8 +257,9 @@ def _kind(rec: Mapping[str, str], rows: _Cells, row: int, mapped: Mapping[str, s
     return found
 
 
-def _control(rec: Mapping[str, str], rows: _Cells, row: int) -> Control | None:
-    """控制方式 as written (a word, or a controller's name), checked against 是否数控; None: the kind's default."""
+def _control(rec: Mapping[str, str], rows: _Cells, row: int, default: Control | None) -> Control | None:
+    """控制方式 as written (a word, or a controller's name), checked against 是否数控 — and so is the kind's
+    ``default`` when 控制方式 is empty; None: the kind's default."""
     text = rec.get("control", "").strip()
     control: Control | None = None
     if text:
@@ -272,6 +273,10 @@ def _control(rec: Mapping[str, str], rows: _Cells, row: int) -> Control | None:
     if not rec.get("nc", "").strip():
         return control
     nc = _flag(rec["nc"], rows, row, _BY_KEY["nc"])
+    if control is None and nc is False and default in (Control.NC, Control.CNC):
+        rows.warn(row, _BY_KEY["nc"], f"says 否, and 控制方式 is empty: its kind is under {default.value} by "
+                                      "default, so manual is used")
+        return Control.MANUAL
     if nc is None or control is None:
         return control if nc is None else (Control.CNC if nc else None)
     if nc != (control in (Control.NC, Control.CNC)):
@@ -414,7 +419,7 @@ def ledger_to_plant_data(path: str | Path, options: LedgerOptions) -> LedgerData
                 machine["area"] = rec["area"]
         elif kind:
             machine["kind"] = kind
-        control = _control(rec, rows, row_no)
+        control = _control(rec, rows, row_no, KINDS[kind].control if kind in KINDS else None)
         if control is None and pool and kind in KINDS:
             control = KINDS[kind].control  # the pool's default is manual, not the kind's
         if control is not None:

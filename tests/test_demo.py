@@ -134,3 +134,35 @@ def test_each_run_keeps_its_data_apart_and_running_a_plant_again_is_harmless(tmp
 
 def contents(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.integration
+def test_the_sites_auxiliary_pool_is_in_the_report_and_out_of_its_production_denominators(tmp_path: Path) -> None:
+    # the Wuhan plant with a compressor (PLC, networked over Modbus TCP) and a crane (manual) beside its lines
+    wuhan = (Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml").read_text(encoding="utf-8")
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(wuhan.replace("    region: 湖北省武汉市\n", """    region: 湖北省武汉市
+    auxiliary:
+      - {id: DL-01, name: 空压机, category: 动力设备, area: machining, control: plc, protocol: Modbus TCP}
+      - {id: QZ-01, name: 行车, category: 起重设备, area: welding}
+""", 1), encoding="utf-8")
+    demo(tmp_path, str(plant), duration="1h")
+    (run,) = runs(tmp_path)
+    out = tmp_path / "report.html"
+    assert main(["assess", str(plant), "--data", str(run / "data"), "--out", str(out), "--simulate-hours", "0"]) == 0
+    html = out.read_text(encoding="utf-8")
+    pool = [re.sub(r"<[^>]+>", " ", row).split()[:2] for row in re.findall(r"<tr data-auxiliary>(.*?)</tr>", html)]
+    assert pool == [["空压机", "wuhan-auto-parts/wuhan-edz/machining/-/DL-01"],
+                    ["行车", "wuhan-auto-parts/wuhan-edz/welding/-/QZ-01"]]
+    # production equipment only in the rates (11 machines, 5 digital and networked); with the pool beside them:
+    # digital 6/13 (the compressor's PLC keeps data, the manual crane none), networked declared 6/13 (the
+    # compressor over Modbus TCP), measured 5/13 (the pool sends nothing); the NC rate counts key processes, which
+    # the pool never is
+    def shown(key: str) -> str:
+        return re.sub(r"<[^>]+>", " ", html[html.index(f'data-indicator="{key}"'):].split("</tr>")[0])
+
+    assert "5 / 11" in shown("digitization") and "with auxiliary equipment: 46.2 % (6 / 13)" in shown("digitization")
+    assert "with auxiliary equipment: 46.2 % (6 / 13)" in shown("networking_declared")
+    assert "with auxiliary equipment: 38.5 % (5 / 13)" in shown("networking_measured")
+    assert "auxiliary" not in shown("nc_rate")
+    assert '<td class="n" data-indicator="nc_rate">50.0 %</td><td class="n">4 / 8</td>' in html

@@ -4,9 +4,11 @@ missing and vanishing nodes, and security that does not match — each logged cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,15 @@ from typing import Any
 import pytest
 from asyncua import Server, ua
 
+from collector import Collector
 from edge import EdgeGateway, EndpointConfig, load_edge_config
+from sfsim import main as main_cli
+from shopfloor import load_plant
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
 
-from .pipeline import edge_config, opcua_plant
+from .pipeline import collector_config, edge_config, opcua_plant
 from .recording import Recorder, validate, wait_until
-from .servers import Mosquitto, free_port, free_ports
+from .servers import InfluxDB, Mosquitto, free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -292,3 +297,49 @@ def test_security_mismatches_are_explained_and_the_other_endpoints_keep_serving(
     assert "wuhan-auto-parts/wuhan-edz/machining/brake-disc/WH-C01" in bridged  # first line, secured
     assert "wuhan-auto-parts/wuhan-edz/welding/axle-weld/WH-R01" in bridged  # third line, once trusted
     assert not any("/gearbox/" in path for path in bridged)  # wrong password: nothing
+
+
+def test_a_report_on_a_foreign_servers_machines_says_their_data_is_measured(mosquitto: Mosquitto, influxdb: InfluxDB,
+                                                                           tmp_path: Path) -> None:
+    """A vendor's PLC through the edge gateway, Mosquitto and the collector into InfluxDB: the machines speak for
+    themselves, and the assessor's report says so — not 'simulated', as it says for sfsim's own servers."""
+    (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
+    plc = PressPlc(free_port())
+    (tmp_path / "edge.yaml").write_text(EDGE.format(mqtt_port=mosquitto.port, opc_port=plc.port, ns=VENDOR),
+                                        encoding="utf-8")
+    plant = load_plant(tmp_path / "plant.yaml")
+    config = dataclasses.replace(collector_config(mosquitto, influxdb, tmp_path, plant), max_ahead_s=None)
+    minute = dt.timedelta(minutes=1)
+    I16, U32 = ua.VariantType.Int16, ua.VariantType.UInt32
+
+    async def main() -> None:
+        await plc.start()
+        for name, value, vtype in PressPlc.VARIABLES:  # every value as the PLC holds it at T0, producing
+            await plc.write(name, 1 if name.endswith("Status") else value, vtype, T0)
+        collector = Collector(config)
+        task = asyncio.create_task(collector.run())
+        await wait_until(collector.storage.connected.is_set, 15)
+        async with EdgeGateway(load_edge_config(tmp_path / "edge.yaml")) as gateway:
+            await gateway.wait_ready(15)
+            for n in range(1, 6):
+                await plc.write("Press01.PartCount", n, U32, T0 + n * minute)
+            # the site's clock follows its slowest machine: press 2 reports too (it stops), and press 1 runs on
+            await plc.write("Press02.Status", 0, I16, T0 + 6 * minute)
+            await plc.write("Press01.Status", 3, I16, T0 + 7 * minute)
+            await wait_until(lambda: bool(influxdb.rows(
+                'SELECT "pq" FROM "kpi" WHERE "machine" = \'press-01\' AND "window" = \'hour\' AND "pq" >= 5')), 20)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await plc.stop()
+
+    asyncio.run(main())
+    out = tmp_path / "report.html"
+    assert main_cli(["assess", str(tmp_path / "plant.yaml"), "--influx", influxdb.url, "--out", str(out),
+                     "--simulate-hours", "0"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert '<span class="origin" data-origin="measured">数据性质 Data: 实测 measured</span>' in html
+    assert re.search(r'data-indicator="networking_measured">.*?data-origin="measured"', html)
+    assert 'data-origin="simulated"' not in html
+    press1 = html[html.index("acme/plant-1/stamping/line-1/press-01</span>"):].split("</tr>")[0]
+    assert "实测 measured" in press1

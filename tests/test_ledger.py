@@ -514,3 +514,17 @@ def test_the_template_command_writes_once_and_says_how_to_go_on(tmp_path: Path,
     assert capsys.readouterr().err == f"{out}: already exists; pass --force to overwrite it\n"
     assert main(["ledger", "template", "--out", str(tmp_path / "台账.ods")]) == 2
     assert "a template is .xlsx or .csv, not .ods" in capsys.readouterr().err
+
+
+def test_a_machine_the_ledger_says_is_not_nc_is_not_given_its_kinds_nc_control(tmp_path: Path) -> None:
+    # 是否数控 否 and no 控制方式: a 数控车床's kind is CNC by default, which the ledger has just denied
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("设备编号,车间,产线,设备名称,是否关键工序,是否数控,控制方式,节拍\n"
+                      "M1,jj,L1,数控车床,是,否,,60s\n"
+                      "M2,jj,L1,数控车床,是,是,,60s\n"
+                      "M3,jj,L1,普通车床,是,否,,60s\n", encoding="utf-8")
+    result = import_ledger(ledger)
+    assert [str(w) for w in result.warnings] == [
+        f"{ledger}: F2 (是否数控): says 否, and 控制方式 is empty: its kind is under cnc by default, so manual is used"]
+    controls = [at.machine.control for at in parse_plant(result.yaml).machines()]
+    assert controls == [Control.MANUAL, Control.CNC, Control.MANUAL]
