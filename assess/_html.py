@@ -109,7 +109,9 @@ def _indicators(a: Assessment) -> str:
         targets = "<br>".join(
             f'<span class="{"met" if gap >= 0 else "short"}">{escape(t.label_zh)} {escape(t.label_en)}: '
             f'{t.value * 100:.1f} % → {gap * 100:+.1f} pt{"" if t.verified else " *"}</span>' for t, gap in row.gaps
-        ) or '<span class="muted">无适用目标 no national target or target of its region</span>'
+        ) or ('<span class="muted">无值，不计差距 no value: no gap computed</span>' if row.rate.value is None and
+              row.key == "nc_rate" else '<span class="muted">无适用目标 no national target or target of its region'
+              "</span>")
         out.append(f'<tr><td>{escape(row.zh)}<br><span class="muted">{escape(row.en)}</span></td>'
                    f'<td class="n" data-indicator="{row.key}">{_pct(row.rate.value, _NO_DENOMINATOR)}</td>'
                    f'<td class="n">{row.rate.numerator} / {row.rate.denominator}{_pooled(row.with_auxiliary)}</td>'
@@ -156,10 +158,11 @@ def _equipment(a: Assessment) -> str:
            "<th>数据 Data</th><th>联网（实测）Heard in period</th></tr>"]
     for e in a.equipment:
         heard = f'<td class="{"met" if e.heard else "short" if e.networked else "muted"}">{_yes(e.heard)}</td>'
+        origin = (e.origin or "measured") if e.heard else None  # heard without a birth: a machine that says nothing
         out.append(f'<tr><td>{escape(str(e.name))}<br><span class="muted">{escape(e.path)}</span></td>'
                    f"<td>{escape(str(e.line))}</td><td>{_process(e)}</td><td>{_yes(e.key_process)}</td>"
                    f"<td>{escape(e.control)}</td><td>{_yes(e.nc)}</td><td>{_yes(e.digital)}</td>"
-                   f"<td>{_yes(e.networked)}</td><td>{_origin(e.origin if e.heard else None)}</td>{heard}</tr>")
+                   f"<td>{_yes(e.networked)}</td><td>{_origin(origin)}</td>{heard}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -250,9 +253,10 @@ def _lines_table(a: Assessment) -> str:
     colours = by_thresholds(scores)
     out = ["<table><tr><th>产线 Line</th><th>瓶颈 Constraint</th><th>可用率 A</th><th>性能 P</th><th>质量 Q</th>"
            "<th>OEE</th><th>五色 Grade</th><th>产量 Output</th><th>良品 Good</th><th>MTBF</th><th>MTTR</th>"
-           "<th>能耗 kWh</th><th>单件能耗 kWh/good</th></tr>"]
+           "<th>能耗 kWh</th><th>单件能耗 kWh/good</th><th>数据 Data</th></tr>"]
     for line in a.lines:
         k, p = line.kpis, line.period
+        data = f'<td data-origin="{line.origin or "none"}">{_origin(line.origin)}</td>'
         head = (f'<tr data-line="{escape(line.path)}"><td>{escape(str(line.name))}</td>'
                 f"<td>{escape(str(line.constraint_name))}<br><span class=\"muted\">{escape(line.constraint)}"
                 "</span></td>")
@@ -263,7 +267,7 @@ def _lines_table(a: Assessment) -> str:
             out.append(f'{head}<td colspan="5" data-oee>{_blank(line.blank)}<br>无五色评级 no grade: its inputs are '
                        f'missing</td><td colspan="4" data-output>{output}</td>'
                        f'<td class="n">{line.energy_kwh:,.1f}</td><td class="n">{_blank(_NO_CONSTRAINT_GOOD)}</td>'
-                       "</tr>")
+                       f"{data}</tr>")
             continue
         colour = colours.get(line.path)
         chip = (f'<span class="chip" style="background:{_GRADE_FILL[colour]}">{colour.zh} {colour.value}</span>'
@@ -274,7 +278,7 @@ def _lines_table(a: Assessment) -> str:
                    f'<td class="n">{p.gq}</td><td class="n">{_minutes(k.mtbf_s)}</td>'
                    f'<td class="n">{_minutes(k.mttr_s)}</td>'
                    f'<td class="n">{line.energy_kwh:,.1f}</td>'
-                   f'<td class="n">{_num(line.kwh_per_good, _NO_GOOD, 3)}</td></tr>')
+                   f'<td class="n">{_num(line.kwh_per_good, _NO_GOOD, 3)}</td>{data}</tr>')
     out.append("</table>")
     if any(line.blank for line in a.lines):
         out.append('<p class="muted">产线 OEE 是其瓶颈工位的 OEE；瓶颈不发送数据时无法测得，'
@@ -309,6 +313,9 @@ def _recommendations(a: Assessment) -> str:
     if a.basis.value != "equipment":
         return ("<p>建议按设备口径计算；本报告为工序口径。 Recommendations are computed on the equipment basis; this "
                 "report counts by process.</p>")
+    if a.rows[0].rate.value is None:
+        return ("<p>登记册中无关键工序设备，无从建议 The register has no key-process equipment: there is no NC rate "
+                "to raise.</p>")
     if not a.recommendations:
         return "<p>关键工序数控化率已达到所有适用目标 The key-process NC rate meets every applicable target.</p>"
     out = []
@@ -353,21 +360,23 @@ def _benchmarks(a: Assessment) -> str:
         above = "" if r.above_share is None else f", higher than {r.above_share * 100:.0f} % of the others"
         mine = ' class="met"'
         rows = "".join(f'<tr{mine if e == a.enterprise_id else ""}><td>{n}</td><td>{escape(e)}</td>'
-                       f'<td class="n">{_pct(v, _NO_DENOMINATOR)}</td></tr>' for n, (e, v) in enumerate(r.table, 1))
-        out.append(f'<p data-rank="{r.rank}/{r.of}">{escape(r.zh)} {escape(r.en)}: 第 {r.rank} 名 rank {r.rank} of '
-                   f"{r.of}{above}</p><table><tr><th>#</th><th>企业 Enterprise</th><th>值 Value</th></tr>{rows}"
-                   "</table>")
+                       f'<td class="n">{_pct(v, _NOT_STORED)}</td></tr>' for n, (e, v) in enumerate(r.table, 1))
+        place = (f"第 {r.rank} 名 rank {r.rank} of {r.of}{above}" if r.rank is not None else
+                 _blank(Reason("本企业无此值，不排名", "no value of its own: not ranked")))
+        out.append(f'<p data-rank="{r.rank}/{r.of}">{escape(r.zh)} {escape(r.en)}: {place}</p><table><tr>'
+                   f"<th>#</th><th>企业 Enterprise</th><th>值 Value</th></tr>{rows}</table>")
     out.append("<h3>本企业以往各期 The site's earlier periods</h3>")
     if not a.earlier:
         out.append("<p>库中无更早的同长度期间数据 No earlier period of the same length is stored.</p>")
     else:
         heads = "".join(f"<th>{escape(str(line.name))} OEE</th>" for line in a.lines)
         out.append(f"<table><tr><th>期间 Period</th><th>设备联网率（实测）networking, measured</th>{heads}</tr>")
+        blank = {line.path: line.blank or _NO_TIME for line in a.lines}
         current = [("本期 this period", a.rows[3].rate, [(line.path, line.kpis.oee) for line in a.lines])]
         earlier = [(f"{a.local(e.start_ms)} – {a.local(e.end_ms)}", e.networking_measured, list(e.lines))
                    for e in a.earlier]
         for label, rate, oees in current + earlier:
-            cells = "".join(f'<td class="n">{_pct(v, _NO_TIME)}</td>' for _, v in oees)
+            cells = "".join(f'<td class="n">{_pct(v, blank[path])}</td>' for path, v in oees)
             out.append(f'<tr data-earlier><td>{escape(label)}</td><td class="n">{_pct(rate.value, _NO_DENOMINATOR)} '
                        f"({rate.numerator}/{rate.denominator})</td>{cells}</tr>")
         out.append("</table>")
@@ -377,7 +386,7 @@ def _benchmarks(a: Assessment) -> str:
 def _energy(a: Assessment) -> str:
     """Energy per line and the green indicators of the site's region, by proxy: kWh per good part, and its change
     against the earlier period, beside what the plan set for energy per value added."""
-    before = dict(a.earlier[0].energy_per_good) if a.earlier else {}
+    before: dict[str, float | None] = dict(a.earlier[0].energy_per_good) if a.earlier else {}
     rows = []
     for line in a.lines:
         now, then = line.kwh_per_good, before.get(line.path)
@@ -386,7 +395,7 @@ def _energy(a: Assessment) -> str:
         rows.append(f'<tr data-energy="{escape(line.path)}"><td>{escape(str(line.name))}</td><td class="n">'
                     f"{line.energy_kwh:,.1f}</td><td class=\"n\">"
                     f"{_num(now, _NO_CONSTRAINT_GOOD if line.blank else _NO_GOOD, 3)}</td>"
-                    f'<td class="n">{_num(then, _NO_EARLIER, 3)}</td>'
+                    f'<td class="n">{_num(then, _NO_GOOD if line.path in before else _NO_EARLIER, 3)}</td>'
                     f'<td class="n">{change}</td></tr>')
     out = [f"<p>合计 Total {sum(line.energy_kwh for line in a.lines):,.1f} kWh.</p><table><tr><th>产线 Line</th>"
            "<th>能耗 kWh</th><th>单件能耗 kWh/good</th><th>前期 earlier period</th><th>变化 Change</th></tr>",
@@ -410,6 +419,7 @@ def _energy(a: Assessment) -> str:
 
 _NO_EARLIER = Reason("无前期数据", "no earlier period stored")
 _NO_REGION = Reason("未申报所在地区", "no region declared")
+_NOT_STORED = Reason("库中无此值", "not stored for it")
 _SUMMARY_NOTE = """<p class="muted">五色图：按关键工序数控化率排名五等分（绿、蓝、黄、橙、红）。 The five colours are
 fifths of the ranking by key-process NC rate (green, blue, yellow, orange, red), after the Ezhou 五色图 practice.
 A region's rate is the unweighted mean of its enterprises' rates (《中国制造2025》); the pooled rate weighs every
@@ -508,7 +518,8 @@ def render_summary(s: Summary, reports: Mapping[str, str]) -> str:
         cells = "".join(f'<td class="n">{_pct(r.value, _NO_DENOMINATOR)} ({r.numerator}/{r.denominator})</td>'
                         for r in e.rates)
         region = escape(", ".join(e.regions)) or _blank(_NO_REGION)
-        rows.append(f'<tr data-enterprise="{escape(e.id)}"><td class="n">{e.rank}</td><td>{escape(str(e.name))}<br>'
+        rank = str(e.rank) if e.rank is not None else _blank(Reason("无关键工序，不排名", "no key process: not ranked"))
+        rows.append(f'<tr data-enterprise="{escape(e.id)}"><td class="n">{rank}</td><td>{escape(str(e.name))}<br>'
                     f'<span class="muted">{links}</span></td><td>{region}</td>{cells}'
                     f"<td>{chip}</td><td>{_origin(e.origin)}</td></tr>")
     mean = "".join(f'<td class="n" data-fleet-mean>{_pct(f.mean_of_enterprises, _NO_DENOMINATOR)}</td>'

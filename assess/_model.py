@@ -200,7 +200,8 @@ class Ranked:
     zh: str
     en: str
     value: float | None
-    rank: int
+    #: None when it has no value to rank (no key-process equipment, say)
+    rank: int | None
     of: int
     #: the share of the other enterprises below it (0 to 1); None when there are none
     above_share: float | None
@@ -346,7 +347,7 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
                      at.machine.control.value, site.is_nc(at.machine.control), at.machine.digital,
                      at.machine.networked, at.path in heard, origin_of.get(at.path))
         for at in at_site)
-    lines = tuple(_lines(plant, site, key, hours, heard, origin_of))
+    lines = tuple(_lines(site, key, hours, heard, origin_of))
     recommendations = tuple(_recommendations(rows[0], entries, equipment, basis, simulate))
     # the period asked for, where it is not the data's own: its length is what earlier periods are as long as
     asked = (start if start_ms is None else start_ms, end if end_ms is None else end_ms)
@@ -358,7 +359,8 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
         basis, rates, tuple(rows), equipment, tuple(a for a in plant.auxiliary() if a.site.id == site.id), lines,
         _findings(rows, equipment, lines), recommendations,
         _ranking(plant, source.enterprise_rates(basis.value) | dict(peers or {}), basis),
-        tuple(_earlier(source, key, site, asked[0], asked[1] - asked[0], entries, basis)),
+        # earlier periods end where this one's first hour window begins: none of its windows is counted twice
+        tuple(_earlier(source, key, site, min(h.start_ms for h in hours), asked[1] - asked[0], entries, basis)),
         tuple(green_targets(site.region)), meta, generated)
 
 
@@ -383,7 +385,7 @@ def _provenance(source: str, origin: str, at_site: Sequence[MachineAt], heard: s
                       sum(p in heard for p in networked), len(planned), len(known & planned), first, last)
 
 
-def _lines(plant: Plant, site: Site, key: str, hours: Sequence[Hour], heard: set[str],
+def _lines(site: Site, key: str, hours: Sequence[Hour], heard: set[str],
            origin_of: Mapping[str, str]) -> list[LineRow]:
     out = []
     for area in site.areas:
@@ -405,7 +407,7 @@ def _lines(plant: Plant, site: Site, key: str, hours: Sequence[Hour], heard: set
             out.append(LineRow(path, line.name, constraint.id, constraint.name, period, figures,
                                sum(h.period.energy_kwh for h in machine_hours),
                                tuple((h.start_ms, kpis(h.period).oee) for h in own),
-                               origin_of.get(constraint_path) if constraint_path in heard else None, blank,
+                               origin_of.get(constraint_path, "measured") if constraint_path in heard else None, blank,
                                last.name, last_output))
     return out
 
@@ -495,24 +497,28 @@ def _ranking(plant: Plant, stored: Mapping[str, Mapping[str, Rate]], basis: Basi
         values |= {e: rates[attr].value if attr in rates else None for e, rates in others.items()}
         table = tuple(sorted(values.items(), key=lambda kv: (kv[1] is None, -(kv[1] or 0.0), kv[0])))
         mine = values[plant.enterprise.id]
-        rank = 1 + sum(1 for v in values.values() if v is not None and mine is not None and v > mine)
-        below = sum(1 for e, v in values.items() if e != plant.enterprise.id and v is not None and mine is not None
-                    and v < mine)
+        if mine is None:
+            out.append(Ranked(zh, en, None, None, len(values), None, table))
+            continue
+        rank = 1 + sum(1 for v in values.values() if v is not None and v > mine)
+        below = sum(1 for e, v in values.items() if e != plant.enterprise.id and v is not None and v < mine)
         out.append(Ranked(zh, en, mine, rank, len(values), below / len(others), table))
     return tuple(out)
 
 
 def _earlier(source: Source, key: str, site: Site, start: int, length: int, entries: Sequence[Equipment],
              basis: Basis) -> list[Earlier]:
-    """Up to ``EARLIER_PERIODS`` periods of the same length before this one, with data."""
+    """The periods of the same length (in whole hours) before this one, as far back as ``EARLIER_PERIODS``, that
+    have data."""
     out = []
-    length = max(length, HOUR_MS)
+    # whole hours, so that no earlier period cuts an hour window (a period given by --from alone ends with its data)
+    length = -(-max(length, HOUR_MS) // HOUR_MS) * HOUR_MS
     for k in range(1, EARLIER_PERIODS + 1):
         a, b = start - k * length, start - (k - 1) * length
         span = source.span(key, a, b)
         if span is None:
-            break
-        hours = source.hours(key, span[0], span[1] + 1)
+            continue  # a night or a weekend without data: the period before it may have some
+        hours = [h for h in source.hours(key, span[0], span[1] + 1) if a <= h.start_ms < b]
         rates = indicators(entries, source.heard(key, a, b), basis)
         lines, energy = [], []
         for area in site.areas:

@@ -22,6 +22,8 @@ _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
 _INTS = {"pq", "gq", "sq", "rq", "failures"}
 _TELEMETRY = ("state", "counters", "signals")
 _HOUR_MS = 3_600_000
+#: the measurements a report reads from line protocol files
+_READ = ("kpi", "birth", "digitization", *_TELEMETRY)
 #: the count that says how full a stored register is: all its production equipment
 _FULLEST = "digitization_den"
 
@@ -142,13 +144,17 @@ class InfluxSource:
 
     def enterprise_rates(self, basis: str) -> dict[str, dict[str, Rate]]:
         """Each enterprise's rates on ``basis`` from its fullest stored register, by enterprise id."""
-        # a selector (max) returns the other fields of the point it selects
-        others = ", ".join(f'"{name}_{part}"' for name in RATES for part in ("num", "den")
-                           if f"{name}_{part}" != _FULLEST)
-        query = (f'SELECT max("{_FULLEST}") AS "{_FULLEST}", {others} FROM "digitization" WHERE "level" = '
-                 f'\'enterprise\' AND "basis" = {influxql_string(basis)} GROUP BY "enterprise"')
-        return {s["tags"]["enterprise"]: _rates(dict(zip(s["columns"], s["values"][0], strict=True)))
-                for s in self.store.query(query) if s.get("tags", {}).get("enterprise") and s["values"]}
+        where = f'"level" = \'enterprise\' AND "basis" = {influxql_string(basis)}'
+        fullest = {s["tags"]["enterprise"]: int(s["values"][0][1]) for s in self.store.query(
+            f'SELECT max("{_FULLEST}") FROM "digitization" WHERE {where} GROUP BY "enterprise"')
+            if s.get("tags", {}).get("enterprise") and s["values"] and s["values"][0][1] is not None}
+        out = {}
+        for enterprise, count in fullest.items():  # of the fullest registers, the newest figures
+            for s in self.store.query(f'SELECT * FROM "digitization" WHERE {where} AND "enterprise" = '
+                                      f'{influxql_string(enterprise)} AND "{_FULLEST}" = {count} '
+                                      "ORDER BY time DESC LIMIT 1"):
+                out[enterprise] = _rates(dict(zip(s["columns"], s["values"][0], strict=True)))
+        return out
 
 
 # ---------------------------------------------------------------- line protocol files
@@ -220,11 +226,18 @@ class FileSource:
                 raise FileNotFoundError(f"{self.directory}: no line protocol files (*.lp) here")
             points = []
             for path in files:
-                text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
-                for line in text.splitlines():
-                    if line and not line.startswith("#") and line.split(",", 1)[0] in ("kpi", "birth", "digitization",
-                                                                                          *_TELEMETRY):
-                        points.append(parse_line(line))
+                try:
+                    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+                    text = data.decode()
+                except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as e:  # a run killed while it wrote
+                    raise ValueError(f"{path}: not a line protocol file the collector wrote ({e})") from None
+                for n, line in enumerate(text.splitlines(), 1):
+                    if line and not line.startswith("#") and line.split(",", 1)[0] in _READ:
+                        try:
+                            points.append(parse_line(line))
+                        except (ValueError, IndexError, StopIteration):
+                            raise ValueError(f"{path}:{n}: not line protocol as the collector writes it: "
+                                             f"{line[:80]!r}") from None
             self._points = points
         return iter(self._points)
 
@@ -271,6 +284,6 @@ class FileSource:
         for m, tags, values, _ in self._read():
             if m == "digitization" and tags.get("level") == "enterprise" and tags.get("basis") == basis:
                 enterprise = tags.get("enterprise", "")
-                if values.get(_FULLEST, -1) > fullest.get(enterprise, {}).get(_FULLEST, -1):
+                if values.get(_FULLEST, -1) >= fullest.get(enterprise, {}).get(_FULLEST, -1):  # the newest
                     fullest[enterprise] = values
         return {e: _rates(values) for e, values in fullest.items() if e}

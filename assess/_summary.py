@@ -29,7 +29,8 @@ class EnterpriseRow:
     regions: tuple[str, ...]
     rates: tuple[Rate, ...]
     origin: str
-    rank: int
+    #: None without an NC rate (no key-process equipment)
+    rank: int | None
     colour: Colour | None
 
 
@@ -65,7 +66,7 @@ def summarise(assessments: Sequence[Assessment]) -> Summary:
         sites = by_enterprise[e]
         origins = {a.provenance.origin for a in sites}
         mine = nc[e]
-        rank = 1 + sum(1 for other in nc.values() if other is not None and mine is not None and other > mine)
+        rank = None if mine is None else 1 + sum(1 for other in nc.values() if other is not None and other > mine)
         rows.append(EnterpriseRow(e, sites[0].enterprise, tuple(a.site for a in sites),
                                   tuple(sorted({str(a.region) for a in sites if a.region})), rates[e],
                                   origins.pop() if len(origins) == 1 else "mixed", rank, colours.get(e)))

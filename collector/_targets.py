@@ -52,6 +52,8 @@ def _parsed(entries: Any, source: str) -> list[Target]:
         for j, t in enumerate(e.get("targets", []) if isinstance(e, dict) else []):
             try:
                 region = parse_region(str(t["region"])) if t.get("region") else None
+                if not 0 <= float(t["value"]) <= 1:
+                    raise ValueError(f"value {t['value']!r} must be a fraction from 0 to 1 (0.68 for 68 %)")
                 out.append(Target(str(e["indicator"]), str(t["id"]), str(t["scope"]), str(t["label"]["zh"]),
                                   str(t["label"]["en"]), int(t["year"]), float(t["value"]), str(t["source"]),
                                   bool(t.get("verified", False)), region))

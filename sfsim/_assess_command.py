@@ -60,9 +60,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help="2.x/3.x API token (default: $SFSIM_INFLUX_TOKEN); without it the 1.x API is used")
     p.add_argument("--influx-username", help="1.x user")
     p.add_argument("--influx-password", default=os.environ.get("SFSIM_INFLUX_PASSWORD"), help="1.x password")
-    p.add_argument("--from", dest="start", metavar="ISO", help="period start, e.g. 2026-01-05T08:00+08:00 "
-                   "(default: the first stored hour)")
-    p.add_argument("--to", dest="end", metavar="ISO", help="period end (default: the end of the last stored hour)")
+    p.add_argument("--from", dest="start", metavar="ISO", help="period start on a whole hour of the site's clock, "
+                   "e.g. 2026-01-05T08:00+08:00 (default: the site's first telemetry)")
+    p.add_argument("--to", dest="end", metavar="ISO", help="period end on a whole hour (default: the site's last "
+                   "telemetry)")
     p.add_argument("--basis", choices=[b.value for b in Basis], default=Basis.EQUIPMENT.value,
                    help="how 关键工序数控化率 counts (default %(default)s)")
     p.add_argument("--targets", type=Path, metavar="FILE", action="append", default=[],
@@ -121,14 +122,16 @@ def _store(args: argparse.Namespace) -> StoreConfig:
                        username=args.influx_username, password=args.influx_password, create_database=False)
 
 
-def _write(html: str, out: Path, pdf: Path | None, what: str) -> int | None:
-    """The report as HTML at ``out`` and, with ``pdf``, as PDF; an exit code when that fails."""
-    try:
-        out.write_text(html, encoding="utf-8")
-    except OSError as e:
-        print(f"sfsim assess: --out {out}: {e.strerror or e}", file=sys.stderr)
-        return Exit.INPUT
-    print(f"{out}: {what}")
+def _write(html: str, out: Path, pdf: Path | None, what: str | None) -> int | None:
+    """The report as HTML at ``out`` (``what``: what to say of it; None: written already) and, with ``pdf``, as
+    PDF; an exit code when that fails."""
+    if what is not None:
+        try:
+            out.write_text(html, encoding="utf-8")
+        except OSError as e:
+            print(f"sfsim assess: --out {out}: {e.strerror or e}", file=sys.stderr)
+            return Exit.INPUT
+        print(f"{out}: {what}")
     if pdf is None:
         return None
     try:
@@ -228,15 +231,19 @@ def run(args: argparse.Namespace) -> int:
                 print(f"sfsim assess: {path}: {e.strerror or e}", file=sys.stderr)
                 return Exit.INPUT
     files = {r.site: f"{r.site.replace('/', '--')}.html" for r in reports}
-    for r in reports:
-        failed = _write(render(r), folder / files[r.site],
-                        None if pdfs is None else pdfs / files[r.site].replace(".html", ".pdf"), _said(r))
-        if failed:
-            return failed
     summary = summarise(reports)
-    return _write(render_summary(summary, files), folder / "summary.html", None if pdfs is None else
-                  pdfs / "summary.pdf", f"the summary of {len(summary.enterprises)} enterprises, "
-                  f"{len(reports)} sites") or (Exit.FAILED if len(reports) < len(wanted) else Exit.OK)
+    pages = [(render(r), folder / files[r.site], _said(r)) for r in reports]
+    pages.append((render_summary(summary, files), folder / "summary.html",
+                  f"the summary of {len(summary.enterprises)} enterprises, {len(reports)} sites"))
+    # every HTML report first: a PDF that fails (no Chromium) leaves them all written
+    for html, path, said in pages:
+        if failed := _write(html, path, None, said):
+            return failed
+    if pdfs is not None:
+        for html, path, _ in pages:
+            if failed := _write(html, path, pdfs / path.with_suffix(".pdf").name, None):
+                return failed
+    return Exit.FAILED if len(reports) < len(wanted) else Exit.OK
 
 
 def _said(report: Assessment) -> str:

@@ -20,8 +20,8 @@ PLANTS = ("ezhou-process.yaml", "hangzhou-electronics.yaml", "wuhan-machining.ya
 
 
 @pytest.mark.integration
-def test_three_enterprises_in_one_store_are_reported_ranked_and_summed_up(tmp_path: Path,
-                                                                          influxdb: InfluxDB) -> None:
+def test_three_enterprises_in_one_store_are_reported_ranked_and_summed_up(tmp_path: Path, influxdb: InfluxDB,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PLANTS:  # three demos into one InfluxDB
         done = subprocess.run([sys.executable, "-m", "sfsim", "demo", str(EXAMPLES / name), "--duration", "1h",
                                "--speed", "720", "--out", str(tmp_path / "demo"), "--influx", influxdb.url],
@@ -61,3 +61,9 @@ def test_three_enterprises_in_one_store_are_reported_ranked_and_summed_up(tmp_pa
     # the five colours are fifths of the ranking: of three, the k-th gets colour k × 5 // 3: green, blue, orange
     assert re.findall(r'data-enterprise="[^"]+">.*?<span class="chip"[^>]*>(\S+) ', summary) == ["绿", "蓝", "橙"]
     assert 'href="wuhan-auto-parts--wuhan-edz.html"' in summary
+    # without Chromium every HTML report is still written before the PDFs are refused
+    monkeypatch.setenv("SFSIM_CHROMIUM", str(tmp_path / "no-chromium"))
+    again = tmp_path / "again"
+    assert main(["assess", *(str(EXAMPLES / name) for name in PLANTS), "--influx", influxdb.url, "--out", str(again),
+                 "--pdf", str(tmp_path / "pdf"), "--simulate-hours", "0"]) == 1
+    assert len(list(again.glob("*.html"))) == 4

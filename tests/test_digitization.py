@@ -104,6 +104,14 @@ def test_a_site_is_compared_with_the_national_targets_and_its_own_regions_only(t
     with pytest.raises(PlantError) as caught:
         load_targets(mine)
     assert str(caught.value.issues[0]).startswith(f"{mine}: [0].targets[0]: not a target: expected a province")
+    # a percent where a fraction belongs would put every site 80 points short
+    mine.write_text("- indicator: nc_rate\n  targets:\n    - {id: x, scope: X, label: {zh: x, en: x}, year: 2025, "
+                    "value: 85, source: s}\n", encoding="utf-8")
+    with pytest.raises(PlantError) as caught:
+        load_targets(mine)
+    assert str(caught.value.issues[0]) == (f"{mine}: [0].targets[0]: not a target: value 85 must be a fraction from 0 "
+                                           "to 1 (0.68 for 68 %) (indicator, id, scope, label.zh/en, year, value, "
+                                           "source)")
 
 
 def test_a_sites_region_is_written_in_chinese_with_its_province() -> None:
