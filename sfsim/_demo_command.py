@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import secrets
 import sys
 import time
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +26,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from collector import Collector, CollectorConfig, KpiConfig, StoreConfig
+from collector import Collector, CollectorConfig, Engine, KpiConfig, StoreConfig
+from console import ConsoleServer, fleet
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
 from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
 from shopfloor.config import http_url
@@ -78,6 +81,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
                    help="each run writes its line protocol files, spools and dead letters to a new folder "
                    "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
+    p.add_argument("--web-port", type=int, default=8765, metavar="N",
+                   help="the live web console's port (default %(default)s; 0: a free one)")
+    p.add_argument("--web-host", default="127.0.0.1", metavar="HOST",
+                   help="the address the console listens on (default %(default)s: this machine only)")
+    p.add_argument("--no-web", action="store_true", help="no web console: the terminal view only")
+    p.add_argument("--open", action="store_true", help="open the console in the default browser")
     p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
     p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
     p.add_argument("--influx-database", default="factory", metavar="DB", help="1.x database (default factory)")
@@ -124,14 +133,31 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
+        web = None if args.no_web else Web(args.web_host, args.web_port, args.open)
         asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console,
-                          opcua_settings))
+                          opcua_settings, web))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except NotReady as e:
         print(f"sfsim demo: {e}", file=sys.stderr)
         return Exit.FAILED
+    except WebError as e:
+        print(f"sfsim demo: --web-host/--web-port: {e}", file=sys.stderr)
+        return Exit.INPUT
     return Exit.OK
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Web:
+    """Where the live web console listens, and whether to open it in a browser."""
+
+    host: str
+    port: int
+    open: bool
+
+
+class WebError(Exception):
+    """The console cannot listen where it was told to."""
 
 
 #: the edge gateway's user on the demo's OPC UA servers, when they have operators (and so refuse anonymous sessions)
@@ -180,7 +206,8 @@ def _store(args: argparse.Namespace, influx: str | None, out: Path) -> StoreConf
 
 
 async def _demo(sim: Simulation, speed: float, control: bool, duration: float, real_broker: MqttSettings | None,
-                store: StoreConfig, out: Path, console: Console, settings: OpcUaSettings | None = None) -> None:
+                store: StoreConfig, out: Path, console: Console, settings: OpcUaSettings | None = None,
+                web: Web | None = None) -> None:
     plant = sim.plant
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
@@ -203,6 +230,17 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
         await stack.enter_async_context(collector)
         # subscribed before anything is published
         await _ready(collector, f"the collector is not subscribed to {mqtt.url}")
+        if web is not None:
+            assert collector.engine is not None
+            live_engine: Engine = collector.engine
+            try:
+                server = await stack.enter_async_context(ConsoleServer(
+                    lambda: fleet(live_engine, [plant], live_engine.now_ms or 0), host=web.host, port=web.port))
+            except OSError as e:
+                raise WebError(str(e)) from None
+            console.print(f"web console 网页控制台: {server.url}", highlight=False, soft_wrap=True)
+            if web.open:
+                webbrowser.open(server.url)
         if control:
             commands = await stack.enter_async_context(MqttControl(sim, mqtt))
             await _ready(commands, f"the control topic is not subscribed on {mqtt.url}")

@@ -22,7 +22,8 @@ MAY_IMPORT = {
     "collector": {"shopfloor"},
     "assess": {"shopfloor", "collector"},
     "dashboards": {"shopfloor", "collector"},
-    "sfsim": {"shopfloor", "simulator", "edge", "collector", "assess", "dashboards"},
+    "console": {"shopfloor", "collector"},
+    "sfsim": {"shopfloor", "simulator", "edge", "collector", "assess", "dashboards", "console"},
 }
 
 

@@ -1,0 +1,122 @@
+"""The console's web server: the page and its assets from the package, the fleet as JSON, and the fleet pushed
+to the page as server-sent events (Starlette on uvicorn, in the event loop of the process that runs the engine).
+
+Nothing is fetched from elsewhere: the Content-Security-Policy allows this origin only, so a page that tried
+would be refused by the browser, offline or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(str(resources.files("console").joinpath("static")))
+#: the browser may load and connect to this origin only
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+Snapshot = Callable[[], dict[str, Any]]
+
+
+def build_app(snapshot: Snapshot, *, interval_s: float = 1.0) -> Starlette:
+    """The console's routes: ``/`` the page, ``/static/…`` its assets, ``/api/fleet`` the fleet now, ``/events``
+    the fleet every ``interval_s`` as server-sent events (``event: fleet``)."""
+
+    async def page(_: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    async def fleet(_: Request) -> Response:
+        return JSONResponse(snapshot())
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            while not await request.is_disconnected():
+                yield {"event": "fleet", "data": json.dumps(snapshot(), ensure_ascii=False)}
+                await asyncio.sleep(interval_s)
+        return EventSourceResponse(stream(), ping=15)
+
+    return Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events),
+                             Mount("/static", StaticFiles(directory=STATIC), name="static")],
+                     middleware=[Middleware(_Headers)])
+
+
+class _Headers:
+    """Every response with the page's security headers (plain ASGI: streamed events pass through untouched)."""
+
+    HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+            await send(message)
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+class ConsoleServer:
+    """The console served on ``host:port`` while in its ``async with`` (port 0: a free one; ``url`` says which)."""
+
+    def __init__(self, snapshot: Snapshot, *, host: str = "127.0.0.1", port: int = 8765,
+                 interval_s: float = 1.0) -> None:
+        self.host = host
+        self.port = port
+        config = uvicorn.Config(build_app(snapshot, interval_s=interval_s), host=host, port=port,
+                                log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the page is."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    async def __aenter__(self) -> ConsoleServer:
+        # bound here, so that a port in use is an OSError to report (uvicorn itself would exit the process)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise OSError(f"the console cannot listen on {self.host}:{self.port}: {e.strerror or e}") from None
+        self.port = int(sock.getsockname()[1])
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise OSError(f"the console did not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+__all__ = ["CSP", "ConsoleServer", "build_app"]
