@@ -10,6 +10,7 @@ COPY edge ./edge
 COPY collector ./collector
 COPY dashboards ./dashboards
 COPY assess ./assess
+COPY console ./console
 COPY sfsim ./sfsim
 RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim \
     && mkdir -p /var/lib/sfsim && chown sfsim /var/lib/sfsim
