@@ -20,7 +20,7 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -81,8 +81,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--out", default="sfsim-demo", metavar="DIR",
                    help="each run writes its line protocol files, spools and dead letters to a new folder "
                    "DIR/<enterprise id>/<start time> (default DIR: sfsim-demo)")
-    p.add_argument("--web-port", type=int, default=8765, metavar="N",
-                   help="the live web console's port (default %(default)s; 0: a free one)")
+    p.add_argument("--web-port", type=int, metavar="N",
+                   help=f"the live web console's port (default {WEB_PORT}, or a free one when another program has it; "
+                   "0: a free one)")
     p.add_argument("--web-host", default="127.0.0.1", metavar="HOST",
                    help="the address the console listens on (default %(default)s: this machine only)")
     p.add_argument("--no-web", action="store_true", help="no web console: the terminal view only")
@@ -147,12 +148,17 @@ def run(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+#: the console's port unless told: a second demo on the same laptop takes a free one instead
+WEB_PORT = 8765
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Web:
-    """Where the live web console listens, and whether to open it in a browser."""
+    """Where the live web console listens (port None: ``WEB_PORT``, or a free one when it is taken), and whether
+    to open it in a browser."""
 
     host: str
-    port: int
+    port: int | None
     open: bool
 
 
@@ -233,11 +239,18 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
         if web is not None:
             assert collector.engine is not None
             live_engine: Engine = collector.engine
-            try:
-                server = await stack.enter_async_context(ConsoleServer(
-                    lambda: fleet(live_engine, [plant], live_engine.now_ms or 0), host=web.host, port=web.port))
-            except OSError as e:
-                raise WebError(str(e)) from None
+            def snapshot() -> dict[str, Any]:
+                return fleet(live_engine, [plant], live_engine.now_ms or 0)
+
+            server = None
+            for port in ([web.port] if web.port is not None else [WEB_PORT, 0]):
+                try:
+                    server = await stack.enter_async_context(ConsoleServer(snapshot, host=web.host, port=port))
+                    break
+                except OSError as e:
+                    if web.port is not None or port == 0:
+                        raise WebError(str(e)) from None
+            assert server is not None
             console.print(f"web console 网页控制台: {server.url}", highlight=False, soft_wrap=True)
             if web.open:
                 webbrowser.open(server.url)

@@ -111,3 +111,43 @@ def test_the_console_shows_every_machine_by_name_live_and_offline(demo: str, tmp
     artifacts = Path(__file__).resolve().parents[1] / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copy(shot, artifacts / "console-fleet.png")
+
+
+def test_a_second_demo_takes_a_free_port_unless_told_which(tmp_path: Path) -> None:
+    import contextlib
+    import json
+    import socket
+    import urllib.request
+
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with contextlib.suppress(OSError):  # as another program (or a first demo) holds it; or something else does
+        held.bind(("127.0.0.1", 8765))
+        held.listen()
+    try:
+        told = subprocess.run([sys.executable, "-m", "sfsim", "demo", str(WUHAN), "--duration", "10m",
+                               "--web-port", "8765", "--out", str(tmp_path / "told")],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert told.returncode == 2, told.stdout + told.stderr
+        assert "sfsim demo: --web-host/--web-port: the console cannot listen on 127.0.0.1:8765: " in told.stderr
+        proc = subprocess.Popen([sys.executable, "-m", "sfsim", "demo", str(WUHAN), "--duration", "24h",
+                                 "--out", str(tmp_path / "free")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        try:
+            url = None
+            for _ in range(200):
+                line = proc.stdout.readline()
+                if found := re.search(r"web console 网页控制台: (http://\S+)", line):
+                    url = found.group(1)
+                    break
+            assert url is not None and not url.endswith(":8765/")
+            with urllib.request.urlopen(url + "api/fleet", timeout=10) as answer:
+                assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+                sites = json.load(answer)["sites"]
+            assert [s["path"] for s in sites] == ["wuhan-auto-parts/wuhan-edz"]
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    finally:
+        held.close()
