@@ -6,6 +6,7 @@ shows, as data. Every asset ships in the package (``static/``): no CDN, no reque
 """
 
 from ._server import CSP, ConsoleServer, build_app
+from ._teacher import TEACHER, Teacher, loopback
 from ._view import fleet
 
-__all__ = ["CSP", "ConsoleServer", "build_app", "fleet"]
+__all__ = ["CSP", "TEACHER", "ConsoleServer", "Teacher", "build_app", "fleet", "loopback"]

@@ -27,6 +27,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._teacher import Teacher, loopback, teacher_routes
+
 log = logging.getLogger(__name__)
 
 STATIC = Path(str(resources.files("console").joinpath("static")))
@@ -37,9 +39,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 Snapshot = Callable[[], dict[str, Any]]
 
 
-def build_app(snapshot: Snapshot, *, interval_s: float = 1.0) -> Starlette:
+def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher | None = None,
+              password: str | None = None, local_only: bool = True) -> Starlette:
     """The console's routes: ``/`` the page, ``/static/…`` its assets, ``/api/fleet`` the fleet now, ``/events``
-    the fleet every ``interval_s`` as server-sent events (``event: fleet``)."""
+    the fleet every ``interval_s`` as server-sent events (``event: fleet``); with a ``teacher``, its controls
+    under ``/api/teacher/`` (``_teacher``: who may use them)."""
 
     async def page(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -54,7 +58,8 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0) -> Starlette:
                 await asyncio.sleep(interval_s)
         return EventSourceResponse(stream(), ping=15)
 
-    return Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events),
+    controls = [] if teacher is None else teacher_routes(teacher, password=password, local_only=local_only)
+    return Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events), *controls,
                              Mount("/static", StaticFiles(directory=STATIC), name="static")],
                      middleware=[Middleware(_Headers)])
 
@@ -79,10 +84,12 @@ class ConsoleServer:
     """The console served on ``host:port`` while in its ``async with`` (port 0: a free one; ``url`` says which)."""
 
     def __init__(self, snapshot: Snapshot, *, host: str = "127.0.0.1", port: int = 8765,
-                 interval_s: float = 1.0) -> None:
+                 interval_s: float = 1.0, teacher: Teacher | None = None, password: str | None = None) -> None:
         self.host = host
         self.port = port
-        config = uvicorn.Config(build_app(snapshot, interval_s=interval_s), host=host, port=port,
+        app = build_app(snapshot, interval_s=interval_s, teacher=teacher, password=password,
+                        local_only=loopback(host))
+        config = uvicorn.Config(app, host=host, port=port,
                                 log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

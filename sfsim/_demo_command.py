@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import os
 import secrets
 import sys
 import time
@@ -33,10 +34,11 @@ from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_
 from shopfloor.config import http_url
 from shopfloor.lifecycle import Service
 from shopfloor.redaction import redact
-from simulator import LiveRun, MachineSim, MqttControl, MqttMachines, OpcUaServers, OpcUaSettings, Simulation
+from simulator import LiveRun, MachineSim, MqttControl, MqttMachines, OpcUaServers, OpcUaSettings, Pace, Simulation
 
 from . import _logs
 from ._broker import EmbeddedBroker, free_port
+from ._classroom import DemoTeacher
 from ._console import opcua_users, print_issues
 from ._exit import Exit
 from ._report import fleet_status, summary
@@ -87,6 +89,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--web-host", default="127.0.0.1", metavar="HOST",
                    help="the address the console listens on (default %(default)s: this machine only)")
     p.add_argument("--no-web", action="store_true", help="no web console: the terminal view only")
+    p.add_argument("--teacher-password", default=os.environ.get("SFSIM_TEACHER_PASSWORD"), metavar="TEXT",
+                   help="the password of the console's teacher controls (default: $SFSIM_TEACHER_PASSWORD); needed "
+                   "when the console listens beyond this machine")
     p.add_argument("--open", action="store_true", help="open the console in the default browser")
     p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
     p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
@@ -134,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        web = None if args.no_web else Web(args.web_host, args.web_port, args.open)
+        web = None if args.no_web else Web(args.web_host, args.web_port, args.open, args.teacher_password)
+        if args.teacher_password:
+            _logs.remember(args.teacher_password)  # in no log line, whichever library writes it
         asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console,
                           opcua_settings, web))
     except KeyboardInterrupt:
@@ -160,6 +167,8 @@ class Web:
     host: str
     port: int | None
     open: bool
+    #: the teacher controls' password (None: on loopback anyone may, beyond it nobody)
+    teacher_password: str | None = dataclasses.field(default=None, repr=False)
 
 
 class WebError(Exception):
@@ -215,6 +224,7 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
                 store: StoreConfig, out: Path, console: Console, settings: OpcUaSettings | None = None,
                 web: Web | None = None) -> None:
     plant = sim.plant
+    pace = Pace(speed)
     networked = [m for m in sim.machines if m.at.machine.networked]
     opcua = [m for m in networked if m.at.machine.protocol is Protocol.OPCUA]
     native = [m for m in networked if m.at.machine.protocol is Protocol.MQTT]
@@ -245,7 +255,9 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
             server = None
             for port in ([web.port] if web.port is not None else [WEB_PORT, 0]):
                 try:
-                    server = await stack.enter_async_context(ConsoleServer(snapshot, host=web.host, port=port))
+                    server = await stack.enter_async_context(ConsoleServer(
+                        snapshot, host=web.host, port=port, teacher=DemoTeacher(sim, pace),
+                        password=web.teacher_password))
                     break
                 except OSError as e:
                     if web.port is not None or port == 0:
@@ -291,7 +303,7 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
             if machines is not None:
                 await _ready(machines, f"the MQTT machines are not connected to {mqtt.url}")
             started = time.monotonic()
-            running = asyncio.create_task(live.run(duration, speed=speed))
+            running = asyncio.create_task(live.run(duration, speed=pace))
             try:
                 await _watch(console, collector, sim, running, duration, started)
             finally:

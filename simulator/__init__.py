@@ -9,6 +9,9 @@ running simulation through protocol adapters (``MqttMachines``, …).
 
 from shopfloor.telemetry import CounterSample
 
+from ._commands import Accepted, Refused
+from ._commands import clear as clear_event
+from ._commands import inject as inject_event
 from ._control import MqttControl
 from ._feed import Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._live import LiveRun
@@ -17,13 +20,14 @@ from ._mqtt import MqttMachines
 from ._opcua import NAMESPACE as OPCUA_NAMESPACE
 from ._opcua import OpcUaServers, OpcUaSettings
 from ._signals import signal_names, signals
-from ._simulation import REFERENCE_DAY, LineSim, Simulation, default_start
+from ._simulation import REFERENCE_DAY, LineSim, Pace, Simulation, default_start
 from ._truth import FORMAT as TRUTH_FORMAT
 
 __all__ = [
     "OPCUA_NAMESPACE",
     "REFERENCE_DAY",
     "TRUTH_FORMAT",
+    "Accepted",
     "CounterSample",
     "Feed",
     "LineSim",
@@ -34,10 +38,14 @@ __all__ = [
     "MqttMachines",
     "OpcUaServers",
     "OpcUaSettings",
+    "Pace",
+    "Refused",
     "Simulation",
     "StateEvent",
     "TelemetrySink",
+    "clear_event",
     "default_start",
+    "inject_event",
     "signal_names",
     "signals",
 ]

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from ._feed import COUNTER_EDGE_S, Feed, MachineUpdate, StateEvent, TelemetrySink
 from ._machine import MachineSim
-from ._simulation import Simulation
+from ._simulation import Pace, Simulation
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class LiveRun:
         minute = abs(epoch - round(epoch / COUNTER_EDGE_S) * COUNTER_EDGE_S) < 1e-6
         await self.publish(sample=sample, counters=minute)
 
-    async def run(self, until_s: float | None, *, speed: float | None,
+    async def run(self, until_s: float | None, *, speed: float | Pace | None,
                   on_step: Callable[[float], None] | None = None, catch_up: bool = False) -> None:
         """Run the simulation against the clock to sim time ``until_s`` (None: until cancelled), publishing after
         every step and calling ``on_step(now)``; ``speed`` and ``catch_up`` as for ``Simulation.run_live``."""

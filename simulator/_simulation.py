@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from types import EllipsisType
 from typing import Any, Literal
 
 import simpy
@@ -49,6 +50,27 @@ class LineSim:
     def wip(self) -> list[int]:
         """Parts waiting in each buffer now."""
         return [len(b.items) for b in self.buffers]
+
+
+class Pace:
+    """How fast a live run goes, changed while it runs (a teacher's pause, resume and speed): sim seconds per
+    wall second, None as fast as possible."""
+
+    def __init__(self, speed: float | None = 1.0) -> None:
+        self.speed = speed
+        self.paused = False
+        #: +1 on every change: the run takes its clock anew from there
+        self.version = 0
+
+    def set(self, *, speed: float | EllipsisType | None = ..., paused: bool | None = None) -> None:
+        """Change the speed (``...``: keep it) and pause or resume (None: as it is)."""
+        if not isinstance(speed, EllipsisType):
+            if speed is not None and not (math.isfinite(speed) and speed > 0):
+                raise ValueError(f"speed {speed!r}: expected sim seconds per wall second, more than 0")
+            self.speed = speed
+        if paused is not None:
+            self.paused = paused
+        self.version += 1
 
 
 class Simulation:
@@ -143,7 +165,7 @@ class Simulation:
         self,
         until_s: float | None = None,
         *,
-        speed: float | None = 1.0,
+        speed: float | Pace | None = 1.0,
         tick_s: float = 0.05,
         on_step: Callable[[float], Awaitable[None] | None] | None = None,
         catch_up: bool = False,
@@ -152,7 +174,8 @@ class Simulation:
         """Advance in small steps from asyncio, never blocking the loop for long.
 
         ``speed`` is sim seconds per wall second (1 = real time); ``None``
-        runs as fast as possible in slices of about ``tick_s`` wall time.
+        runs as fast as possible in slices of about ``tick_s`` wall time; a
+        ``Pace`` may be paused or change its speed while the run goes on.
         ``catch_up`` first runs, as fast as possible, to the wall clock's
         present (for runs that start "now": setting up servers took time).
         ``boundary_s``: a step also ends on every multiple of it in epoch time
@@ -162,7 +185,8 @@ class Simulation:
         if catch_up:
             present = min(time.time() - self.start_epoch, float("inf") if until_s is None else until_s)
             await self.run_live(present, speed=None, tick_s=tick_s, on_step=on_step, boundary_s=boundary_s)
-        wall0, sim0 = loop.time(), self.now
+        pace = speed if isinstance(speed, Pace) else Pace(speed)
+        wall0, sim0, seen = loop.time(), self.now, pace.version
         slice_s = 60.0
         end = float("inf") if until_s is None else until_s
 
@@ -173,6 +197,12 @@ class Simulation:
             return (math.floor(epoch / boundary_s + 1e-9) + 1) * boundary_s - self.start_epoch
 
         while self.now < end:
+            if pace.version != seen:  # paused, resumed or a new speed: the clock goes on from here
+                wall0, sim0, seen = loop.time(), self.now, pace.version
+            if pace.paused:
+                await asyncio.sleep(tick_s)
+                continue
+            speed = pace.speed
             if speed is None:
                 t = time.perf_counter()
                 self._advance(min(end, self.now + slice_s, next_boundary()))

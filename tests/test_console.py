@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -28,14 +29,15 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
-    """A demo of the Wuhan plant running for a few minutes of wall time, with its console on a free port: its URL."""
+@contextlib.contextmanager
+def running_demo(tmp_path: Path, *extra: str) -> Iterator[tuple[str, list[str]]]:
+    """A demo of the Wuhan plant running for minutes of wall time with its console on a free port: its URL, and
+    what it has said so far (the lines read up to the URL)."""
     proc = subprocess.Popen([sys.executable, "-m", "sfsim", "demo", str(WUHAN), "--duration", "24h", "--speed", "240",
-                             "--web-port", "0", "--out", str(tmp_path / "out")],
+                             "--web-port", "0", "--out", str(tmp_path / "out"), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    said = []
+    said: list[str] = []
     deadline = time.monotonic() + 60
     url = None
     while url is None and time.monotonic() < deadline:
@@ -49,7 +51,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
         proc.kill()
         pytest.fail("the demo announced no console:\n" + "".join(said))
     try:
-        yield url
+        yield url, said
     finally:
         proc.terminate()
         try:
@@ -57,6 +59,13 @@ def demo(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    """A running demo's console, on loopback: its URL."""
+    with running_demo(tmp_path) as (url, _):
+        yield url
 
 
 def until(condition: Callable[[], bool], timeout_s: float) -> None:
@@ -151,3 +160,81 @@ def test_a_second_demo_takes_a_free_port_unless_told_which(tmp_path: Path) -> No
             proc.wait(20)
     finally:
         held.close()
+
+
+def post(url: str, body: dict[str, object] | None = None, password: str | None = None) -> tuple[int, dict[str, object]]:
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    if password is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"teacher:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def fleet_now(url: str) -> dict[str, object]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url + "api/fleet", timeout=10) as answer:
+        result: dict[str, object] = json.load(answer)
+        return result
+
+
+def test_the_teacher_breaks_a_machine_down_and_pauses_the_plant(demo: str) -> None:
+    import json
+    import urllib.request
+
+    # on loopback, a teacher at this machine needs no password
+    status, answer = post(demo + "api/teacher/inject", {"event": {"kind": "breakdown", "target": "WH-M01",
+                                                                  "duration": "30m"}})
+    assert (status, answer["accepted"]) == (200, True), answer
+    number = answer["event"]
+    def condition(machine: str) -> str:
+        return next(m["condition"]["key"] for s in fleet_now(demo)["sites"] for line in s["lines"]  # type: ignore
+                    for m in line["machines"] if m["id"] == machine)
+
+    until(lambda: condition("WH-M01") == "breakdown", 10)
+    # it is in the truth's injected list, with its target and when it began
+    with urllib.request.urlopen(demo + "api/teacher/state", timeout=10) as got:
+        state = json.load(got)
+    (injected,) = [e for e in state["injected"] if e["id"] == number]
+    assert (injected["kind"], injected["target"], injected["params"]["duration"]) == (
+        "breakdown", "wuhan-auto-parts/wuhan-edz/machining/brake-disc/WH-M01", 1800.0)
+    # a refusal says why
+    status, answer = post(demo + "api/teacher/inject", {"event": {"kind": "breakdown", "target": "NO-SUCH"}})
+    assert status == 400 and answer["accepted"] is False and "NO-SUCH" in str(answer["reason"])
+    # paused, the plant clock stands still; resumed, it goes on
+    assert post(demo + "api/teacher/pause")[0] == 200
+    time.sleep(1.5)
+    before = fleet_now(demo)["now_ms"]
+    time.sleep(2.5)
+    assert fleet_now(demo)["now_ms"] == before
+    assert post(demo + "api/teacher/resume")[0] == 200
+    until(lambda: fleet_now(demo)["now_ms"] != before, 10)
+    assert post(demo + "api/teacher/speed", {"speed": 0})[0] == 400
+
+
+def test_beyond_this_machine_the_teacher_needs_the_password(tmp_path: Path) -> None:
+    # listening on every address of the machine: students on the LAN reach it
+    with running_demo(tmp_path / "open", "--web-host", "0.0.0.0") as (url, _):
+        status, answer = post(url.replace("0.0.0.0", "127.0.0.1") + "api/teacher/pause")
+        assert (status, answer) == (403, {"accepted": False, "reason": "the console listens beyond this machine: "
+                                          "teacher actions need a password (sfsim demo --teacher-password, or "
+                                          "SFSIM_TEACHER_PASSWORD)"})
+        assert fleet_now(url.replace("0.0.0.0", "127.0.0.1"))["sites"]  # the students' view is open
+    with running_demo(tmp_path / "locked", "--web-host", "0.0.0.0", "--teacher-password", "s3cret-class") as (
+            url, said):
+        local = url.replace("0.0.0.0", "127.0.0.1")
+        assert post(local + "api/teacher/pause")[0] == 401
+        assert post(local + "api/teacher/pause", password="wrong")[0] == 401
+        assert post(local + "api/teacher/pause", password="s3cret-class") == (200, {"accepted": True})
+        assert post(local + "api/teacher/resume", password="s3cret-class")[0] == 200
+        assert not any("s3cret-class" in line for line in said)
