@@ -48,6 +48,9 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
     async def page(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
+    async def teacher_page(_: Request) -> Response:
+        return FileResponse(STATIC / "teacher.html", media_type="text/html; charset=utf-8")
+
     async def fleet(_: Request) -> Response:
         return JSONResponse(snapshot())
 
@@ -58,7 +61,8 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
                 await asyncio.sleep(interval_s)
         return EventSourceResponse(stream(), ping=15)
 
-    controls = [] if teacher is None else teacher_routes(teacher, password=password, local_only=local_only)
+    controls = [] if teacher is None else [Route("/teacher", teacher_page),
+                                           *teacher_routes(teacher, password=password, local_only=local_only)]
     return Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events), *controls,
                              Mount("/static", StaticFiles(directory=STATIC), name="static")],
                      middleware=[Middleware(_Headers)])

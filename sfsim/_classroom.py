@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shopfloor import EVENT_KINDS
 from simulator import Pace, Refused, Simulation, clear_event, inject_event
 
 
@@ -40,4 +41,8 @@ class DemoTeacher:
             raise ValueError(str(e)) from None
 
     def state(self) -> dict[str, Any]:
-        return {"paused": self.pace.paused, "speed": self.pace.speed, "injected": self.sim.injector.truth()}
+        kinds = [{"kind": kind.value, "help": spec.help, "levels": [level.value for level in spec.levels],
+                  "params": {name: {"required": p.required, "help": p.help} for name, p in spec.params.items()}}
+                 for kind, spec in EVENT_KINDS.items()]
+        return {"paused": self.pace.paused, "speed": self.pace.speed, "injected": self.sim.injector.truth(),
+                "kinds": kinds}

@@ -238,3 +238,33 @@ def test_beyond_this_machine_the_teacher_needs_the_password(tmp_path: Path) -> N
         assert post(local + "api/teacher/pause", password="s3cret-class") == (200, {"accepted": True})
         assert post(local + "api/teacher/resume", password="s3cret-class")[0] == 200
         assert not any("s3cret-class" in line for line in said)
+
+
+def test_a_breakdown_injected_from_the_teacher_page_shows_on_the_students_page(demo: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        teacher = browser.new_page()
+        students = browser.new_page()
+        for page in (teacher, students):
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+        students.goto(demo)
+        students.wait_for_selector("[data-machine]", timeout=30_000)
+        teacher.goto(demo + "teacher")
+        teacher.wait_for_selector('#kind option[value="breakdown"]', state="attached", timeout=15_000)
+        teacher.select_option("#kind", "breakdown")
+        teacher.select_option("#target", "WH-M02")
+        teacher.fill('[data-param="duration"]', "45m")
+        teacher.click("#inject")
+        teacher.wait_for_selector('#answer[data-accepted="true"]', timeout=10_000)
+        tile = students.locator('[data-machine$="/WH-M02"]')
+        until(lambda: tile.get_attribute("data-condition") == "breakdown", 10)
+        assert "故障停机" in tile.inner_text() and "breakdown" in tile.inner_text()
+        until(lambda: teacher.locator("#injected tr").count() == 1, 10)
+        assert "WH-M02" in teacher.locator("#injected tr").inner_text()
+        teacher.screenshot(path=str(tmp_path / "teacher.png"))
+        browser.close()
+    assert errors == []
