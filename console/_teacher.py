@@ -26,17 +26,25 @@ TEACHER = "teacher"
 class Teacher(Protocol):
     """What the console asks of the plant it controls (``sfsim demo`` gives one); ``ValueError`` refuses."""
 
-    def pause(self) -> None: ...
+    def pause(self) -> None:
+        """Stop the plant's clock."""
+        ...
 
-    def resume(self) -> None: ...
+    def resume(self) -> None:
+        """Start the plant's clock again from where it stood."""
+        ...
 
-    def set_speed(self, speed: float) -> None: ...
+    def set_speed(self, speed: float) -> None:
+        """Sim seconds per wall second from now on."""
+        ...
 
     def inject(self, event: dict[str, Any]) -> int:
         """Apply the event now (a scenario file's form, without ``at``); its id in the truth's ``injected``."""
         ...
 
-    def clear(self, number: int) -> None: ...
+    def clear(self, number: int) -> None:
+        """End injected event ``number`` now."""
+        ...
 
     def state(self) -> dict[str, Any]:
         """Paused or not, the speed, and the truth's ``injected`` list."""

@@ -17,15 +17,19 @@ class DemoTeacher:
         self.pace = pace
 
     def pause(self) -> None:
+        """Stop the plant's clock."""
         self.pace.set(paused=True)
 
     def resume(self) -> None:
+        """Start the plant's clock again."""
         self.pace.set(paused=False)
 
     def set_speed(self, speed: float) -> None:
+        """Sim seconds per wall second from now on."""
         self.pace.set(speed=speed)
 
     def inject(self, event: dict[str, Any]) -> int:
+        """Apply the event now; its id in the truth's ``injected``."""
         try:
             accepted = inject_event(self.sim, event, source="console")
         except Refused as e:
@@ -35,12 +39,14 @@ class DemoTeacher:
         return accepted.number
 
     def clear(self, number: int) -> None:
+        """End injected event ``number`` now."""
         try:
             clear_event(self.sim, number)
         except Refused as e:
             raise ValueError(str(e)) from None
 
     def state(self) -> dict[str, Any]:
+        """Paused or not, the speed, the injected events and the kinds one may inject."""
         kinds = [{"kind": kind.value, "help": spec.help, "levels": [level.value for level in spec.levels],
                   "params": {name: {"required": p.required, "help": p.help} for name, p in spec.params.items()}}
                  for kind, spec in EVENT_KINDS.items()]

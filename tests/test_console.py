@@ -194,7 +194,7 @@ def test_the_teacher_breaks_a_machine_down_and_pauses_the_plant(demo: str) -> No
 
     # on loopback, a teacher at this machine needs no password
     status, answer = post(demo + "api/teacher/inject", {"event": {"kind": "breakdown", "target": "WH-M01",
-                                                                  "duration": "30m"}})
+                                                                  "duration": "8h"}})
     assert (status, answer["accepted"]) == (200, True), answer
     number = answer["event"]
     def condition(machine: str) -> str:
@@ -207,7 +207,7 @@ def test_the_teacher_breaks_a_machine_down_and_pauses_the_plant(demo: str) -> No
         state = json.load(got)
     (injected,) = [e for e in state["injected"] if e["id"] == number]
     assert (injected["kind"], injected["target"], injected["params"]["duration"]) == (
-        "breakdown", "wuhan-auto-parts/wuhan-edz/machining/brake-disc/WH-M01", 1800.0)
+        "breakdown", "wuhan-auto-parts/wuhan-edz/machining/brake-disc/WH-M01", 28800.0)
     # a refusal says why
     status, answer = post(demo + "api/teacher/inject", {"event": {"kind": "breakdown", "target": "NO-SUCH"}})
     assert status == 400 and answer["accepted"] is False and "NO-SUCH" in str(answer["reason"])
@@ -257,7 +257,7 @@ def test_a_breakdown_injected_from_the_teacher_page_shows_on_the_students_page(d
         teacher.wait_for_selector('#kind option[value="breakdown"]', state="attached", timeout=15_000)
         teacher.select_option("#kind", "breakdown")
         teacher.select_option("#target", "WH-M02")
-        teacher.fill('[data-param="duration"]', "45m")
+        teacher.fill('[data-param="duration"]', "8h")  # 2 min of wall time: long enough to be seen on a loaded machine
         teacher.click("#inject")
         teacher.wait_for_selector('#answer[data-accepted="true"]', timeout=10_000)
         tile = students.locator('[data-machine$="/WH-M02"]')
