@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from collector import Engine, Result
-from shopfloor import KINDS, REASONS, Plant, StopReason
+from collector import Engine, Indicators, Rate, Result, gaps
+from shopfloor import KINDS, REASONS, Plant, Region, StopReason
 
 #: the colour of each ISO 22400 time element a stop reason falls in (and of the conditions outside them)
 ELEMENT_COLOURS = {"APT": "#2e9d4a", "AUST": "#2f6fd1", "ADET": "#d93025", "ADOT": "#e0b400",
@@ -44,10 +44,32 @@ def _condition(reason: int | None, online: bool | None, networked: bool) -> dict
             "colour": REASON_COLOURS.get(StopReason(reason), ELEMENT_COLOURS[info.element])}
 
 
+#: the 两化融合 rates the page shows: (attribute, 中文, English, target indicator or None)
+RATES = (("nc_rate", "关键工序数控化率", "key-process NC rate", "nc_rate"),
+         ("digitization", "生产设备数字化率", "production equipment digitization rate", None),
+         ("networking_declared", "设备联网率（申报）", "networking rate, declared", None),
+         ("networking_measured", "设备联网率（实测，近 1 小时）", "networking rate, measured (last hour)", None))
+HOUR_MS = 3_600_000
+
+
+def _rates(indicators: Indicators | None, region: Region | None) -> list[dict[str, Any]]:
+    """Each rate with its counts and, for the NC rate, its gap to every target of the nation and the region."""
+    out = []
+    for attr, zh, en, indicator in RATES if indicators is not None else ():
+        rate: Rate = getattr(indicators, attr)
+        targets = [{"zh": t.label_zh, "en": t.label_en, "value": t.value, "gap": gap}
+                   for t, gap in gaps(rate.value, indicator, region)] if indicator and rate.value is not None else []
+        out.append({"key": attr, "zh": zh, "en": en, "value": rate.value, "numerator": rate.numerator,
+                    "denominator": rate.denominator, "targets": targets})
+    return out
+
+
 def fleet(engine: Engine, plants: Sequence[Plant], now_ms: int) -> dict[str, Any]:
     """The fleet now: each site's lines, each line's machines in flow order with their condition, and the line's
     rolling OEE with its constraint station."""
     status = {str(row.machine.path): row for row in engine.status(now_ms)}
+    indicators = {str(s.unit): s.indicators for s in engine.digitization(now_ms - HOUR_MS, now_ms)
+                  if s.level.value == "site"}
     sites = []
     for plant in plants:
         for site in plant.sites:
@@ -75,6 +97,8 @@ def fleet(engine: Engine, plants: Sequence[Plant], now_ms: int) -> dict[str, Any
                                   "machines": machines})
             sites.append({"path": f"{plant.enterprise.id}/{site.id}",
                           "name": {"zh": site.name.zh, "en": site.name.en},
+                          "region": str(site.region) if site.region else None,
+                          "rates": _rates(indicators.get(f"{plant.enterprise.id}/{site.id}"), site.region),
                           "enterprise": {"zh": plant.enterprise.name.zh, "en": plant.enterprise.name.en},
                           "lines": lines})
     return {"now_ms": now_ms, "sites": sites}

@@ -107,6 +107,10 @@ def test_the_console_shows_every_machine_by_name_live_and_offline(demo: str, tmp
         states = page.locator('[data-machine]:not([data-condition="not_networked"])')
         assert states.count() == sum(at.machine.networked for at in plant.machines())
         assert all(re.search(r"\w", t) for t in states.locator(".condition").all_inner_texts())
+        # the site's 两化融合 rates with their counts, against the national targets and Wuhan's own
+        nc = page.locator('[data-rate="nc_rate"]').inner_text()
+        assert "50.0 %" in nc and "4 / 8" in nc and "武汉 2025年目标" in nc and "90.0 % → -40.0 pt" in nc, nc
+        assert "5 / 11" in page.locator('[data-rate="networking_declared"]').inner_text()
         # the language switch
         page.select_option("#language", "en")
         assert not page.locator('[lang="zh"]').first.is_visible()

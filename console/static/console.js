@@ -39,12 +39,8 @@ function lineCard(line) {
   const kpis = document.createElement("div"); kpis.className = "kpis"; card.append(kpis);
   const note = document.createElement("p"); note.className = "constraint-note"; card.append(note);
   const tiles = document.createElement("div"); tiles.className = "tiles"; card.append(tiles);
-  let chart = null;
-  if (window.echarts) {
-    const box = document.createElement("div"); box.className = "chart"; kpis.before(box);
-    chart = echarts.init(box, null, {renderer: "svg"});
-  }
-  return {card, kpis, note, tiles, chart, byPath: new Map()};
+  const box = document.createElement("div"); box.className = "chart"; kpis.before(box);
+  return {card, kpis, note, tiles, box, chart: null, byPath: new Map()};
 }
 
 function drawLine(entry, line, nowMs) {
@@ -60,6 +56,9 @@ function drawLine(entry, line, nowMs) {
     `瓶颈工位：${constraint.name.zh}——理想节拍最长的工位，产线 OEE 即其 OEE（近 1 小时）。`,
     `Constraint station: ${constraint.name.en}, the station with the longest ideal cycle time; the line's OEE ` +
     "is its OEE (last hour)."));
+  if (!entry.chart && window.echarts && entry.card.isConnected) {  // sized once it is on the page
+    entry.chart = echarts.init(entry.box, null, {renderer: "svg"});
+  }
   if (entry.chart) {
     entry.chart.setOption({
       animation: false, grid: {left: 36, right: 8, top: 8, bottom: 20},
@@ -90,6 +89,37 @@ function drawLine(entry, line, nowMs) {
   }
 }
 
+function drawRates(box, site) {
+  let table = box.querySelector("table.rates");
+  if (!table) {
+    table = document.createElement("table"); table.className = "rates";
+    box.querySelector("h2").after(table);
+  }
+  const head = document.createElement("tr");
+  for (const [zh, en] of [["两化融合指标", "indicator"], ["值", "value"], ["依据", "count"],
+                          [`目标与差距（${site.region || "全国"}）`, `targets and gaps (${site.region || "national"})`]]) {
+    const th = document.createElement("th"); th.append(bi(zh, en)); head.append(th);
+  }
+  const rows = site.rates.map((r) => {
+    const tr = document.createElement("tr"); tr.dataset.rate = r.key;
+    const name = document.createElement("td"); name.append(bi(r.zh, r.en));
+    const value = document.createElement("td");
+    if (r.value === null) { value.textContent = "—"; value.dataset.reason = "no such equipment (denominator 0)";
+      value.append(" ", bi("无此类设备", "no such equipment", "small")); }
+    else value.textContent = pct(r.value);
+    const count = document.createElement("td"); count.textContent = `${r.numerator} / ${r.denominator}`;
+    const targets = document.createElement("td");
+    for (const t of r.targets) {
+      const line = document.createElement("div"); line.className = t.gap >= 0 ? "met" : "short";
+      line.append(bi(t.zh, t.en), `: ${pct(t.value)} → ${(t.gap * 100).toFixed(1)} pt`);
+      targets.append(line);
+    }
+    tr.append(name, value, count, targets);
+    return tr;
+  });
+  table.replaceChildren(head, ...rows);
+}
+
 function render(fleet) {
   const root = document.getElementById("fleet");
   for (const site of fleet.sites) {
@@ -99,6 +129,7 @@ function render(fleet) {
       const h = document.createElement("h2"); h.append(name(site.enterprise), " · ", name(site.name));
       box.append(h); root.append(box);
     }
+    drawRates(box, site);
     for (const line of site.lines) {
       let entry = lines.get(line.path);
       if (!entry) { entry = lineCard(line); lines.set(line.path, entry); box.append(entry.card); }
