@@ -154,9 +154,6 @@ class Provenance:
     #: hours of the period with planned busy time, and those of them in which some machine's state was known
     planned_hours: int
     hours_with_data: int
-    #: the first and last telemetry instants of the site in the period (epoch ms)
-    first_ms: int
-    last_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +352,7 @@ def assess(plant: Plant, site_id: str | None, source: Source, *, start_ms: int |
     return Assessment(
         plant.enterprise.name, plant.enterprise.id, key, site.name, site.region, zone, start, end,
         None if start_ms is None and end_ms is None else asked,
-        _provenance(source.name, telemetry_origin, at_site, heard, hours, first, last),
+        _provenance(source.name, telemetry_origin, at_site, heard, hours),
         basis, rates, tuple(rows), equipment, tuple(a for a in plant.auxiliary() if a.site.id == site.id), lines,
         _findings(rows, equipment, lines), recommendations,
         _ranking(plant, source.enterprise_rates(basis.value) | dict(peers or {}), basis),
@@ -370,8 +367,8 @@ def _origin(found: set[str]) -> str:
     return found.pop() if len(found) == 1 else "mixed"
 
 
-def _provenance(source: str, origin: str, at_site: Sequence[MachineAt], heard: set[str], hours: Sequence[Hour],
-                first: int, last: int) -> Provenance:
+def _provenance(source: str, origin: str, at_site: Sequence[MachineAt], heard: set[str],
+                hours: Sequence[Hour]) -> Provenance:
     planned: set[int] = set()
     known: set[int] = set()
     for h in hours:
@@ -382,7 +379,7 @@ def _provenance(source: str, origin: str, at_site: Sequence[MachineAt], heard: s
                 known.add(h.start_ms)
     networked = [at.path for at in at_site if at.machine.networked]
     return Provenance(origin, source, len(at_site), sum(at.path in heard for at in at_site), len(networked),
-                      sum(p in heard for p in networked), len(planned), len(known & planned), first, last)
+                      sum(p in heard for p in networked), len(planned), len(known & planned))
 
 
 def _lines(site: Site, key: str, hours: Sequence[Hour], heard: set[str],

@@ -123,11 +123,6 @@ class GreenTarget:
     years: int
     source: str
 
-    @property
-    def energy(self) -> bool:
-        """Is it about energy (else water)?"""
-        return "能耗" in self.indicator_zh
-
 
 def green_targets(region: Region | None) -> list[GreenTarget]:
     """The green targets of ``collector/data/green.yaml`` that apply to a site in ``region``."""
