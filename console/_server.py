@@ -8,14 +8,12 @@ would be refused by the browser, offline or not.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import uvicorn
 from sse_starlette.sse import EventSourceResponse
@@ -27,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._hub import Hub, Snapshot
 from ._teacher import Teacher, loopback, teacher_routes
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,6 @@ STATIC = Path(str(resources.files("console").joinpath("static")))
 #: the browser may load and connect to this origin only
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-
-Snapshot = Callable[[], dict[str, Any]]
 
 
 def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher | None = None,
@@ -51,21 +48,29 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
     async def teacher_page(_: Request) -> Response:
         return FileResponse(STATIC / "teacher.html", media_type="text/html; charset=utf-8")
 
-    async def fleet(_: Request) -> Response:
-        return JSONResponse(snapshot())
+    # one snapshot per interval for every page and the API (_hub: N pages used to cost N snapshots)
+    hub = Hub(snapshot, interval_s)
 
-    async def events(request: Request) -> Response:
+    async def fleet(_: Request) -> Response:
+        try:
+            return Response(hub.now(), media_type="application/json")
+        except RuntimeError as e:
+            return JSONResponse({"error": str(e)}, status_code=503)
+
+    async def events(_: Request) -> Response:
         async def stream() -> AsyncIterator[dict[str, str]]:
-            while not await request.is_disconnected():
-                yield {"event": "fleet", "data": json.dumps(snapshot(), ensure_ascii=False)}
-                await asyncio.sleep(interval_s)
+            # sse-starlette cancels this when the page goes (it watches for the disconnect itself)
+            async for text in hub.updates():
+                yield {"event": "fleet", "data": text}
         return EventSourceResponse(stream(), ping=15)
 
     controls = [] if teacher is None else [Route("/teacher", teacher_page),
                                            *teacher_routes(teacher, password=password, local_only=local_only)]
-    return Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events), *controls,
-                             Mount("/static", StaticFiles(directory=STATIC), name="static")],
-                     middleware=[Middleware(_Headers)])
+    app = Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events), *controls,
+                            Mount("/static", StaticFiles(directory=STATIC), name="static")],
+                    middleware=[Middleware(_Headers)])
+    app.state.hub = hub  # ConsoleServer stops its task with the server
+    return app
 
 
 class _Headers:
@@ -93,6 +98,7 @@ class ConsoleServer:
         self.port = port
         app = build_app(snapshot, interval_s=interval_s, teacher=teacher, password=password,
                         local_only=loopback(host))
+        self._hub: Hub = app.state.hub
         config = uvicorn.Config(app, host=host, port=port,
                                 log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
@@ -128,6 +134,7 @@ class ConsoleServer:
         self._server.should_exit = True
         if self._task is not None:
             await self._task
+        await self._hub.close()
 
 
 __all__ = ["CSP", "ConsoleServer", "build_app"]

@@ -1,0 +1,120 @@
+"""The console computes the fleet once per interval however many pages are open: every ``/events`` stream and
+``/api/fleet`` share one snapshot (a real uvicorn ``ConsoleServer``, real HTTP clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import pytest
+
+from console import ConsoleServer
+
+pytestmark = pytest.mark.integration
+
+INTERVAL_S = 0.25
+PAGES = 5
+
+
+class Counting:
+    """A snapshot function that counts its calls (each call is what ``console.fleet`` costs in a demo)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> dict[str, Any]:
+        self.calls += 1
+        return {"now_ms": self.calls, "sites": []}
+
+
+async def events(port: int, seen: list[int]) -> None:
+    """One page's event stream: the ``now_ms`` of every ``fleet`` event, until cancelled."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        await writer.drain()
+        event = None
+        while line := await reader.readline():
+            text = line.decode().strip()
+            if text.startswith("event:"):
+                event = text.partition(":")[2].strip()
+            elif text.startswith("data:") and event == "fleet":
+                seen.append(json.loads(text.partition(":")[2])["now_ms"])
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def get_fleet(port: int) -> dict[str, Any]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /api/fleet HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+def test_one_snapshot_per_interval_is_shared_by_every_page_and_the_api() -> None:
+    snapshot = Counting()
+
+    async def scenario() -> tuple[list[list[int]], list[int], int, int, int]:
+        async with ConsoleServer(snapshot, port=0, interval_s=INTERVAL_S) as server:
+            await asyncio.sleep(3 * INTERVAL_S)
+            idle = snapshot.calls  # no page open: nothing to compute
+            seen: list[list[int]] = [[] for _ in range(PAGES)]
+            pages = [asyncio.create_task(events(server.port, s)) for s in seen]
+            started = snapshot.calls
+            api = []
+            for _ in range(8):
+                await asyncio.sleep(INTERVAL_S / 2)
+                api.append((await get_fleet(server.port))["now_ms"])
+            await asyncio.sleep(2.0)
+            during = snapshot.calls - started
+            for page in pages:
+                page.cancel()
+            await asyncio.gather(*pages, return_exceptions=True)
+            await asyncio.sleep(0.5)  # the server notices the pages have gone
+            after = snapshot.calls
+            await asyncio.sleep(4 * INTERVAL_S)
+            return seen, api, idle, during, snapshot.calls - after
+
+    seen, api, idle, during, after_closing = asyncio.run(scenario())
+    window_s = 8 * INTERVAL_S / 2 + 2.0
+    assert idle == 0, f"{idle} snapshot(s) computed with no page open"
+    for page in seen:  # every page is still updated every interval, with the shared snapshot
+        assert len(page) >= window_s / INTERVAL_S - 3, seen
+        assert page == sorted(set(page)), f"a page got an update twice or out of order: {page}"
+    # one computation per interval for all five pages and the API together (each page alone would cost as much)
+    assert during <= window_s / INTERVAL_S + 2, f"{during} snapshots in {window_s:.1f} s for {PAGES} pages"
+    assert max(api) <= snapshot.calls and api == sorted(api), api
+    assert after_closing == 0, f"{after_closing} snapshot(s) computed after the last page closed"
+
+
+def test_a_failing_snapshot_is_logged_and_the_next_interval_tried_again(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    def flaky() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the engine is in the middle of something")
+        return {"now_ms": calls, "sites": []}
+
+    async def scenario() -> list[int]:
+        async with ConsoleServer(flaky, port=0, interval_s=INTERVAL_S) as server:
+            seen: list[int] = []
+            page = asyncio.create_task(events(server.port, seen))
+            await asyncio.sleep(6 * INTERVAL_S)
+            page.cancel()
+            await asyncio.gather(page, return_exceptions=True)
+            return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[0] == 1 and 2 not in seen and 3 in seen, seen
+    assert "the fleet snapshot failed" in caplog.text
