@@ -11,6 +11,7 @@ COPY collector ./collector
 COPY dashboards ./dashboards
 COPY assess ./assess
 COPY console ./console
+COPY classroom ./classroom
 COPY sfsim ./sfsim
 RUN pip install . && useradd --system --uid 10001 --no-create-home sfsim \
     && mkdir -p /var/lib/sfsim && chown sfsim /var/lib/sfsim

@@ -18,11 +18,12 @@ from ._messages import Invalid, Message, decode
 from ._service import Collector, DeadLetters, collector_topic
 from ._targets import Benchmark, GreenTarget, Target, benchmarks, gaps, green_targets, load_targets, targets
 from ._timeline import MachineTimeline
-from ._upgrades import fewest_upgrades
+from ._upgrades import UPGRADE_CONTROL, fewest_upgrades, upgraded
 
 __all__ = [
     "COLOURS",
     "DEFAULT_THRESHOLDS",
+    "UPGRADE_CONTROL",
     "Basis",
     "Benchmark",
     "Collector",
@@ -71,4 +72,5 @@ __all__ = [
     "register",
     "target_lines",
     "targets",
+    "upgraded",
 ]

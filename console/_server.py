@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._exercises import Exercises, exercise_routes
 from ._hub import Hub, Snapshot
 from ._teacher import Teacher, loopback, teacher_routes
 
@@ -37,10 +38,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher | None = None,
-              password: str | None = None, local_only: bool = True) -> Starlette:
+              password: str | None = None, local_only: bool = True,
+              exercises: Exercises | None = None) -> Starlette:
     """The console's routes: ``/`` the page, ``/static/…`` its assets, ``/api/fleet`` the fleet now, ``/events``
     the fleet every ``interval_s`` as server-sent events (``event: fleet``); with a ``teacher``, its controls
-    under ``/api/teacher/`` (``_teacher``: who may use them)."""
+    under ``/api/teacher/`` (``_teacher``: who may use them); with ``exercises``, the page ``/exercises`` and
+    its routes (``_exercises``)."""
 
     async def page(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -64,8 +67,14 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
                 yield {"event": "fleet", "data": text}
         return EventSourceResponse(stream(), ping=15)
 
+    async def exercise_page(_: Request) -> Response:
+        return FileResponse(STATIC / "exercise.html", media_type="text/html; charset=utf-8")
+
     controls = [] if teacher is None else [Route("/teacher", teacher_page),
                                            *teacher_routes(teacher, password=password, local_only=local_only)]
+    if exercises is not None:
+        controls += [Route("/exercises", exercise_page),
+                     *exercise_routes(exercises, password=password, local_only=local_only)]
     app = Starlette(routes=[Route("/", page), Route("/api/fleet", fleet), Route("/events", events), *controls,
                             Mount("/static", StaticFiles(directory=STATIC), name="static")],
                     middleware=[Middleware(_Headers)])
@@ -93,11 +102,12 @@ class ConsoleServer:
     """The console served on ``host:port`` while in its ``async with`` (port 0: a free one; ``url`` says which)."""
 
     def __init__(self, snapshot: Snapshot, *, host: str = "127.0.0.1", port: int = 8765,
-                 interval_s: float = 1.0, teacher: Teacher | None = None, password: str | None = None) -> None:
+                 interval_s: float = 1.0, teacher: Teacher | None = None, password: str | None = None,
+                 exercises: Exercises | None = None) -> None:
         self.host = host
         self.port = port
         app = build_app(snapshot, interval_s=interval_s, teacher=teacher, password=password,
-                        local_only=loopback(host))
+                        local_only=loopback(host), exercises=exercises)
         self._hub: Hub = app.state.hub
         config = uvicorn.Config(app, host=host, port=port,
                                 log_level="warning", lifespan="off", timeout_graceful_shutdown=2)

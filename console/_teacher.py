@@ -1,5 +1,5 @@
 """The teacher's controls of a running plant, as the console serves them: pause, resume and the speed, inject an
-event of the scenario kinds on a machine or line and clear it, and what was injected.
+event of the scenario kinds on a machine or line and clear it, load a scenario file, and what was injected.
 
 Who may: anyone on this machine while the console listens on loopback only; beyond it, only with the teacher
 password (HTTP basic authentication, user ``teacher``), and nobody when none was set. On a LAN the password goes
@@ -46,6 +46,10 @@ class Teacher(Protocol):
         """End injected event ``number`` now."""
         ...
 
+    def load(self, text: str, source: str) -> list[int]:
+        """Schedule a scenario file's events (``text``, named ``source`` in messages), ``at`` from now; their ids."""
+        ...
+
     def state(self) -> dict[str, Any]:
         """Paused or not, the speed, and the truth's ``injected`` list."""
         ...
@@ -61,7 +65,7 @@ def loopback(host: str) -> bool:
         return False
 
 
-def _authorised(request: Request, password: str | None, local_only: bool) -> Response | None:
+def authorised(request: Request, password: str | None, local_only: bool) -> Response | None:
     """None when the request may act; else the refusal, saying what to do."""
     if password is None:
         if local_only:
@@ -85,11 +89,11 @@ def _authorised(request: Request, password: str | None, local_only: bool) -> Res
 
 
 def teacher_routes(teacher: Teacher, *, password: str | None, local_only: bool) -> list[Route]:
-    """``POST /api/teacher/{pause,resume,speed,inject,clear}`` and ``GET /api/teacher/state``."""
+    """``POST /api/teacher/{pause,resume,speed,inject,clear,scenario}`` and ``GET /api/teacher/state``."""
 
     def action(apply: Any) -> Any:
         async def endpoint(request: Request) -> Response:
-            if (refused := _authorised(request, password, local_only)) is not None:
+            if (refused := authorised(request, password, local_only)) is not None:
                 return refused
             try:
                 body = await request.json() if request.method == "POST" and await request.body() else {}
@@ -115,11 +119,19 @@ def teacher_routes(teacher: Teacher, *, password: str | None, local_only: bool) 
         teacher.clear(number)
         return {"event": number}
 
+    def load(body: dict[str, Any]) -> dict[str, Any]:
+        text, name = body.get("scenario"), body.get("name") or "scenario"
+        if not isinstance(text, str) or not isinstance(name, str):
+            raise ValueError('expected {"scenario": "<the scenario file\'s text>", "name": "<its file name>"}, got '
+                             f"{sorted(body) if body else 'nothing'}")
+        return {"events": teacher.load(text, name)}
+
     return [Route("/api/teacher/pause", action(lambda _: teacher.pause()), methods=["POST"]),
             Route("/api/teacher/resume", action(lambda _: teacher.resume()), methods=["POST"]),
             Route("/api/teacher/speed", action(speed), methods=["POST"]),
             Route("/api/teacher/inject", action(inject), methods=["POST"]),
             Route("/api/teacher/clear", action(clear), methods=["POST"]),
+            Route("/api/teacher/scenario", action(load), methods=["POST"]),
             Route("/api/teacher/state", action(lambda _: teacher.state()), methods=["GET"])]
 
 

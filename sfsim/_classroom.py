@@ -1,12 +1,17 @@
 """The teacher's controls of ``sfsim demo``, as its web console offers them: the simulation paused, resumed or
-sped up, and events injected into it and cleared, checked as a scenario's events are."""
+sped up, events injected into it and cleared, checked as a scenario's events are, and scenario files loaded."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shopfloor import EVENT_KINDS
+from shopfloor import EVENT_KINDS, EventKind, ScenarioError, from_the_start_only, parse_scenario
 from simulator import Pace, Refused, Simulation, clear_event, inject_event
+
+
+def _said(error: ScenarioError) -> str:
+    """A scenario's problems on one line, each with its file, line and place."""
+    return "; ".join(str(issue) for issue in error.issues)
 
 
 class DemoTeacher:
@@ -44,6 +49,39 @@ class DemoTeacher:
             clear_event(self.sim, number)
         except Refused as e:
             raise ValueError(str(e)) from None
+
+    def load(self, text: str, source: str) -> list[int]:
+        """Schedule a scenario file's events, each ``at`` counted from now (an instant: that instant, which must
+        be to come); their ids. Every event is checked before any is scheduled: a file with a bad one changes
+        nothing."""
+        try:
+            scenario = parse_scenario(text, self.sim.plant, source=source)
+        except ScenarioError as e:
+            raise ValueError(_said(e)) from None
+        now = self.sim.now
+        after = []
+        for event in scenario.events:
+            where = f"{event.origin[0]}:{event.origin[1]}" if event.origin[1] else event.origin[0]
+            if event.kind is EventKind.CHANGE and (fixed := from_the_start_only(event.params["set"])):
+                raise ValueError(f"{where}: {event.origin[2]}.set.{fixed[0]}: applies from the start of a run only; "
+                                 "a loaded scenario's changes may set only what acts while the plant runs")
+            if event.at_s is not None:
+                after.append(event.at_s)
+            elif event.at_epoch is not None and event.at_epoch - self.sim.start_epoch >= now:
+                after.append(event.at_epoch - self.sim.start_epoch - now)
+            else:
+                raise ValueError(f"{where}: {event.origin[2]}.at: that instant has passed in this run")
+        try:
+            self.sim.injector.check(scenario.events)  # a sensor's signal, an operator absence's manual station …
+        except ScenarioError as e:
+            raise ValueError(_said(e)) from None
+        numbers = []
+        for event, delay in zip(scenario.events, after, strict=True):
+            try:
+                numbers.append(self.sim.inject(event, after_s=delay))
+            except ScenarioError as e:
+                raise ValueError(_said(e)) from None
+        return numbers
 
     def state(self) -> dict[str, Any]:
         """Paused or not, the speed, the injected events and the kinds one may inject."""

@@ -12,6 +12,7 @@ from . import (
     _dashboards_command,
     _demo_command,
     _edge_command,
+    _exercise_command,
     _inject_command,
     _logs,
     _plant_commands,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dashboards_command.add_command(commands)
     _assess_command.add_command(commands)
     _whatif_command.add_command(commands)
+    _exercise_command.add_command(commands)
     _inject_command.add_command(commands)
     return parser
 

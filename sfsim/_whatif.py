@@ -11,14 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector import Rate, fewest_upgrades, indicators, register
-from shopfloor import NC_CONTROLS, Control, Event, Industry, Plant, parse_event
+from collector import UPGRADE_CONTROL, Rate, fewest_upgrades, indicators, register
+from shopfloor import NC_CONTROLS, Event, Plant, parse_event
 from simulator import Simulation
 
 from ._console import yaml_value
-
-#: what an upgrade to NC sets: the industry's numerical control, and digital (an NC machine keeps data)
-UPGRADE_CONTROL = {Industry.DISCRETE: Control.CNC, Industry.PROCESS: Control.DCS}
 
 
 @dataclass(frozen=True, slots=True)

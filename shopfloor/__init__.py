@@ -38,9 +38,11 @@ from ._scenario import (
     EventKind,
     Scenario,
     ScenarioError,
+    from_the_start_only,
     load_scenario,
     opcua_server,
     parse_event,
+    parse_scenario,
 )
 from ._states import (
     REASONS,
@@ -107,6 +109,7 @@ __all__ = [
     "Window",
     "build_plant",
     "format_duration",
+    "from_the_start_only",
     "import_ledger",
     "load_plant",
     "load_scenario",
@@ -116,6 +119,7 @@ __all__ = [
     "parse_event",
     "parse_plant",
     "parse_region",
+    "parse_scenario",
     "parse_topic",
     "subscription",
     "telemetry",

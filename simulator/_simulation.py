@@ -221,15 +221,16 @@ class Simulation:
                 if result is not None:
                     await result
 
-    def inject(self, event: Event) -> int:
-        """Apply ``event`` now (its ``at`` is ignored; a ``change`` only of fields that act while the plant runs);
-        its number in the truth's ``injected``."""
+    def inject(self, event: Event, *, after_s: float = 0.0) -> int:
+        """Apply ``event`` now, or ``after_s`` seconds from now (its ``at`` is ignored; a ``change`` only of fields
+        that act while the plant runs); its number in the truth's ``injected``."""
         if event.kind is EventKind.CHANGE:
             fixed = from_the_start_only(event.params["set"])
             if fixed:
                 raise ValueError(f"set.{fixed[0]}: applies from the start of a run only; live, a change may set "
                                  f"{at_an_instant_text()}")
-        number = self.injector.schedule(dataclasses.replace(event, at_s=self.now, at_epoch=None), live=True)
+        number = self.injector.schedule(dataclasses.replace(event, at_s=self.now + max(after_s, 0.0), at_epoch=None),
+                                        live=True)
         while self.env.peek() <= self.env.now:  # it begins now, before anyone samples the plant
             self.env.step()
         return number

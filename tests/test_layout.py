@@ -23,7 +23,8 @@ MAY_IMPORT = {
     "assess": {"shopfloor", "collector"},
     "dashboards": {"shopfloor", "collector"},
     "console": {"shopfloor", "collector"},
-    "sfsim": {"shopfloor", "simulator", "edge", "collector", "assess", "dashboards", "console"},
+    "classroom": {"shopfloor", "simulator", "collector"},
+    "sfsim": {"shopfloor", "simulator", "edge", "collector", "assess", "dashboards", "console", "classroom"},
 }
 
 

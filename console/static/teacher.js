@@ -15,6 +15,7 @@ async function call(action, body) {
   const r = await fetch("/api/teacher/" + action, {method: "POST", headers: headers(), body: JSON.stringify(body || {})});
   const answer = await r.json();
   $("answer").textContent = answer.accepted ? `✔ ${action}` + (answer.event ? ` #${answer.event}` : "")
+    + (answer.events ? ` #${answer.events.join(", #")}` : "")
     : `✘ ${answer.reason}`;
   $("answer").dataset.accepted = String(answer.accepted);
   await refresh();
@@ -75,6 +76,18 @@ $("inject").addEventListener("click", () => {
   const event = {kind: $("kind").value, target: $("target").value};
   for (const input of $("params").querySelectorAll("input")) if (input.value) event[input.dataset.param] = isNaN(input.value) ? input.value : Number(input.value);
   return call("inject", {event});
+});
+$("load").addEventListener("click", async () => {
+  const file = $("scenario-file").files[0];
+  if (!file) { $("answer").textContent = "✘ 先选择一个场景文件 choose a scenario file first"; return; }
+  return call("scenario", {scenario: await file.text(), name: file.name});
+});
+$("results").addEventListener("click", async () => {
+  const r = await fetch("/api/teacher/results.csv", {headers: headers()});
+  if (!r.ok) { $("answer").textContent = `✘ ${(await r.json()).reason}`; return; }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob()); a.download = "exercise-results.csv"; a.click();
+  URL.revokeObjectURL(a.href);
 });
 $("password").addEventListener("change", refresh);
 targets().then(refresh);
