@@ -30,9 +30,8 @@ from collector import (
 )
 from shopfloor import KINDS, AuxiliaryAt, MachineAt, Name, Plant, Region, Site
 
-from ._sources import Hour, Source, of_site
+from ._sources import HOUR_MS, Hour, Source, of_site
 
-HOUR_MS = 3_600_000
 #: how many earlier periods of the same length the report compares with, at most
 EARLIER_PERIODS = 3
 

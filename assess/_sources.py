@@ -21,7 +21,8 @@ from collector._units import PATH_TAGS, Unit
 _PERIOD_FIELDS = tuple(f.name for f in fields(Period))
 _INTS = {"pq", "gq", "sq", "rq", "failures"}
 _TELEMETRY = ("state", "counters", "signals")
-_HOUR_MS = 3_600_000
+#: the length of the collector's hour windows, which a report's period is made of
+HOUR_MS = 3_600_000
 #: the measurements a report reads from line protocol files
 _READ = ("kpi", "birth", "digitization", *_TELEMETRY)
 #: the count that says how full a stored register is: all its production equipment
@@ -107,7 +108,7 @@ class InfluxSource:
         """Line and machine hour windows of ``site`` that overlap [start, end), from the ``kpi`` measurement."""
         columns = ", ".join(f'"{k}"' for k in _PERIOD_FIELDS)
         query = (f'SELECT {columns} FROM "kpi" WHERE "window" = \'hour\' AND "level" =~ /^(line|machine)$/ AND '
-                 f'{_site_where(site)} AND time > {start_ms - _HOUR_MS}ms AND time < {end_ms}ms GROUP BY *')
+                 f'{_site_where(site)} AND time > {start_ms - HOUR_MS}ms AND time < {end_ms}ms GROUP BY *')
         out = []
         for s in self.store.query(query):
             tags = s.get("tags", {})
@@ -253,7 +254,7 @@ class FileSource:
         """Line and machine hour windows of ``site`` that overlap [start, end); a point written again (a window
         computed again) takes its new fields over the old."""
         latest: dict[tuple[str, str, int], dict[str, Any]] = {}  # a point written again overwrites itself
-        for _, tags, values, ts in self._site_points(site, start_ms - _HOUR_MS + 1, end_ms, ("kpi",)):
+        for _, tags, values, ts in self._site_points(site, start_ms - HOUR_MS + 1, end_ms, ("kpi",)):
             if tags.get("window") == "hour" and tags.get("level") in ("line", "machine"):
                 key = (tags["level"], _path(tags), ts // 1000)
                 latest[key] = latest.get(key, {}) | values
