@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.text import Text
 
 from collector import Collector, CollectorConfig, Engine, KpiConfig, StoreConfig
-from console import ConsoleServer, fleet
+from console import AlarmLog, ConsoleServer, fleet
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
 from shopfloor import MqttSettings, PlantError, Protocol, ScenarioError, format_duration, load_plant, parse_duration
 from shopfloor.config import http_url
@@ -249,8 +249,22 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
         if web is not None:
             assert collector.engine is not None
             live_engine: Engine = collector.engine
+            alarm_log = AlarmLog()
+
             def snapshot() -> dict[str, Any]:
-                return fleet(live_engine, [plant], live_engine.now_ms or 0)
+                now = live_engine.now_ms or 0
+                return fleet(live_engine, [plant], now, injected=sim.injector.truth(),
+                             alarms=alarm_log.see(live_engine, now))
+
+            async def log_alarms() -> None:
+                # the engine keeps the active alarms only, and the console snapshots only while a page is open:
+                # an alarm that came and went with no page open would be missing from the timeline
+                while True:
+                    alarm_log.see(live_engine, live_engine.now_ms or 0)
+                    await asyncio.sleep(1.0)
+
+            logging_alarms = asyncio.create_task(log_alarms(), name="console alarm log")
+            stack.callback(logging_alarms.cancel)
 
             server = None
             for port in ([web.port] if web.port is not None else [WEB_PORT, 0]):
