@@ -7,9 +7,10 @@ knows from births alone). Every asset ships in the package (``static/``): no CDN
 """
 
 from ._births import Births, CollectorFleet, births_plants
+from ._exercises import Exercises
 from ._server import CSP, ConsoleServer, build_app
 from ._teacher import TEACHER, Teacher, loopback
 from ._view import AlarmLog, fleet
 
-__all__ = ["CSP", "TEACHER", "AlarmLog", "Births", "CollectorFleet", "ConsoleServer", "Teacher", "births_plants",
-           "build_app", "fleet", "loopback"]
+__all__ = ["CSP", "TEACHER", "AlarmLog", "Births", "CollectorFleet", "ConsoleServer", "Exercises", "Teacher",
+           "births_plants", "build_app", "fleet", "loopback"]

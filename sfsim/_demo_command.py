@@ -27,6 +27,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from classroom import Classroom
 from collector import Collector, CollectorConfig, Engine, KpiConfig, StoreConfig
 from console import AlarmLog, ConsoleServer, fleet
 from edge import EdgeConfig, EdgeGateway, EndpointConfig
@@ -93,6 +94,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help="the password of the console's teacher controls (default: $SFSIM_TEACHER_PASSWORD); needed "
                    "when the console listens beyond this machine")
     p.add_argument("--open", action="store_true", help="open the console in the default browser")
+    p.add_argument("--exercise-seed", type=int, metavar="N",
+                   help="the class seed of the console's exercises (default: --seed); a team gets the same "
+                   "exercises again with the same seed and team name")
     p.add_argument("--mqtt", metavar="URL", help="use this MQTT broker instead of the embedded one")
     p.add_argument("--influx", metavar="URL", help="write to this InfluxDB instead of files")
     p.add_argument("--influx-database", default="factory", metavar="DB", help="1.x database (default factory)")
@@ -139,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("collector", "edge", "shopfloor", "simulator", "asyncua"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        web = None if args.no_web else Web(args.web_host, args.web_port, args.open, args.teacher_password)
+        web = None if args.no_web else Web(args.web_host, args.web_port, args.open, args.teacher_password,
+                                           args.seed if args.exercise_seed is None else args.exercise_seed)
         if args.teacher_password:
             _logs.remember(args.teacher_password)  # in no log line, whichever library writes it
         asyncio.run(_demo(sim, args.speed, args.control, duration, mqtt, _store(args, influx, out), out, console,
@@ -169,6 +174,8 @@ class Web:
     open: bool
     #: the teacher controls' password (None: on loopback anyone may, beyond it nobody)
     teacher_password: str | None = dataclasses.field(default=None, repr=False)
+    #: the class seed of the exercises (a team's instance: this and its name, ``classroom.team_seed``)
+    exercise_seed: int = 1
 
 
 class WebError(Exception):
@@ -271,13 +278,16 @@ async def _demo(sim: Simulation, speed: float, control: bool, duration: float, r
                 try:
                     server = await stack.enter_async_context(ConsoleServer(
                         snapshot, host=web.host, port=port, teacher=DemoTeacher(sim, pace),
-                        password=web.teacher_password))
+                        password=web.teacher_password,
+                        exercises=Classroom(plant, web.exercise_seed, record=out / "exercise-results.jsonl")))
                     break
                 except OSError as e:
                     if web.port is not None or port == 0:
                         raise WebError(str(e)) from None
             assert server is not None
             console.print(f"web console 网页控制台: {server.url}", highlight=False, soft_wrap=True)
+            console.print(f"teacher 教师面板: {server.url}teacher · exercises 练习: {server.url}exercises (class seed "
+                          f"{web.exercise_seed})", highlight=False, soft_wrap=True)
             if web.open:
                 webbrowser.open(server.url)
         if control:

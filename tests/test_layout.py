@@ -61,8 +61,8 @@ def _test_modules_named(node: ast.AST) -> list[str]:
 
 def test_no_test_module_imports_another_test_module() -> None:
     """A test module is a specification, not a library: what tests share lives in the helper modules (acme.py,
-    opcua.py, pages.py, pipeline.py, processes.py, recording.py, servers.py) or conftest.py, where mypy checks it,
-    and a test function imported into another module would run twice."""
+    consoles.py, opcua.py, pages.py, pipeline.py, processes.py, recording.py, servers.py) or conftest.py, where
+    mypy checks it, and a test function imported into another module would run twice."""
     wrong = [f"tests/{path.name}:{node.lineno}: imports {name}"
              for path in sorted((ROOT / "tests").glob("*.py"))
              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
