@@ -89,3 +89,15 @@ def call(url: str, body: object = None, *, password: str | None = None, raw: byt
         return status, json.loads(text)
     except ValueError:
         return status, text
+
+
+def post(url: str, body: object = None, password: str | None = None) -> tuple[int, Any]:
+    """A POST to the console with a JSON body (``{}`` when none): its status and its JSON answer."""
+    return call(url, {} if body is None else body, password=password)
+
+
+def fleet_now(url: str) -> Any:
+    """The fleet as the console serves it now (``/api/fleet``)."""
+    status, fleet = call(url + "api/fleet")
+    assert status == 200, (status, fleet)
+    return fleet

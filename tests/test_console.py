@@ -8,72 +8,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shopfloor import load_plant
 
+from .consoles import WUHAN, chromium, fleet_now, post, running_demo, until
 from .pages import png_size_and_colours
 
 pytestmark = pytest.mark.integration
-
-WUHAN = Path(__file__).resolve().parents[1] / "examples" / "wuhan-machining.yaml"
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("chromium is not installed: apt-get install chromium (bash .ci/run does it)")
-    return found
-
-
-@contextlib.contextmanager
-def running_demo(tmp_path: Path, *extra: str) -> Iterator[tuple[str, list[str]]]:
-    """A demo of the Wuhan plant running for minutes of wall time with its console on a free port: its URL, and
-    what it has said so far (the lines read up to the URL)."""
-    proc = subprocess.Popen([sys.executable, "-m", "sfsim", "demo", str(WUHAN), "--duration", "24h", "--speed", "240",
-                             "--web-port", "0", "--out", str(tmp_path / "out"), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    said: list[str] = []
-    deadline = time.monotonic() + 60
-    url = None
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        said.append(line)
-        found = re.search(r"web console 网页控制台: (http://\S+)", line)
-        url = found.group(1) if found else None
-    if url is None:
-        proc.kill()
-        pytest.fail("the demo announced no console:\n" + "".join(said))
-    try:
-        yield url, said
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[str]:
     """A running demo's console, on loopback: its URL."""
-    with running_demo(tmp_path) as (url, _):
+    with running_demo(tmp_path / "out") as (url, _):
         yield url
-
-
-def until(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
 
 
 def test_the_console_shows_every_machine_by_name_live_and_offline(demo: str, tmp_path: Path) -> None:
@@ -195,7 +147,6 @@ def test_the_console_shows_every_machine_by_name_live_and_offline(demo: str, tmp
 
 
 def test_a_second_demo_takes_a_free_port_unless_told_which(tmp_path: Path) -> None:
-    import contextlib
     import json
     import socket
     import urllib.request
@@ -232,32 +183,6 @@ def test_a_second_demo_takes_a_free_port_unless_told_which(tmp_path: Path) -> No
             proc.wait(20)
     finally:
         held.close()
-
-
-def post(url: str, body: dict[str, object] | None = None, password: str | None = None) -> tuple[int, dict[str, object]]:
-    import base64
-    import json
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    if password is not None:
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"teacher:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
-
-
-def fleet_now(url: str) -> dict[str, object]:
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(url + "api/fleet", timeout=10) as answer:
-        result: dict[str, object] = json.load(answer)
-        return result
 
 
 def test_the_teacher_breaks_a_machine_down_and_pauses_the_plant(demo: str) -> None:
