@@ -2,8 +2,9 @@
 page numbers in the page margins), with no PDF library in Python.
 
 Chromium is found as ``$SFSIM_CHROMIUM`` (a program name or path), else ``chromium`` or ``chromium-browser`` on the
-PATH. It runs with a profile of its own in a temporary folder, and with every background service and every host
-name switched off: the report is self-contained and the printing makes no network request.
+PATH, else a Chromium-based browser where a school laptop has one (Google Chrome, Microsoft Edge on Windows and
+macOS: ``CHROMIUMS``). It runs with a profile of its own in a temporary folder, and with every background service
+and every host name switched off: the report is self-contained and the printing makes no network request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,8 +35,20 @@ class PdfError(Exception):
     """The PDF could not be printed; the message says why and what to do."""
 
 
+#: Chromium-based browsers after ``chromium`` and ``chromium-browser``: by name on the PATH, then where their
+#: installers put them (Windows: under the Program Files folders; macOS: the application bundles)
+CHROMIUMS = ("google-chrome", "chrome", "msedge",
+             *(str(Path(os.environ.get(root, "")) / vendor / "Application" / program)
+               for root in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA") if os.environ.get(root)
+               for vendor, program in (("Google/Chrome", "chrome.exe"), ("Microsoft/Edge", "msedge.exe"))),
+             "/Applications/Chromium.app/Contents/MacOS/Chromium",
+             "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+             "/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge")
+
+
 def _chromium() -> str:
-    """The Chromium program to print with: ``$SFSIM_CHROMIUM``, else ``chromium`` or ``chromium-browser``."""
+    """The Chromium program to print with: ``$SFSIM_CHROMIUM``, else ``chromium`` or ``chromium-browser``, else one
+    of ``CHROMIUMS``."""
     named = os.environ.get("SFSIM_CHROMIUM")
     if named:
         found = shutil.which(named)
@@ -42,10 +56,11 @@ def _chromium() -> str:
             raise PdfError(f"no Chromium found: SFSIM_CHROMIUM={named} is no program; set it to Chromium's, or "
                            f"unset it and {_INSTALL}")
         return found
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        raise PdfError(f"no Chromium found: {_INSTALL}")
-    return found
+    for name in ("chromium", "chromium-browser", *CHROMIUMS):
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise PdfError(f"no Chromium found: {_INSTALL}")
 
 
 def _tail(stderr: str, lines: int = 5) -> str:
@@ -87,7 +102,10 @@ def write_pdf(html: str, out: Path, *, timeout_s: float = 120) -> None:
                 _, stderr = chrome.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(chrome.pid, signal.SIGKILL)
+                    if sys.platform == "win32":  # no process groups: the browser, which ends its own helpers
+                        chrome.kill()
+                    else:
+                        os.killpg(chrome.pid, signal.SIGKILL)
                 chrome.communicate()
                 raise PdfError(f"Chromium ({program}) printed no PDF in {timeout_s:g} s and was stopped; print the "
                                "HTML from a browser") from None
