@@ -135,9 +135,10 @@ class Classroom:
         """Every answer marked so far, by team and exercise."""
         return [self._marked[k] for k in sorted(self._marked)]
 
-    def csv(self) -> str:
-        """The results of every team (``RESULT_COLUMNS``)."""
-        return results_csv(self.marked())
+    def csv(self, team: str | None = None) -> str:
+        """The results of every team, or of one (``RESULT_COLUMNS``)."""
+        name = None if team is None else team_name(team)
+        return results_csv([m for m in self.marked() if name is None or m.team == name])
 
     def table(self, team: str, number: int, file: str) -> str:
         """A data table of one of the team's exercises as CSV; ``KeyError`` when there is none."""

@@ -41,8 +41,8 @@ class Exercises(Protocol):
         """A data table of an exercise as CSV (``KeyError``: none)."""
         ...
 
-    def csv(self) -> str:
-        """Every team's results as CSV."""
+    def csv(self, team: str | None = None) -> str:
+        """Every team's results as CSV, or one team's."""
         ...
 
 
@@ -57,7 +57,7 @@ def _csv(text: str, filename: str) -> Response:
 
 def exercise_routes(exercises: Exercises, *, password: str | None, local_only: bool) -> list[Route]:
     """``GET /api/exercises/{team}``, ``POST /api/exercises/{team}/{n}`` (``{"answers": {field: value}}``),
-    ``GET /api/exercises/{team}/{n}/{file}.csv``, and the teacher's ``GET /api/teacher/results.csv``."""
+    ``GET /api/exercises/{team}/{n}/{file}.csv``, and the teacher's ``GET /api/teacher/results.csv[?team=T]``."""
 
     async def sheet(request: Request) -> Response:
         try:
@@ -93,7 +93,11 @@ def exercise_routes(exercises: Exercises, *, password: str | None, local_only: b
     async def results(request: Request) -> Response:
         if (refused := authorised(request, password, local_only)) is not None:
             return refused
-        return _csv(exercises.csv(), "exercise-results.csv")
+        team = request.query_params.get("team")
+        try:
+            return _csv(exercises.csv(team), f"{team}-results.csv" if team else "exercise-results.csv")
+        except ValueError as e:
+            return _refused(e)
 
     return [Route("/api/teacher/results.csv", results),
             Route("/api/exercises/{team}", sheet),

@@ -110,6 +110,8 @@ def test_two_teams_are_scored_against_the_truth_in_the_browser_and_the_teacher_e
     for r in rows:
         scored[(r["team"], r["kind"])] += r["correct"] == "yes"
     assert scored == {("红队", "oee"): 4, ("红队", "constraint"): 1, ("红队", "nc_rate"): 2, ("B", "constraint"): 0}
+    status, team_b = call(url + "api/teacher/results.csv?team=B")
+    assert status == 200 and {r["team"] for r in csv.DictReader(io.StringIO(team_b.removeprefix("\ufeff")))} == {"B"}
     record = [json.loads(line) for line in (next(out.rglob("exercise-results.jsonl"))).read_text("utf-8").splitlines()]
     assert [(r["team"], r["kind"], r["correct"]) for r in record] == [
         ("红队", "oee", 4), ("红队", "constraint", 1), ("红队", "nc_rate", 2), ("B", "constraint", 0)]

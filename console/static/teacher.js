@@ -83,10 +83,11 @@ $("load").addEventListener("click", async () => {
   return call("scenario", {scenario: await file.text(), name: file.name});
 });
 $("results").addEventListener("click", async () => {
-  const r = await fetch("/api/teacher/results.csv", {headers: headers()});
+  const team = $("results-team").value.trim();
+  const r = await fetch("/api/teacher/results.csv" + (team ? "?team=" + encodeURIComponent(team) : ""), {headers: headers()});
   if (!r.ok) { $("answer").textContent = `✘ ${(await r.json()).reason}`; return; }
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(await r.blob()); a.download = "exercise-results.csv"; a.click();
+  a.href = URL.createObjectURL(await r.blob()); a.download = (team ? team + "-" : "") + "exercise-results.csv"; a.click();
   URL.revokeObjectURL(a.href);
 });
 $("password").addEventListener("change", refresh);
