@@ -82,8 +82,8 @@ def results_csv(marked: list[Marked]) -> str:
 class Classroom:
     """The exercises of a class on ``plant`` with the class ``seed``, its teams' answers and their results.
 
-    Shared by the console's requests in one event loop; the lock keeps the record whole should a caller use
-    threads."""
+    Thread-safe: the console asks it from worker threads (a team's first request simulates its instance).
+    The lock makes each team's instance once and keeps the record whole."""
 
     def __init__(self, plant: Plant, seed: int, *, record: Path | None = None) -> None:
         self.plant = plant
