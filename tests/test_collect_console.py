@@ -3,6 +3,8 @@ from the births it has read (a real Mosquitto, the simulator's MQTT machines and
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 import socket
@@ -49,6 +51,10 @@ def console_url(process: Process) -> str:
     return found[0]
 
 
+def subscribing(collector: Process) -> bool:
+    return "subscribing to" in collector.text()
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as answer:
         assert answer.headers["content-type"].startswith("application/json")
@@ -59,29 +65,35 @@ def machines(fleet: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["path"]: m for site in fleet["sites"] for line in site["lines"] for m in line["machines"]}
 
 
-@pytest.fixture
-def simulated(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Mosquitto]:
-    """Wuhan's MQTT machines publishing live (real time) on ``mosquitto``."""
-    simulate = Process("simulate", ["simulate", str(WUHAN), "--mqtt", mosquitto.url], tmp_path)
+@contextlib.contextmanager
+def simulating(broker: Mosquitto, tmp_path: Path) -> Iterator[None]:
+    """Wuhan's MQTT machines publishing on ``broker``, at 60 times real time from a past morning: a state changes
+    every few seconds, and the timestamps stay behind the wall clock (the collector refuses them far ahead)."""
+    simulate = Process("simulate", ["simulate", str(WUHAN), "--mqtt", broker.url, "--speed", "60",
+                                    "--start", "2026-01-05T08:00+08:00"], tmp_path)
     simulate.start()
     try:
-        yield mosquitto
+        yield
     finally:
         simulate.stop()
 
 
 @pytest.mark.integration
 def test_a_collector_serves_the_console_of_its_register_and_of_the_machines_it_knows_from_births(
-        simulated: Mosquitto, tmp_path: Path) -> None:
-    registered = Process("registered", ["collect", "--config", str(collector_config(tmp_path, "registered", simulated,
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    registered = Process("registered", ["collect", "--config", str(collector_config(tmp_path, "registered", mosquitto,
                                                                                       WUHAN)), "--web-port", "0"],
                          tmp_path)
-    births = Process("births", ["collect", "--config", str(collector_config(tmp_path, "births", simulated, None)),
+    births = Process("births", ["collect", "--config", str(collector_config(tmp_path, "births", mosquitto, None)),
                                 "--web-port", "0"], tmp_path)
     registered.start()
     births.start()
+    stack = contextlib.ExitStack()
     try:
         with_plant, without = console_url(registered), console_url(births)
+        for collector in (registered, births):  # subscribed before the machines' first states are published
+            wait_for(f"{collector.log.stem} subscribing", functools.partial(subscribing, collector), 30, collector.log)
+        stack.enter_context(simulating(mosquitto, tmp_path))
         with urllib.request.urlopen(with_plant, timeout=10) as page:
             assert b'src="/static/console.js"' in page.read()
 
@@ -123,6 +135,7 @@ def test_a_collector_serves_the_console_of_its_register_and_of_the_machines_it_k
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code in (404, 405)
     finally:
+        stack.close()
         assert registered.stop() == 0, registered.text()
         assert births.stop() == 0, births.text()
 
