@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopfloor import EVENT_KINDS, EventKind, ScenarioError, from_the_start_only, parse_scenario
-from simulator import Pace, Refused, Simulation, clear_event, inject_event
+from shopfloor import EVENT_KINDS, ScenarioError, parse_scenario
+from simulator import Pace, Refused, Simulation, clear_event, inject_event, live_refusal
 
 
 def _said(error: ScenarioError) -> str:
@@ -62,9 +62,8 @@ class DemoTeacher:
         after = []
         for event in scenario.events:
             where = f"{event.origin[0]}:{event.origin[1]}" if event.origin[1] else event.origin[0]
-            if event.kind is EventKind.CHANGE and (fixed := from_the_start_only(event.params["set"])):
-                raise ValueError(f"{where}: {event.origin[2]}.set.{fixed[0]}: applies from the start of a run only; "
-                                 "a loaded scenario's changes may set only what acts while the plant runs")
+            if refused := live_refusal(event):  # checked here too: before any event of the file is scheduled
+                raise ValueError(f"{where}: {event.origin[2]}.{refused}")
             if event.at_s is not None:
                 after.append(event.at_s)
             elif event.at_epoch is not None and event.at_epoch - self.sim.start_epoch >= now:

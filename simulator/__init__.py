@@ -20,7 +20,7 @@ from ._mqtt import MqttMachines
 from ._opcua import NAMESPACE as OPCUA_NAMESPACE
 from ._opcua import OpcUaServers, OpcUaSettings
 from ._signals import signal_names, signals
-from ._simulation import REFERENCE_DAY, LineSim, Pace, Simulation, default_start
+from ._simulation import REFERENCE_DAY, LineSim, Pace, Simulation, default_start, live_refusal
 from ._truth import FORMAT as TRUTH_FORMAT
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "clear_event",
     "default_start",
     "inject_event",
+    "live_refusal",
     "signal_names",
     "signals",
 ]

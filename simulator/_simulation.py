@@ -73,6 +73,15 @@ class Pace:
         self.version += 1
 
 
+def live_refusal(event: Event) -> str:
+    """Why ``event`` cannot be applied to a plant while it runs ("" when it can): a ``change`` of a field that
+    applies from the start of a run only."""
+    fixed = from_the_start_only(event.params["set"]) if event.kind is EventKind.CHANGE else []
+    if fixed:
+        return f"set.{fixed[0]}: applies from the start of a run only; live, a change may set {at_an_instant_text()}"
+    return ""
+
+
 class Simulation:
     """A running plant. Time ``now`` is seconds since ``start_epoch``.
 
@@ -224,11 +233,9 @@ class Simulation:
     def inject(self, event: Event, *, after_s: float = 0.0) -> int:
         """Apply ``event`` now, or ``after_s`` seconds from now (its ``at`` is ignored; a ``change`` only of fields
         that act while the plant runs); its number in the truth's ``injected``."""
-        if event.kind is EventKind.CHANGE:
-            fixed = from_the_start_only(event.params["set"])
-            if fixed:
-                raise ValueError(f"set.{fixed[0]}: applies from the start of a run only; live, a change may set "
-                                 f"{at_an_instant_text()}")
+        refused = live_refusal(event)
+        if refused:
+            raise ValueError(refused)
         number = self.injector.schedule(dataclasses.replace(event, at_s=self.now + max(after_s, 0.0), at_epoch=None),
                                         live=True)
         while self.env.peek() <= self.env.now:  # it begins now, before anyone samples the plant

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from classroom import Answer, Classroom
 from shopfloor import EVENT_KINDS, load_plant
+from shopfloor._scenario import at_an_instant_text
 
 from .consoles import WUHAN, call, chromium, running_demo, until
 from .pages import png_size_and_colours
@@ -124,6 +125,10 @@ def test_the_teacher_loads_a_scenario_file_and_a_bad_one_changes_nothing(demo: t
            "  - {at: 2m, kind: breakdown, target: WH-M99, duration: 20m}\n")
     status, answer = call(url + "api/teacher/scenario", {"scenario": bad, "name": "lesson.yaml"})
     assert status == 400 and answer["reason"].startswith("lesson.yaml:4: events[1].target: "), answer
+    register = "id: lesson\nevents:\n  - {at: 0, kind: change, target: WH-L01, set: {control: cnc}}\n"
+    status, answer = call(url + "api/teacher/scenario", {"scenario": register, "name": "lesson.yaml"})
+    assert (status, answer["reason"]) == (400, "lesson.yaml:3: events[0].set.control: applies from the start of a "
+                                                "run only; live, a change may set " + at_an_instant_text())
     good = "id: lesson\nevents:\n  - {at: 1m, kind: changeover, target: WH-C01, duration: 2h}\n"
     status, answer = call(url + "api/teacher/scenario", {"scenario": good, "name": "lesson.yaml"})
     assert (status, answer["accepted"]) == (200, True), answer
