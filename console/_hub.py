@@ -40,7 +40,8 @@ class Hub:
         """A new text now; None when the snapshot failed (logged: the pages keep the last one, the next interval
         tries again, and the engine's process goes on)."""
         try:
-            text = json.dumps(self.snapshot(), ensure_ascii=False)
+            # no spaces: a thousand machines' fleet is 8 % smaller, sent to every page every second
+            text = json.dumps(self.snapshot(), ensure_ascii=False, separators=(",", ":"))
         except Exception:
             log.exception("the fleet snapshot failed")
             return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -119,6 +119,9 @@ class Line:
     machines: tuple[Machine, ...]
     #: production plan, repeated in a cycle; the first station releases parts in this order
     orders: tuple[Order, ...]
+    #: ``constraint``, once found: a frozen line's stations and plan never change, and a console asks for it many
+    #: times a second (bench/console.py)
+    _constraint: Machine | None = field(default=None, init=False, repr=False, compare=False)
 
     def mean_ideal_s(self, machine: Machine) -> float:
         """A station's ideal cycle time averaged over the line's order mix."""
@@ -128,7 +131,11 @@ class Line:
     @property
     def constraint(self) -> Machine:
         """The bottleneck: the station with the longest mean ideal cycle time (the last of equals)."""
-        return max(reversed(self.machines), key=self.mean_ideal_s)
+        found = self._constraint
+        if found is None:
+            found = max(reversed(self.machines), key=self.mean_ideal_s)
+            object.__setattr__(self, "_constraint", found)  # frozen: a cache, not a change
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,32 @@ function text(t) { return bi(t.zh, t.en); }
 // what a chart says in the language chosen (a chart's text cannot be switched by the page's stylesheet)
 function say(t) { return language === "zh" ? t.zh : language === "en" ? t.en : `${t.zh} ${t.en}`; }
 
+// Each part of the page is redrawn only when what it shows changed: rebuilding every tile, table and chart of
+// 1,000 machines every second took the page seconds per update (bench/console.py, docs/console.md "Benchmark").
+const drawnFrom = new WeakMap();  // node -> the JSON it was last drawn from
+const chartUpdates = [];  // the line charts' new options, set once the page is written
+// A big plant's lines out of view are drawn when they come into view: a reader sees a few line cards at a time, and
+// a hundred lines redrawn at every KPI tick took the page most of a second (bench/console.py). A small plant (the
+// examples, the classroom) is drawn whole every time.
+const LAZY_FROM_LINES = 20;
+const inView = new Set();   // line cards within a screen's height of the viewport
+const pending = new Map();  // line card -> what it waits to draw: [entry, line, now]
+const seen = new IntersectionObserver((changes) => {
+  for (const change of changes) {
+    if (!change.isIntersecting) { inView.delete(change.target); continue; }
+    inView.add(change.target);
+    const waiting = pending.get(change.target);
+    if (waiting) { pending.delete(change.target); drawLine(...waiting); }
+  }
+  for (const update of chartUpdates.splice(0)) update();
+}, {rootMargin: "100% 0px"});
+function unchanged(node, data) {
+  const key = JSON.stringify(data);
+  if (drawnFrom.get(node) === key) return true;
+  drawnFrom.set(node, key);
+  return false;
+}
+
 function el(tag, cls, ...children) {
   const e = document.createElement(tag); if (cls) e.className = cls; e.append(...children); return e;
 }
@@ -166,24 +192,28 @@ function drawLine(entry, line, nowMs) {
   const why = line.constraint_networked
     ? {zh: "尚无数据", en: "no data yet"}
     : {zh: "瓶颈工位未联网，无法测得", en: "its constraint station is not networked: it cannot be measured"};
-  entry.kpis.replaceChildren(
+  if (!unchanged(entry.kpis, [k, why])) entry.kpis.replaceChildren(
     kpiCell(bi("OEE", ""), pct(k.oee), why, "oee", k.oee),
     kpiCell(bi("可用率", "A"), pct(k.availability), why, "availability", k.availability),
     kpiCell(bi("性能", "P"), pct(k.performance), why, "performance", k.performance),
     kpiCell(bi("质量", "Q"), pct(k.quality), why, "quality", k.quality));
-  drawWindows(entry.windows, line);
-  paintGrade(entry.chip, line.grade);
-  entry.chip.replaceChildren(bi(`五色图：${line.grade.zh}`, `grade: ${line.grade.en}`));
-  entry.chip.title = say(line.grade.explain);
+  if (!unchanged(entry.windows, line.windows)) drawWindows(entry.windows, line);
+  if (!unchanged(entry.chip, [line.grade, language])) {
+    paintGrade(entry.chip, line.grade);
+    entry.chip.replaceChildren(bi(`五色图：${line.grade.zh}`, `grade: ${line.grade.en}`));
+    entry.chip.title = say(line.grade.explain);
+  }
   const constraint = line.machines.find((m) => m.constraint);
-  entry.note.replaceChildren(bi(
+  if (!unchanged(entry.note, constraint.name)) entry.note.replaceChildren(bi(
     `瓶颈工位：${constraint.name.zh}——理想节拍最长的工位，产线 OEE 即其 OEE（近 1 小时）。`,
     `Constraint station: ${constraint.name.en}, the station with the longest ideal cycle time; the line's OEE ` +
     "is its OEE (last hour)."));
   if (!entry.chart && window.echarts && entry.card.isConnected) {  // sized once it is on the page
     entry.chart = echarts.init(entry.box, null, {renderer: "svg"});
   }
-  if (entry.chart) {
+  // set after every part of the page is written (render): ECharts reads the layout as it draws, and reading it
+  // between writes made the browser lay the page out again for each of a hundred charts
+  if (entry.chart && !unchanged(entry.box, k)) chartUpdates.push(() => {
     entry.chart.setOption({
       animation: false, grid: {left: 36, right: 8, top: 8, bottom: 20},
       xAxis: {type: "category", data: ["A", "P", "Q", "OEE"]},
@@ -191,13 +221,15 @@ function drawLine(entry, line, nowMs) {
       series: [{type: "bar", data: [k.availability, k.performance, k.quality, k.oee]
         .map((v) => v === null ? 0 : +(v * 100).toFixed(1))}],
     });
-  }
+  });
   for (const m of line.machines) {
     let tile = entry.byPath.get(m.path);
     if (!tile) {
       tile = document.createElement("div"); tile.className = "tile"; tile.dataset.machine = m.path;
       entry.byPath.set(m.path, tile); entry.tiles.append(tile);
     }
+    const lasted = minutes(m.since_ms, nowMs);
+    if (unchanged(tile, [m.name, m.condition, m.constraint, lasted])) continue;
     tile.classList.toggle("not_networked", m.condition.key === "not_networked");
     tile.dataset.condition = m.condition.key;
     if (m.condition.key !== "not_networked") tile.style.background = m.condition.colour;
@@ -206,15 +238,15 @@ function drawLine(entry, line, nowMs) {
     const cond = document.createElement("div"); cond.className = "condition";
     cond.append(bi(m.condition.zh, m.condition.en));
     const since = document.createElement("div"); since.className = "since";
-    const lasted = minutes(m.since_ms, nowMs);
     if (lasted) since.append(bi(`已持续 ${lasted}`, `for ${lasted}`));
     else if (m.condition.key === "not_networked") since.append(bi("台账登记，不发送数据", "in the register, sends nothing"));
     tile.replaceChildren(title, cond, since);
   }
-  drawDetails(entry.details, line);
+  if (!unchanged(entry.details, [line.shift, line.why])) drawDetails(entry.details, line);
 }
 
 function drawRates(box, site) {
+  if (unchanged(box, [site.rates, site.region])) return;
   let table = box.querySelector("table.rates");
   if (!table) {
     table = document.createElement("table"); table.className = "rates";
@@ -257,6 +289,8 @@ function gradeCell(unit, label, grade) {
 
 function drawGrades(fleet) {
   const grid = document.getElementById("grade-grid");
+  if (unchanged(grid, [fleet.grading, fleet.sites.map((s) => [s.path, s.name, s.grade,
+                                                             s.lines.map((l) => [l.path, l.name, l.grade])])])) return;
   grid.replaceChildren(...fleet.sites.map((site) => el("div", "grade-row",
     gradeCell(site.path, el("span", "", bi("厂区", "site"), " ", name(site.name)), site.grade),
     ...site.lines.map((line) => gradeCell(line.path, el("span", "", bi("产线", "line"), " ", name(line.name)),
@@ -277,7 +311,7 @@ function drawGrades(fleet) {
 function drawTimeline(t) {
   const list = document.getElementById("timeline-list");
   const items = [...t.items].reverse();  // newest first
-  list.replaceChildren(...(items.length ? items.map((i) => {
+  if (!unchanged(list, [t.items, t.empty])) list.replaceChildren(...(items.length ? items.map((i) => {
     const li = el("li", "", text(i.text)); li.dataset.item = i.id; li.dataset.type = i.type; li.dataset.kind = i.kind;
     if (i.event !== undefined) li.dataset.event = String(i.event);
     li.dataset.ongoing = String(i.end_ms === null);
@@ -285,10 +319,16 @@ function drawTimeline(t) {
     return li;
   }) : [el("li", "muted", text(t.empty))]));
   const box = document.getElementById("timeline-chart");
-  box.style.height = Math.max(110, 46 + 34 * t.rows.length) + "px";
+  const height = Math.max(110, 46 + 34 * t.rows.length) + "px";
+  // resized only when its height changes: a resize makes the browser lay out the whole page there and then
+  const resized = box.style.height !== height;
+  if (resized) box.style.height = height;
   if (!timelineChart && window.echarts && box.isConnected) timelineChart = echarts.init(box, null, {renderer: "svg"});
   if (!timelineChart) return;
-  timelineChart.resize();
+  if (resized) timelineChart.resize();
+  // redrawn when an item or the language changes, and as the axis moves on by whole minutes of plant time: redrawn
+  // every second, it took a tenth of the page's time and its memory grew by 0.1 MB a minute (bench/console.py)
+  if (unchanged(box, [t.items, t.rows, language, Math.floor(t.end_ms / 60000), resized])) return;
   const shift = (ms) => ms + t.utc_offset_ms;
   const row = new Map(t.rows.map((r, k) => [r.target, k]));
   const data = t.items.map((i, k) => ({
@@ -319,6 +359,8 @@ function drawTimeline(t) {
 function render(fleet) {
   lastFleet = fleet;
   const root = document.getElementById("fleet");
+  const lazy = fleet.sites.reduce((n, s) => n + s.lines.length, 0) >= LAZY_FROM_LINES;
+  root.classList.toggle("lazy", lazy);  // the browser skips laying out and painting the cards out of view too
   for (const site of fleet.sites) {
     let box = root.querySelector(`[data-site="${CSS.escape(site.path)}"]`);
     if (!box) {
@@ -329,16 +371,24 @@ function render(fleet) {
     drawRates(box, site);
     for (const line of site.lines) {
       let entry = lines.get(line.path);
-      if (!entry) { entry = lineCard(line); lines.set(line.path, entry); box.append(entry.card); }
+      if (!entry) {
+        entry = lineCard(line); lines.set(line.path, entry); box.append(entry.card); seen.observe(entry.card);
+      } else if (lazy && !inView.has(entry.card)) {  // drawn once already: the rest when it comes into view
+        pending.set(entry.card, [entry, line, fleet.now_ms]);
+        continue;
+      }
+      pending.delete(entry.card);
       drawLine(entry, line, fleet.now_ms);
     }
   }
   drawGrades(fleet);
+  for (const update of chartUpdates.splice(0)) update();
   drawTimeline(fleet.timeline);
   // the plant's own clock and zone (the browser's zone would put a Wuhan plant's 08:00 at 00:00 in UTC)
   const at = (locale) => new Date(fleet.now_ms).toLocaleString(locale, {timeZone: fleet.timezone});
   document.getElementById("clock").replaceChildren(
     bi(`工厂时间 ${at("zh-CN")}`, `plant time ${at("en-GB")} (${fleet.timezone})`));
+  performance.clearMarks("fleet-drawn");  // the newest only: a mark a second would fill the page's memory
   performance.mark("fleet-drawn");
 }
 
@@ -352,6 +402,7 @@ function connect() {
   events.onerror = () => status.replaceChildren(bi("连接中断，正在重连……", "connection lost, reconnecting…"));
 }
 
+window.addEventListener("resize", () => { if (timelineChart) timelineChart.resize(); });
 document.getElementById("language").addEventListener("change", (e) => {
   language = e.target.value;
   document.body.className = "lang-" + language;
