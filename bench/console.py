@@ -52,23 +52,47 @@ SIGNALS = {"spindle_speed_rpm": 1200.0, "spindle_load_pct": 40.0, "power_kw": 15
 #: producing, then starved: the two states every machine alternates between, a minute each
 REASONS = (0, 20)
 
-#: wraps the page's own ``fleet`` handler: its time, and the time to the next frame after it (style, layout,
-#: paint); ``window.__updates`` holds them until the bench takes them
+#: wraps the page's own ``fleet`` and ``patch`` handlers: their time, and the time to the next frame after it
+#: (style, layout, paint); ``window.__updates`` holds them until the bench takes them
 TIMING = """
 (() => {
   window.__updates = [];
   const add = EventSource.prototype.addEventListener;
+  const timed = (listener) => function (event) {
+    const t0 = performance.now();
+    try { return listener.call(this, event); } finally {
+      const script = performance.now() - t0;
+      requestAnimationFrame(() => setTimeout(() => {
+        window.__updates.push([script, performance.now() - t0, event.data.length]);
+      }, 0));
+    }
+  };
+  EventSource.prototype.addEventListener = function (type, listener, options) {
+    return add.call(this, type, type === "fleet" || type === "patch" ? timed(listener) : listener, options);
+  };
+})();
+"""
+#: for a page from before the server sent patches (``--before``): it takes whole fleets only, so they are made
+#: again from the patches, outside the page's measured handler
+WHOLE = """
+(() => {
+  const add = EventSource.prototype.addEventListener;
   EventSource.prototype.addEventListener = function (type, listener, options) {
     if (type !== "fleet") return add.call(this, type, listener, options);
-    return add.call(this, type, function (event) {
-      const t0 = performance.now();
-      try { return listener.call(this, event); } finally {
-        const script = performance.now() - t0;
-        requestAnimationFrame(() => setTimeout(() => {
-          window.__updates.push([script, performance.now() - t0, event.data.length]);
-        }, 0));
+    let doc = null;
+    add.call(this, "patch", (event) => {
+      for (const op of JSON.parse(event.data)) {
+        if (op.path === "") { doc = op.value; continue; }
+        const keys = op.path.slice(1).split("/").map((k) => k.replaceAll("~1", "/").replaceAll("~0", "~"));
+        const last = keys.pop();
+        let at = doc;
+        for (const k of keys) at = at[k];
+        at[last] = op.value;
       }
-    }, options);
+      listener.call(this, new MessageEvent("fleet", {data: JSON.stringify(doc)}));
+    });
+    return add.call(this, type, (event) => { doc = JSON.parse(event.data); return listener.call(this, event); },
+                    options);
   };
 })();
 """
@@ -326,6 +350,8 @@ def measure_page(browser: Any, url: str, rev: str | None, args: argparse.Namespa
     nodes after GC, and the cores the collectors and Chromium used meanwhile. ``rev``: the page, its script and
     stylesheet as they were at that git revision instead of the package's (a change measured before and after)."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    if rev is not None and b'"patch"' not in (old_file(rev, "console/static/console.js") or b""):
+        page.add_init_script(WHOLE)  # first: the timing wraps the page's handler, not this
     page.add_init_script(TIMING)
     if rev is not None:
         def old(route: Any) -> None:

@@ -42,7 +42,8 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
               password: str | None = None, local_only: bool = True,
               exercises: Exercises | None = None) -> Starlette:
     """The console's routes: ``/`` the page, ``/static/…`` its assets, ``/api/fleet`` the fleet now, ``/events``
-    the fleet every ``interval_s`` as server-sent events (``event: fleet``); with a ``teacher``, its controls
+    the fleet every ``interval_s`` as server-sent events (``event: fleet``, the whole; ``event: patch``, what changed
+    since, as JSON Patch); with a ``teacher``, its controls
     under ``/api/teacher/`` (``_teacher``: who may use them); with ``exercises``, the page ``/exercises`` and
     its routes (``_exercises``)."""
 
@@ -64,8 +65,8 @@ def build_app(snapshot: Snapshot, *, interval_s: float = 1.0, teacher: Teacher |
     async def events(_: Request) -> Response:
         async def stream() -> AsyncIterator[dict[str, str]]:
             # sse-starlette cancels this when the page goes (it watches for the disconnect itself)
-            async for text in hub.updates():
-                yield {"event": "fleet", "data": text}
+            async for kind, text in hub.updates():
+                yield {"event": kind, "data": text}
         return EventSourceResponse(stream(), ping=15)
 
     async def exercise_page(_: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import subprocess
@@ -54,6 +55,14 @@ def test_the_console_shows_every_machine_by_name_live_and_offline(demo: str, tmp
         # Playwright's wait_for_function needs)
         first = page.locator("#clock").inner_text()
         until(lambda: page.locator("#clock").inner_text() != first, 15)
+        # the page got the fleet whole once, then only what changed (JSON Patch): what it holds, patched, is the
+        # fleet the server has (compared when both are the same second's)
+
+        def holds_the_servers_fleet() -> bool:
+            held, whole = page.evaluate(
+                "async () => [JSON.stringify(lastFleet), await (await fetch('/api/fleet')).text()]")
+            return bool(json.loads(held) == json.loads(whole))
+        until(holds_the_servers_fleet, 15)
         # the machines that send telemetry show a state in words, never a bare dash
         until(lambda: page.locator('[data-condition="no_state"]').count() == 0, 30)
         states = page.locator('[data-machine]:not([data-condition="not_networked"])')

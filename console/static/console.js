@@ -392,6 +392,19 @@ function render(fleet) {
   performance.mark("fleet-drawn");
 }
 
+function patched(doc, ops) {
+  for (const op of ops) {
+    if (op.op !== "replace") throw new Error(`a fleet patch with op ${op.op}`);
+    if (op.path === "") { doc = op.value; continue; }
+    const keys = op.path.slice(1).split("/").map((k) => k.replaceAll("~1", "/").replaceAll("~0", "~"));
+    const last = keys.pop();
+    let at = doc;
+    for (const k of keys) at = at[k];
+    at[last] = op.value;
+  }
+  return doc;
+}
+
 function connect() {
   const status = document.getElementById("status");
   const events = new EventSource("/events");
@@ -399,6 +412,9 @@ function connect() {
     status.replaceChildren(bi("已连接，实时更新", "connected, live"));
     render(JSON.parse(e.data));
   });
+  // what changed since the last one: JSON Patch (RFC 6902), replace only (console/_hub.py); the server sends the
+  // whole fleet first on every connection, so there is always one to patch
+  events.addEventListener("patch", (e) => render(patched(lastFleet, JSON.parse(e.data))));
   events.onerror = () => status.replaceChildren(bi("连接中断，正在重连……", "connection lost, reconnecting…"));
 }
 
