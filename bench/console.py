@@ -8,7 +8,8 @@ Chromium, the other has no console. Over the same wall-clock window:
 
 - the server: the CPU each collector used (/proc), and the difference, what the console costs
   (goal < 0.1 core);
-- the page: each ``fleet`` event's time in the page (Performance API: ``performance.now()`` around the
+- what is sent: the whole snapshot's size, and an update's on the event stream (a ``fleet`` or a ``patch``);
+- the page: each update's time in the page (Performance API: ``performance.now()`` around the
   page's own event handler, and to the next frame after it, so style, layout and paint count too;
   goal < 100 ms), and its JavaScript heap after a garbage collection and its DOM nodes (Chrome
   DevTools Protocol ``Performance.getMetrics``), sampled every ``--sample`` seconds (goal: no growth
@@ -18,8 +19,9 @@ Chromium, the other has no console. Over the same wall-clock window:
     python bench/console.py [--machines 1000] [--per-line 10] [--sites 4] [--minutes 10] [--warmup 75]
                             [--sample 30] [--before REV]
 
-``--before REV`` first measures the page as it was at a git revision (its ``console/static/`` files), then the
-package's: a change to the page before and after, in one run.
+``--before REV`` first measures the console as it was at a git revision (its server and its page: a collector run
+from that revision's files), then the package's: a change to the console before and after, in one run. Each
+console's collector runs for its own window only, beside a collector without a console started with it.
 
 Chromium is Debian's (``chromium``), driven by Playwright through ``executable_path``.
 """
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -72,32 +76,6 @@ TIMING = """
   };
 })();
 """
-#: for a page from before the server sent patches (``--before``): it takes whole fleets only, so they are made
-#: again from the patches, outside the page's measured handler
-WHOLE = """
-(() => {
-  const add = EventSource.prototype.addEventListener;
-  EventSource.prototype.addEventListener = function (type, listener, options) {
-    if (type !== "fleet") return add.call(this, type, listener, options);
-    let doc = null;
-    add.call(this, "patch", (event) => {
-      for (const op of JSON.parse(event.data)) {
-        if (op.path === "") { doc = op.value; continue; }
-        const keys = op.path.slice(1).split("/").map((k) => k.replaceAll("~1", "/").replaceAll("~0", "~"));
-        const last = keys.pop();
-        let at = doc;
-        for (const k of keys) at = at[k];
-        at[last] = op.value;
-      }
-      listener.call(this, new MessageEvent("fleet", {data: JSON.stringify(doc)}));
-    });
-    return add.call(this, type, (event) => { doc = JSON.parse(event.data); return listener.call(this, event); },
-                    options);
-  };
-})();
-"""
-
-
 def plant_text(machines: int, per_line: int, sites: int) -> str:
     """Lines of ``per_line`` machines that never stop by themselves (the bench's messages say what they do), the
     lines dealt round the sites."""
@@ -228,14 +206,36 @@ class Chromium:
         return sum(self.seen[pid] for pid in self.renderers)
 
 
-def collector_config(tmp: Path, name: str, port: int, plant: Path) -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"collector: {name}\nmqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench}}\n"
-                    f"store: {{kind: files, directory: '{tmp}/data-{name}'}}\n"
-                    f"spool: {{dir: '{tmp}/spool-{name}'}}\n"
-                    f"dead_letter: {{file: '{tmp}/dead-{name}.jsonl', topic: false}}\n"
-                    f"kpi: {{plant: '{plant}'}}\n", encoding="utf-8")
-    return path
+def collector(tmp: Path, name: str, port: int, plant: Path, extra: list[str], source: Path) -> subprocess.Popen[bytes]:
+    """``sfsim collect`` of all the machines' messages, run from the package's files under ``source``."""
+    config = tmp / f"{name}.yaml"
+    config.write_text(f"collector: {name}\nmqtt: {{url: 'mqtt://127.0.0.1:{port}', prefix: bench}}\n"
+                      f"store: {{kind: files, directory: '{tmp}/data-{name}'}}\n"
+                      f"spool: {{dir: '{tmp}/spool-{name}'}}\n"
+                      f"dead_letter: {{file: '{tmp}/dead-{name}.jsonl', topic: false}}\n"
+                      f"kpi: {{plant: '{plant}'}}\n", encoding="utf-8")
+    # run in ``source``: ``-m`` puts the working directory first on the path
+    return subprocess.Popen([sys.executable, "-m", "sfsim", "collect", "--config", str(config), *extra],
+                            cwd=source, env={**os.environ, "PYTHONPATH": str(source)}, stdout=subprocess.DEVNULL,
+                            stderr=(tmp / f"{name}.log").open("ab"))
+
+
+def exported(rev: str, into: Path) -> Path:
+    """The repository's files as they were at git revision ``rev``, written under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def fleet_ready(url: str, machines: int) -> tuple[bool, int]:
@@ -260,8 +260,8 @@ def main() -> None:
                         help="seconds before it: every machine has a state (a minute) and the KPIs have ticked")
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between the page's heap samples")
     parser.add_argument("--before", metavar="REV",
-                        help="first measure the page as it was at this git revision (its index.html and static "
-                        "files), then the package's, each for --minutes")
+                        help="first measure the console as it was at this git revision (its server and its page), "
+                        "then the package's, each for --minutes")
     parser.add_argument("--child", nargs=2, metavar=("PORT", "PLANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -286,83 +286,56 @@ def main() -> None:
             assert machines.stdout is not None
             if machines.stdout.readline().strip() != b"ready":
                 raise RuntimeError("the machines did not start")
-            web_port = free_port()
-            served, plain = (subprocess.Popen(
-                [sys.executable, "-m", "sfsim", "collect", "--config", str(collector_config(tmp, name, port, plant)),
-                 *extra], env=env, stdout=subprocess.DEVNULL, stderr=(tmp / f"{name}.log").open("ab"))
-                for name, extra in (("console", ["--web-port", str(web_port)]), ("plain", [])))
-            procs += [served, plain]
-            url = f"http://127.0.0.1:{web_port}/"
-            started = time.monotonic()
-            size = 0
-            while time.monotonic() - started < max(120.0, 2 * args.warmup):
-                ready, size = fleet_ready(url, args.machines)
-                if ready:
-                    break
-                time.sleep(1.0)
-            else:
-                raise RuntimeError(f"the console shows no state for some machines: {(tmp / 'console.log').read_text()}")
-            pages: list[tuple[str, str | None]] = [(f"before ({args.before})", args.before)] if args.before else []
-            pages.append(("the package's page" if not args.before else "after", None))
+            consoles: list[tuple[str, Path]] = []
+            if args.before:
+                consoles.append((f"before ({args.before})", exported(args.before, tmp / "before")))
+            consoles.append(("the package's console" if not args.before else "after", ROOT))
             results = []
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium, headless=True)
-                for label, script in pages:
-                    print(f"{label}: {args.minutes:g} min", flush=True)
-                    results.append((label, measure_page(browser, url, script, args, started, {
-                        "console": served.pid, "plain": plain.pid, "machines": machines.pid, "broker": broker.pid})))
-                    started = time.monotonic() - args.warmup + PAGE_WARMUP_S  # the next page's own warm-up
+                for k, (label, source) in enumerate(consoles):
+                    web_port = free_port()
+                    name = f"console-{k}"
+                    # both started together: the same age, the same messages, the same history
+                    served = collector(tmp, name, port, plant, ["--web-port", str(web_port)], source)
+                    plain = collector(tmp, f"plain-{k}", port, plant, [], ROOT)
+                    try:
+                        url = f"http://127.0.0.1:{web_port}/"
+                        started = time.monotonic()
+                        while time.monotonic() - started < max(120.0, 2 * args.warmup):
+                            if fleet_ready(url, args.machines)[0]:
+                                break
+                            time.sleep(1.0)
+                        else:
+                            raise RuntimeError(f"{label}: the console shows no state for some machines: "
+                                               f"{(tmp / f'{name}.log').read_text()}")
+                        print(f"{label}: {args.minutes:g} min", flush=True)
+                        result = measure_page(browser, url, args, started, {
+                            "console": served.pid, "plain": plain.pid, "machines": machines.pid,
+                            "broker": broker.pid})
+                        result["size"] = fleet_ready(url, args.machines)[1]
+                        results.append((label, result))
+                    finally:
+                        stop([served, plain])
                 browser.close()
-            _, size = fleet_ready(url, args.machines)
         finally:
-            for proc in reversed(procs):
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(list(reversed(procs)))
             broker.terminate()
             broker.wait(10)
 
     lines = -(-args.machines // args.per_line)
     print(f"\n{args.machines:,} machines ({lines} lines of {args.per_line} at {args.sites} sites) at 1 Hz, "
-          f"snapshot {size / 1024:,.0f} KiB, {os.cpu_count()} cores")
+          f"{os.cpu_count()} cores")
     for label, r in results:
         report(label, r)
 
 
-CONTENT_TYPES = {ext: {"content-type": kind} for ext, kind in (
-    ("html", "text/html; charset=utf-8"), ("js", "text/javascript; charset=utf-8"), ("css", "text/css; charset=utf-8"))}
-#: seconds a page opened after the first gets before its window (the collectors are warm by then)
-PAGE_WARMUP_S = 20.0
-
-
-def old_file(rev: str, path: str) -> bytes | None:
-    """A file of the repository as it was at ``rev`` (None: not there then)."""
-    got = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, check=False)
-    return got.stdout if got.returncode == 0 else None
-
-
-def measure_page(browser: Any, url: str, rev: str | None, args: argparse.Namespace, started: float,
+def measure_page(browser: Any, url: str, args: argparse.Namespace, started: float,
                  collectors: dict[str, int]) -> dict[str, Any]:
     """One page open on the console for ``args.minutes`` after the warm-up: its updates' times, its heap and DOM
-    nodes after GC, and the cores the collectors and Chromium used meanwhile. ``rev``: the page, its script and
-    stylesheet as they were at that git revision instead of the package's (a change measured before and after)."""
+    nodes after GC, and the cores the collectors and Chromium used meanwhile."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    if rev is not None and b'"patch"' not in (old_file(rev, "console/static/console.js") or b""):
-        page.add_init_script(WHOLE)  # first: the timing wraps the page's handler, not this
     page.add_init_script(TIMING)
-    if rev is not None:
-        def old(route: Any) -> None:
-            name = route.request.url.removeprefix(url).removeprefix("static/") or "index.html"
-            body = old_file(rev, f"console/static/{name}")
-            if body is None:
-                route.continue_()
-            else:
-                route.fulfill(body=body, headers=CONTENT_TYPES.get(name.rsplit(".", 1)[-1], {}))
-        # the page and its files only: the event stream and the API are the server's as they are
-        page.route(lambda u: u == url or u.startswith(url + "static/"), old)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     cdp = page.context.new_cdp_session(page)
@@ -425,6 +398,9 @@ def report(label: str, r: dict[str, Any]) -> None:
     print(f"  server: the collector serving the console to one page {cores['console']:.3f} cores, the same without a "
           f"console {cores['plain']:.3f}: the console costs {cores['console'] - cores['plain']:.3f} cores "
           f"(goal < 0.1)")
+    sent = sum(u[2] for u in updates) / max(len(updates), 1)
+    print(f"  sent: the snapshot {r['size'] / 1024:,.0f} KiB; an update on the event stream {sent / 1024:,.1f} KiB "
+          "on average")
     print(f"  page: {len(updates)} updates ({len(updates) / wall:.2f}/s); the handler p50 "
           f"{percentile(script, 0.5):.1f} ms, p95 {percentile(script, 0.95):.1f} ms, max "
           f"{max(script, default=float('nan')):.1f} ms; to the next frame p50 {percentile(frame, 0.5):.1f} ms, "
