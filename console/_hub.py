@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
+#: the fleet now: a new value each call, sharing nothing mutable with the last one (the hub keeps the last to find
+#: what changed; a list changed in place after it was returned would be seen as unchanged)
 Snapshot = Callable[[], dict[str, Any]]
 #: what a stream sends: the whole fleet, or the patch from the fleet before
 Update = tuple[Literal["fleet", "patch"], str]
