@@ -43,6 +43,8 @@ class MachineUpdate:
     signals_ts_ms: int = 0
     #: signals whose reading carries a bad status (a failed sensor): OPC UA serves them with it, MQTT leaves them out
     bad_signals: frozenset[str] = frozenset()
+    #: the feed's look it came from (1, 2, ...; 0: not from a feed); a snapshot bears the last look it includes
+    batch: int = 0
 
 
 class TelemetrySink(Protocol):
@@ -68,6 +70,8 @@ class Feed:
         self.machines = machines
         self.start_epoch = start_epoch
         self._cursor = {id(m): 0 for m in machines}
+        #: looks so far: the number of the last one
+        self.batch = 0
 
     def ms(self, t: float) -> int:
         """Sim time ``t`` (seconds) as epoch milliseconds."""
@@ -76,6 +80,7 @@ class Feed:
     def collect(self, now: float, *, sample: bool, counters: bool = False) -> list[MachineUpdate]:
         """State events since the last call; counters and signals too when ``sample``, counters alone when
         ``counters``."""
+        self.batch += 1
         out = []
         for m in self.machines:
             key = id(m)
@@ -83,23 +88,40 @@ class Feed:
             end = len(m.log_t)
             update = None
             if end > start:
-                update = MachineUpdate(m)
-                update.states = [
-                    StateEvent(self.ms(m.log_t[i]) + m.clock_skew_ms, m.log_r[i], m.products[m.log_p[i]])
-                    for i in range(start, end)
-                ]
+                update = MachineUpdate(m, batch=self.batch)
+                update.states = [self._state(m, i) for i in range(start, end)]
                 self._cursor[key] = end
             if sample:
-                update = update or MachineUpdate(m)
+                update = update or MachineUpdate(m, batch=self.batch)
                 update.counters = self.counters(m, now)
                 update.signals, update.bad_signals = readings(m)
                 update.signals_ts_ms = self.ms(now) + m.clock_skew_ms
             elif counters:
-                update = update or MachineUpdate(m)
+                update = update or MachineUpdate(m, batch=self.batch)
                 update.counters = self.counters(m, now)
             if update is not None:
                 out.append(update)
         return out
+
+    def snapshot(self, now: float) -> list[MachineUpdate]:
+        """Every machine as the looks so far told it: the state in force at the last look (with the instant it
+        began) and its counters at ``now``, bearing the last look's number.
+
+        What a server restarted mid-run writes before it accepts clients: not the
+        plant as it is now, which may be ahead of the last look (the changes since
+        then come with the next one), so that what the next looks say follows it."""
+        out = []
+        for m in self.machines:
+            update = MachineUpdate(m, counters=self.counters(m, now), batch=self.batch)
+            seen = self._cursor[id(m)]
+            if seen:
+                update.states = [self._state(m, seen - 1)]
+            out.append(update)
+        return out
+
+    def _state(self, m: MachineSim, i: int) -> StateEvent:
+        """The machine's ``i``-th state change, stamped by its own clock."""
+        return StateEvent(self.ms(m.log_t[i]) + m.clock_skew_ms, m.log_r[i], m.products[m.log_p[i]])
 
     def counters(self, m: MachineSim, now: float) -> CounterSample:
         """A machine's cumulative counters at sim time ``now``."""

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from ._feed import COUNTER_EDGE_S, Feed, MachineUpdate, StateEvent, TelemetrySink
+from ._feed import COUNTER_EDGE_S, Feed, MachineUpdate, TelemetrySink
 from ._machine import MachineSim
 from ._simulation import Pace, Simulation
 
@@ -56,17 +56,9 @@ class LiveRun:
             await self._sinks.__aexit__(exc_type, exc, tb)
 
     def snapshot(self) -> list[MachineUpdate]:
-        """Every served machine as it is now: its current state (with the instant it began) and counters.
-
-        What a restarted server writes before it accepts clients, so they see no
-        reset and no new state."""
-        out = []
-        for m in self.feed.machines:
-            update = MachineUpdate(m, counters=self.feed.counters(m, self.sim.now))
-            if m.log_t:
-                update.states = [StateEvent(self.feed.ms(m.log_t[-1]), m.log_r[-1], m.products[m.log_p[-1]])]
-            out.append(update)
-        return out
+        """Every served machine as the sinks were told so far (``Feed.snapshot``): what a restarted server writes
+        before it accepts clients, so they see no reset and no new state, and then what follows in order."""
+        return self.feed.snapshot(self.sim.now)
 
     async def publish(self, *, sample: bool, counters: bool = False) -> None:
         """Hand what changed since the last call to every sink: state changes, with counters and signals when

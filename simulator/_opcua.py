@@ -223,6 +223,11 @@ class MachineServer:
         self._last: dict[ua.NodeId, float] = {}
         #: machines a network outage cut off from this server
         self._cut: set[str] = set()
+        #: the last feed look its values include (a restart's snapshot): updates of that look or before, arriving
+        #: late, are not written again (a client would see the plant go back)
+        self._current = 0
+        #: one batch written at a time, whole: a snapshot never lands inside one
+        self._writing = asyncio.Lock()
         self._now = dt.datetime.now(dt.UTC)
         #: listening (between the end of ``start`` and ``stop``)
         self.serving = False
@@ -230,9 +235,10 @@ class MachineServer:
         self.unplugged = False
 
     async def start(self, snapshot: Sequence[MachineUpdate] | Callable[[], Sequence[MachineUpdate]] = ()) -> None:
-        """Build the address space, write ``snapshot`` (a restart's current values), then serve. A function is
-        asked for them once the address space is built — building takes seconds, in which a simulation at speed
-        lives hours: a server published to while it starts is then current when it opens."""
+        """Build the address space, write ``snapshot`` (a restart's current values, ``LiveRun.snapshot``), then
+        serve. A function is asked for them once the address space is built — building takes seconds, in which a
+        simulation at speed lives hours: a server published to while it starts is then current when it opens.
+        Updates the snapshot includes that arrive after it are not written again."""
         s = self.settings
         server = self.server
         await server.init()
@@ -284,7 +290,10 @@ class MachineServer:
                 parent = folders[path]
             self.nodes[m.path] = await self._add_machine(parent, m, machine_type.nodeid)
             await self._add_control(self.server.get_node(ua.NodeId(m.path, self.ns)), m.at.machine.id)
-        await self.publish(list(snapshot() if callable(snapshot) else snapshot))
+        async with self._writing:
+            current = list(snapshot() if callable(snapshot) else snapshot)
+            await self._write(current)
+            self._current = max((u.batch for u in current), default=0)
         await server.start()
         self.serving = True
         log.info("OPC UA server %s at %s (%d machines, security %s)", self.name, self.endpoint,
@@ -458,6 +467,10 @@ class MachineServer:
         return [StateEvent(back, then.reason, then.product), *(e for e in update.states if e.ts_ms > back)]
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
+        async with self._writing:
+            await self._write([u for u in updates if not 0 < u.batch <= self._current])
+
+    async def _write(self, updates: list[MachineUpdate]) -> None:
         self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
         await self._network()
         for update in updates:

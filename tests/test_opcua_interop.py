@@ -133,8 +133,8 @@ def test_a_node_opcua_client_gets_data_again_after_the_server_restarts() -> None
                     await wait_until(lambda: any(e["event"] == "connection_lost" for _, e in client.events), 10)
                     await asyncio.sleep(1.0)
                     new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
-                    await new.start(live.snapshot())
-                    servers.servers[0] = new
+                    servers.servers[0] = new  # published to while it starts, current when it opens
+                    await new.start(live.snapshot)
                     listening = time.monotonic()
                     with contextlib.suppress(AssertionError):  # measured below either way
                         await wait_until(lambda: client.values_since(listening) > 0, RECOVERY_S)

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shopfloor import Protocol, load_plant
 from simulator import LiveRun, OpcUaServers, OpcUaSettings, Simulation
+from simulator._opcua import MachineServer
 
 from .conftest import EXAMPLES
 from .opcua import find_machines, read_child
@@ -28,6 +29,32 @@ WUHAN = load_plant(EXAMPLES / "wuhan-machining.yaml")
 
 def opcua_machines(sim: Simulation) -> list[Any]:
     return [m for m in sim.machines if m.at.machine.networked and m.at.machine.protocol is Protocol.OPCUA]
+
+
+async def watch_stop_reason(client: Client, machine: Node) -> list[tuple[int, int]]:
+    """Every StopReason a subscription to ``machine`` is told, as (source timestamp in epoch ms, code)."""
+    reason = await machine.get_child([f"{machine.nodeid.NamespaceIndex}:StopReason"])
+    seen: list[tuple[int, int]] = []
+
+    class Handler:
+        def datachange_notification(self, node: Node, value: int, data: Any) -> None:
+            stamp = data.monitored_item.Value.SourceTimestamp
+            seen.append((round(stamp.replace(tzinfo=dt.UTC).timestamp() * 1000), value))
+
+    sub = await client.create_subscription(20, Handler())
+    await sub.subscribe_data_change(reason, queuesize=100_000)
+    return seen
+
+
+async def logged_when_seen(sim: Simulation, machine: Any, seen: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The machine's logged states, once ``seen`` has the last of them (notifications come with the next
+    publishing cycles)."""
+    log = [(round((sim.start_epoch + t) * 1000), r) for t, r in zip(machine.log_t, machine.log_r, strict=True)]
+    for _ in range(200):
+        if seen and seen[-1] == log[-1]:
+            break
+        await asyncio.sleep(0.05)
+    return log
 
 
 def test_clients_discover_machines_by_browsing_and_read_the_truth(tmp_path: Path) -> None:
@@ -48,23 +75,10 @@ def test_clients_discover_machines_by_browsing_and_read_the_truth(tmp_path: Path
             assert await read_child(node, "Identification", "IdealCycleTime_BD-320") == 75.0
 
             # a subscription sees every state change, in order, with source timestamps
-            reason = await node.get_child([f"{node.nodeid.NamespaceIndex}:StopReason"])
-            seen: list[tuple[int, int]] = []
-
-            class Handler:
-                def datachange_notification(self, node: Node, value: int, data: Any) -> None:
-                    stamp = data.monitored_item.Value.SourceTimestamp
-                    seen.append((round(stamp.replace(tzinfo=dt.UTC).timestamp() * 1000), value))
-
-            sub = await client.create_subscription(20, Handler())
-            await sub.subscribe_data_change(reason, queuesize=100_000)
+            seen = await watch_stop_reason(client, node)
             await live.run(4 * 3600, speed=4 * 3600 / 3)
             await live.publish(sample=True)
-            log = [(round((sim.start_epoch + t) * 1000), r) for t, r in zip(lathe.log_t, lathe.log_r, strict=True)]
-            for _ in range(200):  # notifications arrive with the next publishing cycles
-                if seen and seen[-1] == log[-1]:
-                    break
-                await asyncio.sleep(0.05)
+            log = await logged_when_seen(sim, lathe, seen)
             assert len(seen) > 20
             # the state when the subscription began, then every change
             assert seen == log[-len(seen):]
@@ -96,6 +110,36 @@ def test_clients_discover_machines_by_browsing_and_read_the_truth(tmp_path: Path
                 assert counted == [row["PQ"], row["GQ"], row["SQ"], row["RQ"]]
                 energy = await read_child(found[m.path], "OperationCounters", "EnergyKWh")
                 assert energy == pytest.approx(row["energy_kWh"], abs=1e-5)
+
+    asyncio.run(main())
+
+
+def test_a_server_restarted_mid_run_shows_its_clients_the_plant_in_order() -> None:
+    """Its snapshot is what the run told its sinks so far, not the plant now (which can be ahead of that), and
+    what the run told before the snapshot, arriving after it, is not written again: a client never sees the past
+    after the present."""
+    async def main() -> None:
+        sim = Simulation(WUHAN, seed=1)
+        machines = opcua_machines(sim)
+        servers = OpcUaServers(machines, OpcUaSettings(port=free_port()))
+        lathe = next(m for m in machines if m.at.machine.id == "WH-C01")
+        async with LiveRun(sim, [(servers, machines)]) as live:
+            sim.run(8 * 3600)
+            old = servers.servers[0]
+            await old.stop()
+            late = live.feed.collect(sim.now, sample=True)  # on its way to the servers when one restarts
+            told = len(lathe.log_t)
+            sim.run(10 * 3600)  # a step taken, not yet handed to the sinks
+            assert told > 1 and len(lathe.log_t) > told + 1
+            new = MachineServer(old.name, old.endpoint, old.machines, old.settings)
+            servers.servers[0] = new
+            await new.start(live.snapshot)
+            async with Client(new.endpoint) as client:
+                seen = await watch_stop_reason(client, (await find_machines(client))[lathe.path])
+                await new.publish(late)
+                await live.publish(sample=True)
+                log = await logged_when_seen(sim, lathe, seen)
+        assert seen == log[told - 1:]  # the state in force when the run last told its sinks, then what followed
 
     asyncio.run(main())
 
