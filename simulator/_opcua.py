@@ -468,12 +468,14 @@ class MachineServer:
 
     async def publish(self, updates: list[MachineUpdate]) -> None:
         async with self._writing:
-            await self._write([u for u in updates if not 0 < u.batch <= self._current])
+            await self._write(updates)
 
     async def _write(self, updates: list[MachineUpdate]) -> None:
         self._now = dt.datetime.now(dt.UTC)  # one server timestamp per batch
         await self._network()
         for update in updates:
+            if 0 < update.batch <= self._current:  # the snapshot this server opened with includes it
+                continue
             nodes = self.nodes.get(update.machine.path)
             states = None if nodes is None else await self._link(update, nodes)
             if nodes is None or states is None:
